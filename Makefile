@@ -1,0 +1,77 @@
+# One tooling gate shared by developers and CI: `make test`. `make demo` shows the service working.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+BASE_STAMP := $(VENV)/.installed-base
+INFRA_STAMP := $(VENV)/.installed-infra
+LAYER_DIR ?= build/layer
+CDK ?= npx --yes aws-cdk@2.1148.2
+
+.PHONY: help venv demo serve test lint unit integration e2e infra bench layer synth deploy clean
+
+help:
+	@echo "make demo     start the local stack, seed 2,000 learners, run a grade report over HTTP, show it"
+	@echo "make test     lint + type-check + unit, integration, end-to-end and infrastructure tests"
+	@echo "make serve    run the local stack until Ctrl-C (API on http://127.0.0.1:8080)"
+	@echo "make bench    grade report benchmark (1,000 and 10,000 learners) -> BENCHMARKS.md"
+	@echo "make synth    synthesise the CloudFormation template (offline) into cdk.out/"
+	@echo "make deploy   build the dependency layer and cdk deploy (needs AWS credentials)"
+
+venv: $(BASE_STAMP)
+
+$(BASE_STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e ".[local,test]"
+	@touch $@
+
+$(INFRA_STAMP): $(BASE_STAMP)
+	$(PIP) install -e ".[local,test,infra]"
+	@touch $@
+
+demo: $(BASE_STAMP)
+	$(VENV)/bin/itask --home .local/demo demo --learners 2000
+
+serve: $(BASE_STAMP)
+	$(VENV)/bin/itask serve
+
+# Each suite is its own pytest run: integration tests mock AWS in-process, end-to-end tests run a
+# real local server, and the two must not share a process. pytest exits 5 when it collects nothing:
+# that fails the target, as it should.
+test: lint unit integration e2e
+
+lint: $(BASE_STAMP)
+	$(VENV)/bin/ruff check functions itask tests bench
+	$(VENV)/bin/ruff format --check functions itask tests bench
+	$(VENV)/bin/mypy
+
+unit: $(BASE_STAMP)
+	$(PYTEST) tests/unit
+
+integration: $(BASE_STAMP)
+	$(PYTEST) tests/integration
+
+e2e: $(BASE_STAMP)
+	$(PYTEST) tests/e2e
+
+infra: $(INFRA_STAMP)
+	$(PYTEST) tests/infra
+
+bench: $(BASE_STAMP)
+	$(PY) bench/grade_report.py --learners 1000 10000 --write BENCHMARKS.md
+
+layer: $(BASE_STAMP)
+	$(PY) infra/build_layer.py --out $(LAYER_DIR)
+
+synth: $(INFRA_STAMP)
+	@test -d $(LAYER_DIR) || $(MAKE) layer
+	$(PY) infra/app.py
+
+deploy: synth
+	$(CDK) deploy --app cdk.out
+
+clean:
+	rm -rf $(VENV) cdk.out build .local .pytest_cache .mypy_cache .ruff_cache reports

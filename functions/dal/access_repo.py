@@ -1,0 +1,65 @@
+"""Token subjects, the users they are, and their role grants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from functions.dal.tables import AccessItem, bind
+from functions.models.access import Principal, Role, RoleGrant
+from functions.settings import Settings
+
+IDENTITY_SK = "IDENTITY"
+ROLE_PREFIX = "ROLE#"
+
+
+def subject_pk(subject: str) -> str:
+    return f"P#{subject}"
+
+
+class AccessRepository:
+    def __init__(self, settings: Settings):
+        bind(settings)
+
+    def get_principal(self, subject: str) -> Principal | None:
+        """Identity and grants of a subject in one Query; None if the subject is unknown."""
+        identity = None
+        grants = []
+        for item in AccessItem.query(subject_pk(subject)):
+            if item.sk == IDENTITY_SK:
+                identity = item
+            elif item.sk.startswith(ROLE_PREFIX) and item.scope and item.role:
+                grants.append(RoleGrant(scope=item.scope, role=Role(item.role)))
+        if identity is None:
+            return None
+        return Principal(
+            subject=subject,
+            user_id=int(identity.user_id or 0),
+            username=identity.username or subject,
+            email=identity.email or "",
+            global_staff=bool(identity.global_staff),
+            grants=grants,
+        )
+
+    def put_principal(self, principal: Principal) -> None:
+        """Write a subject's identity and replace nothing else (grants are added with ``grant``)."""
+        AccessItem(
+            subject_pk(principal.subject),
+            IDENTITY_SK,
+            user_id=principal.user_id,
+            username=principal.username,
+            email=principal.email,
+            global_staff=principal.global_staff,
+        ).save()
+        self.grant(principal.subject, principal.grants)
+
+    def grant(self, subject: str, grants: Iterable[RoleGrant]) -> None:
+        with AccessItem.batch_write() as batch:
+            for grant in grants:
+                batch.save(
+                    AccessItem(
+                        subject_pk(subject),
+                        f"{ROLE_PREFIX}{grant.scope}#{grant.role.value}",
+                        scope=grant.scope,
+                        role=grant.role.value,
+                    )
+                )

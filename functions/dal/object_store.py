@@ -1,0 +1,154 @@
+"""S3: pipeline scratch objects, streamed report uploads, listings and pre-signed links."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from functions.dal.clients import client
+from functions.settings import Settings
+
+MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum size of every part but the last
+PART_BYTES = 8 * 1024 * 1024
+READ_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    last_modified: datetime
+    size: int
+
+
+class StreamingUpload:
+    """Write an object of any size holding at most one part in memory (multipart when large)."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, content_type: str, part_bytes: int = PART_BYTES):
+        if part_bytes < MIN_PART_BYTES:
+            raise ValueError("S3 parts must be at least 5 MiB")
+        self._s3, self._bucket, self._key, self._content_type = s3, bucket, key, content_type
+        self._part_bytes = part_bytes
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        self.size += len(data)
+        while len(self._buffer) >= self._part_bytes:
+            self._upload_part(bytes(self._buffer[: self._part_bytes]))
+            del self._buffer[: self._part_bytes]
+
+    def _upload_part(self, body: bytes) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._s3.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key, ContentType=self._content_type
+            )["UploadId"]
+        number = len(self._parts) + 1
+        etag = self._s3.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
+        )["ETag"]
+        self._parts.append({"ETag": etag, "PartNumber": number})
+
+    def close(self) -> None:
+        if self._upload_id is None:
+            self._s3.put_object(
+                Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer), ContentType=self._content_type
+            )
+        else:
+            if self._buffer:
+                self._upload_part(bytes(self._buffer))
+            self._s3.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        self._buffer = bytearray()
+
+    def abort(self) -> None:
+        if self._upload_id is not None:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
+        self._buffer = bytearray()
+
+    def __enter__(self) -> StreamingUpload:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class ObjectStore:
+    def __init__(self, settings: Settings):
+        self.bucket = settings.bucket
+        self._s3 = client("s3", settings.region)
+
+    def put_json(self, key: str, value: Any) -> None:
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=json.dumps(value, separators=(",", ":")).encode(),
+            ContentType="application/json",
+        )
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def put_bytes(self, key: str, body: bytes, content_type: str) -> None:
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    def iter_bytes(self, key: str) -> Iterator[bytes]:
+        """The object's content in pieces of at most 1 MiB."""
+        body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            yield from body.iter_chunks(READ_BYTES)
+        finally:
+            body.close()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+    def open_upload(self, key: str, content_type: str) -> StreamingUpload:
+        return StreamingUpload(self._s3, self.bucket, key, content_type)
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        found = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for entry in page.get("Contents", []):
+                found.append(ObjectInfo(entry["Key"], entry["LastModified"], int(entry["Size"])))
+        return found
+
+    def presign_get(self, key: str, ttl_seconds: int, download_name: str | None = None) -> str:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if download_name:
+            params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
+        url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_seconds)
+        return url
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix`` (1,000 per request)."""
+        keys = [info.key for info in self.list(prefix)]
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            self._s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+            )
+        return len(keys)

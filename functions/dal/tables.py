@@ -1,0 +1,220 @@
+"""PynamoDB models of the three tables. They never leave the data layer.
+
+* tasks   : task items (pk ``TASK#<id>``) and running slots (pk ``SLOT#<course>#<type>#<key>``).
+* courses : one partition per course: the course (sk ``COURSE``), enrollments (``E#<uid>``) and
+            score sheets (``S#<uid>``), user ids zero-padded so a chunk of learners is one key range.
+* access  : token subjects (pk ``P#<sub>``): identity (sk ``IDENTITY``) and role grants (``ROLE#..``).
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    MapAttribute,
+    NumberAttribute,
+    NumberSetAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from functions.settings import Settings
+
+PAY_PER_REQUEST = "PAY_PER_REQUEST"
+
+
+# --------------------------------------------------------------------------------------------
+# tasks table
+# --------------------------------------------------------------------------------------------
+class CourseTasksIndex(GlobalSecondaryIndex["TaskItem"]):
+    """Every task of a course, oldest first by ``created_key``."""
+
+    class Meta:
+        index_name = "course-tasks"
+        projection = AllProjection()
+
+    course_id = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
+
+
+class RunningTasksIndex(GlobalSecondaryIndex["TaskItem"]):
+    """Sparse: only tasks not yet in a READY state carry ``running_course``."""
+
+    class Meta:
+        index_name = "running-tasks"
+        projection = AllProjection()
+
+    running_course = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
+
+
+class TaskItem(Model):
+    class Meta:
+        table_name = "itask-tasks"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    task_id = UnicodeAttribute()
+    course_id = UnicodeAttribute()
+    task_type = UnicodeAttribute()
+    task_key = UnicodeAttribute()
+    task_input = UnicodeAttribute()
+    state = UnicodeAttribute()
+    task_output = UnicodeAttribute(null=True)
+    requester = UnicodeAttribute()
+    created = UTCDateTimeAttribute()
+    created_key = UnicodeAttribute()
+    updated = UTCDateTimeAttribute()
+    started = UTCDateTimeAttribute(null=True)
+    finished = UTCDateTimeAttribute(null=True)
+    execution_arn = UnicodeAttribute(null=True)
+    running_course = UnicodeAttribute(null=True)
+    attempted = NumberAttribute(default=0)
+    succeeded = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    total = NumberAttribute(null=True)
+    chunk_count = NumberAttribute(null=True)
+    step = UnicodeAttribute(null=True)
+    # The chunk ledger: indexes of chunks whose counts were added (one conditional write each).
+    done_chunks = NumberSetAttribute(null=True)
+
+    course_tasks = CourseTasksIndex()
+    running_tasks = RunningTasksIndex()
+
+
+class SlotItem(Model):
+    """The running slot: exists while a task of (course, type, key) is not finished."""
+
+    class Meta:
+        table_name = "itask-tasks"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    task_id = UnicodeAttribute()
+    created = UTCDateTimeAttribute()
+
+
+# --------------------------------------------------------------------------------------------
+# courses table
+# --------------------------------------------------------------------------------------------
+class UserEnrollmentsIndex(GlobalSecondaryIndex["EnrollmentItem"]):
+    """Sparse: a user's enrollments, so copies of user fields can be kept in step."""
+
+    class Meta:
+        index_name = "user-enrollments"
+        projection = KeysOnlyProjection()
+
+    user_key = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
+
+
+class CourseItem(Model):
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    data = BinaryAttribute(legacy_encoding=False)  # zlib-compressed JSON of the Course model
+    version = NumberAttribute(default=1)
+    updated = UTCDateTimeAttribute()
+
+    user_enrollments = UserEnrollmentsIndex()
+
+
+class CertificateMap(MapAttribute):
+    status = UnicodeAttribute()
+    mode = UnicodeAttribute()
+
+
+class EnrollmentItem(Model):
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    user_key = UnicodeAttribute()
+    user_id = NumberAttribute()
+    username = UnicodeAttribute()
+    email = UnicodeAttribute()
+    mode = UnicodeAttribute(default="audit")
+    is_active = BooleanAttribute(default=True)
+    created = UTCDateTimeAttribute(null=True)
+    user_is_active = BooleanAttribute(default=True)
+    id_verified = BooleanAttribute(default=False)
+    cohort = UnicodeAttribute(null=True)
+    team = UnicodeAttribute(null=True)
+    experiment_groups: MapAttribute[str, str] = MapAttribute(null=True)
+    allowlisted = BooleanAttribute(default=False)
+    certificate = CertificateMap(null=True)
+
+    user_enrollments = UserEnrollmentsIndex()
+
+
+class ScoreSheetItem(Model):
+    """All of one learner's problem scores in a course: ``{block_id: [earned, possible, epoch|null]}``."""
+
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    user_id = NumberAttribute()
+    scores = UnicodeAttribute()
+    updated = UTCDateTimeAttribute()
+
+
+# --------------------------------------------------------------------------------------------
+# access table
+# --------------------------------------------------------------------------------------------
+class AccessItem(Model):
+    """Identity (sk ``IDENTITY``) or role grant (sk ``ROLE#<scope>#<role>``) of a token subject."""
+
+    class Meta:
+        table_name = "itask-access"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    user_id = NumberAttribute(null=True)
+    username = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)
+    global_staff = BooleanAttribute(null=True)
+    scope = UnicodeAttribute(null=True)
+    role = UnicodeAttribute(null=True)
+
+
+# The model that creates each table (it declares the table's indexes), by settings field.
+TABLE_OWNERS: dict[str, type[Model]] = {
+    "tasks_table": TaskItem,
+    "courses_table": CourseItem,
+    "access_table": AccessItem,
+}
+_MODELS_BY_TABLE: dict[str, tuple[type[Model], ...]] = {
+    "tasks_table": (TaskItem, SlotItem),
+    "courses_table": (CourseItem, EnrollmentItem, ScoreSheetItem),
+    "access_table": (AccessItem,),
+}
+
+
+def bind(settings: Settings) -> None:
+    """Point every model at the table names and region of these settings (at invocation time)."""
+    for field, models in _MODELS_BY_TABLE.items():
+        for model in models:
+            model.Meta.table_name = getattr(settings, field)
+            model.Meta.region = settings.region
+
+
+def create_tables(settings: Settings) -> None:
+    """Create the tables from the models (local stack and tests; CDK declares them on AWS)."""
+    bind(settings)
+    for owner in TABLE_OWNERS.values():
+        if not owner.exists():
+            owner.create_table(wait=True)

@@ -1,0 +1,262 @@
+"""Task items, running slots and the chunk ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from functions.dal.tables import SlotItem, TaskItem, bind
+from functions.errors import TaskNotRunnable
+from functions.models.tasks import Counters, Task, TaskState
+from functions.settings import Settings
+
+TASK_SK = "TASK"
+SLOT_SK = "SLOT"
+_CONDITIONAL_FAILED = "ConditionalCheckFailedException"
+
+
+class SlotTaken(Exception):
+    """The running slot of (course, type, key) is held by another task."""
+
+    def __init__(self, holder_task_id: str | None):
+        super().__init__(holder_task_id or "")
+        self.holder_task_id = holder_task_id
+
+
+def task_pk(task_id: str) -> str:
+    return f"TASK#{task_id}"
+
+
+def slot_pk(course_id: str, task_type: str, task_key: str) -> str:
+    return f"SLOT#{course_id}#{task_type}#{task_key}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _to_item(task: Task) -> TaskItem:
+    return TaskItem(
+        task_pk(task.task_id),
+        TASK_SK,
+        task_id=task.task_id,
+        course_id=task.course_id,
+        task_type=task.task_type,
+        task_key=task.task_key,
+        task_input=task.task_input,
+        state=task.state.value,
+        task_output=task.task_output,
+        requester=task.requester,
+        created=task.created,
+        created_key=f"{task.created.isoformat()}#{task.task_id}",
+        updated=task.updated,
+        started=task.started,
+        finished=task.finished,
+        execution_arn=task.execution_arn,
+        running_course=task.course_id if task.running else None,
+        attempted=task.counters.attempted,
+        succeeded=task.counters.succeeded,
+        failed=task.counters.failed,
+        skipped=task.counters.skipped,
+        total=task.total,
+        chunk_count=task.chunk_count,
+        step=task.step,
+    )
+
+
+def _to_task(item: TaskItem) -> Task:
+    return Task(
+        task_id=item.task_id,
+        course_id=item.course_id,
+        task_type=item.task_type,
+        task_key=item.task_key,
+        task_input=item.task_input,
+        state=TaskState(item.state),
+        task_output=item.task_output,
+        requester=item.requester,
+        created=item.created,
+        updated=item.updated,
+        started=item.started,
+        finished=item.finished,
+        execution_arn=item.execution_arn,
+        counters=Counters(
+            attempted=int(item.attempted or 0),
+            succeeded=int(item.succeeded or 0),
+            failed=int(item.failed or 0),
+            skipped=int(item.skipped or 0),
+        ),
+        total=None if item.total is None else int(item.total),
+        chunk_count=None if item.chunk_count is None else int(item.chunk_count),
+        step=item.step,
+        done_chunks=frozenset(int(index) for index in (item.done_chunks or ())),
+    )
+
+
+def _condition_failed(error: UpdateError) -> bool:
+    return error.cause_response_code == _CONDITIONAL_FAILED
+
+
+class TaskRepository:
+    def __init__(self, settings: Settings):
+        bind(settings)
+        self._region = settings.region
+
+    # ---- creation and the running slot ----
+    def create(self, task: Task) -> None:
+        """Write the task and take its running slot atomically; ``SlotTaken`` if someone holds it."""
+        slot = SlotItem(
+            slot_pk(task.course_id, task.task_type, task.task_key),
+            SLOT_SK,
+            task_id=task.task_id,
+            created=task.created,
+        )
+        try:
+            with TransactWrite(connection=Connection(region=self._region)) as transaction:
+                transaction.save(slot, condition=SlotItem.pk.does_not_exist())
+                transaction.save(_to_item(task), condition=TaskItem.pk.does_not_exist())
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                raise SlotTaken(self.slot_holder(task.course_id, task.task_type, task.task_key)) from error
+            raise
+
+    def slot_holder(self, course_id: str, task_type: str, task_key: str) -> str | None:
+        try:
+            return SlotItem.get(
+                slot_pk(course_id, task_type, task_key), SLOT_SK, consistent_read=True
+            ).task_id
+        except DoesNotExist:
+            return None
+
+    def release_stale_slot(self, course_id: str, task_type: str, task_key: str, holder_task_id: str) -> bool:
+        """Free a slot still naming ``holder_task_id`` (a task that is finished or was never written)."""
+        slot = SlotItem(slot_pk(course_id, task_type, task_key), SLOT_SK)
+        try:
+            slot.delete(condition=SlotItem.task_id == holder_task_id)
+        except DeleteError as error:
+            if error.cause_response_code == _CONDITIONAL_FAILED:
+                return False
+            raise
+        return True
+
+    # ---- reads ----
+    def get(self, task_id: str) -> Task | None:
+        try:
+            return _to_task(TaskItem.get(task_pk(task_id), TASK_SK, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def get_many(self, task_ids: Iterable[str]) -> dict[str, Task]:
+        keys = [(task_pk(task_id), TASK_SK) for task_id in dict.fromkeys(task_ids)]
+        return {item.task_id: _to_task(item) for item in TaskItem.batch_get(keys)}
+
+    def list_running(self, course_id: str) -> list[Task]:
+        """Tasks of the course not in a READY state, newest first."""
+        return [_to_task(item) for item in TaskItem.running_tasks.query(course_id, scan_index_forward=False)]
+
+    def iter_running(self) -> Iterator[Task]:
+        """Every running task of every course (the sparse index holds only those)."""
+        for item in TaskItem.running_tasks.scan():
+            yield _to_task(item)
+
+    # ---- state changes ----
+    def start_progress(self, task_id: str, total: int, chunk_count: int, step: str | None) -> Task:
+        """QUEUING (or PROGRESS, when re-planned) -> PROGRESS with the population size."""
+        now = _now()
+        try:
+            item = TaskItem(task_pk(task_id), TASK_SK)
+            item.update(
+                actions=[
+                    TaskItem.state.set(TaskState.PROGRESS.value),
+                    TaskItem.started.set(TaskItem.started | now),
+                    TaskItem.total.set(total),
+                    TaskItem.chunk_count.set(chunk_count),
+                    TaskItem.step.set(step) if step else TaskItem.step.remove(),
+                    TaskItem.updated.set(now),
+                ],
+                condition=TaskItem.state.is_in(TaskState.QUEUING.value, TaskState.PROGRESS.value),
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                raise TaskNotRunnable(f"Task {task_id} is not queued or running") from error
+            raise
+        return _to_task(item)
+
+    def set_step(self, task_id: str, step: str) -> None:
+        TaskItem(task_pk(task_id), TASK_SK).update(
+            actions=[TaskItem.step.set(step), TaskItem.updated.set(_now())],
+            condition=TaskItem.pk.exists(),
+        )
+
+    def record_chunk(self, task_id: str, index: int, counters: Counters) -> bool:
+        """Add a chunk's counters exactly once. False when the chunk was already counted."""
+        try:
+            TaskItem(task_pk(task_id), TASK_SK).update(
+                actions=[
+                    TaskItem.done_chunks.add({index}),
+                    TaskItem.attempted.add(counters.attempted),
+                    TaskItem.succeeded.add(counters.succeeded),
+                    TaskItem.failed.add(counters.failed),
+                    TaskItem.skipped.add(counters.skipped),
+                    TaskItem.updated.set(_now()),
+                ],
+                condition=(TaskItem.state == TaskState.PROGRESS.value)
+                & ~TaskItem.done_chunks.contains(index),
+            )
+        except UpdateError as error:
+            if not _condition_failed(error):
+                raise
+            task = self.get(task_id)
+            if task is not None and task.state is TaskState.PROGRESS:
+                return False  # the state matched, so the index was already in the ledger
+            raise TaskNotRunnable(f"Task {task_id} is not running; chunk {index} not counted") from error
+        return True
+
+    def finish(self, task: Task, state: TaskState, output: str, step: str | None = None) -> bool:
+        """Move a running task to a READY state and free its slot, atomically.
+
+        False when the task had already finished (a repeated Finalize or a late failure).
+        """
+        now = _now()
+        actions: list[Action] = [
+            TaskItem.state.set(state.value),
+            TaskItem.task_output.set(output),
+            TaskItem.finished.set(now),
+            TaskItem.updated.set(now),
+            TaskItem.running_course.remove(),
+        ]
+        if step:
+            actions.append(TaskItem.step.set(step))
+        slot = SlotItem(slot_pk(task.course_id, task.task_type, task.task_key), SLOT_SK)
+        try:
+            with TransactWrite(connection=Connection(region=self._region)) as transaction:
+                transaction.update(
+                    TaskItem(task_pk(task.task_id), TASK_SK),
+                    actions=actions,
+                    condition=TaskItem.running_course.exists(),
+                )
+                transaction.delete(
+                    slot, condition=SlotItem.pk.does_not_exist() | (SlotItem.task_id == task.task_id)
+                )
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                return False
+            if len(reasons) > 1 and reasons[1] is not None and reasons[1].code == "ConditionalCheckFailed":
+                # The slot was already freed and taken by a newer task: finish without touching it.
+                try:
+                    TaskItem(task_pk(task.task_id), TASK_SK).update(
+                        actions=actions, condition=TaskItem.running_course.exists()
+                    )
+                except UpdateError as update_error:
+                    if _condition_failed(update_error):
+                        return False
+                    raise
+                return True
+            raise
+        return True

@@ -1,0 +1,64 @@
+"""Typed errors. HTTP mapping lives in one place (handlers/api.py); ASL Retry/Catch use these names."""
+
+from __future__ import annotations
+
+
+class ItaskError(Exception):
+    """Base of every error this service raises on purpose."""
+
+
+# ---- API-facing errors: each carries its HTTP status and a stable code. ----
+class ApiError(ItaskError):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class AlreadyRunning(ApiError):
+    """A task with the same (course, type, key) is not finished (spec §9.3 messages)."""
+
+    status = 409
+    code = "already_running"
+
+
+class QueueConnectionError(ApiError):
+    """Starting the workflow failed; the task item was marked FAILURE."""
+
+    status = 503
+    code = "queue_connection_error"
+
+
+# ---- Pipeline errors: their class names appear in statemachines/*.asl.json. ----
+class TransientTaskError(ItaskError):
+    """Worth retrying (throttling, a dependency briefly unavailable). The ASL retries it with backoff."""
+
+
+class TaskNotRunnable(ItaskError):
+    """The task item is missing or already finished: nothing to do (not retried)."""
+
+
+class ChunkFailed(ItaskError):
+    """A whole chunk could not be processed (not a per-learner error, which goes to the error CSV)."""

@@ -1,0 +1,114 @@
+"""The HTTP API (API Gateway HTTP API, JWT authorizer in front). Errors map to HTTP here and only here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.errors import ApiError, BadRequest
+from functions.logic import service
+from functions.models.access import Principal
+from functions.observability import logger, metrics, tracer
+from functions.settings import get_settings
+
+app = APIGatewayHttpResolver()
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, indent=4),
+        headers=headers,
+    )
+
+
+def _api() -> service.ApiContext:
+    return service.ApiContext.create(get_settings())
+
+
+def _caller(api: service.ApiContext) -> Principal:
+    claims = app.current_event.request_context.authorizer.jwt_claim or {}
+    return service.principal_for(api, claims.get("sub"))
+
+
+def _body() -> Any:
+    raw = app.current_event.decoded_body
+    if not raw:
+        raise BadRequest("A JSON body is required")
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise BadRequest("Malformed JSON body") from error
+
+
+@app.get("/task-types")
+def get_task_types() -> Response:
+    return _json(200, service.task_types())
+
+
+@app.post("/courses/<course_id>/tasks")
+def post_task(course_id: str) -> Response:
+    api = _api()
+    result = service.submit_task(api, _caller(api), unquote(course_id), _body())
+    return _json(202, result, headers={"Location": f"/tasks/{result['task_id']}"})
+
+
+@app.get("/courses/<course_id>/tasks")
+def get_running_tasks(course_id: str) -> Response:
+    api = _api()
+    return _json(200, service.running_tasks(api, _caller(api), unquote(course_id)))
+
+
+@app.get("/tasks/<task_id>")
+def get_task(task_id: str) -> Response:
+    api = _api()
+    return _json(200, service.task_status(api, _caller(api), unquote(task_id)))
+
+
+@app.get("/tasks")
+def get_tasks() -> Response:
+    api = _api()
+    params = app.current_event.query_string_parameters or {}
+    raw = ",".join(filter(None, [params.get("task_id", ""), params.get("task_ids", "")]))
+    ids = [task_id.strip() for task_id in raw.split(",") if task_id.strip()]
+    return _json(200, service.tasks_status(api, _caller(api), ids))
+
+
+@app.get("/courses/<course_id>/reports")
+def get_reports(course_id: str) -> Response:
+    api = _api()
+    report_name = (app.current_event.query_string_parameters or {}).get("report_name")
+    return _json(200, service.list_reports(api, _caller(api), unquote(course_id), report_name))
+
+
+@app.exception_handler(ApiError)
+def handle_api_error(error: ApiError) -> Response:
+    logger.info("request refused", extra={"status": error.status, "code": error.code, "error": error.message})
+    return _json(error.status, {"error": error.message, "code": error.code})
+
+
+@app.not_found
+def handle_not_found(_: Exception) -> Response:
+    return _json(
+        404,
+        {"error": f"No route {app.current_event.http_method} {app.current_event.path}", "code": "no_route"},
+    )
+
+
+@app.exception_handler(Exception)
+def handle_unexpected(error: Exception) -> Response:
+    logger.exception("unhandled error")
+    return _json(500, {"error": "Internal error; the request id is in the logs", "code": "internal"})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,242 @@
+"""The task-type registry: a task type is a declaration, not a new pipeline.
+
+A type names itself, its past-tense action, its input model, its task_key rule and permission, and
+implements four steps the generic pipeline calls: ``prepare`` (a snapshot every chunk reads),
+``population`` (user ids, in order), ``process_chunk`` (rows and counters of one chunk) and
+``finalize``. ``CsvReportTask`` does the finalize of every CSV report: stream-merge the chunk parts.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from functions.dal.course_repo import CourseRepository
+from functions.dal.object_store import ObjectStore
+from functions.dal.tasks_repo import TaskRepository
+from functions.errors import BadRequest
+from functions.logic import reports
+from functions.logic.csvfile import encode_rows
+from functions.logic.permissions import Permission
+from functions.models.tasks import ChunkDescriptor, Counters, Task
+from functions.settings import Settings
+
+TASK_INPUT_LIMIT = 10_000
+GENERIC_ALREADY_RUNNING = "Requested task is already running"
+
+
+class NoInput(BaseModel):
+    """Task types that take no parameters accept only ``{}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class RunContext:
+    """What task code may use while it runs: settings and the repositories."""
+
+    settings: Settings
+    tasks: TaskRepository
+    courses: CourseRepository
+    objects: ObjectStore
+
+    @classmethod
+    def create(cls, settings: Settings) -> RunContext:
+        return cls(settings, TaskRepository(settings), CourseRepository(settings), ObjectStore(settings))
+
+    # Scratch objects of a task: snapshot, chunk list, chunk parts.
+    def work_key(self, task_id: str, name: str) -> str:
+        return f"{self.settings.work_prefix}/{task_id}/{name}"
+
+    def part_key(self, task_id: str, index: int, errors: bool = False) -> str:
+        return self.work_key(task_id, f"{'errors' if errors else 'parts'}/{index:06d}.csv")
+
+
+@dataclass
+class ChunkWork:
+    """What one chunk produced: report rows, error rows, counters."""
+
+    rows: list[Sequence[Any]] = field(default_factory=list)
+    errors: list[Sequence[Any]] = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters)
+
+
+class TaskType(ABC):
+    name: ClassVar[str]
+    action_name: ClassVar[str]
+    permission: ClassVar[Permission]
+    input_model: ClassVar[type[BaseModel]] = NoInput
+    # Reports answer a duplicate submit with "The {label} report is being created..." (spec §9.3).
+    report_label: ClassVar[str | None] = None
+    running_step: ClassVar[str | None] = None
+    finalizing_step: ClassVar[str | None] = None
+    done_step: ClassVar[str | None] = None
+
+    # ---- submission ----
+    def parse_input(self, raw: Any) -> BaseModel:
+        try:
+            if isinstance(raw, str):
+                return self.input_model.model_validate_json(raw or "{}")
+            return self.input_model.model_validate(raw if raw is not None else {})
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in issue['loc']) or 'input'}: {issue['msg']}"
+                for issue in error.errors()
+            )
+            raise BadRequest(f"Invalid input for {self.name}: {problems}") from error
+
+    def task_key(self, task_input: BaseModel) -> str:
+        return ""
+
+    def validate(self, ctx: RunContext, course_id: str, task_input: BaseModel) -> None:  # noqa: B027 (optional hook)
+        """Submission-time checks beyond the input model (raise an ApiError)."""
+
+    @property
+    def already_running_message(self) -> str:
+        if self.report_label:
+            return (
+                f"The {self.report_label} report is being created. To view the status of the report, see "
+                "Pending Tasks below. You will be able to download the report when it is complete."
+            )
+        return GENERIC_ALREADY_RUNNING
+
+    @property
+    def submitted_message(self) -> str:
+        if self.report_label:
+            return (
+                f"The {self.report_label} report is being created. To view the status of the report, "
+                "see Pending Tasks below."
+            )
+        return "Task created"
+
+    # ---- the run ----
+    @abstractmethod
+    def prepare(self, ctx: RunContext, task: Task, task_input: BaseModel) -> dict[str, Any]:
+        """A JSON snapshot every chunk reads (so all chunks see the same course version)."""
+
+    @abstractmethod
+    def population(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
+    ) -> Iterable[int]:
+        """The user ids to work on, ascending."""
+
+    @abstractmethod
+    def process_chunk(
+        self,
+        ctx: RunContext,
+        task: Task,
+        task_input: BaseModel,
+        snapshot: dict[str, Any],
+        chunk: ChunkDescriptor,
+    ) -> ChunkWork:
+        """Do one chunk. Per-learner problems become error rows, not exceptions."""
+
+    @abstractmethod
+    def finalize(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
+    ) -> dict[str, Any]:
+        """Finish the work; returns extra entries for the final progress dict."""
+
+    def final_total(self, task: Task) -> int | None:
+        return task.total
+
+
+class CsvReportTask(TaskType):
+    """A report whose chunks write CSV rows; finalize streams them, in order, into one object."""
+
+    csv_name: ClassVar[str]
+    error_header: ClassVar[Sequence[str]] = ("Student ID", "Username", "Error")
+    # Grade reports are stamped when uploaded; other reports with the task start (spec §5.1).
+    stamp_at_upload: ClassVar[bool] = False
+
+    @abstractmethod
+    def header(self, snapshot: dict[str, Any]) -> Sequence[str]:
+        """The report's header row."""
+
+    def report_time(self, task: Task) -> datetime:
+        if self.stamp_at_upload or task.started is None:
+            return datetime.now(UTC)
+        return task.started
+
+    def finalize(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
+    ) -> dict[str, Any]:
+        when = self.report_time(task)
+        filename = reports.report_filename(task.course_id, self.csv_name, when)
+        part_keys = [ctx.part_key(task.task_id, index) for index in range(chunk_count)]
+        merge_csv(
+            ctx, self.header(snapshot), part_keys, reports.report_key(ctx.settings, task.course_id, filename)
+        )
+        extra: dict[str, Any] = {"report_name": filename}
+        error_keys = sorted(info.key for info in ctx.objects.list(ctx.work_key(task.task_id, "errors/")))
+        if error_keys:
+            error_name = reports.report_filename(task.course_id, f"{self.csv_name}_err", when)
+            merge_csv(
+                ctx,
+                self.error_header,
+                error_keys,
+                reports.report_key(ctx.settings, task.course_id, error_name),
+            )
+            extra["error_report_name"] = error_name
+        return extra
+
+    def final_total(self, task: Task) -> int | None:
+        # Upstream reports total = attempted = rows written + error rows.
+        return task.counters.attempted
+
+
+def merge_csv(ctx: RunContext, header: Sequence[str], part_keys: Iterable[str], key: str) -> int:
+    """Header, then each part as stored, streamed into ``key`` (one part in memory at a time)."""
+    with ctx.objects.open_upload(key, "text/csv; charset=utf-8") as upload:
+        upload.write(encode_rows([header]))
+        for part_key in part_keys:
+            for piece in ctx.objects.iter_bytes(part_key):
+                upload.write(piece)
+    return upload.size
+
+
+_REGISTRY: dict[str, TaskType] = {}
+
+
+def register(cls: type[TaskType]) -> type[TaskType]:
+    """Class decorator adding a task type to the registry."""
+    instance = cls()
+    if instance.name in _REGISTRY:
+        raise ValueError(f"Task type {instance.name} registered twice")
+    _REGISTRY[instance.name] = instance
+    return cls
+
+
+def get(name: str) -> TaskType | None:
+    _load_types()
+    return _REGISTRY.get(name)
+
+
+def all_types() -> dict[str, TaskType]:
+    _load_types()
+    return dict(_REGISTRY)
+
+
+def require(name: str) -> TaskType:
+    found = get(name)
+    if found is None:
+        raise BadRequest(f"Unknown task type: {name!r}. Known types: {', '.join(sorted(all_types()))}")
+    return found
+
+
+def _load_types() -> None:
+    # Importing the package registers every type module it lists.
+    import functions.logic.tasktypes  # noqa: F401
+
+
+def task_input_json(task_input: BaseModel) -> str:
+    text = json.dumps(task_input.model_dump(mode="json", exclude_none=True), sort_keys=True)
+    if len(text) > TASK_INPUT_LIMIT:
+        raise BadRequest("An error has occurred. Task was not created.")
+    return text

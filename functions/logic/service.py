@@ -1,0 +1,126 @@
+"""What each API route does, one function per route (the handler only parses and calls)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from functions.dal.access_repo import AccessRepository
+from functions.dal.workflow import Workflow
+from functions.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from functions.logic import permissions, registry, reports, status, submit
+from functions.models.access import Principal
+from functions.settings import Settings
+
+MAX_STATUS_IDS = 100
+
+
+class SubmitRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_type: str = Field(min_length=1, max_length=64)
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class ApiContext:
+    run: registry.RunContext
+    access: AccessRepository
+    workflow: Workflow
+
+    @classmethod
+    def create(cls, settings: Settings) -> ApiContext:
+        return cls(registry.RunContext.create(settings), AccessRepository(settings), Workflow(settings))
+
+    @property
+    def settings(self) -> Settings:
+        return self.run.settings
+
+
+def principal_for(api: ApiContext, subject: str | None) -> Principal:
+    if not subject:
+        raise Unauthorized("Missing or invalid bearer token")
+    principal = api.access.get_principal(subject)
+    if principal is None:
+        raise Forbidden(permissions.FORBIDDEN_MESSAGE)
+    return principal
+
+
+def submit_task(api: ApiContext, principal: Principal, course_id: str, body: Any) -> dict[str, Any]:
+    try:
+        request = SubmitRequest.model_validate(body)
+    except ValidationError as error:
+        raise BadRequest(
+            'Body must be a JSON object {"task_type": <name>, "input": {...}}: '
+            + "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
+        ) from error
+    submitted = submit.submit(api.run, api.workflow, principal, course_id, request.task_type, request.input)
+    task = submitted.task
+    return {
+        "task_id": task.task_id,
+        "task_type": task.task_type,
+        "course_id": task.course_id,
+        "task_state": task.state.value,
+        "status": submitted.message,
+    }
+
+
+def _action(task_type: str) -> str:
+    found = registry.get(task_type)
+    return found.action_name if found else task_type
+
+
+def task_status(api: ApiContext, principal: Principal, task_id: str) -> dict[str, Any]:
+    task = api.run.tasks.get(task_id)
+    if task is None:
+        raise NotFound(f"Task not found: {task_id}")
+    permissions.require(api.settings, principal, task.course_id, permissions.Permission.SHOW_TASKS)
+    return status.status_payload(task, _action(task.task_type))
+
+
+def tasks_status(api: ApiContext, principal: Principal, task_ids: list[str]) -> dict[str, Any]:
+    """``{task_id: status}``; unknown ids and tasks the caller may not see are left out."""
+    if not task_ids:
+        raise BadRequest("Give one or more task ids: ?task_id=<id>[,<id>...]")
+    if len(task_ids) > MAX_STATUS_IDS:
+        raise BadRequest(f"At most {MAX_STATUS_IDS} task ids per request")
+    found = api.run.tasks.get_many(task_ids)
+    return {
+        task_id: status.status_payload(task, _action(task.task_type))
+        for task_id, task in found.items()
+        if permissions.allowed(api.settings, principal, task.course_id, permissions.Permission.SHOW_TASKS)
+    }
+
+
+def running_tasks(api: ApiContext, principal: Principal, course_id: str) -> dict[str, Any]:
+    submit.require_course(api.run, course_id)
+    permissions.require(api.settings, principal, course_id, permissions.Permission.SHOW_TASKS)
+    return {
+        "tasks": [
+            status.list_row(task, _action(task.task_type)) for task in api.run.tasks.list_running(course_id)
+        ]
+    }
+
+
+def list_reports(
+    api: ApiContext, principal: Principal, course_id: str, report_name: str | None
+) -> dict[str, Any]:
+    submit.require_course(api.run, course_id)
+    permissions.require(api.settings, principal, course_id, permissions.Permission.RESEARCH)
+    return {"downloads": reports.list_downloads(api.settings, api.run.objects, course_id, report_name)}
+
+
+def task_types() -> dict[str, Any]:
+    return {
+        "task_types": [
+            {
+                "task_type": name,
+                "action_name": t.action_name,
+                "permission": t.permission.value,
+                "input_schema": t.input_model.model_json_schema(),
+            }
+            for name, t in sorted(registry.all_types().items())
+        ]
+    }

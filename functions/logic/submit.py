@@ -1,0 +1,103 @@
+"""Submitting a task: validate, authorise, take the running slot, start the workflow."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.dal.tasks_repo import SlotTaken
+from functions.dal.workflow import Workflow
+from functions.errors import AlreadyRunning, NotFound, QueueConnectionError
+from functions.logic import permissions, registry
+from functions.logic.reports import parse_course_key
+from functions.models.access import Principal
+from functions.models.tasks import Task, TaskState
+from functions.observability import logger, metrics
+
+QUEUE_ERROR_MESSAGE = "Error occured. Please try again later."  # upstream's wording, typo included
+
+
+@dataclass
+class Submitted:
+    task: Task
+    message: str
+
+
+def require_course(ctx: registry.RunContext, course_id: str) -> None:
+    """404 for a malformed course key or an unknown course (spec §9.3)."""
+    if parse_course_key(course_id) is None:
+        raise NotFound(f"Invalid course key: {course_id!r}")
+    if not ctx.courses.course_exists(course_id):
+        raise NotFound(f"Course not found: {course_id}")
+
+
+def submit(
+    ctx: registry.RunContext,
+    workflow: Workflow,
+    principal: Principal,
+    course_id: str,
+    task_type_name: str,
+    raw_input: Any,
+) -> Submitted:
+    task_type = registry.require(task_type_name)
+    require_course(ctx, course_id)
+    permissions.require(ctx.settings, principal, course_id, task_type.permission)
+    task_input = task_type.parse_input(raw_input)
+    task_type.validate(ctx, course_id, task_input)
+    now = datetime.now(UTC)
+    task_id = str(uuid.uuid4())
+    task = Task(
+        task_id=task_id,
+        course_id=course_id,
+        task_type=task_type.name,
+        task_key=task_type.task_key(task_input),
+        task_input=registry.task_input_json(task_input),
+        state=TaskState.QUEUING,
+        requester=principal.username,
+        created=now,
+        updated=now,
+        execution_arn=workflow.execution_arn(task_id),
+    )
+    _create(ctx, task, task_type)
+    try:
+        # Named by the task id: the ARN stored with the task is the one this start creates.
+        workflow.start(
+            task.task_id, {"task_id": task.task_id, "max_concurrency": ctx.settings.max_concurrency}
+        )
+    except (ClientError, BotoCoreError) as error:
+        # Upstream stores the raw error text (not JSON) and frees nothing; we free the slot too.
+        ctx.tasks.finish(task, TaskState.FAILURE, str(error))
+        logger.error("could not start execution", extra={"task_id": task.task_id, "error": str(error)})
+        raise QueueConnectionError(QUEUE_ERROR_MESSAGE) from error
+    metrics.add_metric(name="TasksSubmitted", unit="Count", value=1)
+    logger.info(
+        "task submitted",
+        extra={
+            "task_id": task.task_id,
+            "task_type": task.task_type,
+            "course_id": course_id,
+            "requester": principal.username,
+        },
+    )
+    return Submitted(task=task, message=task_type.submitted_message)
+
+
+def _create(ctx: registry.RunContext, task: Task, task_type: registry.TaskType) -> None:
+    """Write the task holding its slot; a slot left by a finished or missing task is taken over once."""
+    for attempt in range(2):
+        try:
+            ctx.tasks.create(task)
+            return
+        except SlotTaken as taken:
+            holder = ctx.tasks.get(taken.holder_task_id) if taken.holder_task_id else None
+            if attempt == 0 and taken.holder_task_id and (holder is None or not holder.running):
+                logger.warning("releasing stale slot", extra={"holder": taken.holder_task_id})
+                ctx.tasks.release_stale_slot(
+                    task.course_id, task.task_type, task.task_key, taken.holder_task_id
+                )
+                continue
+            raise AlreadyRunning(task_type.already_running_message) from taken

@@ -1,0 +1,42 @@
+"""Fail tasks that can no longer finish on their own, so no slot stays taken forever (spec §10.2)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from functions.dal.workflow import ExecutionNotFound, Workflow
+from functions.logic.registry import RunContext
+from functions.logic.task_output import failure_output
+from functions.models.tasks import TaskState
+from functions.observability import logger, metrics
+
+SWEPT_EXCEPTION = "TaskLost"
+
+
+def sweep(ctx: RunContext, workflow: Workflow, now: datetime | None = None) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    grace = timedelta(seconds=ctx.settings.sweeper_grace_seconds)
+    examined, swept = 0, []
+    for task in ctx.tasks.iter_running():
+        if task.state is TaskState.SCHEDULED:
+            continue  # waits for its due time, no execution yet by design
+        examined += 1
+        if now - task.updated < grace:
+            continue  # Finalize or MarkFailed may be writing right now
+        if task.execution_arn is None:
+            message = "The task was never started: its execution could not be created."
+        else:
+            try:
+                execution_status = workflow.status(task.execution_arn)
+            except ExecutionNotFound:
+                execution_status = "MISSING"
+            if execution_status == "RUNNING":
+                continue
+            message = f"The task's execution ended ({execution_status}) before the task finished."
+        if ctx.tasks.finish(task, TaskState.FAILURE, failure_output(SWEPT_EXCEPTION, message, None)):
+            swept.append(task.task_id)
+            logger.warning("task swept", extra={"task_id": task.task_id, "reason": message})
+    if swept:
+        metrics.add_metric(name="TasksSwept", unit="Count", value=len(swept))
+    return {"examined": examined, "swept": swept}

@@ -1,0 +1,3 @@
+"""Every task type module; importing this package registers them all."""
+
+from functions.logic.tasktypes import grade_course  # noqa: F401

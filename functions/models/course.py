@@ -1,0 +1,121 @@
+"""Course content, grading policy and the learner data a task reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Block(BaseModel):
+    """One block of the course tree (course, chapter, sequential, vertical, problem, ...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    category: str
+    display_name: str = ""
+    children: list[str] = Field(default_factory=list)
+    # Subsection fields.
+    format: str | None = None
+    graded: bool | None = None  # explicit flag; problems inherit True unless set False
+    visible_to_staff_only: bool = False
+    # Problem fields: weight (None = unweighted) and the raw maximum score.
+    weight: float | None = None
+    max_score: float | None = None
+
+
+class GraderEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    type: str
+    short_label: str | None = None
+    min_count: int
+    drop_count: int = 0
+    weight: float = 0.0
+
+
+DEFAULT_GRADERS = (
+    GraderEntry(type="Homework", short_label="HW", min_count=12, drop_count=2, weight=0.15),
+    GraderEntry(type="Lab", min_count=12, drop_count=2, weight=0.15),
+    GraderEntry(type="Midterm Exam", short_label="Midterm", min_count=1, drop_count=0, weight=0.3),
+    GraderEntry(type="Final Exam", short_label="Final", min_count=1, drop_count=0, weight=0.4),
+)
+
+
+class GradingPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    graders: list[GraderEntry] = Field(default_factory=lambda: list(DEFAULT_GRADERS))
+    grade_cutoffs: dict[str, float] = Field(default_factory=lambda: {"Pass": 0.5})
+
+
+class Course(BaseModel):
+    """A course: its tree, grading policy and the settings reports depend on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    course_id: str
+    display_name: str
+    root: str
+    blocks: dict[str, Block]
+    grading_policy: GradingPolicy = Field(default_factory=GradingPolicy)
+    cohorted: bool = False
+    teams_enabled: bool = False
+    experiment_partitions: list[str] = Field(default_factory=list)
+    grade_report_verified_only: bool = False
+    certificates_display_behavior: str = "end"  # "end" | "end_with_date" | "early_no_info"
+    end: datetime | None = None
+    certificate_available_date: datetime | None = None
+    version: int = 1
+
+
+class ProblemScore(BaseModel):
+    """A learner's stored raw score on one problem."""
+
+    model_config = ConfigDict(frozen=True)
+
+    earned: float
+    possible: float
+    first_attempted: datetime | None = None
+
+
+class Certificate(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    status: str  # e.g. "downloadable", "notpassing"
+    mode: str
+
+
+class Enrollment(BaseModel):
+    """A learner's membership of a course, with the user fields reports print.
+
+    The user fields (username, email, account flags) are copies kept in step by the data layer so
+    that a chunk of learners is read with one Query, never one request per learner.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    course_id: str
+    user_id: int
+    username: str
+    email: str
+    mode: str = "audit"
+    is_active: bool = True
+    created: datetime | None = None
+    user_is_active: bool = True
+    id_verified: bool = False
+    cohort: str | None = None
+    team: str | None = None
+    experiment_groups: dict[str, str] = Field(default_factory=dict)
+    allowlisted: bool = False
+    certificate: Certificate | None = None
+
+
+class Learner(BaseModel):
+    """Everything a per-learner task reads: the enrollment and the learner's problem scores."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enrollment: Enrollment
+    scores: dict[str, ProblemScore] = Field(default_factory=dict)

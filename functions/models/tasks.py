@@ -1,0 +1,112 @@
+"""The task record and the payloads passed between the states of the pipeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TaskState(StrEnum):
+    QUEUING = "QUEUING"
+    SCHEDULED = "SCHEDULED"
+    PROGRESS = "PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    REVOKED = "REVOKED"
+
+
+READY_STATES = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED})
+
+
+class Counters(BaseModel):
+    attempted: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class Task(BaseModel):
+    """Domain view of one task item (the InstructorTask of spec §2.1)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    course_id: str
+    task_type: str
+    task_key: str
+    task_input: str  # the JSON text as submitted (spec §3.4 lists it raw)
+    state: TaskState
+    task_output: str | None = None  # JSON, or plain text for enqueue failures (spec §2.3)
+    requester: str
+    created: datetime
+    updated: datetime
+    started: datetime | None = None
+    finished: datetime | None = None
+    execution_arn: str | None = None
+    counters: Counters = Field(default_factory=Counters)
+    total: int | None = None
+    chunk_count: int | None = None
+    step: str | None = None
+    done_chunks: frozenset[int] = frozenset()  # the chunk ledger: chunks whose counts were added
+
+    @property
+    def running(self) -> bool:
+        return self.state not in READY_STATES
+
+
+# ---- Pipeline payloads (Step Functions state input / output). ----
+class ChunkDescriptor(BaseModel):
+    """One Map item: a slice of the population, by user id, in order."""
+
+    index: int
+    user_ids: list[int]
+
+
+class PlanInput(BaseModel):
+    task_id: str
+
+
+class PlanResult(BaseModel):
+    bucket: str
+    chunks_key: str
+    chunk_count: int
+    total: int
+
+
+class ChunkInput(BaseModel):
+    task_id: str
+    chunk: ChunkDescriptor
+
+
+class ChunkOutcome(BaseModel):
+    index: int
+    duplicate: bool = False
+    counters: Counters = Field(default_factory=Counters)
+
+
+class FinalizeInput(BaseModel):
+    task_id: str
+    plan: PlanResult
+
+
+class StepError(BaseModel):
+    """What a Catch puts at $.error."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    error: str = Field(default="States.Runtime", alias="Error")
+    cause: str = Field(default="", alias="Cause")
+
+
+class MarkFailedInput(BaseModel):
+    task_id: str
+    error: StepError = Field(default_factory=StepError)
+
+
+class TaskResult(BaseModel):
+    task_id: str
+    state: TaskState
+    extra: dict[str, Any] = Field(default_factory=dict)

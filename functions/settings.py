@@ -1,0 +1,38 @@
+"""One validated settings model, read at invocation time (never at import time)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of every function; CDK sets these as environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="ITASK_", extra="ignore", frozen=True)
+
+    region: str = Field(
+        default="us-east-1", validation_alias=AliasChoices("ITASK_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    tasks_table: str = "itask-tasks"
+    courses_table: str = "itask-courses"
+    access_table: str = "itask-access"
+    bucket: str = "itask-reports"
+    # Reports live under <reports_prefix>/<sha1(course_id)>/; pipeline scratch under <work_prefix>/<task_id>/.
+    reports_prefix: str = "reports"
+    work_prefix: str = "work"
+    state_machine_arn: str = ""
+    event_bus_name: str = "itask"
+    # Learners per chunk of the Map; Map concurrency.
+    chunk_size: int = Field(default=500, ge=1, le=5000)
+    max_concurrency: int = Field(default=20, ge=1, le=10000)
+    report_url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    # A running task whose execution has ended for this long is failed by the sweeper.
+    sweeper_grace_seconds: int = Field(default=120, ge=0)
+    # Optional JSON overriding the permission rules, e.g. {"research": ["global_staff", "instructor"]}.
+    permission_overrides: str = ""
+
+
+def get_settings() -> Settings:
+    """Read the settings now (cheap; called at the start of each invocation)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The embedded local stack: moto as AWS, our handlers invoked in-process."""

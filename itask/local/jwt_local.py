@@ -1,0 +1,71 @@
+"""Local bearer tokens: RS256 JWTs signed by a key kept in the local stack's home directory.
+
+On AWS the API Gateway JWT authorizer verifies tokens from your identity provider; locally the HTTP
+adapter verifies these the same way (signature, expiry, issuer, audience) before the API sees claims.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+DEFAULT_ISSUER = "https://itask.local"
+DEFAULT_AUDIENCE = "itask"
+KEY_FILE = "jwt-signing-key.pem"
+
+
+class InvalidToken(Exception):
+    pass
+
+
+class LocalIssuer:
+    def __init__(self, home: Path, issuer: str = DEFAULT_ISSUER, audience: str = DEFAULT_AUDIENCE):
+        self.issuer, self.audience = issuer, audience
+        home.mkdir(parents=True, exist_ok=True)
+        path = home / KEY_FILE
+        if not path.exists():
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            path.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+            path.chmod(0o600)
+        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(private, rsa.RSAPrivateKey):
+            raise ValueError(f"{path} is not an RSA private key")
+        self._private: rsa.RSAPrivateKey = private
+        self._public: rsa.RSAPublicKey = private.public_key()
+
+    def mint(self, subject: str, ttl_seconds: int = 3600, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "iat": now,
+            "exp": now + ttl_seconds,
+            **claims,
+        }
+        return jwt.encode(payload, self._private, algorithm="RS256")
+
+    def verify(self, token: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._public,
+                algorithms=["RS256"],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as error:
+            raise InvalidToken(str(error)) from error
+        return claims

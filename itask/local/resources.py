@@ -1,0 +1,59 @@
+"""Create the service's AWS resources on moto: the same ASL file, tables from the same models."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from functions.catalog import ASL_FUNCTION_TOKENS
+from functions.dal.clients import client
+from functions.dal.tables import create_tables
+from functions.settings import Settings
+from itask.local.lambda_router import LOCAL_ACCOUNT, LambdaRouter
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL_FILE = ROOT / "statemachines" / "instructor_task.asl.json"
+STATE_MACHINE_NAME = "itask-instructor-task"
+_TOKEN = re.compile(r"\$\{(\w+)\}")
+
+
+def asl_tokens(text: str) -> set[str]:
+    return set(_TOKEN.findall(text))
+
+
+def render_asl(router: LambdaRouter) -> str:
+    """The ASL with every ``${Token}`` replaced by a local function ARN (as CDK does with real ones)."""
+    text = ASL_FILE.read_text()
+    missing = asl_tokens(text) - set(ASL_FUNCTION_TOKENS)
+    if missing:
+        raise ValueError(f"ASL placeholders with no value: {sorted(missing)}")
+    for token, function in ASL_FUNCTION_TOKENS.items():
+        text = text.replace("${" + token + "}", router.arn(function))
+    return text
+
+
+def provision(settings: Settings, router: LambdaRouter) -> Settings:
+    """Tables, bucket, event bus and the state machine; returns settings naming the state machine."""
+    create_tables(settings)
+    s3 = client("s3", settings.region)
+    if settings.region == "us-east-1":
+        s3.create_bucket(Bucket=settings.bucket)
+    else:
+        s3.create_bucket(
+            Bucket=settings.bucket, CreateBucketConfiguration={"LocationConstraint": settings.region}
+        )
+    client("events", settings.region).create_event_bus(Name=settings.event_bus_name)
+    sfn = client("stepfunctions", settings.region)
+    arn = sfn.create_state_machine(
+        name=STATE_MACHINE_NAME,
+        definition=render_asl(router),
+        roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT}:role/itask-state-machine",
+    )["stateMachineArn"]
+    return settings.model_copy(update={"state_machine_arn": arn})
+
+
+def export_settings(settings: Settings) -> None:
+    """Put settings in the environment, where every handler reads them at invocation time."""
+    for name, value in settings.model_dump().items():
+        os.environ[f"ITASK_{name.upper()}"] = str(value)

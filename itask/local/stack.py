@@ -1,0 +1,153 @@
+"""The embedded local stack: one process, no AWS account, no Docker.
+
+moto server on 127.0.0.1 (DynamoDB, S3, Step Functions running the real ASL, EventBridge), Lambda
+invokes routed in-process to our handlers, the HTTP API on a local port behind the same JWT checks,
+and a firer for the schedule rules.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from functions.dal.clients import reset_clients
+from functions.settings import Settings
+from itask.local import lambda_router, moto_fidelity
+from itask.local.http_adapter import ApiGatewayAdapter
+from itask.local.jwt_local import LocalIssuer
+from itask.local.resources import export_settings, provision
+from itask.local.rule_firer import RuleFirer
+
+STATE_FILE = "stack.json"
+DEFAULT_REGION = "us-east-1"
+
+
+def prepare_process(region: str = DEFAULT_REGION, quiet: bool = True) -> None:
+    """Fake credentials (nothing can reach real AWS) and quiet Powertools, before any client exists."""
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "instructor-tasks",
+            "POWERTOOLS_METRICS_NAMESPACE": "InstructorTasks",
+        }
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    # moto's request log and its interpreter's notes on every failed state are noise here.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    if quiet:
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+
+@dataclass
+class StackInfo:
+    api_url: str
+    moto_url: str
+    region: str
+    home: str
+    pid: int
+
+    def save(self, home: Path) -> None:
+        (home / STATE_FILE).write_text(json.dumps(self.__dict__, indent=2))
+
+    @classmethod
+    def load(cls, home: Path) -> StackInfo:
+        path = home / STATE_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"No local stack found ({path} missing): start one with `itask serve`")
+        return cls(**json.loads(path.read_text()))
+
+
+class LocalStack:
+    def __init__(
+        self,
+        home: Path,
+        api_port: int = 0,
+        moto_port: int = 0,
+        rule_interval_s: float = 60.0,
+        settings: Settings | None = None,
+        quiet: bool = True,
+    ):
+        self.home = home
+        self.api_port, self.moto_port, self.rule_interval_s = api_port, moto_port, rule_interval_s
+        self._base_settings = settings
+        self.quiet = quiet
+        self.settings: Settings | None = None
+        self.info: StackInfo | None = None
+        self._server: Any = None
+        self.adapter: ApiGatewayAdapter | None = None
+        self.firer: RuleFirer | None = None
+        self.router: lambda_router.LambdaRouter | None = None
+        self.issuer = LocalIssuer(home)
+
+    def start(self) -> StackInfo:
+        from moto.server import ThreadedMotoServer
+
+        region = self._base_settings.region if self._base_settings else DEFAULT_REGION
+        prepare_process(region, quiet=self.quiet)
+        moto_fidelity.apply()
+        self.router = lambda_router.install(region)  # before any botocore client is created
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        moto_url = f"http://{host}:{port}"
+        # moto's Step Functions interpreter calls localhost:$MOTO_PORT; our clients follow AWS_ENDPOINT_URL.
+        os.environ["MOTO_PORT"] = str(port)
+        os.environ["AWS_ENDPOINT_URL"] = moto_url
+        reset_clients()
+        request = urllib.request.Request(
+            f"{moto_url}/moto-api/config",
+            method="POST",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+        self.settings = provision(self._base_settings or Settings(region=region), self.router)
+        export_settings(self.settings)
+        self.adapter = ApiGatewayAdapter(self.router, self.issuer, port=self.api_port)
+        self.adapter.start()
+        self.firer = RuleFirer(self.router, self.rule_interval_s)
+        self.firer.start()
+        self.info = StackInfo(
+            api_url=self.adapter.url, moto_url=moto_url, region=region, home=str(self.home), pid=os.getpid()
+        )
+        self.info.save(self.home)
+        return self.info
+
+    def wait_for_executions(self, timeout_s: float = 120.0) -> None:
+        """Block until no execution of the state machine is running (clean shutdown)."""
+        from functions.dal.clients import client
+
+        assert self.settings is not None
+        sfn = client("stepfunctions", self.settings.region)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            running = sfn.list_executions(
+                stateMachineArn=self.settings.state_machine_arn, statusFilter="RUNNING"
+            )["executions"]
+            if not running:
+                return
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.firer:
+            self.firer.stop()
+        if self.adapter:
+            self.adapter.stop()
+        if self._server:
+            self._server.stop()
+        state = self.home / STATE_FILE
+        if state.exists() and self.info and json.loads(state.read_text()).get("pid") == self.info.pid:
+            state.unlink()

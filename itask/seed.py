@@ -1,0 +1,298 @@
+"""A demo course with synthetic learners whose answers look like a real cohort's.
+
+Ability varies (Beta distribution), engagement decays through the course (learners drop out), some
+never start, a few enrollments are inactive, modes mix audit and verified, names are international.
+Everything is drawn from one seeded RNG: the same arguments give the same course and learners.
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from functions.dal.access_repo import AccessRepository
+from functions.dal.course_repo import CourseRepository
+from functions.logic.reports import parse_course_key
+from functions.models.access import Principal, Role, RoleGrant
+from functions.models.course import (
+    Block,
+    Course,
+    Enrollment,
+    GraderEntry,
+    GradingPolicy,
+    ProblemScore,
+)
+from functions.settings import Settings
+
+DEMO_COURSE = "course-v1:DemoX+Grading101+2026_T1"
+FIRST_USER_ID = 1001
+_FIRST = [
+    "Ana",
+    "Bilal",
+    "Chen",
+    "Dana",
+    "Émile",
+    "Fatima",
+    "Giulia",
+    "Hiro",
+    "Ines",
+    "José",
+    "Kwame",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Olu",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tanvi",
+    "Uma",
+    "Vikram",
+    "Wen",
+    "Zoë",
+]
+_LAST = [
+    "Abebe",
+    "Bauer",
+    "Costa",
+    "Dubois",
+    "Eriksson",
+    "Fujita",
+    "García",
+    "Haddad",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "López",
+    "Mensah",
+    "Nguyen",
+    "O'Brien",
+    "Patel",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Wang",
+]
+
+_TOPICS = [
+    "Vectors",
+    "Matrices",
+    "Limits",
+    "Derivatives",
+    "Integrals",
+    "Series",
+    "Probability",
+    "Distributions",
+    "Estimation",
+    "Regression",
+]
+_LABS = ["Plotting data", "Simulation", "Fitting a model", "A/B testing"]
+
+STAFF = {
+    "instructor": (2, False, [Role.INSTRUCTOR, Role.DATA_RESEARCHER]),
+    "staff": (3, False, [Role.STAFF]),
+    "researcher": (4, False, [Role.DATA_RESEARCHER]),
+    "admin": (1, True, []),
+}
+
+
+@dataclass
+class SeedSummary:
+    course_id: str
+    learners: int
+    active: int
+    with_scores: int
+    subsections: int
+    problems: int
+
+
+def _ascii(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text).lower() if c.isalnum() and c.isascii())
+
+
+def demo_course(course_id: str, start: datetime) -> Course:
+    """Six weeks: 10 homeworks, 4 labs, a midterm and a final, plus ungraded practice."""
+    blocks: dict[str, Block] = {}
+    rng = random.Random(course_id)
+
+    def add(block: Block) -> str:
+        blocks[block.id] = block
+        return block.id
+
+    chapters = []
+    homework = lab = 0
+    for week in range(1, 7):
+        subsections: list[str] = []
+        plan = [("Homework", 2)] + ([("Lab", 1)] if week in (2, 3, 4, 5) else [])
+        if week == 1:
+            plan.insert(0, ("", 1))  # ungraded practice
+        if week == 3:
+            plan.append(("Midterm Exam", 1))
+        if week == 6:
+            plan.append(("Final Exam", 1))
+        for assignment_type, count in plan:
+            for _ in range(count):
+                if assignment_type == "Homework":
+                    name = _TOPICS[homework % len(_TOPICS)]
+                    homework += 1
+                elif assignment_type == "Lab":
+                    name = _LABS[lab % len(_LABS)]
+                    lab += 1
+                elif assignment_type:
+                    name = assignment_type
+                else:
+                    name = "Getting started (practice)"
+                sub_id = f"seq-w{week}-{len(subsections) + 1}"
+                problems = []
+                exam = assignment_type.endswith("Exam")
+                for number in range(1, (6 if exam else rng.randint(2, 4)) + 1):
+                    problems.append(
+                        add(
+                            Block(
+                                id=f"{sub_id}-p{number}",
+                                category="problem",
+                                display_name=f"Problem {number}",
+                                max_score=float(rng.choice([1, 1, 2, 3])),
+                                weight=10.0 if exam else None,
+                            )
+                        )
+                    )
+                vertical = add(
+                    Block(id=f"{sub_id}-unit", category="vertical", display_name="Unit", children=problems)
+                )
+                subsections.append(
+                    add(
+                        Block(
+                            id=sub_id,
+                            category="sequential",
+                            display_name=name,
+                            children=[vertical],
+                            format=assignment_type or None,
+                            graded=bool(assignment_type),
+                        )
+                    )
+                )
+        chapters.append(
+            add(
+                Block(
+                    id=f"chapter-w{week}",
+                    category="chapter",
+                    display_name=f"Week {week}",
+                    children=subsections,
+                )
+            )
+        )
+    root = add(Block(id="course", category="course", display_name="Grading 101", children=chapters))
+    policy = GradingPolicy(
+        graders=[
+            GraderEntry(type="Homework", short_label="HW", min_count=10, drop_count=2, weight=0.3),
+            GraderEntry(type="Lab", min_count=4, drop_count=1, weight=0.2),
+            GraderEntry(type="Midterm Exam", short_label="Midterm", min_count=1, drop_count=0, weight=0.2),
+            GraderEntry(type="Final Exam", short_label="Final", min_count=1, drop_count=0, weight=0.3),
+        ],
+        grade_cutoffs={"A": 0.9, "B": 0.8, "C": 0.65, "Pass": 0.5},
+    )
+    return Course(
+        course_id=course_id,
+        display_name="Grading 101",
+        root=root,
+        blocks=blocks,
+        grading_policy=policy,
+        end=start + timedelta(weeks=8),
+    )
+
+
+def seed_staff(settings: Settings, course_id: str) -> list[str]:
+    parsed = parse_course_key(course_id)
+    access = AccessRepository(settings)
+    for username, (user_id, global_staff, roles) in STAFF.items():
+        scope = f"org:{parsed[0]}" if username == "researcher" and parsed else course_id
+        access.put_principal(
+            Principal(
+                subject=username,
+                user_id=user_id,
+                username=username,
+                email=f"{username}@example.org",
+                global_staff=global_staff,
+                grants=[RoleGrant(scope=scope, role=role) for role in roles],
+            )
+        )
+    return list(STAFF)
+
+
+def seed_course(
+    settings: Settings, course_id: str = DEMO_COURSE, learners: int = 2000, seed: int = 42
+) -> SeedSummary:
+    rng = random.Random(seed)
+    start = datetime(2026, 9, 7, tzinfo=UTC)
+    course = demo_course(course_id, start)
+    courses = CourseRepository(settings)
+    courses.put_course(course)
+    seed_staff(settings, course_id)
+
+    sequentials = [b for b in course.blocks.values() if b.category == "sequential"]
+    order = {
+        sid: i
+        for i, sid in enumerate(
+            sid for chapter in course.blocks[course.root].children for sid in course.blocks[chapter].children
+        )
+    }
+    sequentials.sort(key=lambda b: order[b.id])
+    problems_of = {s.id: course.blocks[s.children[0]].children for s in sequentials}
+
+    enrollments, sheets = [], []
+    user_id = FIRST_USER_ID
+    active = with_scores = 0
+    for number in range(learners):
+        user_id += rng.choice((1, 1, 1, 2, 3))  # ids have gaps, as real user tables do
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        ascii_first = unicodedata.normalize("NFKD", first).encode("ascii", "ignore").decode().lower()
+        username = f"{ascii_first}_{number:06d}"
+        mode = rng.choices(["audit", "verified", "honor", "professional"], weights=[62, 30, 6, 2])[0]
+        is_active = rng.random() > 0.06
+        active += is_active
+        enrollments.append(
+            Enrollment(
+                course_id=course_id,
+                user_id=user_id,
+                username=username,
+                email=f"{ascii_first}.{_ascii(last)}.{number}@example.org",
+                mode=mode,
+                is_active=is_active,
+                created=start - timedelta(days=rng.randint(0, 40)),
+                id_verified=mode in ("verified", "professional") and rng.random() < 0.85,
+                allowlisted=rng.random() < 0.01,
+            )
+        )
+        if rng.random() < 0.08:
+            continue  # enrolled, never started
+        ability = rng.betavariate(5, 2)
+        reach = len(sequentials) if rng.random() < 0.55 else rng.randint(1, len(sequentials))
+        scores = {}
+        for index, sequential in enumerate(sequentials[:reach]):
+            if rng.random() < 0.1:
+                continue  # skipped this one
+            when = start + timedelta(days=7 * (index // 3) + rng.uniform(0, 6), hours=rng.uniform(0, 23))
+            for problem_id in problems_of[sequential.id]:
+                if rng.random() < 0.08:
+                    continue
+                possible = course.blocks[problem_id].max_score or 1.0
+                chance = min(0.98, max(0.02, rng.gauss(ability, 0.15)))
+                earned = float(sum(rng.random() < chance for _ in range(int(possible))))
+                scores[problem_id] = ProblemScore(earned=earned, possible=possible, first_attempted=when)
+        if scores:
+            with_scores += 1
+            sheets.append((user_id, scores))
+    courses.put_enrollments(enrollments)
+    courses.put_score_sheets(course_id, sheets)
+    return SeedSummary(
+        course_id=course_id,
+        learners=learners,
+        active=active,
+        with_scores=with_scores,
+        subsections=len(sequentials),
+        problems=sum(len(p) for p in problems_of.values()),
+    )

@@ -1,0 +1,1 @@
+"""Shared test helpers: a course whose grades are computed by hand, API events, request counting."""

@@ -1,0 +1,158 @@
+"""Integration tests: the real handlers and the real ASL on moto (``mock_aws``), in-process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from itask.local.stack import prepare_process
+
+prepare_process()  # fake credentials before any client exists
+
+from moto import mock_aws  # noqa: E402
+
+from functions.dal.access_repo import AccessRepository  # noqa: E402
+from functions.dal.clients import client  # noqa: E402
+from functions.dal.course_repo import CourseRepository  # noqa: E402
+from functions.dal.tasks_repo import TaskRepository  # noqa: E402
+from functions.models.access import Principal, Role, RoleGrant  # noqa: E402
+from functions.models.tasks import Task  # noqa: E402
+from functions.settings import Settings  # noqa: E402
+from itask.local import lambda_router, moto_fidelity  # noqa: E402
+from itask.local.resources import export_settings, provision  # noqa: E402
+from tests.helpers import counting  # noqa: E402
+from tests.helpers.api import api_event, response_json  # noqa: E402
+from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID, hand_course, learners  # noqa: E402
+
+moto_fidelity.apply()
+ROUTER = lambda_router.install("us-east-1")
+COUNTER = counting.install()
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    router: lambda_router.LambdaRouter
+    counter: counting.RequestCounter
+
+    def api(
+        self,
+        method: str,
+        path: str,
+        subject: str | None = "instructor",
+        body: Any = None,
+        raw_body: bytes | None = None,
+        query: str = "",
+    ) -> tuple[int, Any]:
+        response = self.router.invoke("api", api_event(method, path, subject, body, raw_body, query))
+        return int(response["statusCode"]), response_json(response)
+
+    def task(self, task_id: str) -> Task:
+        found = TaskRepository(self.settings).get(task_id)
+        assert found is not None, task_id
+        return found
+
+    def wait(self, task_id: str, timeout_s: float = 60.0) -> Task:
+        """Wait for the task to finish and for its execution to end."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            task = self.task(task_id)
+            if not task.running and self.executions_running() == 0:
+                return task
+            time.sleep(0.05)
+        raise AssertionError(f"task {task_id} still {self.task(task_id).state} after {timeout_s}s")
+
+    def wait_execution(self, task_id: str, timeout_s: float = 120.0) -> str:
+        """Wait for the task's execution to end, asking Step Functions only (no DynamoDB reads)."""
+        sfn = client("stepfunctions", self.settings.region)
+        arn = self.settings.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{task_id}"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = sfn.describe_execution(executionArn=arn)["status"]
+            if status != "RUNNING":
+                return str(status)
+            time.sleep(0.05)
+        raise AssertionError(f"execution of {task_id} still running after {timeout_s}s")
+
+    def executions_running(self) -> int:
+        sfn = client("stepfunctions", self.settings.region)
+        return len(
+            sfn.list_executions(stateMachineArn=self.settings.state_machine_arn, statusFilter="RUNNING")[
+                "executions"
+            ]
+        )
+
+
+PRINCIPALS = [
+    Principal(
+        subject="instructor",
+        user_id=2,
+        username="instructor",
+        grants=[
+            RoleGrant(scope=COURSE_ID, role=Role.INSTRUCTOR),
+            RoleGrant(scope=COURSE_ID, role=Role.DATA_RESEARCHER),
+        ],
+    ),
+    Principal(
+        subject="staff", user_id=3, username="staff", grants=[RoleGrant(scope=COURSE_ID, role=Role.STAFF)]
+    ),
+    Principal(
+        subject="researcher",
+        user_id=4,
+        username="researcher",
+        grants=[RoleGrant(scope="org:TestX", role=Role.DATA_RESEARCHER)],
+    ),
+    Principal(subject="admin", user_id=1, username="admin", global_staff=True),
+    Principal(
+        subject="outsider",
+        user_id=5,
+        username="outsider",
+        grants=[
+            RoleGrant(scope=OTHER_COURSE_ID, role=Role.INSTRUCTOR),
+            RoleGrant(scope=OTHER_COURSE_ID, role=Role.DATA_RESEARCHER),
+        ],
+    ),
+    Principal(subject="learner", user_id=6, username="learner"),
+]
+
+
+def seed(settings: Settings, count: int = 300) -> None:
+    courses = CourseRepository(settings)
+    for course_id in (COURSE_ID, OTHER_COURSE_ID):
+        courses.put_course(hand_course(course_id))
+    enrollments, sheets = learners(COURSE_ID, count)
+    courses.put_enrollments(enrollments)
+    courses.put_score_sheets(COURSE_ID, sheets)
+    access = AccessRepository(settings)
+    for principal in PRINCIPALS:
+        access.put_principal(principal)
+
+
+def _start(chunk_size: int, learner_count: int) -> Iterator[Stack]:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        settings = provision(Settings(chunk_size=chunk_size, max_concurrency=4), ROUTER)
+        export_settings(settings)
+        seed(settings, learner_count)
+        stack = Stack(settings, ROUTER, COUNTER)
+        try:
+            yield stack
+        finally:
+            deadline = time.monotonic() + 60
+            while stack.executions_running() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    """300 learners of the hand-made course; chunks of 100 (so several chunks run)."""
+    yield from _start(chunk_size=100, learner_count=300)
+
+
+@pytest.fixture
+def big_stack() -> Iterator[Stack]:
+    """2,000 learners, default chunk size (500): for counting requests at realistic scale."""
+    yield from _start(chunk_size=500, learner_count=2000)
