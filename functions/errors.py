@@ -44,6 +44,13 @@ class AlreadyRunning(ApiError):
     code = "already_running"
 
 
+class Conflict(ApiError):
+    """The request does not fit the task's state (cancel a finished task, resume a running one)."""
+
+    status = 409
+    code = "conflict"
+
+
 class QueueConnectionError(ApiError):
     """Starting the workflow failed; the task item was marked FAILURE."""
 

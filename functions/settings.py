@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     report_url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     # A running task whose execution has ended for this long is failed by the sweeper.
     sweeper_grace_seconds: int = Field(default=120, ge=0)
+    # Who report-ready emails come from, and how long their links work.
+    notify_from: str = "no-reply@example.com"
+    email_link_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     # Optional JSON overriding the permission rules, e.g. {"research": ["global_staff", "instructor"]}.
     permission_overrides: str = ""
 

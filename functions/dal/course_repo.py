@@ -154,6 +154,18 @@ class CourseRepository:
         ):
             yield EnrollmentKey(int(item.user_id), item.mode, bool(item.is_active))
 
+    def find_user_id(self, course_id: str, identifier: str) -> int | None:
+        """The enrolled learner whose username or email is ``identifier`` (one index Query)."""
+        if "@" in identifier:
+            found = EnrollmentItem.course_email.query(course_id, EnrollmentItem.email == identifier, limit=1)
+        else:
+            found = EnrollmentItem.course_username.query(
+                course_id, EnrollmentItem.username == identifier, limit=1
+            )
+        for item in found:
+            return int(item.sk[len(ENROLLMENT_PREFIX) :])
+        return None
+
     def read_learners(self, course_id: str, user_ids: list[int]) -> list[Learner]:
         """The learners with these ids (sorted ascending), each with its scores: two range queries."""
         if not user_ids:

@@ -65,6 +65,7 @@ class TaskItem(Model):
     state = UnicodeAttribute()
     task_output = UnicodeAttribute(null=True)
     requester = UnicodeAttribute()
+    requester_email = UnicodeAttribute(null=True)
     created = UTCDateTimeAttribute()
     created_key = UnicodeAttribute()
     updated = UTCDateTimeAttribute()
@@ -81,6 +82,7 @@ class TaskItem(Model):
     step = UnicodeAttribute(null=True)
     # The chunk ledger: indexes of chunks whose counts were added (one conditional write each).
     done_chunks = NumberSetAttribute(null=True)
+    resumes = NumberAttribute(default=0)
 
     course_tasks = CourseTasksIndex()
     running_tasks = RunningTasksIndex()
@@ -113,6 +115,28 @@ class UserEnrollmentsIndex(GlobalSecondaryIndex["EnrollmentItem"]):
     pk = UnicodeAttribute(range_key=True)
 
 
+class CourseUsernameIndex(GlobalSecondaryIndex["EnrollmentItem"]):
+    """A course's enrollments by username (the key's sk holds the user id)."""
+
+    class Meta:
+        index_name = "course-username"
+        projection = KeysOnlyProjection()
+
+    pk = UnicodeAttribute(hash_key=True)
+    username = UnicodeAttribute(range_key=True)
+
+
+class CourseEmailIndex(GlobalSecondaryIndex["EnrollmentItem"]):
+    """A course's enrollments by email."""
+
+    class Meta:
+        index_name = "course-email"
+        projection = KeysOnlyProjection()
+
+    pk = UnicodeAttribute(hash_key=True)
+    email = UnicodeAttribute(range_key=True)
+
+
 class CourseItem(Model):
     class Meta:
         table_name = "itask-courses"
@@ -125,6 +149,8 @@ class CourseItem(Model):
     updated = UTCDateTimeAttribute()
 
     user_enrollments = UserEnrollmentsIndex()
+    course_username = CourseUsernameIndex()
+    course_email = CourseEmailIndex()
 
 
 class CertificateMap(MapAttribute):
@@ -155,6 +181,8 @@ class EnrollmentItem(Model):
     certificate = CertificateMap(null=True)
 
     user_enrollments = UserEnrollmentsIndex()
+    course_username = CourseUsernameIndex()
+    course_email = CourseEmailIndex()
 
 
 class ScoreSheetItem(Model):

@@ -52,6 +52,7 @@ def _to_item(task: Task) -> TaskItem:
         state=task.state.value,
         task_output=task.task_output,
         requester=task.requester,
+        requester_email=task.requester_email,
         created=task.created,
         created_key=f"{task.created.isoformat()}#{task.task_id}",
         updated=task.updated,
@@ -79,6 +80,7 @@ def _to_task(item: TaskItem) -> Task:
         state=TaskState(item.state),
         task_output=item.task_output,
         requester=item.requester,
+        requester_email=item.requester_email,
         created=item.created,
         updated=item.updated,
         started=item.started,
@@ -94,6 +96,7 @@ def _to_task(item: TaskItem) -> Task:
         chunk_count=None if item.chunk_count is None else int(item.chunk_count),
         step=item.step,
         done_chunks=frozenset(int(index) for index in (item.done_chunks or ())),
+        resumes=int(item.resumes or 0),
     )
 
 
@@ -159,6 +162,25 @@ class TaskRepository:
         """Tasks of the course not in a READY state, newest first."""
         return [_to_task(item) for item in TaskItem.running_tasks.query(course_id, scan_index_forward=False)]
 
+    def list_course(
+        self, course_id: str, task_type: str | None = None, task_key: str | None = None, limit: int = 100
+    ) -> list[Task]:
+        """Tasks of a course, newest first, optionally of one type and/or one task_key."""
+        condition = None
+        if task_type is not None:
+            condition = TaskItem.task_type == task_type
+        if task_key is not None:
+            key_condition = TaskItem.task_key == task_key
+            condition = key_condition if condition is None else condition & key_condition
+        found: list[Task] = []
+        for item in TaskItem.course_tasks.query(
+            course_id, filter_condition=condition, scan_index_forward=False, page_size=max(limit, 25)
+        ):
+            found.append(_to_task(item))
+            if len(found) >= limit:
+                break
+        return found
+
     def iter_running(self) -> Iterator[Task]:
         """Every running task of every course (the sparse index holds only those)."""
         for item in TaskItem.running_tasks.scan():
@@ -192,6 +214,43 @@ class TaskRepository:
             actions=[TaskItem.step.set(step), TaskItem.updated.set(_now())],
             condition=TaskItem.pk.exists(),
         )
+
+    def reopen(self, task: Task, execution_arn: str) -> Task:
+        """FAILURE/REVOKED -> QUEUING for a resume, taking the running slot again, atomically.
+
+        ``SlotTaken`` if another task of the same (course, type, key) runs; ``TaskNotRunnable`` if the
+        task is not (or no longer) failed or revoked.
+        """
+        now = _now()
+        slot = SlotItem(
+            slot_pk(task.course_id, task.task_type, task.task_key), SLOT_SK, task_id=task.task_id, created=now
+        )
+        try:
+            with TransactWrite(connection=Connection(region=self._region)) as transaction:
+                transaction.save(slot, condition=SlotItem.pk.does_not_exist())
+                transaction.update(
+                    TaskItem(task_pk(task.task_id), TASK_SK),
+                    actions=[
+                        TaskItem.state.set(TaskState.QUEUING.value),
+                        TaskItem.running_course.set(task.course_id),
+                        TaskItem.execution_arn.set(execution_arn),
+                        TaskItem.resumes.add(1),
+                        TaskItem.finished.remove(),
+                        TaskItem.task_output.remove(),
+                        TaskItem.updated.set(now),
+                    ],
+                    condition=TaskItem.state.is_in(TaskState.FAILURE.value, TaskState.REVOKED.value),
+                )
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                raise SlotTaken(self.slot_holder(task.course_id, task.task_type, task.task_key)) from error
+            if len(reasons) > 1 and reasons[1] is not None and reasons[1].code == "ConditionalCheckFailed":
+                raise TaskNotRunnable(f"Task {task.task_id} is not failed or revoked") from error
+            raise
+        reopened = self.get(task.task_id)
+        assert reopened is not None
+        return reopened
 
     def record_chunk(self, task_id: str, index: int, counters: Counters) -> bool:
         """Add a chunk's counters exactly once. False when the chunk was already counted."""

@@ -30,6 +30,16 @@ class Workflow:
         arn: str = response["executionArn"]
         return arn
 
+    def stop(self, execution_arn: str, cause: str) -> bool:
+        """Stop a running execution; False when it had already ended or never existed."""
+        try:
+            self._sfn.stop_execution(executionArn=execution_arn, error="TaskRevoked", cause=cause[:32768])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"ExecutionDoesNotExist", "ExecutionNotFound"}:
+                return False
+            raise
+        return True
+
     def status(self, execution_arn: str) -> str:
         """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE."""
         try:

@@ -60,9 +60,22 @@ def post_task(course_id: str) -> Response:
 
 
 @app.get("/courses/<course_id>/tasks")
-def get_running_tasks(course_id: str) -> Response:
+def get_course_tasks(course_id: str) -> Response:
     api = _api()
-    return _json(200, service.running_tasks(api, _caller(api), unquote(course_id)))
+    params = app.current_event.query_string_parameters or {}
+    return _json(200, service.course_tasks(api, _caller(api), unquote(course_id), params))
+
+
+@app.post("/tasks/<task_id>/cancel")
+def post_cancel(task_id: str) -> Response:
+    api = _api()
+    return _json(200, service.cancel_task(api, _caller(api), unquote(task_id)))
+
+
+@app.post("/tasks/<task_id>/resume")
+def post_resume(task_id: str) -> Response:
+    api = _api()
+    return _json(202, service.resume_task(api, _caller(api), unquote(task_id)))
 
 
 @app.get("/tasks/<task_id>")

@@ -2,29 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.dal.faults import is_transient
+from functions.errors import TransientTaskError
 from functions.logic import pipeline
 from functions.logic.registry import RunContext
 from functions.models.tasks import ChunkInput, FinalizeInput, MarkFailedInput, PlanInput
 from functions.observability import logger, metrics, tracer
 from functions.settings import get_settings
 
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def retryable(handler: Handler) -> Handler:
+    """Name transient AWS failures ``TransientTaskError``: the state machine retries that name."""
+
+    @functools.wraps(handler)
+    def wrapper(event: dict[str, Any], context: LambdaContext) -> Any:
+        try:
+            return handler(event, context)
+        except Exception as error:
+            if is_transient(error):
+                raise TransientTaskError(f"{type(error).__name__}: {error}") from error
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@retryable
 def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = PlanInput.model_validate(event)
     logger.append_keys(task_id=request.task_id)
-    return pipeline.plan(RunContext.create(get_settings()), request.task_id).model_dump()
+    return pipeline.plan(RunContext.create(get_settings()), request.task_id, request.resume).model_dump()
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@retryable
 def process_chunk_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ChunkInput.model_validate(event)
     logger.append_keys(task_id=request.task_id, chunk=request.chunk.index)
@@ -35,6 +58,7 @@ def process_chunk_handler(event: dict[str, Any], context: LambdaContext) -> dict
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@retryable
 def finalize_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = FinalizeInput.model_validate(event)
     logger.append_keys(task_id=request.task_id)
@@ -44,6 +68,7 @@ def finalize_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@retryable
 def mark_failed_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = MarkFailedInput.model_validate(event)
     logger.append_keys(task_id=request.task_id)

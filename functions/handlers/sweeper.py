@@ -6,7 +6,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.dal.workflow import Workflow
 from functions.logic.registry import RunContext
 from functions.logic.sweeper import sweep
 from functions.observability import logger, metrics, tracer
@@ -17,5 +16,4 @@ from functions.settings import get_settings
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = get_settings()
-    return sweep(RunContext.create(settings), Workflow(settings))
+    return sweep(RunContext.create(get_settings()))

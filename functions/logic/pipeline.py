@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from functions.errors import ChunkFailed, TaskNotRunnable
-from functions.logic import registry
+from functions.logic import lifecycle, registry
 from functions.logic.csvfile import encode_rows
 from functions.logic.status import progress_dict
 from functions.logic.task_output import failure_output, progress_output
@@ -24,8 +24,10 @@ from functions.models.tasks import (
 )
 from functions.observability import logger, metrics
 
-# Map failures do not carry the failing chunk's error; the chunk records it here first.
-LAST_CHUNK_ERROR = "last_chunk_error.json"
+# A failed Map does not carry its chunks' errors (on AWS: States.ExceedToleratedFailureThreshold; moto
+# does not enforce the threshold, so there Finalize finds the chunk missing from the ledger). Each
+# failing chunk leaves its error here; MarkFailed reports those of chunks the ledger does not hold.
+FAILURES_DIR = "failures/"
 
 
 def _chunks(user_ids: Iterable[int], size: int) -> Iterator[ChunkDescriptor]:
@@ -51,23 +53,47 @@ def _load(ctx: registry.RunContext, task_id: str) -> tuple[Task, registry.TaskTy
     return task, task_type, task_type.parse_input(task.task_input)
 
 
-def plan(ctx: registry.RunContext, task_id: str) -> PlanResult:
-    """Snapshot what chunks need, cut the population into chunks in S3, move the task to PROGRESS."""
+def plan(ctx: registry.RunContext, task_id: str, resume: bool = False) -> PlanResult:
+    """Snapshot what chunks need, cut the population into chunks in S3, move the task to PROGRESS.
+
+    On a resume the snapshot and chunk list of the first run are kept, and only the chunks missing
+    from the ledger are handed to the Map.
+    """
     task, task_type, task_input = _load(ctx, task_id)
     if not task.running:
         raise TaskNotRunnable(f"Task {task_id} is already {task.state.value}")
+    chunks_key = ctx.work_key(task_id, "chunks.json")
+    if resume and task.chunk_count is not None:
+        return _plan_remaining(ctx, task, task_type, chunks_key)
     snapshot = task_type.prepare(ctx, task, task_input)
     ctx.objects.put_json(ctx.work_key(task_id, "context.json"), snapshot)
     chunks = [
         chunk.model_dump()
         for chunk in _chunks(task_type.population(ctx, task, task_input, snapshot), ctx.settings.chunk_size)
     ]
-    chunks_key = ctx.work_key(task_id, "chunks.json")
     ctx.objects.put_json(chunks_key, chunks)
     total = sum(len(chunk["user_ids"]) for chunk in chunks)
     ctx.tasks.start_progress(task_id, total=total, chunk_count=len(chunks), step=task_type.running_step)
     logger.info("task planned", extra={"task_id": task_id, "total": total, "chunks": len(chunks)})
     return PlanResult(bucket=ctx.objects.bucket, chunks_key=chunks_key, chunk_count=len(chunks), total=total)
+
+
+def _plan_remaining(
+    ctx: registry.RunContext, task: Task, task_type: registry.TaskType, chunks_key: str
+) -> PlanResult:
+    chunks = ctx.objects.get_json(chunks_key)
+    remaining = [chunk for chunk in chunks if chunk["index"] not in task.done_chunks]
+    remaining_key = ctx.work_key(task.task_id, f"chunks-resume-{task.resumes}.json")
+    ctx.objects.put_json(remaining_key, remaining)
+    total = task.total if task.total is not None else sum(len(chunk["user_ids"]) for chunk in chunks)
+    ctx.tasks.start_progress(task.task_id, total=total, chunk_count=len(chunks), step=task_type.running_step)
+    logger.info(
+        "task resumed from its ledger",
+        extra={"task_id": task.task_id, "remaining": len(remaining), "chunks": len(chunks)},
+    )
+    return PlanResult(
+        bucket=ctx.objects.bucket, chunks_key=remaining_key, chunk_count=len(chunks), total=total
+    )
 
 
 def process_chunk(ctx: registry.RunContext, event: ChunkInput) -> ChunkOutcome:
@@ -104,7 +130,7 @@ def _record_chunk_error(ctx: registry.RunContext, task_id: str, index: int, erro
         "traceback": "".join(traceback_module.format_exception(error)),
     }
     try:
-        ctx.objects.put_json(ctx.work_key(task_id, LAST_CHUNK_ERROR), detail)
+        ctx.objects.put_json(ctx.work_key(task_id, f"{FAILURES_DIR}{index:06d}.json"), detail)
     except Exception:  # the original error matters more than the note about it
         logger.exception("could not record chunk error", extra={"task_id": task_id, "chunk": index})
 
@@ -130,7 +156,9 @@ def finalize(ctx: registry.RunContext, event: FinalizeInput) -> dict[str, Any]:
     if task_type.done_step:
         progress["step"] = task_type.done_step
     progress.update(extra)
-    finished = ctx.tasks.finish(task, TaskState.SUCCESS, progress_output(progress), step=task_type.done_step)
+    finished = lifecycle.finish_task(
+        ctx, task, TaskState.SUCCESS, progress_output(progress), step=task_type.done_step
+    )
     if finished:
         ctx.objects.delete_prefix(ctx.work_key(task.task_id, ""))
         metrics.add_metric(name="TasksSucceeded", unit="Count", value=1)
@@ -138,20 +166,40 @@ def finalize(ctx: registry.RunContext, event: FinalizeInput) -> dict[str, Any]:
     return {"task_id": task.task_id, "state": TaskState.SUCCESS.value if finished else task.state.value}
 
 
-def _describe_step_error(ctx: registry.RunContext, event: MarkFailedInput) -> tuple[str, str, str | None]:
+def _chunk_failure(ctx: registry.RunContext, task: Task) -> tuple[str, str, str | None] | None:
+    """The error of the first chunk that failed and is not in the ledger, if one was recorded."""
+    failed = sorted(
+        info.key
+        for info in ctx.objects.list(ctx.work_key(task.task_id, FAILURES_DIR))
+        if int(info.key.rsplit("/", 1)[1].split(".")[0]) not in task.done_chunks
+    )
+    if not failed:
+        return None
+    detail = ctx.objects.get_json(failed[0])
+    message = str(detail["message"])
+    if len(failed) > 1:
+        message += f" (and {len(failed) - 1} more chunks failed)"
+    return str(detail["exception"]), message, detail.get("traceback")
+
+
+def _describe_step_error(
+    ctx: registry.RunContext, task: Task, event: MarkFailedInput
+) -> tuple[str, str, str | None]:
     """(exception, message, traceback) from a Catch's $.error, or from the chunk that sank the Map."""
     name, cause = event.error.error, event.error.cause
     try:
         detail = json.loads(cause) if cause else None
     except ValueError:
         detail = None
-    if isinstance(detail, dict) and "errorType" in detail:
-        trace = detail.get("stackTrace")
+    lambda_error = detail if isinstance(detail, dict) and "errorType" in detail else None
+    if name.startswith("States.") or (lambda_error and lambda_error["errorType"] == ChunkFailed.__name__):
+        from_chunk = _chunk_failure(ctx, task)
+        if from_chunk is not None:
+            return from_chunk
+    if lambda_error is not None:
+        trace = lambda_error.get("stackTrace")
         text = "".join(trace) if isinstance(trace, list) else (trace or None)
-        return str(detail["errorType"]), str(detail.get("errorMessage", "")), text
-    if name.startswith("States.") and ctx.objects.exists(ctx.work_key(event.task_id, LAST_CHUNK_ERROR)):
-        chunk_error = ctx.objects.get_json(ctx.work_key(event.task_id, LAST_CHUNK_ERROR))
-        return chunk_error["exception"], chunk_error["message"], chunk_error.get("traceback")
+        return str(lambda_error["errorType"]), str(lambda_error.get("errorMessage", "")), text
     return name, cause or name, None
 
 
@@ -160,8 +208,8 @@ def mark_failed(ctx: registry.RunContext, event: MarkFailedInput) -> dict[str, A
     task = ctx.tasks.get(event.task_id)
     if task is None or not task.running:
         return {"task_id": event.task_id, "state": None if task is None else task.state.value}
-    exception, message, trace = _describe_step_error(ctx, event)
-    finished = ctx.tasks.finish(task, TaskState.FAILURE, failure_output(exception, message, trace))
+    exception, message, trace = _describe_step_error(ctx, task, event)
+    finished = lifecycle.finish_task(ctx, task, TaskState.FAILURE, failure_output(exception, message, trace))
     if finished:
         metrics.add_metric(name="TasksFailed", unit="Count", value=1)
     logger.warning("task failed", extra={"task_id": task.task_id, "exception": exception, "error": message})

@@ -13,13 +13,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from functions.dal.course_repo import CourseRepository
+from functions.dal.events import EventBus
+from functions.dal.mailer import Mailer
 from functions.dal.object_store import ObjectStore
 from functions.dal.tasks_repo import TaskRepository
+from functions.dal.workflow import Workflow
 from functions.errors import BadRequest
 from functions.logic import reports
 from functions.logic.csvfile import encode_rows
@@ -49,6 +53,19 @@ class RunContext:
     @classmethod
     def create(cls, settings: Settings) -> RunContext:
         return cls(settings, TaskRepository(settings), CourseRepository(settings), ObjectStore(settings))
+
+    # Used by fewer paths: created on first use.
+    @cached_property
+    def workflow(self) -> Workflow:
+        return Workflow(self.settings)
+
+    @cached_property
+    def events(self) -> EventBus:
+        return EventBus(self.settings)
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        return Mailer(self.settings)
 
     # Scratch objects of a task: snapshot, chunk list, chunk parts.
     def work_key(self, task_id: str, name: str) -> str:

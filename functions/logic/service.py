@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.dal.access_repo import AccessRepository
-from functions.dal.workflow import Workflow
 from functions.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from functions.logic import permissions, registry, reports, status, submit
+from functions.logic import lifecycle, permissions, registry, reports, status, submit
 from functions.models.access import Principal
 from functions.settings import Settings
 
 MAX_STATUS_IDS = 100
+DEFAULT_LIST = 100
+MAX_LIST = 500
 
 
 class SubmitRequest(BaseModel):
@@ -28,11 +30,10 @@ class SubmitRequest(BaseModel):
 class ApiContext:
     run: registry.RunContext
     access: AccessRepository
-    workflow: Workflow
 
     @classmethod
     def create(cls, settings: Settings) -> ApiContext:
-        return cls(registry.RunContext.create(settings), AccessRepository(settings), Workflow(settings))
+        return cls(registry.RunContext.create(settings), AccessRepository(settings))
 
     @property
     def settings(self) -> Settings:
@@ -52,11 +53,11 @@ def submit_task(api: ApiContext, principal: Principal, course_id: str, body: Any
     try:
         request = SubmitRequest.model_validate(body)
     except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
         raise BadRequest(
-            'Body must be a JSON object {"task_type": <name>, "input": {...}}: '
-            + "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
+            f'Body must be a JSON object {{"task_type": <name>, "input": {{...}}}}: {problems}'
         ) from error
-    submitted = submit.submit(api.run, api.workflow, principal, course_id, request.task_type, request.input)
+    submitted = submit.submit(api.run, principal, course_id, request.task_type, request.input)
     task = submitted.task
     return {
         "task_id": task.task_id,
@@ -94,14 +95,51 @@ def tasks_status(api: ApiContext, principal: Principal, task_ids: list[str]) -> 
     }
 
 
-def running_tasks(api: ApiContext, principal: Principal, course_id: str) -> dict[str, Any]:
+def md5_key(text: str) -> str:
+    """Upstream's task_key digest (an identifier, not a security measure)."""
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def course_tasks(
+    api: ApiContext, principal: Principal, course_id: str, params: dict[str, str]
+) -> dict[str, Any]:
+    """Task lists of spec §3.4: running tasks (no filter), or history by problem, learner, type, or all."""
     submit.require_course(api.run, course_id)
     permissions.require(api.settings, principal, course_id, permissions.Permission.SHOW_TASKS)
-    return {
-        "tasks": [
-            status.list_row(task, _action(task.task_type)) for task in api.run.tasks.list_running(course_id)
-        ]
-    }
+    problem = params.get("problem_location") or params.get("problem_location_str")
+    student = params.get("unique_student_identifier")
+    task_type = params.get("task_type")
+    try:
+        limit = min(MAX_LIST, max(1, int(params.get("limit", DEFAULT_LIST))))
+    except ValueError as error:
+        raise BadRequest("limit must be a number") from error
+    if student and not problem:
+        raise BadRequest("unique_student_identifier requires problem_location")
+    if task_type is not None:
+        registry.require(task_type)
+    if problem:
+        key = f"_{problem}"
+        if student:
+            user_id = int(student) if student.isdigit() else api.run.courses.find_user_id(course_id, student)
+            if user_id is None:
+                raise BadRequest("User does not exist.")
+            key = f"{user_id}_{problem}"
+        tasks = api.run.tasks.list_course(course_id, task_type=task_type, task_key=md5_key(key), limit=limit)
+    elif task_type is not None or params.get("state") == "all":
+        tasks = api.run.tasks.list_course(course_id, task_type=task_type, limit=limit)
+    else:
+        tasks = api.run.tasks.list_running(course_id)[:limit]
+    return {"tasks": [status.list_row(task, _action(task.task_type)) for task in tasks]}
+
+
+def cancel_task(api: ApiContext, principal: Principal, task_id: str) -> dict[str, Any]:
+    task = lifecycle.cancel(api.run, principal, task_id)
+    return status.status_payload(task, _action(task.task_type))
+
+
+def resume_task(api: ApiContext, principal: Principal, task_id: str) -> dict[str, Any]:
+    task = lifecycle.resume(api.run, principal, task_id)
+    return status.status_payload(task, _action(task.task_type))
 
 
 def list_reports(

@@ -7,18 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from functions.dal.tasks_repo import SlotTaken
-from functions.dal.workflow import Workflow
-from functions.errors import AlreadyRunning, NotFound, QueueConnectionError
-from functions.logic import permissions, registry
+from functions.errors import AlreadyRunning, NotFound
+from functions.logic import lifecycle, permissions, registry
 from functions.logic.reports import parse_course_key
 from functions.models.access import Principal
 from functions.models.tasks import Task, TaskState
 from functions.observability import logger, metrics
-
-QUEUE_ERROR_MESSAGE = "Error occured. Please try again later."  # upstream's wording, typo included
 
 
 @dataclass
@@ -37,7 +32,6 @@ def require_course(ctx: registry.RunContext, course_id: str) -> None:
 
 def submit(
     ctx: registry.RunContext,
-    workflow: Workflow,
     principal: Principal,
     course_id: str,
     task_type_name: str,
@@ -58,21 +52,14 @@ def submit(
         task_input=registry.task_input_json(task_input),
         state=TaskState.QUEUING,
         requester=principal.username,
+        requester_email=principal.email or None,
         created=now,
         updated=now,
-        execution_arn=workflow.execution_arn(task_id),
+        execution_arn=ctx.workflow.execution_arn(task_id),
     )
     _create(ctx, task, task_type)
-    try:
-        # Named by the task id: the ARN stored with the task is the one this start creates.
-        workflow.start(
-            task.task_id, {"task_id": task.task_id, "max_concurrency": ctx.settings.max_concurrency}
-        )
-    except (ClientError, BotoCoreError) as error:
-        # Upstream stores the raw error text (not JSON) and frees nothing; we free the slot too.
-        ctx.tasks.finish(task, TaskState.FAILURE, str(error))
-        logger.error("could not start execution", extra={"task_id": task.task_id, "error": str(error)})
-        raise QueueConnectionError(QUEUE_ERROR_MESSAGE) from error
+    # Named by the task id: the ARN stored with the task is the one this start creates.
+    lifecycle.start_execution(ctx, task, task.task_id)
     metrics.add_metric(name="TasksSubmitted", unit="Count", value=1)
     logger.info(
         "task submitted",

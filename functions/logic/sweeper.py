@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from functions.dal.workflow import ExecutionNotFound, Workflow
+from functions.dal.workflow import ExecutionNotFound
+from functions.logic.lifecycle import finish_task
 from functions.logic.registry import RunContext
 from functions.logic.task_output import failure_output
 from functions.models.tasks import TaskState
@@ -14,7 +15,7 @@ from functions.observability import logger, metrics
 SWEPT_EXCEPTION = "TaskLost"
 
 
-def sweep(ctx: RunContext, workflow: Workflow, now: datetime | None = None) -> dict[str, Any]:
+def sweep(ctx: RunContext, now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     grace = timedelta(seconds=ctx.settings.sweeper_grace_seconds)
     examined, swept = 0, []
@@ -28,13 +29,13 @@ def sweep(ctx: RunContext, workflow: Workflow, now: datetime | None = None) -> d
             message = "The task was never started: its execution could not be created."
         else:
             try:
-                execution_status = workflow.status(task.execution_arn)
+                execution_status = ctx.workflow.status(task.execution_arn)
             except ExecutionNotFound:
                 execution_status = "MISSING"
             if execution_status == "RUNNING":
                 continue
             message = f"The task's execution ended ({execution_status}) before the task finished."
-        if ctx.tasks.finish(task, TaskState.FAILURE, failure_output(SWEPT_EXCEPTION, message, None)):
+        if finish_task(ctx, task, TaskState.FAILURE, failure_output(SWEPT_EXCEPTION, message, None)):
             swept.append(task.task_id)
             logger.warning("task swept", extra={"task_id": task.task_id, "reason": message})
     if swept:

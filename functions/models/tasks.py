@@ -41,6 +41,7 @@ class Task(BaseModel):
     state: TaskState
     task_output: str | None = None  # JSON, or plain text for enqueue failures (spec §2.3)
     requester: str
+    requester_email: str | None = None
     created: datetime
     updated: datetime
     started: datetime | None = None
@@ -51,6 +52,7 @@ class Task(BaseModel):
     chunk_count: int | None = None
     step: str | None = None
     done_chunks: frozenset[int] = frozenset()  # the chunk ledger: chunks whose counts were added
+    resumes: int = 0  # how many times a FAILURE/REVOKED task was resumed
 
     @property
     def running(self) -> bool:
@@ -67,6 +69,7 @@ class ChunkDescriptor(BaseModel):
 
 class PlanInput(BaseModel):
     task_id: str
+    resume: bool = False
 
 
 class PlanResult(BaseModel):

@@ -44,6 +44,8 @@ def provision(settings: Settings, router: LambdaRouter) -> Settings:
             Bucket=settings.bucket, CreateBucketConfiguration={"LocationConstraint": settings.region}
         )
     client("events", settings.region).create_event_bus(Name=settings.event_bus_name)
+    # SES sends only from verified identities (on AWS: verify the domain once, see the README).
+    client("ses", settings.region).verify_email_identity(EmailAddress=settings.notify_from)
     sfn = client("stepfunctions", settings.region)
     arn = sfn.create_state_machine(
         name=STATE_MACHINE_NAME,
