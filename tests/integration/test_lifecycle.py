@@ -387,3 +387,24 @@ def test_task_history_lists(stack):
         == 400
     )
     assert stack.api("GET", course_path(COURSE_ID, "tasks"), "staff", query="task_type=nope")[0] == 400
+
+
+def test_a_failure_while_planning_ends_in_failure_and_frees_the_slot(stack, monkeypatch):
+    # Given the course vanishes between the submit and the plan
+    from functions.errors import TaskNotRunnable
+
+    def gone(task_type, ctx, task, task_input):
+        raise TaskNotRunnable(f"Course {task.course_id} does not exist")
+
+    monkeypatch.setattr(GradeCourse, "prepare", gone)
+    task = stack.wait(submit(stack)["task_id"])
+    # Then Plan's Catch leads to MarkFailed: FAILURE with the reason, no chunk ran, slot free
+    assert task.state is TaskState.FAILURE
+    output = json.loads(task.task_output)
+    assert (output["exception"], output["message"]) == (
+        "TaskNotRunnable",
+        f"Course {COURSE_ID} does not exist",
+    )
+    assert "Traceback" in output["traceback"]
+    assert task.chunk_count is None and task.done_chunks == frozenset()
+    assert TaskRepository(stack.settings).slot_holder(COURSE_ID, "grade_course", "") is None
