@@ -1,0 +1,392 @@
+"""Import an Open edX OLX course export (a .tar.gz) into a ``Course`` and its problem definitions.
+
+Pure parsing: the archive is read in memory (nothing is extracted to disk) and no course code is run.
+Layout read (paths are relative to the archive's top folder, e.g. ``course/``):
+
+* ``course.xml``: ``<course url_name=RUN org=ORG course=NUMBER/>``, pointing to ``course/RUN.xml``;
+* the block tree: a block is either inline in its parent's XML or a pointer ``<chapter url_name="x"/>``
+  whose body is ``chapter/x.xml``;
+* ``policies/RUN/policy.json``: ``"course/RUN"`` and ``"<category>/<url_name>"`` entries overriding
+  the XML's fields; ``policies/RUN/grading_policy.json``: the GRADER list and GRADE_CUTOFFS.
+
+Content that cannot be used (unknown block types, broken XML in one file, missing pointer files, bad
+policy values) never stops the import: the block is kept as far as it is known and a warning is
+recorded. Only an archive without a usable ``course.xml`` is an error (``OlxError``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from functions.logic.capa import parse_problem
+from functions.models.content import ImportedCourse, ProblemDefinition
+from functions.models.course import DEFAULT_GRADERS, Block, Course, GraderEntry, GradingPolicy
+
+# Blocks whose XML children are blocks too; any other block's XML is its own content (a video's
+# <source> tags, an ORA's rubric, a problem's responses) and is not walked.
+CONTAINER_CATEGORIES = frozenset(
+    {
+        "course",
+        "chapter",
+        "sequential",
+        "vertical",
+        "unit",
+        "library_content",
+        "itembank",
+        "split_test",
+        "conditional",
+        "randomize",
+        "problemset",
+        "videosequence",
+        "wrapper",
+    }
+)
+# Children of containers that are settings of their parent, not blocks.
+NON_BLOCK_TAGS = frozenset({"wiki", "textbook", "show"})
+CERTIFICATE_DISPLAY_BEHAVIORS = frozenset({"end", "end_with_date", "early_no_info"})
+# GRADER keys that only affect how the progress page labels an assignment type.
+GRADER_DISPLAY_KEYS = frozenset(
+    {"category", "section_type", "show_only_average", "hide_average", "starting_index"}
+)
+# Course XML and policies are small; this bounds the memory a hostile archive can make us use.
+MAX_TEXT_BYTES = 256 * 1024 * 1024
+
+
+class OlxError(ValueError):
+    """The archive is not a usable OLX export (not a tar archive, no course.xml, no course body)."""
+
+
+def import_course(archive: bytes) -> ImportedCourse:
+    """Import an OLX export given as the bytes of a .tar.gz (or plain .tar) archive."""
+    try:
+        # Stream mode: one sequential pass, so a compressed archive is never re-read to seek back.
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r|*") as tar:
+            files = _ArchiveFiles.read_all(tar)
+    except (tarfile.TarError, EOFError, OSError) as error:  # not a tar, or truncated / corrupt
+        raise OlxError(f"not a readable tar archive: {error}") from error
+    return _Importer(files).run()
+
+
+def import_course_file(path: str | os.PathLike[str]) -> ImportedCourse:
+    """Import an OLX export from a .tar.gz file."""
+    return import_course(Path(path).read_bytes())
+
+
+# ---------------------------------------------------------------------------------------------
+# the archive
+# ---------------------------------------------------------------------------------------------
+class _ArchiveFiles:
+    """The archive's XML and JSON files (static assets are skipped), by path relative to the folder
+    holding ``course.xml``."""
+
+    def __init__(self, files: dict[str, bytes]):
+        candidates = sorted(
+            (len(path.parts), str(path.parent))
+            for path in map(PurePosixPath, files)
+            if path.name == "course.xml" and len(path.parts) <= 2
+        )
+        if not candidates:
+            raise OlxError("the archive has no course.xml (at its root or in its top folder)")
+        top = candidates[0][1]
+        prefix = "" if top == "." else top + "/"
+        self._files = {name[len(prefix) :]: data for name, data in files.items() if name.startswith(prefix)}
+
+    @classmethod
+    def read_all(cls, tar: tarfile.TarFile) -> _ArchiveFiles:
+        files: dict[str, bytes] = {}
+        total = 0
+        for member in tar:
+            if not member.isfile() or not member.name.endswith((".xml", ".json")):
+                continue
+            total += member.size
+            if total > MAX_TEXT_BYTES:
+                raise OlxError(f"the archive's XML and JSON files exceed {MAX_TEXT_BYTES} bytes")
+            handle = tar.extractfile(member)
+            if handle is not None:
+                files[member.name.removeprefix("./")] = handle.read()
+        return cls(files)
+
+    def read(self, path: str) -> bytes | None:
+        return self._files.get(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# the import
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Importer:
+    files: _ArchiveFiles
+    warnings: list[str] = field(default_factory=list)
+    policy: dict[str, Any] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)  # block ids in document (pre-)order
+    seen: set[str] = field(default_factory=set)
+    blocks: dict[str, Block] = field(default_factory=dict)
+    problems: dict[str, ProblemDefinition] = field(default_factory=dict)
+
+    def run(self) -> ImportedCourse:
+        pointer = self._course_pointer()
+        run, org, number = (pointer.get(key) for key in ("url_name", "org", "course"))
+        if not (run and org and number):
+            raise OlxError("course.xml must give url_name, org and course")
+        if len(pointer) or (pointer.text or "").strip():
+            body: ET.Element | None = pointer  # a course written inline in course.xml
+        else:
+            body, _ = self._load(f"course/{run}.xml")
+        if body is None:
+            raise OlxError(f"course/{run}.xml is missing or invalid")
+        body.set("url_name", run)
+        self.policy = self._json(f"policies/{run}/policy.json")
+        root = self._visit(body, parent="", position=0)
+        if root is None:  # cannot happen for the first block, kept for the type checker
+            raise OlxError("the course block could not be read")
+        fields = self._fields(body, "course", run)
+        course = Course(
+            course_id=f"course-v1:{org}+{number}+{run}",
+            display_name=self.blocks[root].display_name,
+            root=root,
+            blocks={block_id: self.blocks[block_id] for block_id in self.order},
+            grading_policy=self._grading_policy(run, fields),
+            **self._course_settings(fields),
+        )
+        return ImportedCourse(course=course, problems=self.problems, warnings=self.warnings)
+
+    # ---- files -----------------------------------------------------------------------------
+    def _course_pointer(self) -> ET.Element:
+        element, _ = self._load("course.xml")
+        if element is None:
+            raise OlxError("course.xml is not valid XML")
+        return element
+
+    def _load(self, path: str) -> tuple[ET.Element | None, str | None]:
+        """(parsed root, raw text) of an XML file; a missing or broken file is a warning."""
+        data = self.files.read(path)
+        if data is None:
+            self.warnings.append(f"{path}: file is missing")
+            return None, None
+        text = data.decode("utf-8", errors="replace")
+        try:
+            return ET.fromstring(data), text
+        except ET.ParseError as error:
+            self.warnings.append(f"{path}: invalid XML ({error}); block kept without its content")
+            return None, text
+
+    def _json(self, path: str) -> dict[str, Any]:
+        data = self.files.read(path)
+        if data is None:
+            return {}
+        try:
+            value = json.loads(data)
+        except ValueError as error:
+            self.warnings.append(f"{path}: invalid JSON ({error}); ignored")
+            return {}
+        if not isinstance(value, dict):
+            self.warnings.append(f"{path}: expected a JSON object; ignored")
+            return {}
+        return value
+
+    # ---- blocks ----------------------------------------------------------------------------
+    def _visit(self, element: ET.Element, parent: str, position: int) -> str | None:
+        """Add the block written as ``element`` (and its subtree); returns its id, None if skipped."""
+        category = element.tag
+        block_id = element.get("url_name") or _generated_id(category, parent, position)
+        where = f"{category}/{block_id}"
+        if block_id in self.seen:  # also stops pointer cycles
+            self.warnings.append(f"{where}: duplicate block id; only its first use is kept")
+            return None
+        self.seen.add(block_id)
+        self.order.append(block_id)
+        definition, source = self._definition(element, category, block_id)
+        fields = self._fields(definition, category, block_id)
+        children: list[str] = []
+        if category in CONTAINER_CATEGORIES:
+            blocks = [
+                child
+                for child in definition
+                if isinstance(child.tag, str) and child.tag not in NON_BLOCK_TAGS
+            ]
+            for index, child in enumerate(blocks):
+                child_id = self._visit(child, block_id, index)
+                if child_id is not None:
+                    children.append(child_id)
+        max_score: float | None = None
+        weight: float | None = None
+        if category == "problem":
+            problem = self._problem(block_id, source, fields)
+            max_score = None if problem.error else problem.max_score  # an unreadable problem is not scored
+            weight = self._float(fields.get("weight"), f"{where}: weight")
+        self.blocks[block_id] = Block(
+            id=block_id,
+            category=category,
+            display_name=_text(fields.get("display_name")),
+            children=children,
+            format=_text(fields.get("format")) or None,
+            graded=self._bool(fields.get("graded"), f"{where}: graded"),
+            visible_to_staff_only=bool(
+                self._bool(fields.get("visible_to_staff_only"), f"{where}: visible_to_staff_only")
+            ),
+            weight=weight,
+            max_score=max_score,
+        )
+        return block_id
+
+    def _definition(self, element: ET.Element, category: str, block_id: str) -> tuple[ET.Element, str | None]:
+        """The element holding the block's fields and content, and (for problems) its XML text.
+
+        A pointer's body is read from ``<category>/<url_name>.xml`` (``:`` in a url_name is a folder);
+        when that file is missing or broken the pointer itself stands in, so the block is kept. The
+        text is the file as written (even when broken), None when the file is missing.
+        """
+        if not _is_pointer(element):
+            return element, ET.tostring(element, encoding="unicode") if category == "problem" else None
+        loaded, text = self._load(f"{category}/{block_id.replace(':', '/')}.xml")
+        return (loaded if loaded is not None else element), text
+
+    def _fields(self, definition: ET.Element, category: str, block_id: str) -> dict[str, Any]:
+        """The block's XML attributes, overridden by its policy.json entry."""
+        overrides = self.policy.get(f"{category}/{block_id}", {})
+        if not isinstance(overrides, dict):
+            self.warnings.append(f"policy {category}/{block_id}: expected an object; ignored")
+            overrides = {}
+        return {**definition.attrib, **overrides}
+
+    def _problem(self, block_id: str, source: str | None, fields: dict[str, Any]) -> ProblemDefinition:
+        if source is None:
+            problem = ProblemDefinition(
+                id=block_id, xml="", error="definition file missing", reason="The problem has no content."
+            )
+        else:
+            problem = parse_problem(block_id, source)
+        problem = problem.model_copy(update={"display_name": _text(fields.get("display_name"))})
+        self.problems[block_id] = problem
+        return problem
+
+    # ---- course settings ---------------------------------------------------------------------
+    def _course_settings(self, fields: dict[str, Any]) -> dict[str, Any]:
+        settings: dict[str, Any] = {}
+        for name in ("end", "certificate_available_date"):
+            if fields.get(name) is not None:
+                settings[name] = self._datetime(fields[name], f"course: {name}")
+        behavior = fields.get("certificates_display_behavior")
+        if behavior is not None:
+            if behavior in CERTIFICATE_DISPLAY_BEHAVIORS:
+                settings["certificates_display_behavior"] = behavior
+            else:
+                self.warnings.append(
+                    f"course: certificates_display_behavior {behavior!r} is not valid; ignored"
+                )
+        return {name: value for name, value in settings.items() if value is not None}
+
+    def _grading_policy(self, run: str, fields: dict[str, Any]) -> GradingPolicy:
+        """grading_policy.json, then the course policy's ``grading_policy`` / ``GRADE_CUTOFFS`` over it."""
+        raw: dict[str, Any] = self._json(f"policies/{run}/grading_policy.json")
+        course_policy = self.policy.get(f"course/{run}", {})
+        if isinstance(course_policy, dict):
+            if isinstance(course_policy.get("grading_policy"), dict):
+                raw = {**raw, **course_policy["grading_policy"]}
+            if "GRADE_CUTOFFS" in course_policy:
+                raw["GRADE_CUTOFFS"] = course_policy["GRADE_CUTOFFS"]
+        graders = list(DEFAULT_GRADERS) if "GRADER" not in raw else self._graders(raw["GRADER"])
+        cutoffs = (
+            GradingPolicy().grade_cutoffs
+            if "GRADE_CUTOFFS" not in raw
+            else self._cutoffs(raw["GRADE_CUTOFFS"])
+        )
+        return GradingPolicy(graders=graders, grade_cutoffs=cutoffs)
+
+    def _graders(self, entries: Any) -> list[GraderEntry]:
+        if not isinstance(entries, list):
+            self.warnings.append("grading policy: GRADER is not a list; no assignment types")
+            return []
+        graders: list[GraderEntry] = []
+        for index, entry in enumerate(entries):
+            where = f"grading policy: GRADER[{index}]"
+            if not isinstance(entry, dict):
+                self.warnings.append(f"{where}: not an object; skipped")
+                continue
+            if "min_count" not in entry:
+                self.warnings.append(
+                    f"{where} ({entry.get('type')!r}): no min_count (configuration error); skipped"
+                )
+                continue
+            known = {"type", "short_label", "min_count", "drop_count", "weight"}
+            unknown = sorted(set(entry) - known - GRADER_DISPLAY_KEYS)
+            if unknown:
+                self.warnings.append(f"{where}: unknown keys {unknown} dropped")
+            try:
+                graders.append(
+                    GraderEntry(
+                        type=str(entry["type"]),
+                        short_label=None if entry.get("short_label") is None else str(entry["short_label"]),
+                        min_count=int(entry["min_count"]),
+                        drop_count=int(entry.get("drop_count") or 0),
+                        weight=float(entry.get("weight") or 0.0),
+                    )
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                self.warnings.append(f"{where}: invalid entry ({error!r}); skipped")
+        return graders
+
+    def _cutoffs(self, value: Any) -> dict[str, float]:
+        if not isinstance(value, dict):
+            self.warnings.append("grading policy: GRADE_CUTOFFS is not an object; no cutoffs")
+            return {}
+        cutoffs: dict[str, float] = {}
+        for name, cutoff in value.items():
+            try:
+                cutoffs[str(name)] = float(cutoff)
+            except (TypeError, ValueError):
+                self.warnings.append(f"grading policy: cutoff {name!r} = {cutoff!r} is not a number; skipped")
+        return cutoffs
+
+    # ---- values ------------------------------------------------------------------------------
+    def _bool(self, value: Any, where: str) -> bool | None:
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        self.warnings.append(f"{where}: {value!r} is not a boolean; ignored")
+        return None
+
+    def _float(self, value: Any, where: str) -> float | None:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none")):
+            return None
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            self.warnings.append(f"{where}: {value!r} is not a number; ignored")
+            return None
+
+    def _datetime(self, value: Any, where: str) -> datetime | None:
+        try:
+            moment = datetime.fromisoformat(str(value).strip().strip('"'))
+        except ValueError:
+            self.warnings.append(f"{where}: {value!r} is not a date; ignored")
+            return None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+def _is_pointer(element: ET.Element) -> bool:
+    """A pointer names its body's file and nothing else: ``<chapter url_name="x"/>``."""
+    return set(element.attrib) == {"url_name"} and not len(element) and not (element.text or "").strip()
+
+
+def _generated_id(category: str, parent: str, position: int) -> str:
+    """A stable id for an inline block written without url_name (re-imports give the same id)."""
+    digest = hashlib.sha1(f"{parent}/{position}/{category}".encode(), usedforsecurity=False).hexdigest()
+    return f"{category}_{digest[:20]}"
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
