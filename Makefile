@@ -41,11 +41,11 @@ serve: $(BASE_STAMP)
 # Each suite is its own pytest run: integration tests mock AWS in-process, end-to-end tests run a
 # real local server, and the two must not share a process. pytest exits 5 when it collects nothing:
 # that fails the target, as it should.
-test: lint unit integration e2e
+test: lint unit integration e2e infra
 
 lint: $(BASE_STAMP)
-	$(VENV)/bin/ruff check functions itask tests bench
-	$(VENV)/bin/ruff format --check functions itask tests bench
+	$(VENV)/bin/ruff check functions itask tests bench infra
+	$(VENV)/bin/ruff format --check functions itask tests bench infra
 	$(VENV)/bin/mypy
 
 unit: $(BASE_STAMP)
@@ -58,17 +58,17 @@ e2e: $(BASE_STAMP)
 	$(PYTEST) tests/e2e
 
 infra: $(INFRA_STAMP)
-	$(PYTEST) tests/infra
+	ITASK_REQUIRE_INFRA=1 JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(PYTEST) tests/infra
 
 bench: $(BASE_STAMP)
 	$(PY) bench/grade_report.py --learners 1000 10000 --write BENCHMARKS.md
 
 layer: $(BASE_STAMP)
-	$(PY) infra/build_layer.py --out $(LAYER_DIR)
+	$(PY) infra/build_layer.py --layer-dir $(LAYER_DIR)
 
 synth: $(INFRA_STAMP)
 	@test -d $(LAYER_DIR) || $(MAKE) layer
-	$(PY) infra/app.py
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(PY) infra/app.py
 
 deploy: synth
 	$(CDK) deploy --app cdk.out

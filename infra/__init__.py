@@ -1,0 +1,1 @@
+"""AWS CDK app of the instructor tasks service (synthesises offline: ``python infra/app.py``)."""

@@ -1,0 +1,34 @@
+"""Names and paths shared by the constructs, the app and the infra tests.
+
+The prefixes and names here must agree with ``functions/settings.py`` (read through ``ITASK_*`` env vars),
+so the constructs pass them to every function instead of relying on the settings' defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+STATE_MACHINE_DEFINITION: Final = REPO_ROOT / "statemachines" / "instructor_task.asl.json"
+
+STACK_NAME: Final = "InstructorTasks"
+SERVICE_NAME: Final = "instructor-tasks"
+METRICS_NAMESPACE: Final = "InstructorTasks"
+EVENT_BUS_NAME: Final = "itask"
+
+# Bucket layout: finished reports, and per-task pipeline scratch (expired by a lifecycle rule).
+REPORTS_PREFIX: Final = "reports"
+WORK_PREFIX: Final = "work"
+WORK_EXPIRATION_DAYS: Final = 7
+
+# Environment variable names read by functions/settings.py (prefix ITASK_).
+ENV_TASKS_TABLE: Final = "ITASK_TASKS_TABLE"
+ENV_COURSES_TABLE: Final = "ITASK_COURSES_TABLE"
+ENV_ACCESS_TABLE: Final = "ITASK_ACCESS_TABLE"
+ENV_BUCKET: Final = "ITASK_BUCKET"
+ENV_REPORTS_PREFIX: Final = "ITASK_REPORTS_PREFIX"
+ENV_WORK_PREFIX: Final = "ITASK_WORK_PREFIX"
+ENV_STATE_MACHINE_ARN: Final = "ITASK_STATE_MACHINE_ARN"
+ENV_EVENT_BUS_NAME: Final = "ITASK_EVENT_BUS_NAME"
+ENV_NOTIFY_FROM: Final = "ITASK_NOTIFY_FROM"

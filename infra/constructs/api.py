@@ -1,0 +1,113 @@
+"""The public HTTP API: every route behind a JWT authorizer, all routed to the api function."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import jsii
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+THROTTLE = apigwv2.ThrottleSettings(burst_limit=100, rate_limit=50)
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+# One JSON object per request; $context.requestId is required by API Gateway.
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTime",
+    "ip": "$context.identity.sourceIp",
+    "routeKey": "$context.routeKey",
+    "path": "$context.path",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "latencyMs": "$context.responseLatency",
+    "subject": "$context.authorizer.claims.sub",
+    "authorizerError": "$context.authorizer.error",
+    "integrationError": "$context.integrationErrorMessage",
+}
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class AccessLogSettings:
+    """``IAccessLogSettings`` is an interface only; jsii needs a class implementing it."""
+
+    def __init__(self, destination: apigwv2.IAccessLogDestination, log_format: apigw.AccessLogFormat) -> None:
+        self._destination = destination
+        self._format = log_format
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return self._format
+
+
+class HttpApi(Construct):
+    """``ANY /{proxy+}`` -> api function (payload 2.0); JWT authorizer as the default for every route."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: lambda_.IFunction,
+        jwt_issuer: str,
+        jwt_audience: Sequence[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not jwt_issuer or not list(jwt_audience):
+            raise ValueError("the JWT authorizer needs an issuer and at least one audience")
+        authorizer = authorizers.HttpJwtAuthorizer(
+            "JwtAuthorizer",
+            jwt_issuer,
+            jwt_audience=list(jwt_audience),
+            identity_source=["$request.header.Authorization"],
+        )
+        self.api = apigwv2.HttpApi(
+            self,
+            "Api",
+            api_name=f"{Stack.of(self).stack_name}-api",
+            description="Instructor tasks: submit tasks, follow their status, download reports",
+            default_authorizer=authorizer,
+            # The stage is declared below, with access logging and throttling.
+            create_default_stage=False,
+        )
+        self.api.add_routes(
+            path="/{proxy+}",
+            methods=[apigwv2.HttpMethod.ANY],
+            integration=integrations.HttpLambdaIntegration(
+                "ApiFunction", handler, payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0
+            ),
+        )
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.stage = apigwv2.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=THROTTLE,
+            access_log_settings=AccessLogSettings(
+                apigwv2.LogGroupLogDestination(self.access_logs),
+                apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT)),
+            ),
+        )
+
+    @property
+    def url(self) -> str:
+        """The API's base URL (default stage)."""
+        url = self.stage.url
+        assert url is not None
+        return url

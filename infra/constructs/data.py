@@ -1,0 +1,82 @@
+"""The three DynamoDB tables; keys and indexes mirror the PynamoDB models of ``functions/dal/tables.py``.
+
+(tests/infra checks the two agree.) Note for deployments: CloudFormation can add or remove only one
+GSI per table per stack update, so new indexes on a live table must ship one deployment at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from infra import constants
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index with string keys."""
+
+    name: str
+    partition_key: str
+    sort_key: str
+    projection: dynamodb.ProjectionType
+
+
+TASKS_INDEXES = (
+    Index("course-tasks", "course_id", "created_key", dynamodb.ProjectionType.ALL),
+    Index("running-tasks", "running_course", "created_key", dynamodb.ProjectionType.ALL),
+)
+COURSES_INDEXES = (
+    Index("user-enrollments", "user_key", "pk", dynamodb.ProjectionType.KEYS_ONLY),
+    Index("course-username", "pk", "username", dynamodb.ProjectionType.KEYS_ONLY),
+    Index("course-email", "pk", "email", dynamodb.ProjectionType.KEYS_ONLY),
+)
+
+
+class DataTables(Construct):
+    """Tasks (operational state), courses (the learner data reports read) and access (roles)."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        # Tasks can be rebuilt by resubmitting; courses and access are the service's source data,
+        # so they also get deletion protection against an accidental table delete.
+        self.tasks = self._table("Tasks", TASKS_INDEXES, protected=False)
+        self.courses = self._table("Courses", COURSES_INDEXES, protected=True)
+        self.access = self._table("Access", (), protected=True)
+
+    def environment(self) -> dict[str, str]:
+        """The settings the functions need to find the tables."""
+        return {
+            constants.ENV_TASKS_TABLE: self.tasks.table_name,
+            constants.ENV_COURSES_TABLE: self.courses.table_name,
+            constants.ENV_ACCESS_TABLE: self.access.table_name,
+        }
+
+    def _table(self, construct_id: str, indexes: tuple[Index, ...], *, protected: bool) -> dynamodb.Table:
+        table = dynamodb.Table(
+            self,
+            construct_id,
+            partition_key=_string("pk"),
+            sort_key=_string("sk"),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=protected,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        for index in indexes:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=_string(index.partition_key),
+                sort_key=_string(index.sort_key),
+                projection_type=index.projection,
+            )
+        return table
+
+
+def _string(name: str) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)

@@ -1,0 +1,142 @@
+"""What each function may do, in one reviewable place (least privilege, no wildcard actions).
+
+Every catalog function must have an entry here: a new function fails synthesis until its
+permissions are decided, instead of silently getting none or too many.
+Who calls what (functions/logic): ``lifecycle.finish_task`` publishes TaskCompleted on the bus and,
+for a finished report, emails the requester; it runs in api (cancel, failed start), finalize,
+mark-failed and the sweeper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra import constants
+from infra.constructs.data import DataTables
+from infra.constructs.reports import ReportsBucket
+from infra.constructs.workflow import Workflow
+from infra.nag import acknowledge_wildcard_resources, allow
+
+_INDEX_REASON = (
+    "'<table arn>/index/*' is how DynamoDB grants cover the table's own GSIs (course-tasks, "
+    "running-tasks, user-enrollments, ...); it reaches no other table."
+)
+_EXECUTIONS_REASON = (
+    "Executions are named per task at run time; the pattern is limited to executions of the "
+    "pipeline state machine."
+)
+
+
+class ServicePermissions(Construct):
+    """Grants of every function on the tables, the bucket, the state machine, the bus and SES."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Mapping[str, lambda_.IFunction],
+        data: DataTables,
+        reports: ReportsBucket,
+        workflow: Workflow,
+        event_bus: events.IEventBus,
+        notify_from: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._data, self._reports, self._workflow = data, reports, workflow
+        self._event_bus, self._notify_from = event_bus, notify_from
+        policies: dict[str, Callable[[lambda_.IFunction], None]] = {
+            "api": self._api,
+            "plan": self._plan_or_chunk,
+            "process-chunk": self._plan_or_chunk,
+            "finalize": self._finalize,
+            "mark-failed": self._mark_failed,
+            "sweeper": self._sweeper,
+        }
+        undecided = sorted(set(functions) - set(policies))
+        if undecided:
+            raise KeyError(
+                f"no permissions declared for functions {undecided} in infra/constructs/permissions.py"
+            )
+        for name, fn in functions.items():
+            policies[name](fn)
+
+    # --- per function -------------------------------------------------------------------------
+    def _api(self, fn: lambda_.IFunction) -> None:
+        # Submit / cancel / resume tasks, read who may do what, list and presign reports; resume
+        # checks that the task's scratch files under work/ still exist.
+        self._read_write(fn, self._data.tasks)
+        self._read(fn, self._data.courses)
+        self._read(fn, self._data.access)
+        self._reports.grant_read(fn, constants.REPORTS_PREFIX, constants.WORK_PREFIX)
+        self._workflow.state_machine.grant_start_execution(fn)
+        allow(
+            fn, ["states:StopExecution"], [self._workflow.execution_arns], wildcard_reason=_EXECUTIONS_REASON
+        )
+        self._publish_events(fn)
+
+    def _plan_or_chunk(self, fn: lambda_.IFunction) -> None:
+        # Read course data, keep task counts, write the plan and the chunk parts under work/.
+        self._read_write(fn, self._data.tasks)
+        self._read(fn, self._data.courses)
+        self._reports.grant_read_write_delete(fn, constants.WORK_PREFIX)
+
+    def _finalize(self, fn: lambda_.IFunction) -> None:
+        # Merge the parts into the report, clean work/, finish the task, email a link to the report.
+        self._read_write(fn, self._data.tasks)
+        self._read(fn, self._data.courses)
+        self._reports.grant_read_write_delete(fn, constants.WORK_PREFIX, constants.REPORTS_PREFIX)
+        self._publish_events(fn)
+        self._send_email(fn)
+
+    def _mark_failed(self, fn: lambda_.IFunction) -> None:
+        # Record the failure (reads the last chunk error under work/), announce it.
+        self._read_write(fn, self._data.tasks)
+        self._reports.grant_read(fn, constants.WORK_PREFIX)
+        self._publish_events(fn)
+
+    def _sweeper(self, fn: lambda_.IFunction) -> None:
+        # Fail running tasks whose execution has ended, announce it.
+        self._read_write(fn, self._data.tasks)
+        allow(
+            fn,
+            ["states:DescribeExecution"],
+            [self._workflow.execution_arns],
+            wildcard_reason=_EXECUTIONS_REASON,
+        )
+        self._publish_events(fn)
+
+    # --- grants -------------------------------------------------------------------------------
+    def _publish_events(self, fn: lambda_.IFunction) -> None:
+        allow(fn, ["events:PutEvents"], [self._event_bus.event_bus_arn])
+
+    def _send_email(self, fn: lambda_.IFunction) -> None:
+        # SES authorises SendEmail against the verified identity of the sender: its address or its domain.
+        stack = Stack.of(self)
+        domain = self._notify_from.rpartition("@")[2]
+        identities = [
+            stack.format_arn(
+                service="ses",
+                resource="identity",
+                resource_name=name,
+                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+            )
+            for name in dict.fromkeys([self._notify_from, domain])
+        ]
+        allow(fn, ["ses:SendEmail"], identities)
+
+    @staticmethod
+    def _read(fn: lambda_.IFunction, table: dynamodb.ITable) -> None:
+        table.grant_read_data(fn)
+        acknowledge_wildcard_resources(fn, [f"{table.table_arn}/index/*"], _INDEX_REASON)
+
+    @staticmethod
+    def _read_write(fn: lambda_.IFunction, table: dynamodb.ITable) -> None:
+        table.grant_read_write_data(fn)
+        acknowledge_wildcard_resources(fn, [f"{table.table_arn}/index/*"], _INDEX_REASON)

@@ -1,0 +1,78 @@
+"""The one stack of the service: it only composes the constructs of ``infra/constructs``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra import constants
+from infra.constructs.api import HttpApi
+from infra.constructs.data import DataTables
+from infra.constructs.functions import ServiceFunctions
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.permissions import ServicePermissions
+from infra.constructs.reports import ReportsBucket
+from infra.constructs.schedules import Schedules
+from infra.constructs.workflow import Workflow
+
+
+class InstructorTasksStack(Stack):
+    """Tables, bucket, functions, task pipeline, HTTP API, schedules and monitoring."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        layer_dir: Path,
+        jwt_issuer: str,
+        jwt_audience: Sequence[str],
+        notify_from: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        # The composed constructs stay reachable as attributes (the infra tests look resources up by them).
+        self.data = DataTables(self, "Data")
+        self.reports = ReportsBucket(self, "Reports")
+        self.functions = ServiceFunctions(
+            self,
+            "Functions",
+            layer_dir=layer_dir,
+            environment={**self.data.environment(), **self.reports.environment()},
+        )
+        by_name = self.functions.functions()
+        self.workflow = Workflow(self, "Workflow", functions=by_name, reports=self.reports)
+        self.schedules = Schedules(self, "Schedules", functions=by_name)
+        # Known only now. The state machine ARN is built from the machine's name, so the pipeline
+        # functions (which the machine references) can carry it without a dependency cycle.
+        self.functions.add_environment(
+            {
+                constants.ENV_STATE_MACHINE_ARN: self.workflow.state_machine_arn,
+                constants.ENV_EVENT_BUS_NAME: self.schedules.event_bus.event_bus_name,
+                constants.ENV_NOTIFY_FROM: notify_from,
+            }
+        )
+        self.permissions = ServicePermissions(
+            self,
+            "Permissions",
+            functions=by_name,
+            data=self.data,
+            reports=self.reports,
+            workflow=self.workflow,
+            event_bus=self.schedules.event_bus,
+            notify_from=notify_from,
+        )
+        self.api = HttpApi(
+            self, "Http", handler=by_name["api"], jwt_issuer=jwt_issuer, jwt_audience=jwt_audience
+        )
+        self.monitoring = Monitoring(
+            self, "Monitoring", state_machine=self.workflow.state_machine, functions=by_name
+        )
+
+        CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the HTTP API")
+        CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
+        CfnOutput(self, "ReportsBucketName", value=self.reports.bucket.bucket_name)

@@ -1,0 +1,80 @@
+"""The HTTP API: JWT authorizer on every route, catch-all route to the api function, logged stage."""
+
+from __future__ import annotations
+
+from infra_support import Synthesized
+
+
+def _only(synthesized: Synthesized, resource_type: str) -> tuple[str, dict]:
+    found = synthesized.of_type(resource_type)
+    assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def test_jwt_authorizer_reads_issuer_and_audience_from_context(synthesized: Synthesized) -> None:
+    # Given the API's authorizer
+    _, authorizer = _only(synthesized, "AWS::ApiGatewayV2::Authorizer")
+    properties = authorizer["Properties"]
+    # Then it validates JWTs from the Authorization header against the cdk.json issuer and audience
+    assert properties["AuthorizerType"] == "JWT"
+    assert properties["IdentitySource"] == ["$request.header.Authorization"]
+    assert properties["JwtConfiguration"] == {
+        "Issuer": synthesized.context["jwtIssuer"],
+        "Audience": [synthesized.context["jwtAudience"]],
+    }
+
+
+def test_every_route_is_authorized_by_the_jwt_authorizer(synthesized: Synthesized) -> None:
+    # Given the API's routes and its authorizer
+    authorizer_id, _ = _only(synthesized, "AWS::ApiGatewayV2::Authorizer")
+    routes = synthesized.of_type("AWS::ApiGatewayV2::Route")
+    # Then there is the one catch-all route, and no route is left without the JWT authorizer
+    assert sorted(route["Properties"]["RouteKey"] for route in routes.values()) == ["ANY /{proxy+}"]
+    for route in routes.values():
+        assert route["Properties"]["AuthorizationType"] == "JWT"
+        assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
+
+
+def test_catch_all_route_invokes_the_api_function_with_payload_v2(synthesized: Synthesized) -> None:
+    # Given the integration behind the route
+    integration_id, integration = _only(synthesized, "AWS::ApiGatewayV2::Integration")
+    _, route = _only(synthesized, "AWS::ApiGatewayV2::Route")
+    # Then the route targets it, and it proxies to the api function with payload format 2.0
+    assert route["Properties"]["Target"] == {"Fn::Join": ["", ["integrations/", {"Ref": integration_id}]]}
+    api_function = synthesized.logical_id(synthesized.stack.functions["api"])
+    assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
+    assert integration["Properties"]["IntegrationUri"] == {"Fn::GetAtt": [api_function, "Arn"]}
+    assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
+
+
+def test_api_gateway_may_invoke_the_api_function(synthesized: Synthesized) -> None:
+    # Given the Lambda permissions of the api function
+    api_function = synthesized.logical_id(synthesized.stack.functions["api"])
+    permissions = [
+        p["Properties"]
+        for p in synthesized.of_type("AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [api_function, "Arn"]}
+    ]
+    # Then API Gateway is allowed to invoke it
+    assert [p["Principal"] for p in permissions] == ["apigateway.amazonaws.com"]
+
+
+def test_default_stage_logs_access_and_throttles(synthesized: Synthesized) -> None:
+    # Given the API's stage
+    _, stage = _only(synthesized, "AWS::ApiGatewayV2::Stage")
+    properties = stage["Properties"]
+    # Then it is the auto-deployed $default stage, throttled, logging access to a log group of this stack
+    assert properties["StageName"] == "$default"
+    assert properties["AutoDeploy"] is True
+    assert properties["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}
+    destination = properties["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0]
+    assert synthesized.resources[destination]["Type"] == "AWS::Logs::LogGroup"
+    assert "$context.requestId" in properties["AccessLogSettings"]["Format"]
+
+
+def test_api_url_is_an_output(synthesized: Synthesized) -> None:
+    # Given the stack outputs
+    outputs = synthesized.template.to_json()["Outputs"]
+    # Then the API URL is one, built from the API id
+    api_id, _ = _only(synthesized, "AWS::ApiGatewayV2::Api")
+    assert {"Ref": api_id} in outputs["ApiUrl"]["Value"]["Fn::Join"][1]
