@@ -11,6 +11,7 @@ import random
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from functions.dal.access_repo import AccessRepository
 from functions.dal.course_repo import CourseRepository
@@ -295,4 +296,119 @@ def seed_course(
         with_scores=with_scores,
         subsections=len(sequentials),
         problems=sum(len(p) for p in problems_of.values()),
+    )
+
+
+def _answer(response: Any, right: bool, rng: random.Random) -> dict[str, Any]:
+    """A stored answer for one response of a parsed problem: right, or a plausible wrong one."""
+    from functions.logic.capa import numeric
+    from functions.models.content import (
+        CheckboxSpec,
+        MultipleChoiceSpec,
+        NumericalSpec,
+        OptionSpec,
+        StringSpec,
+    )
+
+    if isinstance(response, MultipleChoiceSpec) and response.choices:
+        correct = [c.name for c in response.choices if c.correct == "true"] or [response.choices[0].name]
+        wrong = [c.name for c in response.choices if c.name not in correct] or correct
+        return {response.inputs[0].id: correct[0] if right else rng.choice(wrong)}
+    if isinstance(response, CheckboxSpec) and response.choices:
+        correct = [c.name for c in response.choices if c.correct == "true"]
+        names = [c.name for c in response.choices]
+        return {response.inputs[0].id: correct if right else rng.sample(names, k=max(1, len(names) // 2))}
+    if isinstance(response, OptionSpec):
+        return {
+            field.id: response.correct[field.id] if right else "not this one" for field in response.inputs
+        }
+    if isinstance(response, NumericalSpec):
+        try:
+            value = numeric.evaluate(response.answer)
+        except numeric.InvalidNumber:
+            value = 0.0
+        return {response.inputs[0].id: str(value if right else value * 2 + 1)}
+    if isinstance(response, StringSpec) and response.answers:
+        usable = right and not response.regexp
+        return {response.inputs[0].id: response.answers[0] if usable else "something else"}
+    return {}
+
+
+def seed_answers(
+    settings: Settings, course_id: str, learners: int = 500, seed: int = 7, first_user_id: int = 50_001
+) -> SeedSummary:
+    """Learners with stored answers on an imported course's problems, graded as the course grades them."""
+    from functions.logic.capa import grader
+    from functions.models.state import ProblemState
+
+    rng = random.Random(seed)
+    courses = CourseRepository(settings)
+    course = courses.get_course(course_id)
+    if course is None:
+        raise ValueError(f"import {course_id} first")
+    problems = courses.get_problems(course_id)
+    seed_staff(settings, course_id)
+    start = datetime(2026, 9, 7, tzinfo=UTC)
+    enrollments, states, sheets = [], [], []
+    active = 0
+    for number in range(learners):
+        user_id = first_user_id + number
+        first = rng.choice(_FIRST)
+        ascii_first = unicodedata.normalize("NFKD", first).encode("ascii", "ignore").decode().lower()
+        username = f"{ascii_first}_{user_id}"
+        is_active = rng.random() > 0.05
+        active += is_active
+        enrollments.append(
+            Enrollment(
+                course_id=course_id,
+                user_id=user_id,
+                username=username,
+                email=f"{username}@example.org",
+                is_active=is_active,
+                mode=rng.choice(["audit", "audit", "verified"]),
+                created=start,
+            )
+        )
+        ability = rng.betavariate(4, 2)
+        scores = {}
+        for problem in problems.values():
+            if rng.random() < 0.25:
+                continue  # never opened it
+            when = start + timedelta(days=rng.uniform(0, 40))
+            if problem.rescorable:
+                answers: dict[str, Any] = {}
+                for response in problem.responses:
+                    answers.update(_answer(response, rng.random() < ability, rng))
+                result = grader.grade(problem, answers)
+                earned, possible = result.earned, result.possible
+            else:
+                answers = {}
+                possible = problem.max_score
+                earned = float(round(possible * ability)) if possible else 0.0
+            states.append(
+                ProblemState(
+                    course_id=course_id,
+                    user_id=user_id,
+                    problem_id=problem.id,
+                    answers=answers,
+                    attempts=rng.randint(1, 3),
+                    earned=earned,
+                    possible=possible,
+                    first_attempted=when,
+                    modified=when,
+                )
+            )
+            scores[problem.id] = ProblemScore(earned=earned, possible=possible, first_attempted=when)
+        if scores:
+            sheets.append((user_id, scores))
+    courses.put_enrollments(enrollments)
+    courses.put_states(states)
+    courses.put_score_sheets(course_id, sheets)
+    return SeedSummary(
+        course_id=course_id,
+        learners=learners,
+        active=active,
+        with_scores=len(sheets),
+        subsections=sum(1 for b in course.blocks.values() if b.category == "sequential"),
+        problems=len(problems),
     )

@@ -6,17 +6,32 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.operand import Path
+from pynamodb.expressions.update import Action
 
-from functions.dal.tables import CertificateMap, CourseItem, EnrollmentItem, ScoreSheetItem, bind
+from functions.dal.tables import (
+    CertificateMap,
+    CourseItem,
+    EnrollmentItem,
+    ProblemItem,
+    ScoreSheetItem,
+    StateItem,
+    bind,
+)
+from functions.models.content import ProblemDefinition
 from functions.models.course import Certificate, Course, Enrollment, Learner, ProblemScore
+from functions.models.state import ProblemState
 from functions.settings import Settings
 
 COURSE_SK = "COURSE"
 ENROLLMENT_PREFIX = "E#"
 SCORES_PREFIX = "S#"
+PROBLEM_PREFIX = "P#"
+STATE_PREFIX = "M#"
+_CONDITIONAL_FAILED = "ConditionalCheckFailedException"
 
 
 def enrollment_sk(user_id: int) -> str:
@@ -35,26 +50,39 @@ class EnrollmentKey(NamedTuple):
     is_active: bool
 
 
-def encode_scores(scores: dict[str, ProblemScore]) -> str:
-    return json.dumps(
-        {
-            block: [
-                score.earned,
-                score.possible,
-                None if score.first_attempted is None else round(score.first_attempted.timestamp(), 3),
-            ]
-            for block, score in scores.items()
-        },
-        separators=(",", ":"),
-    )
+def state_sk(problem_id: str, user_id: int) -> str:
+    return f"{STATE_PREFIX}{problem_id}#{user_id:012d}"
 
 
-def decode_scores(text: str) -> dict[str, ProblemScore]:
+def encode_score(score: ProblemScore) -> list[Any]:
+    epoch = None if score.first_attempted is None else round(score.first_attempted.timestamp(), 3)
+    return [score.earned, score.possible, epoch]
+
+
+def encode_scores(scores: dict[str, ProblemScore]) -> dict[str, list[Any]]:
+    return {block: encode_score(score) for block, score in scores.items()}
+
+
+def decode_scores(raw: dict[str, Any]) -> dict[str, ProblemScore]:
     decoded = {}
-    for block, (earned, possible, epoch) in json.loads(text).items():
-        first = None if epoch is None else datetime.fromtimestamp(epoch, UTC)
-        decoded[block] = ProblemScore(earned=earned, possible=possible, first_attempted=first)
+    for block, (earned, possible, epoch) in raw.items():
+        first = None if epoch is None else datetime.fromtimestamp(float(epoch), UTC)
+        decoded[block] = ProblemScore(earned=float(earned), possible=float(possible), first_attempted=first)
     return decoded
+
+
+def _state(item: StateItem, course_id: str) -> ProblemState:
+    return ProblemState(
+        course_id=course_id,
+        user_id=int(item.user_id),
+        problem_id=item.problem_id,
+        answers=json.loads(item.answers or "{}"),
+        attempts=int(item.attempts or 0),
+        earned=None if item.earned is None else float(item.earned),
+        possible=None if item.possible is None else float(item.possible),
+        first_attempted=item.first_attempted,
+        modified=item.modified,
+    )
 
 
 def _enrollment_item(enrollment: Enrollment) -> EnrollmentItem:
@@ -154,6 +182,133 @@ class CourseRepository:
         ):
             yield EnrollmentKey(int(item.user_id), item.mode, bool(item.is_active))
 
+    def set_problem_score(
+        self, course_id: str, user_id: int, problem_id: str, score: ProblemScore | None
+    ) -> None:
+        """Change one problem's entry of a learner's score sheet (None removes it), path-level."""
+        item = ScoreSheetItem(course_id, scores_sk(user_id))
+        now = datetime.now(UTC)
+        entry = cast(Path, ScoreSheetItem.scores[problem_id])  # a document path: scores.<block>
+        change = entry.remove() if score is None else entry.set(encode_score(score))
+        actions: list[Action] = [change, ScoreSheetItem.updated.set(now)]
+        try:
+            item.update(actions=actions, condition=ScoreSheetItem.scores.exists())
+        except UpdateError as error:
+            if error.cause_response_code != _CONDITIONAL_FAILED:
+                raise
+            if score is None:
+                return  # no sheet, nothing to remove
+            # First score of this learner: create the sheet (or, if another writer just did, update it).
+            try:
+                ScoreSheetItem(
+                    course_id,
+                    scores_sk(user_id),
+                    user_id=user_id,
+                    scores={problem_id: encode_score(score)},
+                    updated=now,
+                ).save(condition=ScoreSheetItem.pk.does_not_exist())
+            except PutError as save_error:  # lost the race: the sheet exists now
+                if save_error.cause_response_code != _CONDITIONAL_FAILED:
+                    raise
+                item.update(actions=actions)
+
+    # ---- problem definitions ----
+    def put_problems(self, course_id: str, problems: dict[str, ProblemDefinition]) -> int:
+        """Store the course's problem definitions, deleting those no longer in the course."""
+        now = datetime.now(UTC)
+        stale = {
+            item.sk
+            for item in ProblemItem.query(
+                course_id, ProblemItem.sk.startswith(PROBLEM_PREFIX), attributes_to_get=["sk"]
+            )
+        } - {f"{PROBLEM_PREFIX}{problem_id}" for problem_id in problems}
+        with ProblemItem.batch_write() as batch:
+            for problem_id, problem in problems.items():
+                data = zlib.compress(problem.model_dump_json().encode(), level=6)
+                batch.save(ProblemItem(course_id, f"{PROBLEM_PREFIX}{problem_id}", data=data, updated=now))
+            for sk in stale:
+                batch.delete(ProblemItem(course_id, sk))
+        return len(stale)
+
+    def get_problems(self, course_id: str) -> dict[str, ProblemDefinition]:
+        problems = {}
+        for item in ProblemItem.query(course_id, ProblemItem.sk.startswith(PROBLEM_PREFIX)):
+            problem = ProblemDefinition.model_validate_json(zlib.decompress(item.data))
+            problems[problem.id] = problem
+        return problems
+
+    # ---- learner state ----
+    def iter_state_user_ids(self, course_id: str, problem_id: str) -> Iterator[int]:
+        """Learners with state on the problem, ascending (reads keys only)."""
+        for item in StateItem.query(
+            course_id, StateItem.sk.startswith(f"{STATE_PREFIX}{problem_id}#"), attributes_to_get=["sk"]
+        ):
+            yield int(item.sk.rsplit("#", 1)[1])
+
+    def read_states(self, course_id: str, problem_id: str, user_ids: list[int]) -> dict[int, ProblemState]:
+        """States of these learners on the problem: one range query."""
+        if not user_ids:
+            return {}
+        wanted = set(user_ids)
+        return {
+            int(item.user_id): _state(item, course_id)
+            for item in StateItem.query(
+                course_id,
+                StateItem.sk.between(state_sk(problem_id, min(wanted)), state_sk(problem_id, max(wanted))),
+            )
+            if int(item.user_id) in wanted
+        }
+
+    def get_state(self, course_id: str, problem_id: str, user_id: int) -> ProblemState | None:
+        try:
+            return _state(StateItem.get(course_id, state_sk(problem_id, user_id)), course_id)
+        except DoesNotExist:
+            return None
+
+    def save_state(self, state: ProblemState) -> None:
+        """Write the fields of a state (creating it if needed) without blind overwrites of others."""
+        StateItem(state.course_id, state_sk(state.problem_id, state.user_id)).update(
+            actions=[
+                StateItem.user_id.set(state.user_id),
+                StateItem.problem_id.set(state.problem_id),
+                StateItem.answers.set(json.dumps(state.answers, separators=(",", ":"))),
+                StateItem.attempts.set(state.attempts),
+                StateItem.earned.set(state.earned) if state.earned is not None else StateItem.earned.remove(),
+                StateItem.possible.set(state.possible)
+                if state.possible is not None
+                else StateItem.possible.remove(),
+                StateItem.first_attempted.set(state.first_attempted)
+                if state.first_attempted
+                else StateItem.first_attempted.remove(),
+                StateItem.modified.set(state.modified or datetime.now(UTC)),
+            ]
+        )
+
+    def delete_state(self, course_id: str, problem_id: str, user_id: int) -> None:
+        StateItem(course_id, state_sk(problem_id, user_id)).delete()
+
+    def put_states(self, states: Iterable[ProblemState]) -> int:
+        """Bulk load (replaces whole items): for seeding and imports, not for tasks."""
+        count = 0
+        with StateItem.batch_write() as batch:
+            for state in states:
+                batch.save(
+                    StateItem(
+                        state.course_id,
+                        state_sk(state.problem_id, state.user_id),
+                        user_id=state.user_id,
+                        problem_id=state.problem_id,
+                        answers=json.dumps(state.answers, separators=(",", ":")),
+                        attempts=state.attempts,
+                        earned=state.earned,
+                        possible=state.possible,
+                        first_attempted=state.first_attempted,
+                        modified=state.modified,
+                    )
+                )
+                count += 1
+        return count
+
     def find_user_id(self, course_id: str, identifier: str) -> int | None:
         """The enrolled learner whose username or email is ``identifier`` (one index Query)."""
         if "@" in identifier:
@@ -180,7 +335,7 @@ class CourseRepository:
             if int(item.user_id) in wanted
         }
         scores = {
-            int(item.user_id): decode_scores(item.scores)
+            int(item.user_id): decode_scores(item.scores.as_dict())
             for item in ScoreSheetItem.query(
                 course_id, ScoreSheetItem.sk.between(scores_sk(first), scores_sk(last))
             )

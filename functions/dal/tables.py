@@ -186,7 +186,11 @@ class EnrollmentItem(Model):
 
 
 class ScoreSheetItem(Model):
-    """All of one learner's problem scores in a course: ``{block_id: [earned, possible, epoch|null]}``."""
+    """All of one learner's problem scores in a course: ``{block_id: [earned, possible, epoch|null]}``.
+
+    The grade reports' read model. A map, so one problem's score changes with a path update
+    (``SET scores.<block>``) and tasks on different problems never overwrite each other.
+    """
 
     class Meta:
         table_name = "itask-courses"
@@ -195,8 +199,40 @@ class ScoreSheetItem(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     user_id = NumberAttribute()
-    scores = UnicodeAttribute()
+    scores: MapAttribute[str, object] = MapAttribute()
     updated = UTCDateTimeAttribute()
+
+
+class ProblemItem(Model):
+    """A problem's parsed definition (sk ``P#<block>``): what rescoring grades answers against."""
+
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    data = BinaryAttribute(legacy_encoding=False)  # zlib-compressed JSON of ProblemDefinition
+    updated = UTCDateTimeAttribute()
+
+
+class StateItem(Model):
+    """A learner's state on a problem (sk ``M#<block>#<uid>``): all learners of a problem are one range."""
+
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    user_id = NumberAttribute()
+    problem_id = UnicodeAttribute()
+    answers = UnicodeAttribute(default="{}")  # JSON
+    attempts = NumberAttribute(default=0)
+    earned = NumberAttribute(null=True)
+    possible = NumberAttribute(null=True)
+    first_attempted = UTCDateTimeAttribute(null=True)
+    modified = UTCDateTimeAttribute(null=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,7 +263,7 @@ TABLE_OWNERS: dict[str, type[Model]] = {
 }
 _MODELS_BY_TABLE: dict[str, tuple[type[Model], ...]] = {
     "tasks_table": (TaskItem, SlotItem),
-    "courses_table": (CourseItem, EnrollmentItem, ScoreSheetItem),
+    "courses_table": (CourseItem, EnrollmentItem, ScoreSheetItem, ProblemItem, StateItem),
     "access_table": (AccessItem,),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 from urllib.parse import unquote
@@ -45,6 +46,29 @@ def _body() -> Any:
         return json.loads(raw)
     except ValueError as error:
         raise BadRequest("Malformed JSON body") from error
+
+
+def _raw_body() -> bytes:
+    event = app.current_event
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+
+
+@app.post("/admin/courses/import")
+def post_import_course() -> Response:
+    api = _api()
+    course_id = (app.current_event.query_string_parameters or {}).get("course_id")
+    return _json(201, service.import_course(api, _caller(api), _raw_body(), course_id))
+
+
+@app.post("/courses/<course_id>/state")
+def post_state(course_id: str) -> Response:
+    api = _api()
+    try:
+        text = _raw_body().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadRequest("The body must be UTF-8 JSON lines") from error
+    return _json(200, service.load_state(api, _caller(api), unquote(course_id), text))
 
 
 @app.get("/task-types")

@@ -283,6 +283,13 @@ class _Importer:
                 self.warnings.append(
                     f"course: certificates_display_behavior {behavior!r} is not valid; ignored"
                 )
+        exam = fields.get("entrance_exam_id")
+        if fields.get("entrance_exam_enabled") in (True, "true", "True") and isinstance(exam, str) and exam:
+            # Stored as a usage key or a bare id; keep the block id.
+            settings["entrance_exam_id"] = exam.rsplit("block@", 1)[-1]
+        cohort_config = fields.get("cohort_config")
+        if isinstance(cohort_config, dict) and cohort_config.get("cohorted") in (True, "true"):
+            settings["cohorted"] = True
         return {name: value for name, value in settings.items() if value is not None}
 
     def _grading_policy(self, run: str, fields: dict[str, Any]) -> GradingPolicy:

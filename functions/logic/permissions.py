@@ -26,6 +26,8 @@ class Permission(StrEnum):
     ASSIGN_TO_COHORTS = "assign_to_cohorts"
     ENROLL = "enroll"
     CERTIFICATES = "certificates"
+    # "Requires instructor access.": all-learner rescore, reset and delete (spec §9.1).
+    INSTRUCTOR_ACCESS = "instructor_access"
 
 
 _COURSE_STAFF = frozenset({GLOBAL_STAFF, "instructor", "staff"})
@@ -43,6 +45,7 @@ DEFAULT_RULES: dict[Permission, frozenset[str]] = {
     Permission.ASSIGN_TO_COHORTS: _COURSE_STAFF,
     Permission.ENROLL: _COURSE_STAFF,
     Permission.CERTIFICATES: _INSTRUCTOR,
+    Permission.INSTRUCTOR_ACCESS: _INSTRUCTOR,
 }
 
 

@@ -67,12 +67,9 @@ def plan(ctx: registry.RunContext, task_id: str, resume: bool = False) -> PlanRe
         return _plan_remaining(ctx, task, task_type, chunks_key)
     snapshot = task_type.prepare(ctx, task, task_input)
     ctx.objects.put_json(ctx.work_key(task_id, "context.json"), snapshot)
-    chunks = [
-        chunk.model_dump()
-        for chunk in _chunks(task_type.population(ctx, task, task_input, snapshot), ctx.settings.chunk_size)
-    ]
+    user_ids, total = task_type.plan_population(ctx, task, task_input, snapshot)
+    chunks = [chunk.model_dump() for chunk in _chunks(user_ids, ctx.settings.chunk_size)]
     ctx.objects.put_json(chunks_key, chunks)
-    total = sum(len(chunk["user_ids"]) for chunk in chunks)
     ctx.tasks.start_progress(task_id, total=total, chunk_count=len(chunks), step=task_type.running_step)
     logger.info("task planned", extra={"task_id": task_id, "total": total, "chunks": len(chunks)})
     return PlanResult(bucket=ctx.objects.bucket, chunks_key=chunks_key, chunk_count=len(chunks), total=total)

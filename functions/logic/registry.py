@@ -28,6 +28,7 @@ from functions.errors import BadRequest
 from functions.logic import reports
 from functions.logic.csvfile import encode_rows
 from functions.logic.permissions import Permission
+from functions.models.access import Principal
 from functions.models.tasks import ChunkDescriptor, Counters, Task
 from functions.settings import Settings
 
@@ -111,8 +112,11 @@ class TaskType(ABC):
     def task_key(self, task_input: BaseModel) -> str:
         return ""
 
-    def validate(self, ctx: RunContext, course_id: str, task_input: BaseModel) -> None:  # noqa: B027 (optional hook)
-        """Submission-time checks beyond the input model (raise an ApiError)."""
+    def validate(
+        self, ctx: RunContext, principal: Principal, course_id: str, task_input: BaseModel
+    ) -> BaseModel:
+        """Submission-time checks beyond the input model (raise an ApiError); returns the input to store."""
+        return task_input
 
     @property
     def already_running_message(self) -> str:
@@ -136,6 +140,13 @@ class TaskType(ABC):
     @abstractmethod
     def prepare(self, ctx: RunContext, task: Task, task_input: BaseModel) -> dict[str, Any]:
         """A JSON snapshot every chunk reads (so all chunks see the same course version)."""
+
+    def plan_population(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
+    ) -> tuple[list[int], int]:
+        """(user ids ascending, units of work): one unit per learner unless a type counts otherwise."""
+        user_ids = list(self.population(ctx, task, task_input, snapshot))
+        return user_ids, len(user_ids)
 
     @abstractmethod
     def population(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.dal.access_repo import AccessRepository
 from functions.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from functions.logic import lifecycle, permissions, registry, reports, status, submit
+from functions.logic import content, lifecycle, permissions, registry, reports, status, submit
 from functions.models.access import Principal
 from functions.settings import Settings
 
@@ -148,6 +148,28 @@ def list_reports(
     submit.require_course(api.run, course_id)
     permissions.require(api.settings, principal, course_id, permissions.Permission.RESEARCH)
     return {"downloads": reports.list_downloads(api.settings, api.run.objects, course_id, report_name)}
+
+
+def _require_global_staff(principal: Principal) -> None:
+    if not principal.global_staff:
+        raise Forbidden(permissions.FORBIDDEN_MESSAGE)
+
+
+def import_course(
+    api: ApiContext, principal: Principal, archive: bytes, course_id: str | None
+) -> dict[str, Any]:
+    """Admin: create or update a course from an OLX export (learner state untouched)."""
+    _require_global_staff(principal)
+    if not archive:
+        raise BadRequest("The body must be the course export (.tar.gz)")
+    return content.import_archive(api.run, archive, course_id)
+
+
+def load_state(api: ApiContext, principal: Principal, course_id: str, text: str) -> dict[str, Any]:
+    """Admin: bulk-load learner problem state (JSON lines)."""
+    _require_global_staff(principal)
+    submit.require_course(api.run, course_id)
+    return content.load_states(api.run, course_id, text.splitlines())
 
 
 def task_types() -> dict[str, Any]:

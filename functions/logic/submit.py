@@ -41,7 +41,7 @@ def submit(
     require_course(ctx, course_id)
     permissions.require(ctx.settings, principal, course_id, task_type.permission)
     task_input = task_type.parse_input(raw_input)
-    task_type.validate(ctx, course_id, task_input)
+    task_input = task_type.validate(ctx, principal, course_id, task_input)
     now = datetime.now(UTC)
     task_id = str(uuid.uuid4())
     task = Task(

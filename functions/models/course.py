@@ -67,6 +67,7 @@ class Course(BaseModel):
     certificates_display_behavior: str = "end"  # "end" | "end_with_date" | "early_no_info"
     end: datetime | None = None
     certificate_available_date: datetime | None = None
+    entrance_exam_id: str | None = None  # the chapter learners must pass first, when enabled
     version: int = 1
 
 

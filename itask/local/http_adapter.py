@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from itask.local.jwt_local import InvalidToken, LocalIssuer
 from itask.local.lambda_router import LambdaRouter
@@ -34,7 +34,10 @@ def build_event(
 ) -> dict[str, Any]:
     split = urlsplit(target)
     query: dict[str, str] = {}
-    for name, value in parse_qsl(split.query, keep_blank_values=True):
+    # Percent-decoding only: a literal "+" stays "+" (course and usage keys are full of them).
+    for pair in filter(None, split.query.split("&")):
+        raw_name, _, raw_value = pair.partition("=")
+        name, value = unquote(raw_name), unquote(raw_value)
         query[name] = f"{query[name]},{value}" if name in query else value
     try:
         text, is_base64 = body.decode("utf-8"), False

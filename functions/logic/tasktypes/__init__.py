@@ -1,3 +1,3 @@
 """Every task type module; importing this package registers them all."""
 
-from functions.logic.tasktypes import grade_course  # noqa: F401
+from functions.logic.tasktypes import grade_course, module_state  # noqa: F401

@@ -1,0 +1,27 @@
+"""A learner's state on one problem (upstream's StudentModule row)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ProblemState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    course_id: str
+    user_id: int
+    problem_id: str
+    answers: dict[str, Any] = Field(default_factory=dict)  # input id -> stored answer
+    attempts: int = 0
+    earned: float | None = None  # raw score (unweighted)
+    possible: float | None = None
+    first_attempted: datetime | None = None
+    modified: datetime | None = None
+
+    @property
+    def submitted(self) -> bool:
+        """Whether the learner ever submitted an answer (rescoring skips those who did not)."""
+        return bool(self.answers) or self.attempts > 0
