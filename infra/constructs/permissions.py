@@ -53,8 +53,8 @@ class ServicePermissions(Construct):
         self._event_bus, self._notify_from = event_bus, notify_from
         policies: dict[str, Callable[[lambda_.IFunction], None]] = {
             "api": self._api,
-            "plan": self._plan_or_chunk,
-            "process-chunk": self._plan_or_chunk,
+            "plan": self._plan,
+            "process-chunk": self._process_chunk,
             "finalize": self._finalize,
             "mark-failed": self._mark_failed,
             "sweeper": self._sweeper,
@@ -72,7 +72,7 @@ class ServicePermissions(Construct):
         # Submit / cancel / resume tasks, read who may do what, list and presign reports; resume
         # checks that the task's scratch files under work/ still exist.
         self._read_write(fn, self._data.tasks)
-        self._read(fn, self._data.courses)
+        self._read_write(fn, self._data.courses)  # admin: course imports and bulk state loads
         self._read(fn, self._data.access)
         self._reports.grant_read(fn, constants.REPORTS_PREFIX, constants.WORK_PREFIX)
         self._workflow.state_machine.grant_start_execution(fn)
@@ -81,11 +81,19 @@ class ServicePermissions(Construct):
         )
         self._publish_events(fn)
 
-    def _plan_or_chunk(self, fn: lambda_.IFunction) -> None:
-        # Read course data, keep task counts, write the plan and the chunk parts under work/.
+    def _plan(self, fn: lambda_.IFunction) -> None:
+        # Read course data, move the task to PROGRESS, write the snapshot and the chunk list under work/.
         self._read_write(fn, self._data.tasks)
         self._read(fn, self._data.courses)
         self._reports.grant_read_write_delete(fn, constants.WORK_PREFIX)
+
+    def _process_chunk(self, fn: lambda_.IFunction) -> None:
+        # Read learners; problem-state tasks also write their state and score sheets and announce
+        # each changed score (ScoreChanged); count the chunk; write its parts under work/.
+        self._read_write(fn, self._data.tasks)
+        self._read_write(fn, self._data.courses)
+        self._reports.grant_read_write_delete(fn, constants.WORK_PREFIX)
+        self._publish_events(fn)
 
     def _finalize(self, fn: lambda_.IFunction) -> None:
         # Merge the parts into the report, clean work/, finish the task, email a link to the report.
