@@ -6,7 +6,13 @@ itask token instructor           print a bearer token for a user
 itask submit COURSE              submit a grade report (--type, --input, --wait)
 itask status TASK_ID --watch     show a task, with a live progress bar
 itask reports COURSE             list reports (--download NAME|latest)
-itask demo                       all of the above, end to end, then stop
+itask import-course FILE         import an OLX course export (admin)
+itask seed-answers COURSE        learners with graded answers for an imported course
+itask rescore COURSE PROBLEM     rescore (--if-higher, --dry-run, --student); also reset,
+                                 delete-state, override --score
+itask tasks COURSE               running tasks (--all, --type, --problem, --student)
+itask cancel|resume TASK_ID      stop a task / finish a failed or cancelled one
+itask demo                       start, seed, grade over HTTP, show the report, stop
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from itask.client import ApiClient, download
 from itask.seed import DEMO_COURSE
@@ -189,7 +196,7 @@ def _preview(data: bytes, rows: int, columns: int = 9) -> str:
     reader = list(csv.reader(io.StringIO(data.decode("utf-8"))))
     shown = [row[:columns] + (["..."] if len(row) > columns else []) for row in reader[: rows + 1]]
     widths = [max(len(row[i]) if i < len(row) else 0 for row in shown) for i in range(len(shown[0]))]
-    lines = ["  ".join(cell.ljust(min(widths[i], 24))[:24] for i, cell in enumerate(row)) for row in shown]
+    lines = ["  ".join(cell.ljust(min(widths[i], 28))[:28] for i, cell in enumerate(row)) for row in shown]
     return "\n".join(lines) + f"\n({len(reader) - 1} rows, {len(reader[0])} columns)"
 
 
@@ -215,6 +222,114 @@ def cmd_reports(args: argparse.Namespace) -> int:
     out.write_bytes(data)
     print(f"downloaded {entry['name']} ({len(data):,d} bytes) to {out}")
     print(_preview(data, args.preview))
+    return 0
+
+
+def cmd_import_course(args: argparse.Namespace) -> int:
+    client = _client(args)
+    query = {"course_id": args.course_id} if args.course_id else None
+    response = client.request(
+        "POST", "/admin/courses/import", raw_body=Path(args.file).read_bytes(), query=query
+    )
+    _print_json(response.body)
+    return 0 if response.status == 201 else 1
+
+
+def cmd_load_state(args: argparse.Namespace) -> int:
+    client = _client(args)
+    response = client.request(
+        "POST", f"/courses/{quote(args.course, safe='')}/state", raw_body=Path(args.file).read_bytes()
+    )
+    _print_json(response.body)
+    return 0 if response.status == 200 else 1
+
+
+def cmd_seed_answers(args: argparse.Namespace) -> int:
+    _use_stack_endpoint(_home(args))
+    from functions.settings import get_settings
+    from itask.seed import seed_answers
+
+    summary = seed_answers(get_settings(), args.course, args.learners, args.seed)
+    print(
+        f"seeded {summary.learners} learners with answers to the {summary.problems} problems of {args.course}"
+    )
+    return 0
+
+
+def _problem_task(args: argparse.Namespace, task_type: str, task_input: dict[str, Any]) -> int:
+    client = _client(args)
+    key = "entrance_exam_url" if getattr(args, "exam", False) else "problem_url"
+    task_input = {key: args.problem, **task_input}
+    if getattr(args, "student", None):
+        task_input["student"] = args.student
+    response = client.submit(args.course, task_type, task_input)
+    _print_json(response.body)
+    if response.status != 202:
+        return 1
+    final = watch(client, response.body["task_id"])
+    _print_json(final.get("task_progress"))
+    return 0 if final["task_state"] == "SUCCESS" else 1
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    task_type = "rescore_problem_if_higher" if args.if_higher else "rescore_problem"
+    return _problem_task(args, task_type, {"dry_run": True} if args.dry_run else {})
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    return _problem_task(args, "reset_problem_attempts", {})
+
+
+def cmd_delete_state(args: argparse.Namespace) -> int:
+    return _problem_task(args, "delete_problem_state", {})
+
+
+def cmd_override(args: argparse.Namespace) -> int:
+    return _problem_task(
+        args, "override_problem_score", {"score": args.score, **({"dry_run": True} if args.dry_run else {})}
+    )
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    response = _client(args).request("POST", f"/tasks/{quote(args.task_id, safe='')}/cancel")
+    _print_json(response.body)
+    return 0 if response.status == 200 else 1
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    client = _client(args)
+    response = client.request("POST", f"/tasks/{quote(args.task_id, safe='')}/resume")
+    _print_json(response.body)
+    if response.status != 202:
+        return 1
+    return 0 if watch(client, args.task_id)["task_state"] == "SUCCESS" else 1
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    query = {
+        k: v
+        for k, v in (
+            ("task_type", args.type),
+            ("problem_location", args.problem),
+            ("unique_student_identifier", args.student),
+        )
+        if v
+    }
+    if args.all:
+        query["state"] = "all"
+    response = _client(args).request(
+        "GET", f"/courses/{quote(args.course, safe='')}/tasks", query=query or None
+    )
+    if response.status != 200:
+        _print_json(response.body)
+        return 1
+    for row in response.body["tasks"]:
+        print(
+            f"{row['created'][:19]}  {row['task_state']:<8} {row['task_type']:<28} {row['task_id']}  "
+            f"{row['task_message']}"
+        )
+    if not response.body["tasks"]:
+        print("no tasks")
     return 0
 
 
@@ -346,6 +461,60 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--out", default="reports")
             command.add_argument("--preview", type=int, default=5, help="rows to print after download")
         command.set_defaults(func=func)
+
+    def with_user(command: argparse.ArgumentParser, default: str = "instructor") -> argparse.ArgumentParser:
+        command.add_argument("--as", dest="as_user", default=default, help="acting user")
+        return command
+
+    imp = with_user(sub.add_parser("import-course", help="import an OLX export (.tar.gz)"), "admin")
+    imp.add_argument("file")
+    imp.add_argument("--course-id", help="store it under another course key")
+    imp.set_defaults(func=cmd_import_course)
+
+    load = with_user(
+        sub.add_parser("load-state", help="bulk-load learner problem state (JSON lines)"), "admin"
+    )
+    load.add_argument("course")
+    load.add_argument("file")
+    load.set_defaults(func=cmd_load_state)
+
+    answers = sub.add_parser("seed-answers", help="learners with graded answers for an imported course")
+    answers.add_argument("course")
+    answers.add_argument("--learners", type=int, default=500)
+    answers.add_argument("--seed", type=int, default=7)
+    answers.set_defaults(func=cmd_seed_answers)
+
+    for name, func, text in (
+        ("rescore", cmd_rescore, "rescore a problem (or a unit, subsection, course)"),
+        ("reset", cmd_reset, "reset problem attempts"),
+        ("delete-state", cmd_delete_state, "delete learners' state on a problem"),
+        ("override", cmd_override, "override one learner's score"),
+    ):
+        command = with_user(sub.add_parser(name, help=text))
+        command.add_argument("course")
+        command.add_argument("problem", help="usage key (block-v1:...)")
+        command.add_argument("--student", help="username or email (default: every learner)")
+        command.add_argument("--exam", action="store_true", help="the target is the entrance exam section")
+        if name in ("rescore", "override"):
+            command.add_argument("--dry-run", action="store_true", help="preview the changes, write nothing")
+        if name == "rescore":
+            command.add_argument("--if-higher", action="store_true", help="keep higher old scores")
+        if name == "override":
+            command.add_argument("--score", type=float, required=True)
+        command.set_defaults(func=func)
+
+    for name, func in (("cancel", cmd_cancel), ("resume", cmd_resume)):
+        command = with_user(sub.add_parser(name, help=f"{name} a task"))
+        command.add_argument("task_id")
+        command.set_defaults(func=func)
+
+    tasks = with_user(sub.add_parser("tasks", help="running tasks of a course, or its history"), "staff")
+    tasks.add_argument("course", nargs="?", default=DEMO_COURSE)
+    tasks.add_argument("--all", action="store_true", help="every task, newest first")
+    tasks.add_argument("--type", help="tasks of one type")
+    tasks.add_argument("--problem", help="tasks on one problem (usage key)")
+    tasks.add_argument("--student", help="with --problem: tasks on that learner")
+    tasks.set_defaults(func=cmd_tasks)
 
     demo = sub.add_parser("demo", help="start, seed, grade over HTTP, show the report, stop")
     demo.add_argument("--course", default=DEMO_COURSE)

@@ -123,3 +123,36 @@ def test_the_cli_demo_runs_end_to_end(tmp_path):
     assert "SUCCESS" in result.stdout
     assert "Student ID" in result.stdout and "(300 rows," in result.stdout
     assert "local stack stopped." in result.stdout
+
+
+FIXTURE = Path("/work/shared/fixtures/openedx-demo-course.tar.gz")
+
+
+@pytest.mark.skipif(not FIXTURE.exists(), reason="the Open edX fixture course is not available")
+def test_the_cli_imports_a_course_and_rescores_it(local_stack):
+    def itask(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "itask.cli", "--home", local_stack.info.home, *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    course = "course-v1:OpenedX+DemoX+DemoCourse"
+    problem = "block-v1:OpenedX+DemoX+DemoCourse+type@problem+block@870b16e640d541af94a308caac834d2e"
+    imported = itask("import-course", str(FIXTURE))
+    assert imported.returncode == 0, imported.stderr
+    assert '"problems": 29' in imported.stdout
+    seeded = itask("seed-answers", course, "--learners", "120")
+    assert seeded.returncode == 0 and "120 learners" in seeded.stdout, seeded.stderr
+    preview = itask("rescore", course, problem, "--dry-run")
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    assert '"dry_run": true' in preview.stdout and "SUCCESS" in preview.stdout
+    rescored = itask("rescore", course, problem)
+    assert rescored.returncode == 0 and "Problem successfully rescored for" in rescored.stdout
+    history = itask("tasks", course, "--problem", problem)
+    assert history.returncode == 0 and history.stdout.count("rescore_problem") == 2
+    # a learner may not rescore anyone
+    refused = itask("rescore", course, problem, "--as", "nobody")
+    assert refused.returncode == 1 and "permission" in refused.stdout
