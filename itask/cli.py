@@ -8,6 +8,7 @@ itask status TASK_ID --watch     show a task, with a live progress bar
 itask reports COURSE             list reports (--download NAME|latest)
 itask import-course FILE         import an OLX course export (admin)
 itask seed-answers COURSE        learners with graded answers for an imported course
+itask load COURSE KIND FILE      bulk-load course data as JSON lines (state, ...)
 itask rescore COURSE PROBLEM     rescore (--if-higher, --dry-run, --student); also reset,
                                  delete-state, override --score
 itask tasks COURSE               running tasks (--all, --type, --problem, --student)
@@ -120,6 +121,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
         f"{summary.with_scores} with answers), {summary.subsections} subsections, {summary.problems} "
         f"problems in {time.monotonic() - started:.1f}s; users: instructor, staff, researcher, admin"
     )
+    for line in summary.extras:
+        print(f"  {line}")
     return 0
 
 
@@ -235,11 +238,10 @@ def cmd_import_course(args: argparse.Namespace) -> int:
     return 0 if response.status == 201 else 1
 
 
-def cmd_load_state(args: argparse.Namespace) -> int:
+def cmd_load(args: argparse.Namespace) -> int:
     client = _client(args)
-    response = client.request(
-        "POST", f"/courses/{quote(args.course, safe='')}/state", raw_body=Path(args.file).read_bytes()
-    )
+    path = f"/courses/{quote(args.course, safe='')}/data/{quote(args.kind, safe='')}"
+    response = client.request("POST", path, raw_body=Path(args.file).read_bytes())
     _print_json(response.body)
     return 0 if response.status == 200 else 1
 
@@ -471,12 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--course-id", help="store it under another course key")
     imp.set_defaults(func=cmd_import_course)
 
-    load = with_user(
-        sub.add_parser("load-state", help="bulk-load learner problem state (JSON lines)"), "admin"
-    )
+    load = with_user(sub.add_parser("load", help="bulk-load course data (JSON lines): state, ..."), "admin")
     load.add_argument("course")
+    load.add_argument("kind", help="what the file holds, e.g. state")
     load.add_argument("file")
-    load.set_defaults(func=cmd_load_state)
+    load.set_defaults(func=cmd_load)
 
     answers = sub.add_parser("seed-answers", help="learners with graded answers for an imported course")
     answers.add_argument("course")

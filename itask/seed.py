@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from functions.models.course import (
     ProblemScore,
 )
 from functions.settings import Settings
+from itask.seeders import all_seeders
 
 DEMO_COURSE = "course-v1:DemoX+Grading101+2026_T1"
 FIRST_USER_ID = 1001
@@ -108,6 +109,7 @@ class SeedSummary:
     with_scores: int
     subsections: int
     problems: int
+    extras: list[str] = field(default_factory=list)  # what itask.seeders added
 
 
 def _ascii(text: str) -> str:
@@ -289,6 +291,9 @@ def seed_course(
             sheets.append((user_id, scores))
     courses.put_enrollments(enrollments)
     courses.put_score_sheets(course_id, sheets)
+    extras = [
+        run(settings, course_id, enrollments, random.Random(f"{seed}-{name}")) for name, run in all_seeders()
+    ]
     return SeedSummary(
         course_id=course_id,
         learners=learners,
@@ -296,6 +301,7 @@ def seed_course(
         with_scores=with_scores,
         subsections=len(sequentials),
         problems=sum(len(p) for p in problems_of.values()),
+        extras=extras,
     )
 
 

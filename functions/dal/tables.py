@@ -268,6 +268,13 @@ _MODELS_BY_TABLE: dict[str, tuple[type[Model], ...]] = {
 }
 
 
+def bind_models(settings: Settings, table_field: str, models: tuple[type[Model], ...]) -> None:
+    """Point extra models (kept next to their repository) at one of the three tables."""
+    for model in models:
+        model.Meta.table_name = getattr(settings, table_field)
+        model.Meta.region = settings.region
+
+
 def bind(settings: Settings) -> None:
     """Point every model at the table names and region of these settings (at invocation time)."""
     for field, models in _MODELS_BY_TABLE.items():

@@ -61,14 +61,14 @@ def post_import_course() -> Response:
     return _json(201, service.import_course(api, _caller(api), _raw_body(), course_id))
 
 
-@app.post("/courses/<course_id>/state")
-def post_state(course_id: str) -> Response:
+@app.post("/courses/<course_id>/data/<kind>")
+def post_data(course_id: str, kind: str) -> Response:
     api = _api()
     try:
         text = _raw_body().decode("utf-8")
     except UnicodeDecodeError as error:
         raise BadRequest("The body must be UTF-8 JSON lines") from error
-    return _json(200, service.load_state(api, _caller(api), unquote(course_id), text))
+    return _json(200, service.load_data(api, _caller(api), unquote(course_id), unquote(kind), text))
 
 
 @app.get("/task-types")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from functions.errors import BadRequest
 from functions.logic import olx
+from functions.logic.loaders import loader
 from functions.logic.registry import RunContext
 from functions.logic.reports import parse_course_key
 from functions.logic.usage_keys import parse_usage_key
@@ -66,6 +67,7 @@ class StateRow(BaseModel):
     first_attempted: datetime | None = None
 
 
+@loader("state")
 def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, Any]:
     """Bulk-load learner problem state (and the score sheets the grade reports read)."""
     course = ctx.courses.get_course(course_id)

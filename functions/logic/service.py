@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.dal.access_repo import AccessRepository
 from functions.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from functions.logic import content, lifecycle, permissions, registry, reports, status, submit
+from functions.logic import content, lifecycle, loaders, permissions, registry, reports, status, submit
 from functions.models.access import Principal
 from functions.settings import Settings
 
@@ -165,11 +165,11 @@ def import_course(
     return content.import_archive(api.run, archive, course_id)
 
 
-def load_state(api: ApiContext, principal: Principal, course_id: str, text: str) -> dict[str, Any]:
-    """Admin: bulk-load learner problem state (JSON lines)."""
+def load_data(api: ApiContext, principal: Principal, course_id: str, kind: str, text: str) -> dict[str, Any]:
+    """Admin: bulk-load one kind of course data (JSON lines): state, profiles, ..."""
     _require_global_staff(principal)
     submit.require_course(api.run, course_id)
-    return content.load_states(api.run, course_id, text.splitlines())
+    return loaders.run(api.run, course_id, kind, text.splitlines())
 
 
 def task_types() -> dict[str, Any]:

@@ -95,7 +95,7 @@ def demo(stack):
     )
     AccessRepository(stack.settings).grant("staff", [RoleGrant(scope=DEMO, role=Role.STAFF)])
     status, loaded = stack.api(
-        "POST", course_path(DEMO, "state"), "admin", raw_body=state_lines("choice_1").encode()
+        "POST", course_path(DEMO, "data/state"), "admin", raw_body=state_lines("choice_1").encode()
     )
     assert status == 200, loaded
     assert loaded == {"course_id": DEMO, "states": 150, "learners": 150, "enrolled": 150}
@@ -277,7 +277,10 @@ def test_rescoring_a_whole_unit_rescores_its_rescorable_problems(demo):
         )
         for u in LEARNERS
     ]
-    assert demo.api("POST", course_path(DEMO, "state"), "admin", raw_body="\n".join(lines).encode())[0] == 200
+    assert (
+        demo.api("POST", course_path(DEMO, "data/state"), "admin", raw_body="\n".join(lines).encode())[0]
+        == 200
+    )
     # When the instructor rescores the unit (upstream refuses anything but a problem)
     payload = run(demo, "rescore_problem", {"problem_url": usage_key(DEMO, "vertical", NUMERIC_UNIT)})
     # Then the unit's rescorable problems with state were rescored, the formula problem left out

@@ -1,3 +1,7 @@
-"""Every task type module; importing this package registers them all."""
+"""Task types: one module each. Importing this package imports (and so registers) every module in it."""
 
-from functions.logic.tasktypes import grade_course, module_state  # noqa: F401
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
