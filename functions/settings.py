@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     # Who report-ready emails come from, and how long their links work.
     notify_from: str = "no-reply@example.com"
     email_link_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # Anonymized learner ids are keyed hashes: keep this secret stable (ids change if it does).
+    anonymization_secret: str = "local-development-secret"
+    # Problem responses report: at most this many rows in all (upstream's MAX_PROBLEM_RESPONSES_COUNT).
+    problem_responses_max: int = Field(default=5000, ge=1)
+    # Learner profile report: fields never exported, comma separated.
+    profile_private_fields: str = "year_of_birth"
     # Optional JSON overriding the permission rules, e.g. {"research": ["global_staff", "instructor"]}.
     permission_overrides: str = ""
 
