@@ -68,7 +68,9 @@ def plan(ctx: registry.RunContext, task_id: str, resume: bool = False) -> PlanRe
     snapshot = task_type.prepare(ctx, task, task_input)
     ctx.objects.put_json(ctx.work_key(task_id, "context.json"), snapshot)
     user_ids, total = task_type.plan_population(ctx, task, task_input, snapshot)
-    chunks = [chunk.model_dump() for chunk in _chunks(user_ids, ctx.settings.chunk_size)]
+    chunks = [
+        chunk.model_dump() for chunk in _chunks(user_ids, task_type.chunk_size or ctx.settings.chunk_size)
+    ]
     ctx.objects.put_json(chunks_key, chunks)
     ctx.tasks.start_progress(task_id, total=total, chunk_count=len(chunks), step=task_type.running_step)
     logger.info("task planned", extra={"task_id": task_id, "total": total, "chunks": len(chunks)})

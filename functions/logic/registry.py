@@ -92,6 +92,9 @@ class TaskType(ABC):
     input_model: ClassVar[type[BaseModel]] = NoInput
     # Reports answer a duplicate submit with "The {label} report is being created..." (spec §9.3).
     report_label: ClassVar[str | None] = None
+    # Units per Map item; None: the ITASK_CHUNK_SIZE setting (types whose units are not learners
+    # set their own, e.g. a report computed as one unit).
+    chunk_size: ClassVar[int | None] = None
     running_step: ClassVar[str | None] = None
     finalizing_step: ClassVar[str | None] = None
     done_step: ClassVar[str | None] = None
