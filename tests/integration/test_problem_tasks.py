@@ -34,12 +34,23 @@ ANSWER = {0: "choice_0", 1: "choice_1", 2: "choice_2"}  # Lion, Tiger, Elephant 
 pytestmark = pytest.mark.skipif(not FIXTURE.exists(), reason="the Open edX fixture course is not available")
 
 
-def fixture_archive(broken_key: bool = False) -> bytes:
-    """The fixture export; with ``broken_key`` the MC problem marks Tiger right instead of Lion."""
+def fixture_archive(broken_key: bool = False, exam_chapter: str | None = None) -> bytes:
+    """The fixture export; with ``broken_key`` the MC problem marks Tiger right instead of Lion;
+    with ``exam_chapter`` the course policy makes that chapter the entrance exam."""
     out = io.BytesIO()
     with tarfile.open(FIXTURE) as source, tarfile.open(fileobj=out, mode="w:gz") as target:
         for member in source.getmembers():
             data = source.extractfile(member).read() if member.isfile() else None
+            if data is not None and exam_chapter and member.name.endswith("policies/DemoCourse/policy.json"):
+                policy = json.loads(data)
+                policy["course/DemoCourse"].update(
+                    {
+                        "entrance_exam_enabled": True,
+                        "entrance_exam_id": usage_key(DEMO, "chapter", exam_chapter),
+                    }
+                )
+                data = json.dumps(policy).encode()
+                member.size = len(data)
             if data is not None and broken_key and member.name.endswith(f"problem/{MC}.xml"):
                 data = data.replace(b'<choice correct="true">Lion', b'<choice correct="false">Lion').replace(
                     b'<choice correct="false">Tiger', b'<choice correct="true">Tiger'
@@ -477,3 +488,85 @@ def test_a_problems_history_lists_its_tasks(demo):
         {"error": "Requested task is already running", "code": "already_running"},
     )
     demo.wait(first[1]["task_id"])
+
+
+EXAM_CHAPTER = "35283385dd4947619c558f8bb888a031"  # Module 2: one rescorable problem
+EXAM_PROBLEM = "b20c43dfbd874a729762ab44a1dfc282"  # "Conditional Question": choice_1 is right
+MIXED_CHAPTER = "d6780558bc3042c7ab6dd441a06d3478"  # Module 3: custom Python, image, ... problems too
+
+
+def test_entrance_exam_variants(stack):
+    # Given the course with Module 2 as its entrance exam, and learners who answered its problem
+    status, body = import_course(stack, fixture_archive(exam_chapter=EXAM_CHAPTER))
+    assert status == 201, body
+    assert CourseRepository(stack.settings).get_course(DEMO).entrance_exam_id == EXAM_CHAPTER
+    access = AccessRepository(stack.settings)
+    access.grant("instructor", [RoleGrant(scope=DEMO, role=Role.INSTRUCTOR)])
+    access.grant("staff", [RoleGrant(scope=DEMO, role=Role.STAFF)])
+    lines = [
+        json.dumps(
+            {
+                "user_id": u,
+                "username": f"learner{u}",
+                "email": f"learner{u}@example.org",
+                "problem": EXAM_PROBLEM,
+                "answers": {f"{EXAM_PROBLEM}_2_1": "choice_1" if u % 2 else "choice_0"},
+                "attempts": 2,
+                "earned": 0.0,
+                "possible": 1.0,
+            }
+        )
+        for u in range(7001, 7011)
+    ]
+    assert (
+        stack.api("POST", course_path(DEMO, "data/state"), "admin", raw_body="\n".join(lines).encode())[0]
+        == 200
+    )
+    exam = usage_key(DEMO, "chapter", EXAM_CHAPTER)
+    courses = CourseRepository(stack.settings)
+
+    # When the instructor rescores the exam for everyone: the right answers get their point
+    payload = run(stack, "rescore_problem", {"entrance_exam_url": exam})
+    assert payload["message"] == "Status: rescored 10 of 10"
+    states = courses.read_states(DEMO, EXAM_PROBLEM, list(range(7001, 7011)))
+    assert all(states[u].earned == (1.0 if u % 2 else 0.0) for u in range(7001, 7011))
+    # for one learner
+    payload = run(stack, "rescore_problem", {"entrance_exam_url": exam, "student": "learner7003"})
+    assert payload["message"] == "Entrance exam successfully rescored for student 'learner7003'"
+    # reset one learner's exam attempts, then delete their exam state
+    payload = run(stack, "reset_problem_attempts", {"entrance_exam_url": exam, "student": "learner7004"})
+    assert payload["message"] == "Entrance exam successfully reset for student 'learner7004'"
+    assert courses.get_state(DEMO, EXAM_PROBLEM, 7004).attempts == 0
+    run(stack, "delete_problem_state", {"entrance_exam_url": exam, "student": "learner7004"})
+    assert courses.get_state(DEMO, EXAM_PROBLEM, 7004) is None
+    assert courses.get_state(DEMO, EXAM_PROBLEM, 7005) is not None
+    # Then: course staff may not rescore an exam; deleting exam state needs a learner
+    status, body = stack.api(
+        "POST",
+        course_path(DEMO, "tasks"),
+        "staff",
+        {"task_type": "rescore_problem", "input": {"entrance_exam_url": exam, "student": "learner7001"}},
+    )
+    assert status == 403
+    status, body = stack.api(
+        "POST",
+        course_path(DEMO, "tasks"),
+        "instructor",
+        {"task_type": "delete_problem_state", "input": {"entrance_exam_url": exam}},
+    )
+    assert (status, body["error"]) == (400, "Deleting entrance exam state needs a student")
+
+
+def test_an_exam_with_problems_that_cannot_be_rescored_is_refused(stack):
+    import_course(stack, fixture_archive(exam_chapter=MIXED_CHAPTER))
+    AccessRepository(stack.settings).grant("instructor", [RoleGrant(scope=DEMO, role=Role.INSTRUCTOR)])
+    status, body = stack.api(
+        "POST",
+        course_path(DEMO, "tasks"),
+        "instructor",
+        {
+            "task_type": "rescore_problem",
+            "input": {"entrance_exam_url": usage_key(DEMO, "chapter", MIXED_CHAPTER)},
+        },
+    )
+    assert (status, body["error"]) == (400, "Not all problems in entrance exam support re-scoring.")
