@@ -6,11 +6,9 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
-from pynamodb.expressions.operand import Path
-from pynamodb.expressions.update import Action
+from pynamodb.exceptions import DoesNotExist, PutError
 
 from functions.dal.tables import (
     CertificateMap,
@@ -32,6 +30,7 @@ SCORES_PREFIX = "S#"
 PROBLEM_PREFIX = "P#"
 STATE_PREFIX = "M#"
 _CONDITIONAL_FAILED = "ConditionalCheckFailedException"
+_SHEET_WRITE_ATTEMPTS = 8
 
 
 def enrollment_sk(user_id: int) -> str:
@@ -59,13 +58,13 @@ def encode_score(score: ProblemScore) -> list[Any]:
     return [score.earned, score.possible, epoch]
 
 
-def encode_scores(scores: dict[str, ProblemScore]) -> dict[str, list[Any]]:
-    return {block: encode_score(score) for block, score in scores.items()}
+def encode_scores(scores: dict[str, ProblemScore]) -> str:
+    return json.dumps({block: encode_score(score) for block, score in scores.items()}, separators=(",", ":"))
 
 
-def decode_scores(raw: dict[str, Any]) -> dict[str, ProblemScore]:
+def decode_scores(text: str) -> dict[str, ProblemScore]:
     decoded = {}
-    for block, (earned, possible, epoch) in raw.items():
+    for block, (earned, possible, epoch) in json.loads(text or "{}").items():
         first = None if epoch is None else datetime.fromtimestamp(float(epoch), UTC)
         decoded[block] = ProblemScore(earned=float(earned), possible=float(possible), first_attempted=first)
     return decoded
@@ -185,32 +184,37 @@ class CourseRepository:
     def set_problem_score(
         self, course_id: str, user_id: int, problem_id: str, score: ProblemScore | None
     ) -> None:
-        """Change one problem's entry of a learner's score sheet (None removes it), path-level."""
-        item = ScoreSheetItem(course_id, scores_sk(user_id))
-        now = datetime.now(UTC)
-        entry = cast(Path, ScoreSheetItem.scores[problem_id])  # a document path: scores.<block>
-        change = entry.remove() if score is None else entry.set(encode_score(score))
-        actions: list[Action] = [change, ScoreSheetItem.updated.set(now)]
-        try:
-            item.update(actions=actions, condition=ScoreSheetItem.scores.exists())
-        except UpdateError as error:
-            if error.cause_response_code != _CONDITIONAL_FAILED:
-                raise
-            if score is None:
-                return  # no sheet, nothing to remove
-            # First score of this learner: create the sheet (or, if another writer just did, update it).
+        """Change one problem's entry of a learner's score sheet (None removes it)."""
+        self.update_scores(course_id, user_id, {problem_id: score})
+
+    def update_scores(self, course_id: str, user_id: int, changes: dict[str, ProblemScore | None]) -> None:
+        """Apply several problems' changes to a learner's score sheet in one versioned write.
+
+        Read, change, write back on the version read; if another writer got there first, read again.
+        """
+        for _ in range(_SHEET_WRITE_ATTEMPTS):
             try:
-                ScoreSheetItem(
-                    course_id,
-                    scores_sk(user_id),
-                    user_id=user_id,
-                    scores={problem_id: encode_score(score)},
-                    updated=now,
-                ).save(condition=ScoreSheetItem.pk.does_not_exist())
-            except PutError as save_error:  # lost the race: the sheet exists now
-                if save_error.cause_response_code != _CONDITIONAL_FAILED:
+                item = ScoreSheetItem.get(course_id, scores_sk(user_id), consistent_read=True)
+                scores = json.loads(item.scores or "{}")
+            except DoesNotExist:
+                item = ScoreSheetItem(course_id, scores_sk(user_id), user_id=user_id)
+                scores = {}
+            for problem_id, score in changes.items():
+                if score is None:
+                    scores.pop(problem_id, None)
+                else:
+                    scores[problem_id] = encode_score(score)
+            if not scores and item.version is None:
+                return  # nothing to remove from a sheet that does not exist
+            item.scores = json.dumps(scores, separators=(",", ":"))
+            item.updated = datetime.now(UTC)
+            try:
+                item.save()  # conditional on the version read (VersionAttribute)
+                return
+            except PutError as error:
+                if error.cause_response_code != _CONDITIONAL_FAILED:
                     raise
-                item.update(actions=actions)
+        raise RuntimeError(f"score sheet of {user_id} in {course_id} kept changing; gave up")
 
     # ---- problem definitions ----
     def put_problems(self, course_id: str, problems: dict[str, ProblemDefinition]) -> int:
@@ -335,7 +339,7 @@ class CourseRepository:
             if int(item.user_id) in wanted
         }
         scores = {
-            int(item.user_id): decode_scores(item.scores.as_dict())
+            int(item.user_id): decode_scores(item.scores)
             for item in ScoreSheetItem.query(
                 course_id, ScoreSheetItem.sk.between(scores_sk(first), scores_sk(last))
             )

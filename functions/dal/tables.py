@@ -16,6 +16,7 @@ from pynamodb.attributes import (
     NumberSetAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
+    VersionAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
@@ -188,8 +189,9 @@ class EnrollmentItem(Model):
 class ScoreSheetItem(Model):
     """All of one learner's problem scores in a course: ``{block_id: [earned, possible, epoch|null]}``.
 
-    The grade reports' read model. A map, so one problem's score changes with a path update
-    (``SET scores.<block>``) and tasks on different problems never overwrite each other.
+    The grade reports' read model, kept compact (one JSON string: cheap to store and to read in
+    bulk). Writers change it read-modify-write under a version check (optimistic locking), so tasks
+    on different problems of the same learner never overwrite each other.
     """
 
     class Meta:
@@ -199,7 +201,8 @@ class ScoreSheetItem(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     user_id = NumberAttribute()
-    scores: MapAttribute[str, object] = MapAttribute()
+    scores = UnicodeAttribute(default="{}")
+    version = VersionAttribute()
     updated = UTCDateTimeAttribute()
 
 

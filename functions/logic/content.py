@@ -123,8 +123,7 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, 
         ctx.courses.put_enrollments(enrollments.values())
     ctx.courses.put_states(states)
     for user_id, learner_scores in scores.items():
-        for problem_id, score in learner_scores.items():
-            ctx.courses.set_problem_score(course_id, user_id, problem_id, score)
+        ctx.courses.update_scores(course_id, user_id, dict(learner_scores))
     return {
         "course_id": course_id,
         "states": len(states),

@@ -333,6 +333,7 @@ class ProblemStateTask(TaskType):
             new_scores = dict(old_scores)
             rows = changed = 0
             earned_before = earned_after = possible = 0.0
+            sheet_changes: dict[str, ProblemScore | None] = {}
             for target in snapshot["targets"]:
                 state = states[target].get(user_id)
                 outcome = self.act(target, state, task_input, run, now)
@@ -353,7 +354,15 @@ class ProblemStateTask(TaskType):
                 known = after or before
                 possible += known.possible if known else (run.course.blocks[target].max_score or 0.0)
                 if not task_input.dry_run:
-                    self._write(ctx, task, target, user_id, outcome, events, now)
+                    self._write_state(ctx, task, target, user_id, outcome)
+                    if outcome.score_changed:
+                        sheet_changes[target] = outcome.score
+                        events.append(_score_event(task, target, user_id, outcome.score, now))
+            if sheet_changes:
+                # The states first, then the grade reports' read model (one versioned write per
+                # learner), then the events: a retried chunk recomputes the same changes and repeats
+                # these writes harmlessly.
+                ctx.courses.update_scores(task.course_id, user_id, sheet_changes)
             if not rows:
                 continue
             if self.changes_scores:
@@ -386,25 +395,12 @@ class ProblemStateTask(TaskType):
             )
         return work
 
-    def _write(
-        self,
-        ctx: RunContext,
-        task: Task,
-        problem: str,
-        user_id: int,
-        outcome: Outcome,
-        events: list[dict[str, Any]],
-        now: datetime,
-    ) -> None:
-        # The state first, then the grade reports' read model, then the event: a retried chunk
-        # recomputes the same change and repeats these writes harmlessly.
+    @staticmethod
+    def _write_state(ctx: RunContext, task: Task, problem: str, user_id: int, outcome: Outcome) -> None:
         if outcome.delete:
             ctx.courses.delete_state(task.course_id, problem, user_id)
         elif outcome.state is not None:
             ctx.courses.save_state(outcome.state)
-        if outcome.score_changed:
-            ctx.courses.set_problem_score(task.course_id, user_id, problem, outcome.score)
-            events.append(_score_event(task, problem, user_id, outcome.score, now))
 
     def _change_row(
         self,
