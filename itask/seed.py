@@ -30,7 +30,7 @@ from itask.seeders import all_seeders
 
 DEMO_COURSE = "course-v1:DemoX+Grading101+2026_T1"
 FIRST_USER_ID = 1001
-_FIRST = [
+FIRST_NAMES = [
     "Ana",
     "Bilal",
     "Chen",
@@ -56,7 +56,7 @@ _FIRST = [
     "Wen",
     "Zoë",
 ]
-_LAST = [
+LAST_NAMES = [
     "Abebe",
     "Bauer",
     "Costa",
@@ -251,7 +251,7 @@ def seed_course(
     active = with_scores = 0
     for number in range(learners):
         user_id += rng.choice((1, 1, 1, 2, 3))  # ids have gaps, as real user tables do
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         ascii_first = unicodedata.normalize("NFKD", first).encode("ascii", "ignore").decode().lower()
         username = f"{ascii_first}_{number:06d}"
         mode = rng.choices(["audit", "verified", "honor", "professional"], weights=[62, 30, 6, 2])[0]
@@ -359,7 +359,7 @@ def seed_answers(
     active = 0
     for number in range(learners):
         user_id = first_user_id + number
-        first = rng.choice(_FIRST)
+        first = rng.choice(FIRST_NAMES)
         ascii_first = unicodedata.normalize("NFKD", first).encode("ascii", "ignore").decode().lower()
         username = f"{ascii_first}_{user_id}"
         is_active = rng.random() > 0.05

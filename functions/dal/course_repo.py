@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from functions.dal.tables import (
     CertificateMap,
@@ -70,7 +70,7 @@ def decode_scores(text: str) -> dict[str, ProblemScore]:
     return decoded
 
 
-def _state(item: StateItem, course_id: str) -> ProblemState:
+def state_from_item(item: StateItem, course_id: str) -> ProblemState:
     return ProblemState(
         course_id=course_id,
         user_id=int(item.user_id),
@@ -255,7 +255,7 @@ class CourseRepository:
             return {}
         wanted = set(user_ids)
         return {
-            int(item.user_id): _state(item, course_id)
+            int(item.user_id): state_from_item(item, course_id)
             for item in StateItem.query(
                 course_id,
                 StateItem.sk.between(state_sk(problem_id, min(wanted)), state_sk(problem_id, max(wanted))),
@@ -265,7 +265,7 @@ class CourseRepository:
 
     def get_state(self, course_id: str, problem_id: str, user_id: int) -> ProblemState | None:
         try:
-            return _state(StateItem.get(course_id, state_sk(problem_id, user_id)), course_id)
+            return state_from_item(StateItem.get(course_id, state_sk(problem_id, user_id)), course_id)
         except DoesNotExist:
             return None
 
@@ -324,6 +324,31 @@ class CourseRepository:
         for item in found:
             return int(item.sk[len(ENROLLMENT_PREFIX) :])
         return None
+
+    def sync_user_copies(self, users: Iterable[tuple[int, str, str]]) -> int:
+        """Keep the enrollments' copies of (user id, username, email) in step, in every course.
+
+        One index Query per user; an enrollment is written only where its copy differs.
+        """
+        updated = 0
+        for user_id, username, email in users:
+            for key in EnrollmentItem.user_enrollments.query(f"U#{user_id}"):
+                try:
+                    EnrollmentItem(key.pk, enrollment_sk(user_id)).update(
+                        actions=[EnrollmentItem.username.set(username), EnrollmentItem.email.set(email)],
+                        condition=EnrollmentItem.pk.exists()
+                        & ((EnrollmentItem.username != username) | (EnrollmentItem.email != email)),
+                    )
+                    updated += 1
+                except UpdateError as error:
+                    if error.cause_response_code != _CONDITIONAL_FAILED:
+                        raise
+        return updated
+
+    def get_enrollments(self, course_id: str, user_ids: Iterable[int]) -> dict[int, Enrollment]:
+        """These learners' enrollments, whatever the order of the ids: one BatchGetItem per 100 ids."""
+        keys = [(course_id, enrollment_sk(user_id)) for user_id in set(user_ids)]
+        return {int(item.user_id): _enrollment(item) for item in EnrollmentItem.batch_get(keys)}
 
     def read_learners(self, course_id: str, user_ids: list[int]) -> list[Learner]:
         """The learners with these ids (sorted ascending), each with its scores: two range queries."""

@@ -64,6 +64,7 @@ class Course(BaseModel):
     teams_enabled: bool = False
     experiment_partitions: list[str] = Field(default_factory=list)
     grade_report_verified_only: bool = False
+    problem_grade_report_verified_only: bool = False
     certificates_display_behavior: str = "end"  # "end" | "end_with_date" | "early_no_info"
     end: datetime | None = None
     certificate_available_date: datetime | None = None

@@ -93,6 +93,7 @@ class ServicePermissions(Construct):
         self._read_write(fn, self._data.tasks)
         self._read_write(fn, self._data.courses)
         self._reports.grant_read_write_delete(fn, constants.WORK_PREFIX)
+        self._reports.grant_read(fn, constants.REPORTS_PREFIX)  # the grade report diff reads two reports
         self._publish_events(fn)
 
     def _finalize(self, fn: lambda_.IFunction) -> None:

@@ -130,11 +130,24 @@ class GradeCourse(CsvReportTask):
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
     ) -> Iterable[int]:
         course, _ = self._course(task, snapshot)
+        verified_only = self.verified_only(course)
         for key in ctx.courses.iter_enrollment_keys(task.course_id):
             # Active and inactive enrollments alike; only verified ones when the course asks for that.
-            if course.grade_report_verified_only and key.mode != "verified":
+            if verified_only and key.mode != "verified":
                 continue
             yield key.user_id
+
+    def verified_only(self, course: Course) -> bool:
+        return course.grade_report_verified_only
+
+    def row(
+        self, course: Course, context: grading.GradingContext, learner: Learner, now: datetime
+    ) -> list[Any]:
+        return learner_row(course, context, learner, now)
+
+    def error_row(self, learner: Learner, error: Exception) -> list[Any]:
+        enrollment = learner.enrollment
+        return [enrollment.user_id, enrollment.username, str(error) or type(error).__name__]
 
     def header(self, snapshot: dict[str, Any]) -> Sequence[str]:
         course = Course.model_validate_json(snapshot["course"])
@@ -158,17 +171,12 @@ class GradeCourse(CsvReportTask):
         ]
         work = ChunkWork()
         for learner in learners:
-            enrollment = learner.enrollment
             try:
-                work.rows.append(learner_row(course, context, learner, now))
-            except (
-                Exception
-            ) as error:  # one learner's bad data must not sink the report: it goes to the _err CSV
+                work.rows.append(self.row(course, context, learner, now))
+            except Exception as error:  # one learner's bad data must not sink the report: the _err CSV
                 logger.warning(
-                    "learner not graded", extra={"user_id": enrollment.user_id, "error": repr(error)}
+                    "learner not graded", extra={"user_id": learner.enrollment.user_id, "error": repr(error)}
                 )
-                work.errors.append(
-                    [enrollment.user_id, enrollment.username, str(error) or type(error).__name__]
-                )
+                work.errors.append(self.error_row(learner, error))
         work.counters = Counters(attempted=len(learners), succeeded=len(work.rows), failed=len(work.errors))
         return work

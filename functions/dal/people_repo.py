@@ -1,0 +1,266 @@
+"""People data in the courses table, laid out so every read of a chunk is a handful of requests.
+
+* profiles : pk ``USER#<uid 12 digits>``, sk ``PROFILE``: one item per user, shared by all courses.
+             A BatchGetItem reads 100 of them, whatever order the chunk's ids are in.
+* allowed  : pk = course, sk ``ALLOW#<lower-case email>``: enrollment-allowed emails, one range.
+* surveys  : pk = course, sk ``SURVEY#<uid>``: one learner's answers (a JSON object), one range.
+* attempts : pk = course, sk ``PROCTOR#<uid>#<attempt code>``: a learner's exam attempts side by side.
+
+No item here carries ``username``, ``email`` or ``user_key``: those attributes are the range and hash
+keys of the table's sparse indexes, and our items must not turn up in enrollment look-ups.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+from functions.dal import tables
+from functions.dal.course_repo import ENROLLMENT_PREFIX
+from functions.dal.tables import PAY_PER_REQUEST, EnrollmentItem
+from functions.models.people import EnrollmentAllowed, ProctoredAttempt, SurveyResponse, UserProfile
+from functions.settings import Settings
+
+PROFILE_SK = "PROFILE"
+ALLOWED_PREFIX = "ALLOW#"
+SURVEY_PREFIX = "SURVEY#"
+ATTEMPT_PREFIX = "PROCTOR#"
+# After every "<uid>#<code>" key of one user and before the next user's ("$" follows "#" in ASCII).
+_AFTER_USER = "$"
+
+
+def profile_pk(user_id: int) -> str:
+    return f"USER#{user_id:012d}"
+
+
+def survey_sk(user_id: int) -> str:
+    return f"{SURVEY_PREFIX}{user_id:012d}"
+
+
+def attempt_sk(user_id: int, attempt_code: str) -> str:
+    return f"{ATTEMPT_PREFIX}{user_id:012d}#{attempt_code}"
+
+
+def allowed_sk(email: str) -> str:
+    return f"{ALLOWED_PREFIX}{email.lower()}"
+
+
+class EnrollmentRef(NamedTuple):
+    """What planning reads of each enrollment to choose and order a population."""
+
+    user_id: int
+    username: str
+    mode: str
+    is_active: bool
+    user_is_active: bool
+
+
+class ProfileItem(Model):
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    user_id = NumberAttribute()
+    data = UnicodeAttribute()  # JSON of UserProfile
+    updated = UTCDateTimeAttribute()
+
+
+class AllowedItem(Model):
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    allowed_email = UnicodeAttribute()  # as given; the key holds it lower-cased
+    auto_enroll = BooleanAttribute(default=False)
+    created = UTCDateTimeAttribute(null=True)
+
+
+class SurveyItem(Model):
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    user_id = NumberAttribute()
+    answers = UnicodeAttribute()  # JSON object: field -> value
+    submitted = UTCDateTimeAttribute(null=True)
+
+
+class AttemptItem(Model):
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    user_id = NumberAttribute()
+    data = UnicodeAttribute()  # JSON of ProctoredAttempt
+
+
+_MODELS: tuple[type[Model], ...] = (ProfileItem, AllowedItem, SurveyItem, AttemptItem)
+
+
+class PeopleRepository:
+    def __init__(self, settings: Settings):
+        tables.bind(settings)  # EnrollmentItem, read here by key
+        tables.bind_models(settings, "courses_table", _MODELS)
+
+    # ---- profiles ----
+    def put_profiles(self, profiles: Iterable[UserProfile]) -> int:
+        now = datetime.now(UTC)
+        count = 0
+        with ProfileItem.batch_write() as batch:
+            for profile in profiles:
+                batch.save(
+                    ProfileItem(
+                        profile_pk(profile.id),
+                        PROFILE_SK,
+                        user_id=profile.id,
+                        data=profile.model_dump_json(exclude_defaults=True),
+                        updated=now,
+                    )
+                )
+                count += 1
+        return count
+
+    def get_profiles(self, user_ids: Iterable[int]) -> dict[int, UserProfile]:
+        """Profiles of these users (missing ones left out): one BatchGetItem per 100 ids."""
+        keys = [(profile_pk(user_id), PROFILE_SK) for user_id in set(user_ids)]
+        return {
+            int(item.user_id): UserProfile.model_validate_json(item.data)
+            for item in ProfileItem.batch_get(keys)
+        }
+
+    # ---- enrollments (written by CourseRepository; read here by key) ----
+    def iter_enrollment_refs(self, course_id: str) -> Iterator[EnrollmentRef]:
+        """Every enrollment of the course in user-id order, reading only what planning needs."""
+        for item in EnrollmentItem.query(
+            course_id,
+            EnrollmentItem.sk.startswith(ENROLLMENT_PREFIX),
+            attributes_to_get=["user_id", "username", "mode", "is_active", "user_is_active"],
+        ):
+            yield EnrollmentRef(
+                int(item.user_id),
+                item.username,
+                item.mode,
+                bool(item.is_active),
+                # Absent on items written before the flag existed: an account is active by default.
+                True if item.user_is_active is None else bool(item.user_is_active),
+            )
+
+    def iter_enrolled_emails(self, course_id: str) -> Iterator[str]:
+        """The email of every enrollment (active or not) of the course."""
+        for item in EnrollmentItem.query(
+            course_id, EnrollmentItem.sk.startswith(ENROLLMENT_PREFIX), attributes_to_get=["email"]
+        ):
+            yield item.email
+
+    # ---- enrollment-allowed emails ----
+    def put_allowed(self, course_id: str, allowed: Iterable[EnrollmentAllowed]) -> int:
+        count = 0
+        with AllowedItem.batch_write() as batch:
+            for entry in allowed:
+                batch.save(
+                    AllowedItem(
+                        course_id,
+                        allowed_sk(entry.email),
+                        allowed_email=entry.email,
+                        auto_enroll=entry.auto_enroll,
+                        created=entry.created,
+                    )
+                )
+                count += 1
+        return count
+
+    def iter_allowed(self, course_id: str) -> Iterator[EnrollmentAllowed]:
+        """The course's allowed emails ordered by lower-cased email."""
+        for item in AllowedItem.query(course_id, AllowedItem.sk.startswith(ALLOWED_PREFIX)):
+            yield EnrollmentAllowed(
+                email=item.allowed_email, auto_enroll=bool(item.auto_enroll), created=item.created
+            )
+
+    # ---- survey answers ----
+    def put_surveys(self, course_id: str, responses: Iterable[SurveyResponse]) -> int:
+        """Store each learner's answers, replacing what the learner answered before."""
+        count = 0
+        with SurveyItem.batch_write() as batch:
+            for response in responses:
+                batch.save(
+                    SurveyItem(
+                        course_id,
+                        survey_sk(response.user_id),
+                        user_id=response.user_id,
+                        answers=json.dumps(response.answers, ensure_ascii=False, separators=(",", ":")),
+                        submitted=response.submitted,
+                    )
+                )
+                count += 1
+        return count
+
+    def iter_survey_user_ids(self, course_id: str) -> Iterator[int]:
+        """Learners with answers, ascending (keys only)."""
+        for item in SurveyItem.query(
+            course_id, SurveyItem.sk.startswith(SURVEY_PREFIX), attributes_to_get=["sk"]
+        ):
+            yield int(item.sk[len(SURVEY_PREFIX) :])
+
+    def read_surveys(self, course_id: str, user_ids: list[int]) -> dict[int, dict[str, str]]:
+        """Answers of these learners: one range of the survey items (Query pages of 1 MB)."""
+        if not user_ids:
+            return {}
+        wanted = set(user_ids)
+        return {
+            int(item.user_id): json.loads(item.answers)
+            for item in SurveyItem.query(
+                course_id, SurveyItem.sk.between(survey_sk(min(wanted)), survey_sk(max(wanted)))
+            )
+            if int(item.user_id) in wanted
+        }
+
+    # ---- proctored exam attempts ----
+    def put_attempts(self, course_id: str, attempts: Iterable[ProctoredAttempt]) -> int:
+        count = 0
+        with AttemptItem.batch_write() as batch:
+            for attempt in attempts:
+                batch.save(
+                    AttemptItem(
+                        course_id,
+                        attempt_sk(attempt.user_id, attempt.attempt_code),
+                        user_id=attempt.user_id,
+                        data=attempt.model_dump_json(exclude_defaults=True),
+                    )
+                )
+                count += 1
+        return count
+
+    def iter_attempt_user_ids(self, course_id: str) -> Iterator[int]:
+        """The user id of every attempt, ascending, one per attempt (keys only)."""
+        for item in AttemptItem.query(
+            course_id, AttemptItem.sk.startswith(ATTEMPT_PREFIX), attributes_to_get=["sk"]
+        ):
+            yield int(item.sk[len(ATTEMPT_PREFIX) :].split("#", 1)[0])
+
+    def read_attempts(self, course_id: str, user_ids: list[int]) -> dict[int, list[ProctoredAttempt]]:
+        """Every attempt of these learners: one range of the attempt items."""
+        if not user_ids:
+            return {}
+        wanted = set(user_ids)
+        low = f"{ATTEMPT_PREFIX}{min(wanted):012d}#"
+        high = f"{ATTEMPT_PREFIX}{max(wanted):012d}{_AFTER_USER}"
+        found: dict[int, list[ProctoredAttempt]] = {}
+        for item in AttemptItem.query(course_id, AttemptItem.sk.between(low, high)):
+            if int(item.user_id) in wanted:
+                found.setdefault(int(item.user_id), []).append(
+                    ProctoredAttempt.model_validate_json(item.data)
+                )
+        return found
