@@ -13,8 +13,6 @@ upstream's ``str()`` of the datetime (``2026-09-01 12:00:00+00:00``).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.dal.people_repo import PeopleRepository
 from functions.errors import BadRequest, TaskNotRunnable
+from functions.logic.anonymity import anonymized_id
 from functions.logic.csvfile import encode_rows
 from functions.logic.grading import VERIFIED_MODES
 from functions.logic.permissions import Permission
@@ -175,18 +174,6 @@ def profile_value(feature: str, enrollment: Enrollment, profile: UserProfile | N
 # ---------------------------------------------------------------------------------------------
 # Anonymized ids
 # ---------------------------------------------------------------------------------------------
-ANONYMIZED_ID_LENGTH = 32
-
-
-def anonymized_id(secret: str, user_id: int, course_id: str | None = None) -> str:
-    """A learner's anonymized id: HMAC-SHA256 keyed by the deployment's secret, 32 hex characters.
-
-    Without a course it is the learner's one id across courses; with one, an id only that course
-    knows. The scope is part of the message so the two can never coincide.
-    """
-    scope = "global" if course_id is None else f"course:{course_id}"
-    message = f"{scope}|user:{user_id}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:ANONYMIZED_ID_LENGTH]
 
 
 # ---------------------------------------------------------------------------------------------
