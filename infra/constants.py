@@ -20,6 +20,7 @@ EVENT_BUS_NAME: Final = "itask"
 # Bucket layout: finished reports, and per-task pipeline scratch (expired by a lifecycle rule).
 REPORTS_PREFIX: Final = "reports"
 WORK_PREFIX: Final = "work"
+ATTACHMENTS_PREFIX: Final = "attachments"  # ORA submission files (loaded by admins, read by the ORA reports)
 WORK_EXPIRATION_DAYS: Final = 7
 
 # Environment variable names read by functions/settings.py (prefix ITASK_).

@@ -223,10 +223,14 @@ class _Importer:
             problem = self._problem(block_id, source, fields)
             max_score = None if problem.error else problem.max_score  # an unreadable problem is not scored
             weight = self._float(fields.get("weight"), f"{where}: weight")
+        display_name = _text(fields.get("display_name"))
+        if not display_name and category == "openassessment":
+            # Open response assessments name themselves in a <title> element, not an attribute.
+            display_name = (definition.findtext("title") or "").strip()
         self.blocks[block_id] = Block(
             id=block_id,
             category=category,
-            display_name=_text(fields.get("display_name")),
+            display_name=display_name,
             children=children,
             format=_text(fields.get("format")) or None,
             graded=self._bool(fields.get("graded"), f"{where}: graded"),

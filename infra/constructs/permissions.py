@@ -75,6 +75,7 @@ class ServicePermissions(Construct):
         self._read_write(fn, self._data.courses)  # admin: course imports and bulk state loads
         self._read(fn, self._data.access)
         self._reports.grant_read(fn, constants.REPORTS_PREFIX, constants.WORK_PREFIX)
+        self._reports.grant_read_write(fn, constants.ATTACHMENTS_PREFIX)  # the ORA submissions loader
         self._workflow.state_machine.grant_start_execution(fn)
         allow(
             fn, ["states:StopExecution"], [self._workflow.execution_arns], wildcard_reason=_EXECUTIONS_REASON
@@ -94,6 +95,7 @@ class ServicePermissions(Construct):
         self._read_write(fn, self._data.courses)
         self._reports.grant_read_write_delete(fn, constants.WORK_PREFIX)
         self._reports.grant_read(fn, constants.REPORTS_PREFIX)  # the grade report diff reads two reports
+        self._reports.grant_read(fn, constants.ATTACHMENTS_PREFIX)  # the ORA files archive
         self._publish_events(fn)
 
     def _finalize(self, fn: lambda_.IFunction) -> None:

@@ -92,6 +92,13 @@ class ReportsBucket(Construct):
             grantee, _READ_ACTIONS, [self.objects_under(p) for p in prefixes], wildcard_reason=_PREFIX_REASON
         )
 
+    def grant_read_write(self, grantee: iam.IGrantable, *prefixes: str) -> None:
+        """Read and write (multipart included) under ``prefixes``; no delete."""
+        self.grant_read(grantee, *prefixes)
+        allow(
+            grantee, _WRITE_ACTIONS, [self.objects_under(p) for p in prefixes], wildcard_reason=_PREFIX_REASON
+        )
+
     def grant_read_write_delete(self, grantee: iam.IGrantable, *prefixes: str) -> None:
         """Read, write (multipart included) and delete under ``prefixes``."""
         self.grant_read(grantee, *prefixes)

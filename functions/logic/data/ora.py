@@ -1,0 +1,252 @@
+"""Bulk load of ORA submissions (``POST /courses/{id}/data/ora_submissions``, JSON lines).
+
+One line is one submission to an ``openassessment`` block of the course: its text parts, its
+attachments, its assessments, workflow, final score and the learner's feedback on the peer
+assessments (``functions.models.ora`` describes every field). An attachment comes either with its
+content (``content_base64``: stored by the loader under ``attachments/<sha1(course)>/``) or as the
+``key`` of an object already under that prefix; a key whose object is missing is accepted (the
+archive then lists the file as not found). Every line is checked before anything is written: the
+first bad line answers 400 with its number. Loading a submission again replaces it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from functions.dal.ora_repo import OraFileStore, OraRepository, record_too_large
+from functions.errors import BadRequest
+from functions.logic.loaders import loader
+from functions.logic.registry import RunContext
+from functions.logic.reports import course_dir
+from functions.logic.usage_keys import parse_usage_key
+from functions.models.course import Course
+from functions.models.ora import (
+    OraAssessment,
+    OraFile,
+    OraScore,
+    OraSubmission,
+    OraWorkflow,
+    PeerFeedback,
+    UtcDatetime,
+)
+
+KIND = "ora_submissions"
+MAX_LINES = 10_000
+ATTACHMENTS_ROOT = "attachments"
+ORA_CATEGORY = "openassessment"
+
+
+def _decode_base64(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError("content_base64 must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error as error:
+        raise ValueError(f"content_base64 is not valid base64 ({error})") from error
+
+
+# Decoded strictly: characters outside the base64 alphabet are an error, not skipped.
+Base64Content = Annotated[bytes, BeforeValidator(_decode_base64)]
+
+
+class FileLine(BaseModel):
+    """An attachment: its content, or the key of an object already stored for this course."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=1024)
+    description: str = ""
+    content_type: str = Field(default="application/octet-stream", min_length=1, max_length=255)
+    size: int | None = Field(default=None, ge=0)  # ignored with content (its real size is used)
+    content_base64: Base64Content | None = None
+    key: str | None = Field(default=None, min_length=1, max_length=1024)
+
+    @model_validator(mode="after")
+    def content_or_key(self) -> FileLine:
+        if (self.content_base64 is None) == (self.key is None):
+            raise ValueError("give exactly one of content_base64 and key")
+        return self
+
+
+class SubmissionLine(BaseModel):
+    """One line of the load."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    uuid: UUID
+    user_id: int = Field(ge=1)
+    block: str = Field(min_length=1)  # block id or usage key of an openassessment block
+    attempt_number: int = Field(default=1, ge=1)
+    submitted_at: UtcDatetime
+    created_at: UtcDatetime | None = None  # default: submitted_at
+    text_responses: list[str] = Field(default_factory=list)
+    files: list[FileLine] = Field(default_factory=list, max_length=50)
+    assessments: list[OraAssessment] = Field(default_factory=list)
+    workflow: OraWorkflow | None = None
+    score: OraScore | None = None
+    peer_feedback: PeerFeedback | None = None
+
+
+@dataclass
+class LoadSummary:
+    course_id: str
+    submissions: int = 0
+    learners: set[int] = field(default_factory=set)
+    attachments_stored: int = 0
+    attachments_referenced: int = 0
+    attachments_missing: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "course_id": self.course_id,
+            "submissions": self.submissions,
+            "learners": len(self.learners),
+            "attachments_stored": self.attachments_stored,
+            "attachments_referenced": self.attachments_referenced,
+            "attachments_missing": self.attachments_missing,
+        }
+
+
+def attachments_prefix(course_id: str) -> str:
+    return f"{ATTACHMENTS_ROOT}/{course_dir(course_id)}/"
+
+
+def attachment_key(course_id: str, block_id: str, submission_uuid: str, index: int) -> str:
+    # No learner id in the key: keys are printed in reports that only show anonymized ids.
+    return f"{attachments_prefix(course_id)}{block_id}/{submission_uuid}/{index}"
+
+
+def parse_lines(lines: list[str]) -> list[tuple[int, SubmissionLine]]:
+    """Validate every line (blank lines skipped): (line number, line); the first bad one is a 400."""
+    if len(lines) > MAX_LINES:
+        raise BadRequest(f"At most {MAX_LINES} submissions per load")
+    parsed = []
+    for number, text in enumerate(lines, 1):
+        if not text.strip():
+            continue
+        try:
+            parsed.append((number, SubmissionLine.model_validate_json(text)))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "line"
+            raise BadRequest(f"line {number}: {first['msg']} at {where}") from error
+    return parsed
+
+
+def resolve_block(course: Course, text: str) -> str | None:
+    """The id of the ORA block named by an id or a usage key of this course; None otherwise."""
+    key = parse_usage_key(text)
+    if key is not None and key.course_id != course.course_id:
+        return None
+    block_id = key.block_id if key is not None else text
+    block = course.blocks.get(block_id)
+    return block_id if block is not None and block.category == ORA_CATEGORY else None
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    key: str
+    content: bytes
+    content_type: str
+
+
+def _files(
+    files: OraFileStore, course_id: str, block_id: str, line: SubmissionLine, summary: LoadSummary
+) -> tuple[list[OraFile], list[PendingUpload]]:
+    """The submission's file descriptors, and the contents still to store."""
+    prefix = attachments_prefix(course_id)
+    described: list[OraFile] = []
+    uploads: list[PendingUpload] = []
+    for index, file in enumerate(line.files):
+        if file.content_base64 is not None:
+            key = attachment_key(course_id, block_id, str(line.uuid), index)
+            uploads.append(PendingUpload(key, file.content_base64, file.content_type))
+            size = len(file.content_base64)
+        else:
+            key = str(file.key)
+            if not key.startswith(prefix):
+                # Only this course's attachments: the archive must never pull in other objects.
+                raise ValueError(f"files.{index}.key must start with {prefix}")
+            stored = files.attachment_size(key)
+            summary.attachments_referenced += 1
+            if stored is None:  # accepted: the archive lists it as not found
+                summary.attachments_missing += 1
+            size = file.size if file.size is not None else (stored or 0)
+        described.append(
+            OraFile(
+                key=key,
+                name=file.name,
+                description=file.description,
+                size=size,
+                content_type=file.content_type,
+            )
+        )
+    return described, uploads
+
+
+def _submission(course_id: str, block_id: str, line: SubmissionLine, files: list[OraFile]) -> OraSubmission:
+    return OraSubmission(
+        uuid=str(line.uuid),
+        course_id=course_id,
+        block_id=block_id,
+        user_id=line.user_id,
+        attempt_number=line.attempt_number,
+        submitted_at=line.submitted_at,
+        created_at=line.created_at or line.submitted_at,
+        text_responses=line.text_responses,
+        files=files,
+        assessments=line.assessments,
+        workflow=line.workflow,
+        score=line.score,
+        peer_feedback=line.peer_feedback,
+    )
+
+
+@loader(KIND)
+def load_submissions(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, Any]:
+    """Check every line, store the attachments given as content, then write the submissions."""
+    course = ctx.courses.get_course(course_id)
+    if course is None:
+        raise BadRequest(f"Course not found: {course_id}")
+    files = OraFileStore(ctx.settings)
+    summary = LoadSummary(course_id)
+    submissions: list[OraSubmission] = []
+    uploads: list[PendingUpload] = []
+    seen: set[str] = set()
+    for number, line in parse_lines(lines):
+        try:
+            submission, pending = _check_line(course, files, line, seen, summary)
+        except ValueError as error:
+            raise BadRequest(f"line {number}: {error}") from error
+        submissions.append(submission)
+        uploads += pending
+    for upload in uploads:
+        files.put_attachment(upload.key, upload.content, upload.content_type)
+    summary.attachments_stored = len(uploads)
+    summary.submissions = OraRepository(ctx.settings).put_submissions(submissions)
+    summary.learners = {submission.user_id for submission in submissions}
+    return summary.as_dict()
+
+
+def _check_line(
+    course: Course, files: OraFileStore, line: SubmissionLine, seen: set[str], summary: LoadSummary
+) -> tuple[OraSubmission, list[PendingUpload]]:
+    block_id = resolve_block(course, line.block)
+    if block_id is None:
+        raise ValueError(f"{line.block} is not an openassessment block of {course.course_id}")
+    if str(line.uuid) in seen:
+        raise ValueError(f"submission {line.uuid} appears twice in this load")
+    seen.add(str(line.uuid))
+    described, pending = _files(files, course.course_id, block_id, line, summary)
+    submission = _submission(course.course_id, block_id, line, described)
+    if record_too_large(submission):
+        raise ValueError(
+            "the submission is too large to store (text and assessments over ~380 KB compressed)"
+        )
+    return submission, pending
