@@ -6,11 +6,11 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from functions.errors import BadRequest
 from functions.logic import olx
-from functions.logic.loaders import loader
+from functions.logic.loaders import loader, parse_lines
 from functions.logic.registry import RunContext
 from functions.logic.reports import parse_course_key
 from functions.logic.usage_keys import parse_usage_key
@@ -73,18 +73,7 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, 
     course = ctx.courses.get_course(course_id)
     if course is None:
         raise BadRequest(f"Course not found: {course_id}")
-    if len(lines) > MAX_STATE_ROWS:
-        raise BadRequest(f"At most {MAX_STATE_ROWS} rows per load")
-    rows: list[StateRow] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(StateRow.model_validate_json(line))
-        except ValidationError as error:
-            raise BadRequest(
-                f"line {number}: {error.errors()[0]['msg']} at {error.errors()[0]['loc']}"
-            ) from error
+    rows = [row for _, row in parse_lines(StateRow, lines, MAX_STATE_ROWS)]
     now = datetime.now(UTC)
     states, enrollments = [], {}
     scores: dict[int, dict[str, ProblemScore]] = defaultdict(dict)

@@ -8,8 +8,10 @@ which is imported whole.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from functions.errors import BadRequest
 from functions.logic.registry import RunContext
@@ -18,6 +20,30 @@ Loader = Callable[[RunContext, str, list[str]], dict[str, Any]]
 _LOADERS: dict[str, Loader] = {}
 # Importing these registers every loader: learner state here, the other kinds in the data package.
 LOADER_MODULES = ("functions.logic.content", "functions.logic.data")
+
+
+Row = TypeVar("Row", bound=BaseModel)
+
+
+def parse_lines(
+    model: type[Row], lines: Sequence[str], max_rows: int, what: str = "rows", allow_empty: bool = False
+) -> list[tuple[int, Row]]:
+    """(line number, row) of every non-blank line; a 400 naming the first line that does not validate."""
+    if len(lines) > max_rows:
+        raise BadRequest(f"At most {max_rows} {what} per load")
+    rows: list[tuple[int, Row]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((number, model.model_validate_json(line)))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "line"
+            raise BadRequest(f"line {number}: {first['msg']} at {where}") from error
+    if not rows and not allow_empty:
+        raise BadRequest("The body holds no rows (JSON lines expected)")
+    return rows
 
 
 def loader(kind: str) -> Callable[[Loader], Loader]:

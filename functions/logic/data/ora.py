@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from functions.dal.ora_repo import OraFileStore, OraRepository, record_too_large
 from functions.errors import BadRequest
+from functions.logic import loaders
 from functions.logic.loaders import loader
 from functions.logic.registry import RunContext
 from functions.logic.reports import course_dir
@@ -123,20 +124,7 @@ def attachment_key(course_id: str, block_id: str, submission_uuid: str, index: i
 
 
 def parse_lines(lines: list[str]) -> list[tuple[int, SubmissionLine]]:
-    """Validate every line (blank lines skipped): (line number, line); the first bad one is a 400."""
-    if len(lines) > MAX_LINES:
-        raise BadRequest(f"At most {MAX_LINES} submissions per load")
-    parsed = []
-    for number, text in enumerate(lines, 1):
-        if not text.strip():
-            continue
-        try:
-            parsed.append((number, SubmissionLine.model_validate_json(text)))
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "line"
-            raise BadRequest(f"line {number}: {first['msg']} at {where}") from error
-    return parsed
+    return loaders.parse_lines(SubmissionLine, lines, MAX_LINES, "submissions", allow_empty=True)
 
 
 def resolve_block(course: Course, text: str) -> str | None:

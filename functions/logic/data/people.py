@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from functions.dal.people_repo import PeopleRepository
 from functions.errors import BadRequest
+from functions.logic import loaders
 from functions.logic.loaders import loader
 from functions.logic.registry import RunContext
 from functions.models.people import EnrollmentAllowed, ProctoredAttempt, SurveyResponse, UserProfile
@@ -27,22 +28,7 @@ Row = TypeVar("Row", bound=BaseModel)
 
 
 def parse_lines(model: type[Row], lines: Sequence[str]) -> list[tuple[int, Row]]:
-    """(line number, row) of every non-blank line; 400 at the first line that does not validate."""
-    if len(lines) > MAX_ROWS:
-        raise BadRequest(f"At most {MAX_ROWS} rows per load")
-    rows: list[tuple[int, Row]] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((number, model.model_validate_json(line)))
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "line"
-            raise BadRequest(f"line {number}: {first['msg']} at {where}") from error
-    if not rows:
-        raise BadRequest("The body holds no rows (JSON lines expected)")
-    return rows
+    return loaders.parse_lines(model, lines, MAX_ROWS)
 
 
 def refuse_duplicates(rows: list[tuple[int, Row]], key: Callable[[Row], Hashable], what: str) -> None:
