@@ -279,3 +279,46 @@ def test_grade_report_reads_in_a_bounded_number_of_dynamodb_requests(big_stack):
     # and no per-learner access pattern: no GetItem/BatchGetItem scaling with learners
     assert dynamodb.get("GetItem", 0) <= 12, dynamodb
     assert "BatchGetItem" not in dynamodb, dynamodb
+
+
+def test_reports_of_one_course_cannot_be_listed_or_fetched_from_another(stack, monkeypatch):
+    # Given a grade report in each course, made by each course's own researcher
+    import os
+    import time
+    import urllib.parse
+
+    mine = stack.api("POST", course_path(COURSE_ID, "tasks"), "instructor", GRADE)[1]
+    theirs = stack.api("POST", course_path(OTHER_COURSE_ID, "tasks"), "outsider", GRADE)[1]
+    stack.wait(mine["task_id"])
+    their_name = json.loads(stack.wait(theirs["task_id"]).task_output)["report_name"]
+    # Then the instructor of one course neither lists nor fetches (by exact name) the other's
+    for query in ("", f"report_name={urllib.parse.quote(their_name)}"):
+        status, body = stack.api("GET", course_path(OTHER_COURSE_ID, "reports"), "instructor", query=query)
+        assert (status, body["code"]) == (403, "forbidden")
+    # and asking for the other course's file through their own course finds nothing
+    status, body = stack.api(
+        "GET",
+        course_path(COURSE_ID, "reports"),
+        "instructor",
+        query=f"report_name={urllib.parse.quote(their_name)}",
+    )
+    assert (status, body) == (200, {"downloads": []})
+    # and the links their own listing gives expire after the configured time
+    monkeypatch.setitem(os.environ, "ITASK_REPORT_URL_TTL_SECONDS", "60")
+    before = int(time.time())
+    url = stack.api("GET", course_path(COURSE_ID, "reports"), "instructor")[1]["downloads"][0]["url"]
+    expires = int(urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["Expires"][0])
+    assert before + 59 <= expires <= int(time.time()) + 61
+    from functions.dal.clients import client
+    from functions.logic import reports
+
+    # (the link is a signed GET of that course's own object)
+    key = urllib.parse.unquote(urllib.parse.urlsplit(url).path).lstrip("/")
+    key = key.removeprefix(f"{stack.settings.bucket}/")  # path-style link; virtual-host links have none
+    assert key.startswith(reports.reports_dir(stack.settings, COURSE_ID))
+    assert (
+        client("s3", stack.settings.region).head_object(Bucket=stack.settings.bucket, Key=key)[
+            "ContentLength"
+        ]
+        > 0
+    )
