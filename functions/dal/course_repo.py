@@ -70,6 +70,27 @@ def decode_scores(text: str) -> dict[str, ProblemScore]:
     return decoded
 
 
+def _save_changed_sheet(item: ScoreSheetItem, changes: dict[str, ProblemScore | None]) -> bool:
+    """Apply the changes and write on the version read; False when another writer got there first."""
+    scores = json.loads(item.scores or "{}")
+    for problem_id, score in changes.items():
+        if score is None:
+            scores.pop(problem_id, None)
+        else:
+            scores[problem_id] = encode_score(score)
+    if not scores and item.version is None:
+        return True  # nothing to remove from a sheet that does not exist
+    item.scores = json.dumps(scores, separators=(",", ":"))
+    item.updated = datetime.now(UTC)
+    try:
+        item.save()  # conditional on the version read (VersionAttribute)
+    except PutError as error:
+        if error.cause_response_code != _CONDITIONAL_FAILED:
+            raise
+        return False
+    return True
+
+
 def state_from_item(item: StateItem, course_id: str) -> ProblemState:
     return ProblemState(
         course_id=course_id,
@@ -195,26 +216,23 @@ class CourseRepository:
         for _ in range(_SHEET_WRITE_ATTEMPTS):
             try:
                 item = ScoreSheetItem.get(course_id, scores_sk(user_id), consistent_read=True)
-                scores = json.loads(item.scores or "{}")
             except DoesNotExist:
                 item = ScoreSheetItem(course_id, scores_sk(user_id), user_id=user_id)
-                scores = {}
-            for problem_id, score in changes.items():
-                if score is None:
-                    scores.pop(problem_id, None)
-                else:
-                    scores[problem_id] = encode_score(score)
-            if not scores and item.version is None:
-                return  # nothing to remove from a sheet that does not exist
-            item.scores = json.dumps(scores, separators=(",", ":"))
-            item.updated = datetime.now(UTC)
-            try:
-                item.save()  # conditional on the version read (VersionAttribute)
+            if _save_changed_sheet(item, changes):
                 return
-            except PutError as error:
-                if error.cause_response_code != _CONDITIONAL_FAILED:
-                    raise
         raise RuntimeError(f"score sheet of {user_id} in {course_id} kept changing; gave up")
+
+    def update_many_scores(self, course_id: str, changes: dict[int, dict[str, ProblemScore | None]]) -> None:
+        """``update_scores`` for many learners: their sheets read with one BatchGet per 100 learners.
+
+        A learner whose sheet changed between that read and the write is retried alone.
+        """
+        keys = [(course_id, scores_sk(user_id)) for user_id in changes]
+        current = {int(item.user_id): item for item in ScoreSheetItem.batch_get(keys, consistent_read=True)}
+        for user_id, learner_changes in changes.items():
+            item = current.get(user_id) or ScoreSheetItem(course_id, scores_sk(user_id), user_id=user_id)
+            if not _save_changed_sheet(item, learner_changes):
+                self.update_scores(course_id, user_id, learner_changes)
 
     # ---- problem definitions ----
     def put_problems(self, course_id: str, problems: dict[str, ProblemDefinition]) -> int:

@@ -111,8 +111,7 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, 
     if enrollments:
         ctx.courses.put_enrollments(enrollments.values())
     ctx.courses.put_states(states)
-    for user_id, learner_scores in scores.items():
-        ctx.courses.update_scores(course_id, user_id, dict(learner_scores))
+    ctx.courses.update_many_scores(course_id, {user_id: dict(found) for user_id, found in scores.items()})
     return {
         "course_id": course_id,
         "states": len(states),

@@ -8,6 +8,7 @@ implements four steps the generic pipeline calls: ``prepare`` (a snapshot every 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -264,6 +265,11 @@ def require(name: str) -> TaskType:
 def _load_types() -> None:
     # Importing the package registers every type module it lists.
     import functions.logic.tasktypes  # noqa: F401
+
+
+def md5_key(text: str) -> str:
+    """Upstream's task_key digest, e.g. md5("_" + problem usage key) (an identifier, not security)."""
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 def task_input_json(task_input: BaseModel) -> str:

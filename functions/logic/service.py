@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,11 +94,6 @@ def tasks_status(api: ApiContext, principal: Principal, task_ids: list[str]) -> 
     }
 
 
-def md5_key(text: str) -> str:
-    """Upstream's task_key digest (an identifier, not a security measure)."""
-    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
 def course_tasks(
     api: ApiContext, principal: Principal, course_id: str, params: dict[str, str]
 ) -> dict[str, Any]:
@@ -124,7 +118,9 @@ def course_tasks(
             if user_id is None:
                 raise BadRequest("User does not exist.")
             key = f"{user_id}_{problem}"
-        tasks = api.run.tasks.list_course(course_id, task_type=task_type, task_key=md5_key(key), limit=limit)
+        tasks = api.run.tasks.list_course(
+            course_id, task_type=task_type, task_key=registry.md5_key(key), limit=limit
+        )
     elif task_type is not None or params.get("state") == "all":
         tasks = api.run.tasks.list_course(course_id, task_type=task_type, limit=limit)
     else:

@@ -24,7 +24,7 @@ from functions.errors import BadRequest, TaskNotRunnable
 from functions.logic import grading, reports
 from functions.logic.csvfile import encode_rows
 from functions.logic.permissions import Permission
-from functions.logic.registry import ChunkWork, CsvReportTask, RunContext, merge_csv, register
+from functions.logic.registry import ChunkWork, CsvReportTask, RunContext, md5_key, merge_csv, register
 from functions.models.access import Principal
 from functions.models.tasks import ChunkDescriptor, Counters, Task
 
@@ -271,8 +271,6 @@ class GradeReportDiff(CsvReportTask):
         return GradeReportDiffInput(before=before, after=after)
 
     def task_key(self, task_input: BaseModel) -> str:
-        from functions.logic.service import md5_key
-
         assert isinstance(task_input, GradeReportDiffInput)
         return md5_key(f"{task_input.before}|{task_input.after}")
 

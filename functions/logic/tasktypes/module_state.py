@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -23,7 +22,7 @@ from functions.logic import grading, permissions, reports
 from functions.logic.capa import grader
 from functions.logic.capa.errors import NotRescorable
 from functions.logic.permissions import Permission
-from functions.logic.registry import ChunkWork, RunContext, TaskType, merge_csv, register
+from functions.logic.registry import ChunkWork, RunContext, TaskType, md5_key, merge_csv, register
 from functions.logic.usage_keys import parse_usage_key, usage_key
 from functions.models.access import Principal
 from functions.models.content import ProblemDefinition
@@ -129,21 +128,22 @@ class RunData:
     definitions: dict[str, ProblemDefinition]
 
 
-@lru_cache(maxsize=4)
-def _run_data(task_id: str, course_json: str, problems_json: str) -> RunData:
-    import json
-
-    course = Course.model_validate_json(course_json)
-    definitions = {
-        key: ProblemDefinition.model_validate(value) for key, value in json.loads(problems_json).items()
-    }
-    return RunData(course, grading.build_context(course), definitions)
+_RUN_DATA: dict[str, RunData] = {}
 
 
 def run_data(task_id: str, snapshot: dict[str, Any]) -> RunData:
-    import json
-
-    return _run_data(task_id, snapshot["course"], json.dumps(snapshot.get("problems", {}), sort_keys=True))
+    """Parsed once per task and process: a task's snapshot never changes (a resume reuses it)."""
+    found = _RUN_DATA.get(task_id)
+    if found is None:
+        course = Course.model_validate_json(snapshot["course"])
+        definitions = {
+            key: ProblemDefinition.model_validate(value)
+            for key, value in snapshot.get("problems", {}).items()
+        }
+        found = RunData(course, grading.build_context(course), definitions)
+        _RUN_DATA.clear()  # one task at a time per Lambda container: keep only the latest
+        _RUN_DATA[task_id] = found
+    return found
 
 
 def _descendant_problems(course: Course, block_id: str) -> list[str]:
@@ -169,8 +169,6 @@ class ProblemStateTask(TaskType):
 
     # ---- submission ----
     def task_key(self, task_input: BaseModel) -> str:
-        from functions.logic.service import md5_key
-
         assert isinstance(task_input, ProblemTaskInput)
         target = task_input.problem_url or task_input.entrance_exam_url or ""
         prefix = "" if task_input.student_id is None else str(task_input.student_id)
@@ -327,13 +325,13 @@ class ProblemStateTask(TaskType):
         summary = ChunkSummary()
         counters = Counter[str]()
         events: list[dict[str, Any]] = []
+        sheet_changes: dict[int, dict[str, ProblemScore | None]] = {}
         for user_id in chunk.user_ids:
             learner = learners.get(user_id)
             old_scores = dict(learner.scores) if learner else {}
             new_scores = dict(old_scores)
             rows = changed = 0
             earned_before = earned_after = possible = 0.0
-            sheet_changes: dict[str, ProblemScore | None] = {}
             for target in snapshot["targets"]:
                 state = states[target].get(user_id)
                 outcome = self.act(target, state, task_input, run, now)
@@ -356,13 +354,8 @@ class ProblemStateTask(TaskType):
                 if not task_input.dry_run:
                     self._write_state(ctx, task, target, user_id, outcome)
                     if outcome.score_changed:
-                        sheet_changes[target] = outcome.score
+                        sheet_changes.setdefault(user_id, {})[target] = outcome.score
                         events.append(_score_event(task, target, user_id, outcome.score, now))
-            if sheet_changes:
-                # The states first, then the grade reports' read model (one versioned write per
-                # learner), then the events: a retried chunk recomputes the same changes and repeats
-                # these writes harmlessly.
-                ctx.courses.update_scores(task.course_id, user_id, sheet_changes)
             if not rows:
                 continue
             if self.changes_scores:
@@ -381,7 +374,12 @@ class ProblemStateTask(TaskType):
                         summary,
                     )
                 )
-        if not task_input.dry_run and events:
+        # The states first (above), then the grade reports' read model (sheets read in pages, one
+        # versioned write per changed learner), then the events: a retried chunk recomputes the same
+        # changes and repeats these writes harmlessly.
+        if sheet_changes:
+            ctx.courses.update_many_scores(task.course_id, sheet_changes)
+        if events:
             ctx.events.publish_many(SCORE_CHANGED, events)
         work.counters = Counters(
             attempted=counters["succeeded"] + counters["failed"] + counters["skipped"],
