@@ -75,14 +75,52 @@ class StringSpec(_ResponseSpec):
     legacy_or: bool = False  # answers written as "a_or_b" (old format): exact match, never a regexp
 
 
+class FormulaSpec(_ResponseSpec):
+    """A math expression input (``formularesponse``): compared with the answer at sampled values."""
+
+    kind: Literal["formula"] = "formula"
+    answer: str  # an expression in the variables
+    variables: list[str] = Field(default_factory=list)
+    # Per variable (same order): the low and high bound as [real, imaginary] pairs.
+    lower: list[tuple[float, float]] = Field(default_factory=list)
+    upper: list[tuple[float, float]] = Field(default_factory=list)
+    samples: int = 1
+    tolerance: str | None = None  # ``responseparam type="tolerance"``; None = CAPA's default "0.001%"
+    case_sensitive: bool = True  # type="cs" (the default) or "ci"
+
+
+class CustomSpec(_ResponseSpec):
+    """A Python-graded response (``customresponse``): its check runs in the sandbox, never here."""
+
+    kind: Literal["custom"] = "custom"
+    cfn: str | None = None  # the check function the problem's script defines
+    expect: str | None = None  # the ``expect`` (or ``answer``) attribute as written, e.g. "$answer"
+    answer_code: str | None = None  # ``<answer type="loncapa/python">`` code, which sets ``correct``
+
+
+class TemplatedSpec(_ResponseSpec):
+    """A response whose answer key names script variables (``answer="$z"``): it is parsed again,
+    for each learner, once the sandbox has run the script and given the variables' values."""
+
+    kind: Literal["templated"] = "templated"
+
+
 class UnsupportedSpec(_ResponseSpec):
-    """A response this service cannot grade (custom Python, JavaScript, image, formula, ...)."""
+    """A response this service cannot grade (JavaScript-only, image, code queue, schematic, ...)."""
 
     kind: Literal["unsupported"] = "unsupported"
 
 
 ResponseSpec = Annotated[
-    MultipleChoiceSpec | CheckboxSpec | OptionSpec | NumericalSpec | StringSpec | UnsupportedSpec,
+    MultipleChoiceSpec
+    | CheckboxSpec
+    | OptionSpec
+    | NumericalSpec
+    | StringSpec
+    | FormulaSpec
+    | CustomSpec
+    | TemplatedSpec
+    | UnsupportedSpec,
     Field(discriminator="kind"),
 ]
 
@@ -99,6 +137,15 @@ class ProblemDefinition(_Frozen):
     problem_types: list[str] = Field(default_factory=list)  # response tags, first appearance order
     reason: str | None = None  # why the problem is not rescorable
     error: str | None = None  # set when the XML could not be parsed at all
+    # The problem's Python (every <script type="loncapa/python"> in order), when a response needs it.
+    script: str | None = None
+    # Script variables the answer keys name (``$z``), whose values the sandbox reports.
+    script_variables: list[str] = Field(default_factory=list)
+
+    @property
+    def needs_sandbox(self) -> bool:
+        """Grading runs the problem's Python (custom checks, or answer keys computed by the script)."""
+        return any(isinstance(response, CustomSpec | TemplatedSpec) for response in self.responses)
 
 
 class GradeResult(_Frozen):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from functions.logic.capa import NOT_RESCORABLE_MESSAGE, NotRescorable, grade, numeric, parse_problem
-from functions.models.content import MultipleChoiceSpec, ProblemDefinition
+from functions.logic.capa.errors import GradingFailed
+from functions.models.content import CustomSpec, MultipleChoiceSpec, ProblemDefinition
 
 FIXTURE = Path("/work/shared/fixtures/openedx-demo-course.tar.gz")
 
@@ -454,23 +455,38 @@ def test_several_responses_add_up_and_weight_is_not_applied():
     assert result.correctness == {"abc123_2_1": "correct", "abc123_3_1": "correct", "abc123_4_1": "incorrect"}
 
 
-def test_script_variables_in_answers_make_a_problem_not_rescorable(demo):
+def test_script_variables_in_answers_need_the_sandbox(demo):
     definition = demo("720cac326b684155b4845d32af4aeef0")  # numericalresponse answer="$z" from a script
     assert definition.problem_types == ["numericalresponse"]
-    assert not definition.rescorable
-    assert "Python script" in (definition.reason or "")
-    with pytest.raises(NotRescorable):
+    # Rescorable, but only with the script's values: the key is read again once the sandbox ran it.
+    assert definition.rescorable and definition.needs_sandbox
+    assert definition.script_variables == ["z"]
+    assert "random.randint(0, 20)" in (definition.script or "")
+    with pytest.raises(GradingFailed, match="was not run"):
         grade(definition, {"720cac326b684155b4845d32af4aeef0_2_1": "12"})
+
+
+@pytest.mark.parametrize(
+    ("problem_id", "cfn", "inputs"),
+    [
+        ("53083a812536472ba8ea8182ee354363", "desert_trip", 4),  # Python-evaluated input
+        ("58f6371c54254596ac91699557af449c", "check_function", 1),  # jsinput
+        ("0d127d7942ec4be7a464eabafb286d02", "protex_grader", 1),  # protein builder
+        ("7c95e593b148415e97ac02811c7daf1b", "check_fun", 1),
+    ],
+)
+def test_demo_python_graded_problems_are_rescorable_in_the_sandbox(demo, problem_id, cfn, inputs):
+    definition = demo(problem_id)
+    assert definition.rescorable and definition.needs_sandbox
+    (response,) = definition.responses
+    assert isinstance(response, CustomSpec)
+    assert (response.cfn, len(response.inputs), definition.max_score) == (cfn, inputs, float(inputs))
+    assert f"def {cfn}(" in (definition.script or "")
 
 
 @pytest.mark.parametrize(
     ("problem_id", "types", "max_score"),
     [
-        ("53083a812536472ba8ea8182ee354363", ["customresponse"], 4.0),  # Python-evaluated input
-        ("58f6371c54254596ac91699557af449c", ["customresponse"], 1.0),  # jsinput
-        ("0d127d7942ec4be7a464eabafb286d02", ["customresponse"], 1.0),  # protein builder
-        ("7c95e593b148415e97ac02811c7daf1b", ["customresponse"], 1.0),
-        ("ced178178f4440e08f15a408ea14cbf1", ["formularesponse"], 2.0),
         ("10d6abada29b45df87f3bd9a9af86e72", ["imageresponse"], 1.0),
         ("dc37b89aade5444fbb1ecdaa0d22d180", ["schematicresponse"], 1.0),
         ("29fb15ec7b5f462cab0a8216108df8dc", ["annotationresponse"], 1.0),
@@ -489,9 +505,11 @@ def test_demo_unsupported_problems_are_not_rescorable(demo, problem_id, types, m
 @pytest.mark.parametrize(
     "body",
     [
-        '<customresponse cfn="check"><textline/></customresponse>',
-        '<customresponse><jsinput gradefn="g"/></customresponse>',
-        '<formularesponse answer="x^2" samples="x@1:2#10"><textline/></formularesponse>',
+        '<customresponse cfn="check"><textline/></customresponse>',  # no script defines check
+        '<customresponse><jsinput gradefn="g"/></customresponse>',  # neither cfn nor answer code
+        '<formularesponse answer="x^" samples="x@1:2#10"><textline/></formularesponse>',
+        '<formularesponse answer="x^2" samples="x@1:2"><textline/></formularesponse>',
+        '<formularesponse answer="x^2" samples="x,y@1:2#3"><textline/></formularesponse>',
         '<symbolicresponse expect="x"><textline/></symbolicresponse>',
         '<coderesponse queuename="q"><textbox/></coderesponse>',
         '<imageresponse><imageinput src="a.png" rectangle="(1,1)-(2,2)"/></imageresponse>',

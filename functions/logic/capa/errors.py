@@ -13,3 +13,8 @@ class NotRescorable(ItaskError):
     def __init__(self, message: str = NOT_RESCORABLE_MESSAGE):
         super().__init__(message)
         self.message = message
+
+
+class GradingFailed(ValueError):
+    """This learner's answers cannot be graded (the problem's script failed or exceeded its limits, an
+    answer key has no value, ...): the learner's rescore fails with this message, the task goes on."""

@@ -3,22 +3,31 @@
 Each input earns 1 point when correct, a fraction when partially correct (partial credit schemes),
 0 otherwise; an input without a stored answer is incorrect. ``possible`` is the problem's raw
 maximum score: the block's weight is applied by the grade report, not here.
+
+Problems whose grading runs their Python script (custom checks, answer keys computed by the script)
+are graded from the sandbox's result for the learner (``functions.logic.sandbox``): its verdicts for
+the custom checks, and the script's variable values, put into the answer keys that name them.
 """
 
 from __future__ import annotations
 
+import cmath
 import math
+import random
 import re
 from collections.abc import Callable, Mapping
 from sys import float_info
 from typing import Any
+from xml.sax.saxutils import escape
 
-from functions.logic.capa import numeric
-from functions.logic.capa.errors import NotRescorable
-from functions.logic.capa.parser import range_bounds
+from functions.logic.capa import formula, numeric
+from functions.logic.capa.errors import GradingFailed, NotRescorable
+from functions.logic.capa.parser import parse_problem, range_bounds
 from functions.models.content import (
     CheckboxSpec,
     Correctness,
+    CustomSpec,
+    FormulaSpec,
     GradeResult,
     MultipleChoiceSpec,
     NumericalSpec,
@@ -26,8 +35,10 @@ from functions.models.content import (
     ProblemDefinition,
     ResponseSpec,
     StringSpec,
+    TemplatedSpec,
     UnsupportedSpec,
 )
+from functions.models.sandbox import SandboxResult
 
 # An input's verdict: its correctness and the points it earns.
 Verdict = tuple[Correctness, float]
@@ -35,22 +46,73 @@ CORRECT: Verdict = ("correct", 1.0)
 INCORRECT: Verdict = ("incorrect", 0.0)
 
 
-def grade(problem: ProblemDefinition, answers: Mapping[str, Any]) -> GradeResult:
-    """Score ``answers`` (``{input_id: value}``); raises ``NotRescorable`` for problems not graded here."""
+def grade(
+    problem: ProblemDefinition, answers: Mapping[str, Any], sandbox: SandboxResult | None = None
+) -> GradeResult:
+    """Score ``answers`` (``{input_id: value}``); raises ``NotRescorable`` for problems not graded here
+    and ``GradingFailed`` (with the reason) when this learner's answers cannot be graded."""
     if not problem.rescorable:
         raise NotRescorable()
+    responses = list(problem.responses)
+    if problem.needs_sandbox:
+        if sandbox is None:
+            raise GradingFailed("the problem's Python was not run for this learner")
+        if sandbox.error:
+            raise GradingFailed(sandbox.error)
+        if any(isinstance(response, TemplatedSpec) for response in responses):
+            responses = _resolved(problem, sandbox)
     correctness: dict[str, Correctness] = {}
     earned = 0.0
-    for response in problem.responses:
-        for input_id, (status, points) in grade_response(response, answers).items():
+    for response in responses:
+        if isinstance(response, CustomSpec):
+            verdicts = _custom_verdicts(response, sandbox)
+        else:
+            verdicts = grade_response(response, answers)
+        for input_id, (status, points) in verdicts.items():
             correctness[input_id] = status
             earned += points
     return GradeResult(earned=earned, possible=problem.max_score, correctness=correctness)
 
 
+def contextualize(xml: str, values: Mapping[str, str]) -> str:
+    """The XML with ``$name`` / ``${name}`` replaced by the script's values (longest names first, so
+    ``$ab`` is not read as ``$a`` followed by "b"), as CAPA does before reading answer keys."""
+    for name in sorted(values, key=len, reverse=True):
+        text = escape(values[name], {'"': "&quot;", "'": "&apos;"})
+        xml = xml.replace("${" + name + "}", text).replace("$" + name, text)
+    return xml
+
+
+def _resolved(problem: ProblemDefinition, sandbox: SandboxResult) -> list[ResponseSpec]:
+    """The responses, with each templated one read again from the learner's substituted XML."""
+    again = parse_problem(problem.id, contextualize(problem.xml, sandbox.values), scripts_resolved=True)
+    if len(again.responses) != len(problem.responses):
+        raise GradingFailed("the problem's responses changed once its script variables were filled in")
+    resolved: list[ResponseSpec] = []
+    for original, parsed in zip(problem.responses, again.responses, strict=True):
+        if not isinstance(original, TemplatedSpec):
+            resolved.append(original)
+        elif isinstance(parsed, UnsupportedSpec | TemplatedSpec | CustomSpec):
+            missing = [name for name in problem.script_variables if name not in sandbox.values]
+            detail = f" (the script does not define {', '.join(missing)})" if missing else ""
+            raise GradingFailed(f"the answer key of {original.id} cannot be read from the script{detail}")
+        else:
+            resolved.append(parsed)
+    return resolved
+
+
+def _custom_verdicts(response: CustomSpec, sandbox: SandboxResult | None) -> dict[str, Verdict]:
+    found = None if sandbox is None else sandbox.verdicts.get(response.id)
+    if found is None or len(found) != len(response.inputs):
+        raise GradingFailed(f"the sandbox gave no verdict for {response.id}")
+    return {
+        field.id: (status, points) for field, (status, points) in zip(response.inputs, found, strict=True)
+    }
+
+
 def grade_response(response: ResponseSpec, answers: Mapping[str, Any]) -> dict[str, Verdict]:
-    """Verdicts of one response's inputs."""
-    if isinstance(response, UnsupportedSpec):
+    """Verdicts of one response's inputs (custom and templated responses go through ``grade``)."""
+    if isinstance(response, UnsupportedSpec | CustomSpec | TemplatedSpec):
         raise NotRescorable()
     if isinstance(response, OptionSpec):
         return {
@@ -177,6 +239,65 @@ def _expanded(tolerance: str, factor: float) -> str | float:
 
 
 # ---------------------------------------------------------------------------------------------
+# math expressions
+# ---------------------------------------------------------------------------------------------
+def formula_samples(response: FormulaSpec) -> list[dict[str, formula.Number]]:
+    """The variable values the answers are compared at: uniform between the bounds (real and
+    imaginary parts alike). Open edX draws them afresh at each check; here they come from a generator
+    seeded with the response id, so a rescore gives the same verdict every time it runs."""
+    rng = random.Random(f"formula:{response.id}")
+    samples: list[dict[str, formula.Number]] = []
+    for _ in range(response.samples):
+        values: dict[str, formula.Number] = {}
+        for name, (low_re, low_im), (high_re, high_im) in zip(
+            response.variables, response.lower, response.upper, strict=True
+        ):
+            real = rng.uniform(low_re, high_re)
+            imaginary = rng.uniform(low_im, high_im) if (low_im or high_im) else 0.0
+            values[name] = complex(real, imaginary) if imaginary else real
+        samples.append(values)
+    return samples
+
+
+def _formula(response: FormulaSpec, answer: Any) -> Verdict:
+    given = _text(answer)
+    if not given:
+        return INCORRECT
+    try:
+        formula.parse(given)
+    except formula.InvalidExpression:
+        return INCORRECT  # not an expression (Open edX refuses it as a learner error)
+    tolerance = response.tolerance if response.tolerance is not None else numeric.DEFAULT_TOLERANCE
+    for values in formula_samples(response):
+        try:
+            expected = formula.evaluate(response.answer, values, response.case_sensitive)
+        except formula.InvalidExpression as error:
+            raise GradingFailed(
+                f"the answer {response.answer!r} has no value at {values}: {error}"
+            ) from error
+        try:
+            student = formula.evaluate(given, values, response.case_sensitive)
+        except formula.InvalidExpression:
+            return INCORRECT  # e.g. a variable the problem does not define
+        if not _close(student, expected, tolerance):
+            return INCORRECT
+    return CORRECT
+
+
+def _close(student: formula.Number, expected: formula.Number, tolerance: str) -> bool:
+    if not isinstance(student, complex) and not isinstance(expected, complex):
+        return numeric.compare_with_tolerance(student, expected, tolerance)
+    # Complex values: the same test on the distance between them.
+    if tolerance.endswith("%"):
+        amount = numeric.evaluate(tolerance[:-1]) * 0.01
+        scale = max(abs(student), abs(expected)) if tolerance == numeric.DEFAULT_TOLERANCE else abs(expected)
+        amount *= scale
+    else:
+        amount = numeric.evaluate(tolerance)
+    return not cmath.isnan(student - expected) and abs(student - expected) <= amount
+
+
+# ---------------------------------------------------------------------------------------------
 # text
 # ---------------------------------------------------------------------------------------------
 def _string(response: StringSpec, answer: Any) -> Verdict:
@@ -218,4 +339,5 @@ _GRADERS: dict[type, Callable[[Any, Any], Verdict]] = {
     CheckboxSpec: _checkbox,
     NumericalSpec: _numerical,
     StringSpec: _string,
+    FormulaSpec: _formula,
 }

@@ -1,20 +1,25 @@
 """Parse a CAPA problem's XML into a ``ProblemDefinition``: its responses, inputs and answer keys.
 
 Parsing decides whether a problem is rescorable. A problem is rescorable when every response is of a
-type graded here (multiple choice, checkboxes, dropdown, numerical, text) and no answer key depends on
-the problem's Python script (``answer="$z"``): scripts are never run, so such keys are unknown.
+type graded here: multiple choice, checkboxes, dropdown, numerical, text and math expression
+(formula) responses are graded in-process; Python-graded responses (``customresponse`` with a check
+function or answer code) and answer keys computed by the problem's script (``answer="$z"``) are
+graded by running the script in the sandbox (``functions.logic.sandbox``), never in this process.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
-from functions.logic.capa import numeric
+from functions.logic.capa import formula, numeric
 from functions.models.content import (
     CheckboxSpec,
     ChoiceSpec,
+    CustomSpec,
+    FormulaSpec,
     InputSpec,
     MultipleChoiceSpec,
     NumericalSpec,
@@ -22,6 +27,7 @@ from functions.models.content import (
     ProblemDefinition,
     ResponseSpec,
     StringSpec,
+    TemplatedSpec,
     UnsupportedSpec,
 )
 
@@ -82,7 +88,12 @@ _ALLOWED_INPUTS: dict[str, tuple[frozenset[str], int | None]] = {
     "optionresponse": (frozenset({"optioninput"}), None),
     "numericalresponse": (frozenset({"textline", "formulaequationinput"}), 1),
     "stringresponse": (frozenset({"textline"}), 1),
+    "formularesponse": (frozenset({"formulaequationinput", "textline"}), 1),
+    "customresponse": (INPUT_TAGS, None),
 }
+# Samples of a formula response: at least one, and few enough to grade a learner quickly.
+MAX_FORMULA_SAMPLES = 1000
+_VARIABLE_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 # Partial credit schemes each graded type understands (CAPA rejects the others when grading).
 _PARTIAL_CREDIT: dict[str, frozenset[str]] = {
     "multiplechoiceresponse": frozenset({"points"}),
@@ -95,18 +106,24 @@ class _SpecError(ValueError):
     """The response's XML cannot be graded (bad answer key, wrong inputs, ...): the text says why."""
 
 
-def parse_problem(problem_id: str, xml_text: str) -> ProblemDefinition:
-    """Parse one problem's XML. Never raises: bad XML gives a definition with ``error`` set."""
+def parse_problem(problem_id: str, xml_text: str, scripts_resolved: bool = False) -> ProblemDefinition:
+    """Parse one problem's XML. Never raises: bad XML gives a definition with ``error`` set.
+
+    ``scripts_resolved``: the XML's ``$variables`` were already replaced by the script's values (a
+    templated problem parsed again for one learner), so answer keys are read as written.
+    """
     try:
         root = ET.fromstring(xml_text)
     except ET.ParseError as error:
         return ProblemDefinition(
             id=problem_id, xml=xml_text, error=f"invalid XML: {error}", reason="The problem XML is invalid."
         )
-    has_script = any("javascript" not in (script.get("type") or "").lower() for script in root.iter("script"))
+    scripts = python_scripts(root)
+    has_script = bool(scripts) and not scripts_resolved
     responses: list[ResponseSpec] = []
     reasons: list[str] = []
     types: list[str] = []
+    variables: set[str] = set()
     for index, element in enumerate(_responses(root)):
         response_id = f"{problem_id}_{index + 2}"
         inputs = [
@@ -116,9 +133,22 @@ def parse_problem(problem_id: str, xml_text: str) -> ProblemDefinition:
         if element.tag not in types:
             types.append(element.tag)
         try:
-            if has_script and _mentions_variable(element):
-                raise _SpecError("its answer depends on the problem's Python script")
-            responses.append(_parse_response(element, response_id, inputs))
+            if element.tag == "customresponse":
+                responses.append(_custom(element, response_id, inputs, bool(scripts)))
+            elif has_script and _mentions_variable(element):
+                # Checked as written (type, inputs); the key itself is known once the script ran.
+                _check_inputs(element, inputs)
+                variables.update(_referenced_variables(element))
+                responses.append(
+                    TemplatedSpec(
+                        id=response_id,
+                        type=element.tag,
+                        inputs=inputs,
+                        partial_credit=_partial_credit(element),
+                    )
+                )
+            else:
+                responses.append(_parse_response(element, response_id, inputs))
         except _SpecError as error:
             reasons.append(f"{element.tag} {response_id}: {error}")
             responses.append(
@@ -126,6 +156,7 @@ def parse_problem(problem_id: str, xml_text: str) -> ProblemDefinition:
                     id=response_id, type=element.tag, inputs=inputs, partial_credit=_partial_credit(element)
                 )
             )
+    sandboxed = any(isinstance(response, CustomSpec | TemplatedSpec) for response in responses)
     return ProblemDefinition(
         id=problem_id,
         display_name=root.get("display_name") or "",
@@ -135,7 +166,21 @@ def parse_problem(problem_id: str, xml_text: str) -> ProblemDefinition:
         rescorable=not reasons,
         problem_types=types,
         reason="; ".join(reasons) or None,
+        script="\n".join(scripts) if sandboxed and scripts else None,
+        script_variables=sorted(variables),
     )
+
+
+def python_scripts(root: ET.Element) -> list[str]:
+    """Every Python ``<script>`` of the problem, in order (CAPA runs them as one script). A script
+    of any type but JavaScript or Perl is Python; indentation common to a script's lines is removed."""
+    found: list[str] = []
+    for script in root.iter("script"):
+        kind = (script.get("type") or "").lower()
+        if "javascript" in kind or "perl" in kind:
+            continue
+        found.append(textwrap.dedent(script.text or "").strip("\n"))
+    return [text for text in found if text.strip()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,6 +217,14 @@ def _mentions_variable(element: ET.Element) -> bool:
     return False
 
 
+def _referenced_variables(element: ET.Element) -> set[str]:
+    found: set[str] = set()
+    for node in element.iter():
+        for value in [*node.attrib.values(), node.text or ""]:
+            found.update(_VARIABLE_REFERENCE.findall(value))
+    return found
+
+
 def _partial_credit(element: ET.Element) -> list[str]:
     value = element.get("partial_credit")
     if value is None or value.strip().lower() == "false":
@@ -182,7 +235,7 @@ def _partial_credit(element: ET.Element) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # one response
 # ---------------------------------------------------------------------------------------------
-def _parse_response(element: ET.Element, response_id: str, inputs: list[InputSpec]) -> ResponseSpec:
+def _check_inputs(element: ET.Element, inputs: list[InputSpec]) -> None:
     tag = element.tag
     if tag not in _ALLOWED_INPUTS:
         raise _SpecError("this response type cannot be graded here")
@@ -191,6 +244,11 @@ def _parse_response(element: ET.Element, response_id: str, inputs: list[InputSpe
         raise _SpecError("it has no input field")
     if any(field.tag not in allowed for field in inputs) or (most is not None and len(inputs) > most):
         raise _SpecError(f"its input fields {[field.tag for field in inputs]} are not valid")
+
+
+def _parse_response(element: ET.Element, response_id: str, inputs: list[InputSpec]) -> ResponseSpec:
+    tag = element.tag
+    _check_inputs(element, inputs)
     credit = _partial_credit(element)
     schemes = _PARTIAL_CREDIT.get(tag)
     if schemes is not None and credit:
@@ -214,6 +272,8 @@ def _parse_response(element: ET.Element, response_id: str, inputs: list[InputSpe
         return OptionSpec(id=response_id, type=tag, inputs=inputs, correct=correct)
     if tag == "numericalresponse":
         return _numerical(element, response_id, inputs, credit)
+    if tag == "formularesponse":
+        return _formula(element, response_id, inputs)
     return _string(element, response_id, inputs)
 
 
@@ -308,6 +368,89 @@ def range_bounds(spec: NumericalSpec) -> tuple[tuple[float, bool], tuple[float, 
         raise _SpecError(f"range answer {answer!r} needs two bounds")
     low, high = (_number(part, "range bound") for part in parts)
     return (low, answer.startswith("[")), (high, answer.endswith("]"))
+
+
+def _custom(element: ET.Element, response_id: str, inputs: list[InputSpec], has_script: bool) -> CustomSpec:
+    """A Python-graded response: a check function of the problem's script (``cfn``), or answer code."""
+    _check_inputs(element, inputs)
+    cfn = (element.get("cfn") or "").strip() or None
+    code = None
+    for answer in element.findall("answer"):
+        kind = (answer.get("type") or "").lower()
+        if "javascript" not in kind and (answer.text or "").strip():
+            code = textwrap.dedent(answer.text or "").strip("\n")
+            break
+    if cfn is None and code is None:
+        raise _SpecError("it has neither a check function (cfn) nor Python answer code")
+    if cfn is not None and not has_script:
+        raise _SpecError(f"its check function {cfn!r} needs the problem's Python script, which is missing")
+    expect = element.get("expect")
+    if expect is None:
+        expect = element.get("answer")
+    return CustomSpec(
+        id=response_id,
+        type="customresponse",
+        inputs=inputs,
+        cfn=cfn,
+        expect=expect,
+        answer_code=None if cfn is not None else code,
+    )
+
+
+def _formula(element: ET.Element, response_id: str, inputs: list[InputSpec]) -> FormulaSpec:
+    answer = (element.get("answer") or "").strip()
+    if not answer:
+        raise _SpecError("it has no answer")
+    samples = (element.get("samples") or "").strip()
+    variables: list[str] = []
+    lower: list[tuple[float, float]] = []
+    upper: list[tuple[float, float]] = []
+    count = 1
+    if samples:
+        # "x,y@1,2:3,4#10": variables x and y, x from 1 to 3 and y from 2 to 4, ten samples.
+        match = re.fullmatch(r"([^@]*)@([^:#]*):([^#]*)#\s*(\d+)\s*", samples)
+        if match is None:
+            raise _SpecError(f"samples={samples!r} is not 'variables@low:high#count'")
+        variables = [name.strip() for name in match.group(1).split(",") if name.strip()]
+        lower = [_bound(text) for text in match.group(2).split(",")]
+        upper = [_bound(text) for text in match.group(3).split(",")]
+        count = int(match.group(4))
+        if not (len(variables) == len(lower) == len(upper)) or not variables:
+            raise _SpecError(f"samples={samples!r} needs one low and one high bound per variable")
+        if not 1 <= count <= MAX_FORMULA_SAMPLES:
+            raise _SpecError(f"samples={samples!r} asks for {count} samples (1 to {MAX_FORMULA_SAMPLES})")
+    tolerance = None
+    for param in element.iter("responseparam"):
+        if param.get("type") == "tolerance" and param.get("default") is not None:
+            tolerance = (param.get("default") or "").strip()
+            break
+    if tolerance is not None:
+        _number(tolerance.removesuffix("%"), "tolerance")
+    try:
+        formula.parse(answer)
+    except formula.InvalidExpression as error:
+        raise _SpecError(f"answer {answer!r} is not an expression: {error}") from error
+    case = (element.get("type") or "cs").strip().lower()
+    return FormulaSpec(
+        id=response_id,
+        type="formularesponse",
+        inputs=inputs,
+        answer=answer,
+        variables=variables,
+        lower=lower,
+        upper=upper,
+        samples=count,
+        tolerance=tolerance,
+        case_sensitive="ci" not in case.split(),
+    )
+
+
+def _bound(text: str) -> tuple[float, float]:
+    try:
+        value = formula.evaluate(text.strip())
+    except formula.InvalidExpression as error:
+        raise _SpecError(f"sample bound {text!r} is not a number") from error
+    return (value.real, value.imag) if isinstance(value, complex) else (float(value), 0.0)
 
 
 def _string(element: ET.Element, response_id: str, inputs: list[InputSpec]) -> StringSpec:
