@@ -15,6 +15,8 @@ class FunctionSpec:
     description: str
     memory_mb: int = 512
     timeout_s: int = 60
+    # Runs untrusted course code: no permissions but logs, no network path, no service settings.
+    sandboxed: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,14 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "Record a failed task and free its slot",
             256,
             60,
+        ),
+        FunctionSpec(
+            "grader",
+            "functions.handlers.grader.lambda_handler",
+            "Sandbox: run problems' Python for a batch of learners' answers",
+            512,
+            300,
+            sandboxed=True,
         ),
         FunctionSpec(
             "sweeper",

@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     profile_private_fields: str = "year_of_birth"
     # Optional JSON overriding the permission rules, e.g. {"research": ["global_staff", "instructor"]}.
     permission_overrides: str = ""
+    # The sandbox grader function (name or ARN) that runs problems' Python; empty: such problems
+    # cannot be rescored. Its limits per learner: wall clock, CPU, memory of the child process.
+    grader_function: str = ""
+    grader_job_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    grader_cpu_s: int = Field(default=2, ge=1, le=60)
+    grader_memory_mb: int = Field(default=256, ge=64, le=4096)
+    # Learners per grader call, and grader calls a chunk makes at once.
+    grader_batch_size: int = Field(default=100, ge=1, le=1000)
+    grader_concurrency: int = Field(default=4, ge=1, le=32)
 
 
 def get_settings() -> Settings:

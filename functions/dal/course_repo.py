@@ -102,6 +102,7 @@ def state_from_item(item: StateItem, course_id: str) -> ProblemState:
         possible=None if item.possible is None else float(item.possible),
         first_attempted=item.first_attempted,
         modified=item.modified,
+        seed=None if item.seed is None else int(item.seed),
     )
 
 
@@ -326,6 +327,7 @@ class CourseRepository:
                         possible=state.possible,
                         first_attempted=state.first_attempted,
                         modified=state.modified,
+                        seed=state.seed,
                     )
                 )
                 count += 1

@@ -236,6 +236,7 @@ class StateItem(Model):
     possible = NumberAttribute(null=True)
     first_attempted = UTCDateTimeAttribute(null=True)
     modified = UTCDateTimeAttribute(null=True)
+    seed = NumberAttribute(null=True)  # the problem's random seed for this learner (scripts use it)
 
 
 # --------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class StateRow(BaseModel):
     earned: float | None = None
     possible: float | None = None
     first_attempted: datetime | None = None
+    seed: int | None = None  # the learner's random seed of the problem (scripts that use random)
 
 
 @loader("state")
@@ -93,6 +94,7 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, 
                 possible=row.possible,
                 first_attempted=row.first_attempted,
                 modified=now,
+                seed=row.seed,
             )
         )
         if row.earned is not None and row.possible is not None:

@@ -145,6 +145,11 @@ def completion_info(task: Task, action_name: str, now: datetime | None = None) -
         message += f" (skipping {skipped})"
     if not student and attempted != total:
         message += f" (out of {total})"
+    # Beyond upstream: a task over several problems counts learners and says how many of their
+    # problem states it touched.
+    states = output.get("problem_states")
+    if isinstance(states, int) and not isinstance(states, bool) and states != attempted:
+        message += f" ({states} learner-problem states)"
     return ok, message
 
 

@@ -20,6 +20,7 @@ class ProblemState(BaseModel):
     possible: float | None = None
     first_attempted: datetime | None = None
     modified: datetime | None = None
+    seed: int | None = None  # the problem's random seed for this learner (None: 1, CAPA's default)
 
     @property
     def submitted(self) -> bool:

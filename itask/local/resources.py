@@ -52,7 +52,9 @@ def provision(settings: Settings, router: LambdaRouter) -> Settings:
         definition=render_asl(router),
         roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT}:role/itask-state-machine",
     )["stateMachineArn"]
-    return settings.model_copy(update={"state_machine_arn": arn})
+    # Python-graded problems go to the grader function, routed in-process like every function here.
+    grader = settings.grader_function or router.arn("grader")
+    return settings.model_copy(update={"state_machine_arn": arn, "grader_function": grader})
 
 
 def export_settings(settings: Settings) -> None:

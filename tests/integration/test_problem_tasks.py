@@ -144,7 +144,7 @@ def test_importing_the_fixture_course_through_the_api(stack):
     assert (body["blocks"], body["problems"], body["rescorable_problems"], body["warnings"]) == (
         401,
         29,
-        20,
+        26,  # formula and Python-graded problems included (the latter through the sandbox)
         [],
     )
     course = CourseRepository(stack.settings).get_course(DEMO)
@@ -294,10 +294,11 @@ def test_rescoring_a_whole_unit_rescores_its_rescorable_problems(demo):
     )
     # When the instructor rescores the unit (upstream refuses anything but a problem)
     payload = run(demo, "rescore_problem", {"problem_url": usage_key(DEMO, "vertical", NUMERIC_UNIT)})
-    # Then the unit's rescorable problems with state were rescored, the formula problem left out
+    # Then the unit's problems with state were rescored (its formula problem is rescorable too)
     progress = payload["task_progress"]
-    assert progress["excluded_problems"] == 1
+    assert "excluded_problems" not in progress
     assert progress["attempted"] == 150 and progress["up"] == 75
+    assert progress["problem_states"] == 150
     states = CourseRepository(demo.settings).read_states(DEMO, NUMERIC, list(LEARNERS))
     assert all(states[u].earned == (1.0 if u % 2 == 0 else 0.0) for u in LEARNERS)
 
@@ -356,7 +357,7 @@ def test_every_score_change_is_published_as_score_changed(demo):
         ),
         (
             "rescore_problem",
-            {"problem_url": usage_key(DEMO, "problem", "ced178178f4440e08f15a408ea14cbf1")},
+            {"problem_url": usage_key(DEMO, "problem", "10d6abada29b45df87f3bd9a9af86e72")},  # image
             "instructor",
             400,
             "This component cannot be rescored.",

@@ -23,10 +23,12 @@ from functions.logic.capa import grader
 from functions.logic.capa.errors import NotRescorable
 from functions.logic.permissions import Permission
 from functions.logic.registry import ChunkWork, RunContext, TaskType, md5_key, merge_csv, register
+from functions.logic.sandbox.service import grade_in_sandbox
 from functions.logic.usage_keys import parse_usage_key, usage_key
 from functions.models.access import Principal
 from functions.models.content import ProblemDefinition
 from functions.models.course import Course, ProblemScore
+from functions.models.sandbox import SandboxJob, SandboxResult
 from functions.models.state import ProblemState
 from functions.models.tasks import ChunkDescriptor, Counters, Task
 from functions.observability import logger
@@ -54,6 +56,10 @@ CHANGE_HEADER = (
     "Letter After",
     "Passing Before",
     "Passing After",
+)
+ERROR_HEADER = ("Student ID", "Username", "Problem", "Error")
+NO_SANDBOX = (
+    "This component cannot be rescored: its Python needs the sandbox grader, which is not configured."
 )
 _CONTAINERS = frozenset({"course", "chapter", "sequential", "vertical"})
 
@@ -87,6 +93,7 @@ class Outcome:
     delete: bool = False  # delete the state
     score: ProblemScore | None = None  # the score sheet entry after the change
     score_changed: bool = False
+    message: str | None = None  # why the row failed
 
 
 @dataclass
@@ -99,15 +106,28 @@ class ChunkSummary:
     newly_failing: int = 0
     grades_before: Counter[str] = field(default_factory=Counter)
     grades_after: Counter[str] = field(default_factory=Counter)
+    # Learner-problem states touched, by result (the counters count learners).
+    states: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: dict[str, Any]) -> None:
         for name in ("learners", "up", "down", "unchanged", "newly_passing", "newly_failing"):
             setattr(self, name, getattr(self, name) + int(other.get(name, 0)))
         self.grades_before.update(other.get("grades_before", {}))
         self.grades_after.update(other.get("grades_after", {}))
+        self.states.update(other.get("states", {}))
+
+    def state_counts(self) -> dict[str, int]:
+        return {
+            "problem_states": sum(self.states.values()),
+            **{
+                f"problem_states_{result}": self.states[result]
+                for result in ("succeeded", "failed", "skipped")
+            },
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "states": dict(sorted(self.states.items())),
             "learners": self.learners,
             "up": self.up,
             "down": self.down,
@@ -156,6 +176,11 @@ def _descendant_problems(course: Course, block_id: str) -> list[str]:
     for child in block.children:
         found += _descendant_problems(course, child)
     return found
+
+
+def rescorable_here(definition: ProblemDefinition, grader_function: str) -> bool:
+    """Rescorable by this deployment: problems graded by their Python need the sandbox grader."""
+    return definition.rescorable and (bool(grader_function) or not definition.needs_sandbox)
 
 
 class ProblemStateTask(TaskType):
@@ -254,7 +279,11 @@ class ProblemStateTask(TaskType):
         snapshot: dict[str, Any] = {"course": course.model_dump_json(), "targets": targets}
         if self.needs_definitions:
             problems = ctx.courses.get_problems(task.course_id)
-            rescorable = [target for target in targets if target in problems and problems[target].rescorable]
+            rescorable = [
+                target
+                for target in targets
+                if target in problems and rescorable_here(problems[target], ctx.settings.grader_function)
+            ]
             snapshot["targets"] = rescorable
             snapshot["excluded"] = len(targets) - len(rescorable)
             snapshot["problems"] = {target: problems[target].model_dump(mode="json") for target in rescorable}
@@ -264,20 +293,18 @@ class ProblemStateTask(TaskType):
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
     ) -> tuple[list[int], int]:
         assert isinstance(task_input, ProblemTaskInput)
+        # Progress counts learners (upstream counted learner-problem rows, so a course-wide rescore
+        # of 42 learners read "rescored for 5939 students"); the states touched are reported apart.
         if task_input.student_id is not None:
-            rows = sum(
-                1
+            found = any(
+                self.creates_state or ctx.courses.get_state(task.course_id, target, task_input.student_id)
                 for target in snapshot["targets"]
-                if self.creates_state or ctx.courses.get_state(task.course_id, target, task_input.student_id)
             )
-            return ([task_input.student_id] if rows else []), rows
+            return ([task_input.student_id] if found else []), int(found)
         learners: set[int] = set()
-        rows = 0
         for target in snapshot["targets"]:
-            for user_id in ctx.courses.iter_state_user_ids(task.course_id, target):
-                learners.add(user_id)
-                rows += 1
-        return sorted(learners), rows
+            learners.update(ctx.courses.iter_state_user_ids(task.course_id, target))
+        return sorted(learners), len(learners)
 
     def population(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
@@ -293,9 +320,17 @@ class ProblemStateTask(TaskType):
         task_input: ProblemTaskInput,
         run: RunData,
         now: datetime,
+        sandbox: SandboxResult | None = None,
     ) -> Outcome | None:
-        """The change for one row; None when the learner has no row for this problem."""
+        """The change for one row; None when the learner has no row for this problem. ``sandbox``:
+        the learner's result from running the problem's Python, for problems graded that way."""
         raise NotImplementedError
+
+    def sandbox_results(
+        self, ctx: RunContext, run: RunData, states: dict[str, dict[int, ProblemState]]
+    ) -> dict[tuple[str, int], SandboxResult]:
+        """Results of running problems' Python for the chunk's rows, by (problem, learner)."""
+        return {}
 
     def process_chunk(
         self,
@@ -321,6 +356,7 @@ class ProblemStateTask(TaskType):
             target: ctx.courses.read_states(task.course_id, target, chunk.user_ids)
             for target in snapshot["targets"]
         }
+        sandboxed = self.sandbox_results(ctx, run, states)
         work = ChunkWork()
         summary = ChunkSummary()
         counters = Counter[str]()
@@ -331,14 +367,25 @@ class ProblemStateTask(TaskType):
             old_scores = dict(learner.scores) if learner else {}
             new_scores = dict(old_scores)
             rows = changed = 0
+            results: Counter[str] = Counter()
             earned_before = earned_after = possible = 0.0
             for target in snapshot["targets"]:
                 state = states[target].get(user_id)
-                outcome = self.act(target, state, task_input, run, now)
+                outcome = self.act(target, state, task_input, run, now, sandboxed.get((target, user_id)))
                 if outcome is None:
                     continue
                 rows += 1
-                counters[outcome.result] += 1
+                results[outcome.result] += 1
+                summary.states[outcome.result] += 1
+                if outcome.result == "failed":
+                    work.errors.append(
+                        [
+                            user_id,
+                            learner.enrollment.username if learner else "",
+                            usage_key(task.course_id, "problem", target),
+                            outcome.message or "The answer could not be graded.",
+                        ]
+                    )
                 before = old_scores.get(target)
                 earned_before += before.earned if before else 0.0
                 if outcome.score_changed:
@@ -358,6 +405,13 @@ class ProblemStateTask(TaskType):
                         events.append(_score_event(task, target, user_id, outcome.score, now))
             if not rows:
                 continue
+            # A learner counts once: failed if any of their rows failed, skipped if all were skipped.
+            if results["failed"]:
+                counters["failed"] += 1
+            elif results["succeeded"]:
+                counters["succeeded"] += 1
+            else:
+                counters["skipped"] += 1
             if self.changes_scores:
                 work.rows.append(
                     self._change_row(
@@ -387,10 +441,9 @@ class ProblemStateTask(TaskType):
             failed=counters["failed"],
             skipped=counters["skipped"],
         )
-        if self.changes_scores:
-            ctx.objects.put_json(
-                ctx.work_key(task.task_id, f"summaries/{chunk.index:06d}.json"), summary.as_dict()
-            )
+        ctx.objects.put_json(
+            ctx.work_key(task.task_id, f"summaries/{chunk.index:06d}.json"), summary.as_dict()
+        )
         return work
 
     @staticmethod
@@ -449,16 +502,28 @@ class ProblemStateTask(TaskType):
         extra: dict[str, Any] = {}
         if snapshot.get("excluded"):
             extra["excluded_problems"] = snapshot["excluded"]
-        if not self.changes_scores:
-            return extra
         summary = ChunkSummary()
         for index in range(chunk_count):
             summary.add(ctx.objects.get_json(ctx.work_key(task.task_id, f"summaries/{index:06d}.json")))
+        extra.update(summary.state_counts())
+        when = task.started or datetime.now(UTC)
+        error_keys = sorted(info.key for info in ctx.objects.list(ctx.work_key(task.task_id, "errors/")))
+        if error_keys:
+            # Which learner failed on which problem, and why (a script that looped, an answer key
+            # without value, ...): the counters say how many, this file says who.
+            error_name = reports.report_filename(task.course_id, f"{self.csv_name or self.name}_errors", when)
+            merge_csv(
+                ctx, ERROR_HEADER, error_keys, reports.report_key(ctx.settings, task.course_id, error_name)
+            )
+            extra["error_report_name"] = error_name
+        if not self.changes_scores:
+            return extra
         name = f"{self.csv_name}_preview" if task_input.dry_run else f"{self.csv_name}_changes"
-        filename = reports.report_filename(task.course_id, name, task.started or datetime.now(UTC))
+        filename = reports.report_filename(task.course_id, name, when)
         part_keys = [ctx.part_key(task.task_id, index) for index in range(chunk_count)]
         merge_csv(ctx, CHANGE_HEADER, part_keys, reports.report_key(ctx.settings, task.course_id, filename))
-        extra.update({"dry_run": task_input.dry_run, "report_name": filename, **summary.as_dict()})
+        figures = {key: value for key, value in summary.as_dict().items() if key != "states"}
+        extra.update({"dry_run": task_input.dry_run, "report_name": filename, **figures})
         return extra
 
 
@@ -504,12 +569,37 @@ class _Rescore(ProblemStateTask):
         student_id: int | None,
     ) -> None:
         problems = ctx.courses.get_problems(course.course_id)
-        rescorable = [target for target in targets if target in problems and problems[target].rescorable]
+        rescorable = [
+            target
+            for target in targets
+            if target in problems and rescorable_here(problems[target], ctx.settings.grader_function)
+        ]
         if task_input.entrance_exam_url:
             if len(rescorable) != len(targets) or not targets:
                 raise BadRequest(EXAM_NOT_RESCORABLE)
         elif not rescorable:
+            if len(targets) == 1 and targets[0] in problems and problems[targets[0]].rescorable:
+                raise BadRequest(NO_SANDBOX)
             raise BadRequest(NOT_RESCORABLE)
+
+    def sandbox_results(
+        self, ctx: RunContext, run: RunData, states: dict[str, dict[int, ProblemState]]
+    ) -> dict[tuple[str, int], SandboxResult]:
+        """Run the Python of the chunk's sandboxed problems, one grader round per problem."""
+        found: dict[tuple[str, int], SandboxResult] = {}
+        for target, by_user in states.items():
+            definition = run.definitions.get(target)
+            if definition is None or not definition.needs_sandbox:
+                continue
+            jobs = [
+                SandboxJob(key=str(user_id), answers=state.answers, seed=state.seed or 1)
+                for user_id, state in by_user.items()
+                if state.submitted
+            ]
+            results = grade_in_sandbox(ctx.settings, definition, jobs)
+            for key, result in results.items():
+                found[(target, int(key))] = result
+        return found
 
     def act(
         self,
@@ -518,6 +608,7 @@ class _Rescore(ProblemStateTask):
         task_input: ProblemTaskInput,
         run: RunData,
         now: datetime,
+        sandbox: SandboxResult | None = None,
     ) -> Outcome | None:
         if state is None:
             return None
@@ -525,15 +616,15 @@ class _Rescore(ProblemStateTask):
             return Outcome("skipped")  # never answered: nothing to rescore
         definition = run.definitions[problem]
         try:
-            result = grader.grade(definition, state.answers)
+            result = grader.grade(definition, state.answers, sandbox)
         except NotRescorable:
             raise  # checked at submission: the course changed under the task; fail it
-        except (ValueError, TypeError) as error:  # the learner's stored input cannot be graded
+        except (ValueError, TypeError) as error:  # the learner's answers cannot be graded
             logger.info(
                 "answer not gradable",
                 extra={"user_id": state.user_id, "problem": problem, "error": str(error)},
             )
-            return Outcome("failed")
+            return Outcome("failed", message=str(error) or type(error).__name__)
         old_fraction = (state.earned or 0.0) / state.possible if state.possible else 0.0
         new_fraction = result.earned / result.possible if result.possible else 0.0
         if self.only_if_higher and state.earned is not None and new_fraction <= old_fraction:
@@ -573,6 +664,7 @@ class ResetProblemAttempts(ProblemStateTask):
         task_input: ProblemTaskInput,
         run: RunData,
         now: datetime,
+        sandbox: SandboxResult | None = None,
     ) -> Outcome | None:
         if state is None:
             return None
@@ -606,6 +698,7 @@ class DeleteProblemState(ProblemStateTask):
         task_input: ProblemTaskInput,
         run: RunData,
         now: datetime,
+        sandbox: SandboxResult | None = None,
     ) -> Outcome | None:
         if state is None:
             return None
@@ -662,6 +755,7 @@ class OverrideProblemScore(ProblemStateTask):
         task_input: ProblemTaskInput,
         run: RunData,
         now: datetime,
+        sandbox: SandboxResult | None = None,
     ) -> Outcome | None:
         course = run.course
         block = course.blocks[problem]
