@@ -13,6 +13,12 @@ from datetime import datetime
 
 from functions.models.course import Block, Course, GraderEntry, ProblemScore
 
+# A problem's group restrictions, from the blocks above it: (partition id, the groups that see it).
+# An empty group set means no group of that partition sees it. Learners are graded on the problems
+# their groups see, as Open edX's block transformers do.
+Access = tuple[tuple[int, frozenset[int]], ...]
+Groups = Mapping[int, int]
+
 # Modes that pursue a verified certificate (CourseMode.VERIFIED_MODES upstream).
 VERIFIED_MODES = frozenset({"verified", "professional", "masters", "executive-education"})
 
@@ -24,6 +30,13 @@ class ProblemRef:
     weight: float | None
     max_score: float
     graded: bool
+    access: Access = ()
+
+    def visible_to(self, groups: Groups | None) -> bool:
+        """Whether a learner in ``groups`` sees the problem (None: group restrictions not applied)."""
+        if groups is None:
+            return True
+        return all(groups.get(partition) in allowed for partition, allowed in self.access)
 
 
 @dataclass(frozen=True)
@@ -110,17 +123,35 @@ def is_passing(cutoffs: Mapping[str, float], percent: float) -> bool:
 # ---------------------------------------------------------------------------------------------
 # the course's grading context
 # ---------------------------------------------------------------------------------------------
-def _visible_post_order(blocks: Mapping[str, Block], block_id: str) -> Iterator[Block]:
+def _visible_post_order(
+    blocks: Mapping[str, Block], block_id: str, access: Access, partitions: frozenset[int]
+) -> Iterator[tuple[Block, Access]]:
+    """Blocks under ``block_id`` (included) that learners can see, each with its group restrictions."""
     block = blocks.get(block_id)
     if block is None or block.visible_to_staff_only:
         return
+    access = access + _restrictions(block, partitions)
     for child in block.children:
-        yield from _visible_post_order(blocks, child)
-    yield block
+        child_access = access
+        if block.split_partition is not None and block.split_partition in partitions:
+            groups = frozenset(group for group, shown in block.split_children.items() if shown == child)
+            child_access = (*access, (block.split_partition, groups))
+        yield from _visible_post_order(blocks, child, child_access, partitions)
+    yield block, access
+
+
+def _restrictions(block: Block, partitions: frozenset[int]) -> Access:
+    # A restriction on a partition the course does not define is ignored (as upstream).
+    return tuple(
+        (partition, frozenset(groups))
+        for partition, groups in sorted(block.group_access.items())
+        if partition in partitions and groups
+    )
 
 
 def build_context(course: Course) -> GradingContext:
     blocks = course.blocks
+    partitions = frozenset(partition.id for partition in course.user_partitions)
     subsections: list[SubsectionRef] = []
     root = blocks[course.root]
     for chapter_id in root.children:
@@ -131,6 +162,7 @@ def build_context(course: Course) -> GradingContext:
             subsection = blocks.get(subsection_id)
             if subsection is None or subsection.visible_to_staff_only:
                 continue
+            above = _restrictions(chapter, partitions)
             problems = tuple(
                 ProblemRef(
                     id=block.id,
@@ -138,8 +170,9 @@ def build_context(course: Course) -> GradingContext:
                     weight=block.weight,
                     max_score=float(block.max_score),
                     graded=block.graded is not False,
+                    access=access,
                 )
-                for block in _visible_post_order(blocks, subsection_id)
+                for block, access in _visible_post_order(blocks, subsection_id, above, partitions)
                 if block.max_score is not None and block.id != subsection_id
             )
             subsections.append(
@@ -177,10 +210,14 @@ def weighted_score(problem: ProblemRef, stored: ProblemScore | None) -> tuple[fl
     return raw_earned * problem.weight / raw_possible, problem.weight, first
 
 
-def subsection_grade(subsection: SubsectionRef, scores: Mapping[str, ProblemScore]) -> SubsectionGrade:
+def subsection_grade(
+    subsection: SubsectionRef, scores: Mapping[str, ProblemScore], groups: Groups | None = None
+) -> SubsectionGrade:
     graded_earned = graded_possible = all_earned = all_possible = 0.0
     first_attempted: datetime | None = None
     for problem in subsection.problems:
+        if not problem.visible_to(groups):
+            continue
         earned, possible, first = weighted_score(problem, scores.get(problem.id))
         all_earned += earned
         all_possible += possible
@@ -222,13 +259,18 @@ def assignment_type_percent(entry: GraderEntry, grades: list[SubsectionGrade]) -
     return total_with_drops(percents, entry.drop_count)
 
 
-def course_grade(context: GradingContext, scores: Mapping[str, ProblemScore]) -> CourseGrade:
-    grades = {subsection.id: subsection_grade(subsection, scores) for subsection in context.subsections}
+def course_grade(
+    context: GradingContext, scores: Mapping[str, ProblemScore], groups: Groups | None = None
+) -> CourseGrade:
+    """The learner's grade; with ``groups``, over the problems those groups see only."""
+    grades = {
+        subsection.id: subsection_grade(subsection, scores, groups) for subsection in context.subsections
+    }
     attempted = any(
         score.first_attempted is not None
         for subsection in context.subsections
         for problem in subsection.problems
-        if (score := scores.get(problem.id)) is not None
+        if problem.visible_to(groups) and (score := scores.get(problem.id)) is not None
     )
     if not attempted:
         # A learner who attempted nothing has no persisted grade: readers see a zero grade.

@@ -27,9 +27,18 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from functions.logic import olx_checks
 from functions.logic.capa import parse_problem
 from functions.models.content import ImportedCourse, ProblemDefinition
-from functions.models.course import DEFAULT_GRADERS, Block, Course, GraderEntry, GradingPolicy
+from functions.models.course import (
+    DEFAULT_GRADERS,
+    Block,
+    Course,
+    GraderEntry,
+    GradingPolicy,
+    PartitionGroup,
+    UserPartition,
+)
 
 # Blocks whose XML children are blocks too; any other block's XML is its own content (a video's
 # <source> tags, an ORA's rubric, a problem's responses) and is not walked.
@@ -59,6 +68,9 @@ GRADER_DISPLAY_KEYS = frozenset(
 )
 # Course XML and policies are small; this bounds the memory a hostile archive can make us use.
 MAX_TEXT_BYTES = 256 * 1024 * 1024
+# Static assets (images, videos, PDFs, data files: most of a real export's size) are never read: a
+# course's XML and JSON outside them is all the importer uses.
+STATIC_FOLDERS = frozenset({"static"})
 
 
 class OlxError(ValueError):
@@ -107,6 +119,9 @@ class _ArchiveFiles:
         for member in tar:
             if not member.isfile() or not member.name.endswith((".xml", ".json")):
                 continue
+            # static/ or <top>/static/: the course's assets, even when named .json or .xml.
+            if STATIC_FOLDERS & set(PurePosixPath(member.name.removeprefix("./")).parts[:2]):
+                continue
             total += member.size
             if total > MAX_TEXT_BYTES:
                 raise OlxError(f"the archive's XML and JSON files exceed {MAX_TEXT_BYTES} bytes")
@@ -117,6 +132,10 @@ class _ArchiveFiles:
 
     def read(self, path: str) -> bytes | None:
         return self._files.get(path)
+
+    def paths(self, folder: str) -> list[str]:
+        """Paths of the files directly in ``folder`` (e.g. "problem"), sorted."""
+        return sorted(path for path in self._files if PurePosixPath(path).parent == PurePosixPath(folder))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,6 +150,8 @@ class _Importer:
     seen: set[str] = field(default_factory=set)
     blocks: dict[str, Block] = field(default_factory=dict)
     problems: dict[str, ProblemDefinition] = field(default_factory=dict)
+    partitions: dict[int, UserPartition] = field(default_factory=dict)
+    default_policy: bool = False
 
     def run(self) -> ImportedCourse:
         pointer = self._course_pointer()
@@ -145,17 +166,26 @@ class _Importer:
             raise OlxError(f"course/{run}.xml is missing or invalid")
         body.set("url_name", run)
         self.policy = self._json(f"policies/{run}/policy.json")
+        fields = self._fields(body, "course", run)
+        self.partitions = self._user_partitions(fields.get("user_partitions"))
         root = self._visit(body, parent="", position=0)
         if root is None:  # cannot happen for the first block, kept for the type checker
             raise OlxError("the course block could not be read")
-        fields = self._fields(body, "course", run)
         course = Course(
             course_id=f"course-v1:{org}+{number}+{run}",
             display_name=self.blocks[root].display_name,
             root=root,
             blocks={block_id: self.blocks[block_id] for block_id in self.order},
             grading_policy=self._grading_policy(run, fields),
+            user_partitions=list(self.partitions.values()),
             **self._course_settings(fields),
+        )
+        orphans = [PurePosixPath(path).stem for path in self.files.paths("problem")]
+        self.warnings += olx_checks.course_warnings(
+            course,
+            self.problems,
+            unused_problem_files=[name for name in orphans if name not in self.problems],
+            default_policy=self.default_policy,
         )
         return ImportedCourse(course=course, problems=self.problems, warnings=self.warnings)
 
@@ -239,6 +269,7 @@ class _Importer:
             ),
             weight=weight,
             max_score=max_score,
+            **self._group_fields(fields, category, where, children),
         )
         return block_id
 
@@ -305,6 +336,7 @@ class _Importer:
                 raw = {**raw, **course_policy["grading_policy"]}
             if "GRADE_CUTOFFS" in course_policy:
                 raw["GRADE_CUTOFFS"] = course_policy["GRADE_CUTOFFS"]
+        self.default_policy = "GRADER" not in raw
         graders = list(DEFAULT_GRADERS) if "GRADER" not in raw else self._graders(raw["GRADER"])
         cutoffs = (
             GradingPolicy().grade_cutoffs
@@ -357,6 +389,103 @@ class _Importer:
             except (TypeError, ValueError):
                 self.warnings.append(f"grading policy: cutoff {name!r} = {cutoff!r} is not a number; skipped")
         return cutoffs
+
+    # ---- groups ------------------------------------------------------------------------------
+    def _user_partitions(self, value: Any) -> dict[int, UserPartition]:
+        """The course's group configurations (experiments and content groups)."""
+        if isinstance(value, str):
+            value = self._json_text(value, "course: user_partitions")
+        if value is None:
+            return {}
+        if not isinstance(value, list):
+            self.warnings.append("course: user_partitions is not a list; ignored")
+            return {}
+        found: dict[int, UserPartition] = {}
+        for index, entry in enumerate(value):
+            where = f"course: user_partitions[{index}]"
+            try:
+                scheme = entry.get("scheme") or "random"
+                if isinstance(scheme, dict):  # some exports write the scheme as an object
+                    scheme = scheme.get("name") or "random"
+                partition = UserPartition(
+                    id=int(entry["id"]),
+                    name=str(entry.get("name") or entry["id"]),
+                    scheme=str(scheme),
+                    groups=[
+                        PartitionGroup(id=int(group["id"]), name=str(group.get("name") or group["id"]))
+                        for group in entry.get("groups") or []
+                    ],
+                )
+            except (AttributeError, KeyError, TypeError, ValueError) as error:
+                self.warnings.append(f"{where}: invalid ({error!r}); skipped")
+                continue
+            if entry.get("active") is False:
+                self.warnings.append(f"{where} ({partition.name!r}): inactive; ignored")
+                continue
+            if partition.id in found:
+                self.warnings.append(f"{where}: id {partition.id} is used twice; only the first is kept")
+                continue
+            found[partition.id] = partition
+        return found
+
+    def _group_fields(self, fields: dict[str, Any], category: str, where: str, children: list[str]) -> dict:
+        """``group_access`` of any block, and a split_test's partition and group -> child map."""
+        result: dict[str, Any] = {}
+        access = fields.get("group_access")
+        if isinstance(access, str):
+            access = self._json_text(access, f"{where}: group_access")
+        if isinstance(access, dict) and access:
+            restrictions: dict[int, list[int]] = {}
+            for partition, groups in access.items():
+                try:
+                    restrictions[int(partition)] = [int(group) for group in groups or []]
+                except (TypeError, ValueError):
+                    self.warnings.append(
+                        f"{where}: group_access {partition!r}: {groups!r} is not valid; ignored"
+                    )
+                    continue
+                if int(partition) not in self.partitions:
+                    self.warnings.append(
+                        f"{where}: group_access names group configuration {partition}, which the course "
+                        "does not define; the restriction is ignored"
+                    )
+            result["group_access"] = restrictions
+        if category == "split_test":
+            partition_text = fields.get("user_partition_id")
+            try:
+                partition_id = int(partition_text) if partition_text not in (None, "", "-1") else None
+            except (TypeError, ValueError):
+                partition_id = None
+            if partition_id is None or partition_id not in self.partitions:
+                self.warnings.append(
+                    f"{where}: split_test without a known group configuration ({partition_text!r}); "
+                    "every learner sees all of its children"
+                )
+                return result
+            mapping = fields.get("group_id_to_child")
+            if isinstance(mapping, str):
+                mapping = self._json_text(mapping, f"{where}: group_id_to_child")
+            split_children: dict[int, str] = {}
+            for group, location in (mapping or {}).items() if isinstance(mapping, dict) else []:
+                child = str(location).rsplit("block@", 1)[-1].rsplit("/", 1)[-1]
+                if child not in children:
+                    self.warnings.append(
+                        f"{where}: group {group} shows {child}, which is not one of its children"
+                    )
+                    continue
+                try:
+                    split_children[int(group)] = child
+                except ValueError:
+                    self.warnings.append(f"{where}: group id {group!r} is not a number; ignored")
+            result.update(split_partition=partition_id, split_children=split_children)
+        return result
+
+    def _json_text(self, text: str, where: str) -> Any:
+        try:
+            return json.loads(text)
+        except ValueError:
+            self.warnings.append(f"{where}: not valid JSON; ignored")
+            return None
 
     # ---- values ------------------------------------------------------------------------------
     def _bool(self, value: Any, where: str) -> bool | None:

@@ -7,6 +7,32 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class PartitionGroup(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str
+
+
+class UserPartition(BaseModel):
+    """A group configuration of the course policy (``user_partitions``): an experiment (scheme
+    ``random``, learners assigned at random) or content groups (scheme ``cohort``, linked to cohorts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str
+    scheme: str = "random"
+    groups: list[PartitionGroup] = Field(default_factory=list)
+
+    def group(self, key: int | str) -> PartitionGroup | None:
+        """The group with this id (a number or its text) or, failing that, this name."""
+        for group in self.groups:
+            if str(group.id) == str(key):
+                return group
+        return next((group for group in self.groups if group.name == key), None)
+
+
 class Block(BaseModel):
     """One block of the course tree (course, chapter, sequential, vertical, problem, ...)."""
 
@@ -23,6 +49,11 @@ class Block(BaseModel):
     # Problem fields: weight (None = unweighted) and the raw maximum score.
     weight: float | None = None
     max_score: float | None = None
+    # Content restricted to groups: partition id -> the groups that see it (any block). A split_test
+    # shows each group of its partition one child: group id -> child id.
+    group_access: dict[int, list[int]] = Field(default_factory=dict)
+    split_partition: int | None = None
+    split_children: dict[int, str] = Field(default_factory=dict)
 
 
 class GraderEntry(BaseModel):
@@ -62,7 +93,7 @@ class Course(BaseModel):
     grading_policy: GradingPolicy = Field(default_factory=GradingPolicy)
     cohorted: bool = False
     teams_enabled: bool = False
-    experiment_partitions: list[str] = Field(default_factory=list)
+    user_partitions: list[UserPartition] = Field(default_factory=list)
     grade_report_verified_only: bool = False
     problem_grade_report_verified_only: bool = False
     certificates_display_behavior: str = "end"  # "end" | "end_with_date" | "early_no_info"
@@ -70,6 +101,18 @@ class Course(BaseModel):
     certificate_available_date: datetime | None = None
     entrance_exam_id: str | None = None  # the chapter learners must pass first, when enabled
     version: int = 1
+
+    @property
+    def experiment_partitions(self) -> list[UserPartition]:
+        """The experiments (random-assignment partitions): one grade report column each."""
+        return [partition for partition in self.user_partitions if partition.scheme == "random"]
+
+    def partition(self, key: int | str) -> UserPartition | None:
+        """The partition with this id (a number or its text) or, failing that, this name."""
+        for partition in self.user_partitions:
+            if str(partition.id) == str(key):
+                return partition
+        return next((partition for partition in self.user_partitions if partition.name == key), None)
 
 
 class ProblemScore(BaseModel):
@@ -109,6 +152,8 @@ class Enrollment(BaseModel):
     id_verified: bool = False
     cohort: str | None = None
     team: str | None = None
+    # Groups of the course's partitions: partition id -> group id (both as text), loaded with the
+    # ``groups`` data kind (experiments and content groups alike).
     experiment_groups: dict[str, str] = Field(default_factory=dict)
     allowlisted: bool = False
     certificate: Certificate | None = None
@@ -121,3 +166,18 @@ class Learner(BaseModel):
 
     enrollment: Enrollment
     scores: dict[str, ProblemScore] = Field(default_factory=dict)
+
+    @property
+    def groups(self) -> dict[int, int]:
+        """Partition id -> group id of this learner."""
+        return group_ids(self.enrollment)
+
+
+def group_ids(enrollment: Enrollment) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for partition, group in enrollment.experiment_groups.items():
+        try:
+            found[int(partition)] = int(group)
+        except ValueError:
+            continue  # not written by the loader: ignore rather than fail the learner
+    return found

@@ -171,7 +171,8 @@ def test_demo_course_problems(demo):
     assert sum(1 for block in problems.values() if block.weight is None) == 28
     assert sum(block.max_score or 0 for block in problems.values()) == 40  # 26 x 1 + 8 + 2 + 4
     rescorable = sorted(problem_id for problem_id, problem in demo.problems.items() if problem.rescorable)
-    assert len(rescorable) == 20
+    assert len(rescorable) == 26  # 20 graded in-process, 6 by running their Python in the sandbox
+    assert sum(1 for problem in demo.problems.values() if problem.needs_sandbox) == 5
     assert Counter(t for problem in demo.problems.values() for t in problem.problem_types) == {
         "multiplechoiceresponse": 9,
         "choiceresponse": 2,
@@ -393,7 +394,11 @@ def test_small_course_broken_and_missing_files_are_warnings(small):
     assert "vertical/broken_v.xml: invalid XML" in warnings
     assert "problem/broken_p.xml: invalid XML" in warnings
     assert "problem/missing_p.xml: file is missing" in warnings
-    assert len(small.warnings) == 5
+    # and what these would do to grades is said too
+    assert "graded subsection(s) of format 'Lab' (seq1) match no assignment type" in warnings
+    assert "visible to staff only and count for no learner: p1" in warnings
+    assert "cannot be read and are not scored" in warnings and "missing_p, broken_p" in warnings
+    assert len(small.warnings) == 8
 
 
 def test_small_course_is_deterministic(small):
@@ -412,7 +417,10 @@ def test_course_at_archive_root_without_policies_uses_default_grading():
     assert course.grading_policy.grade_cutoffs == {"Pass": 0.5}
     (chapter,) = course.blocks[course.root].children
     assert course.blocks[chapter].display_name == "Only week"
-    assert imported.warnings == []
+    assert imported.warnings == [
+        "grading policy: the export has no GRADER list (no grading_policy.json), so Open edX's default "
+        "policy applies: Homework, Lab, Midterm Exam, Final Exam"
+    ]
 
 
 def test_duplicate_ids_and_bad_values_are_warnings():
@@ -430,7 +438,7 @@ def test_duplicate_ids_and_bad_values_are_warnings():
     assert imported.course.blocks["s"].graded is None
     assert imported.course.end is None
     assert imported.course.grading_policy.graders == list(DEFAULT_GRADERS)
-    assert len(imported.warnings) == 4
+    assert len(imported.warnings) == 5  # the last: the default policy applies
 
 
 def test_course_policy_grading_policy_overrides_grading_policy_json():

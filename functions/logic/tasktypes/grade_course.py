@@ -35,7 +35,7 @@ def header_for(course: Course, context: grading.GradingContext) -> list[str]:
             header.append(assignment_type)
     if course.cohorted:
         header.append("Cohort Name")
-    header += [f"Experiment Group ({name})" for name in course.experiment_partitions]
+    header += [f"Experiment Group ({partition.name})" for partition in course.experiment_partitions]
     if course.teams_enabled:
         header.append("Team Name")
     header += [
@@ -61,7 +61,8 @@ def learner_row(
     course: Course, context: grading.GradingContext, learner: Learner, now: datetime
 ) -> list[Any]:
     enrollment = learner.enrollment
-    grade = grading.course_grade(context, learner.scores)
+    groups = learner.groups
+    grade = grading.course_grade(context, learner.scores, groups)
     row: list[Any] = [enrollment.user_id, enrollment.email, enrollment.username, grade.percent]
     for assignment_type, subsections in context.by_type.items():
         grades = [grade.subsections[sub.id] for sub in subsections]
@@ -76,7 +77,9 @@ def learner_row(
                 row.append(0.0)
     if course.cohorted:
         row.append(enrollment.cohort or "")
-    row += [enrollment.experiment_groups.get(name, "") for name in course.experiment_partitions]
+    for partition in course.experiment_partitions:
+        group = partition.group(groups[partition.id]) if partition.id in groups else None
+        row.append(group.name if group else "")
     if course.teams_enabled:
         row.append(enrollment.team or "")
     verified_mode = enrollment.mode in grading.VERIFIED_MODES

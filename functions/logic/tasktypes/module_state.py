@@ -467,8 +467,9 @@ class ProblemStateTask(TaskType):
         new_scores: dict[str, ProblemScore],
         summary: ChunkSummary,
     ) -> list[Any]:
-        before = grading.course_grade(context, old_scores)
-        after = grading.course_grade(context, new_scores)
+        groups = learner.groups if learner else None
+        before = grading.course_grade(context, old_scores, groups)
+        after = grading.course_grade(context, new_scores, groups)
         change = (
             "up" if earned_after > earned_before else "down" if earned_after < earned_before else "unchanged"
         )

@@ -19,6 +19,7 @@ from functions.logic.tasktypes.grade_course import GradeCourse
 from functions.models.course import Course, Learner
 
 NOT_ATTEMPTED = "Not Attempted"
+NOT_AVAILABLE = "Not Available"
 UNKNOWN_ERROR = "Unknown error"
 LEARNER_HEADER = ("Student ID", "Email", "Username")
 
@@ -42,7 +43,8 @@ def header_for(context: grading.GradingContext) -> list[str]:
 
 def learner_row(context: grading.GradingContext, learner: Learner) -> list[Any]:
     enrollment = learner.enrollment
-    grade = grading.course_grade(context, learner.scores)
+    groups = learner.groups
+    grade = grading.course_grade(context, learner.scores, groups)
     row: list[Any] = [
         enrollment.user_id,
         enrollment.email,
@@ -52,8 +54,11 @@ def learner_row(context: grading.GradingContext, learner: Learner) -> list[Any]:
     ]
     for _, _, subsection in scored_blocks(context):
         for problem in subsection.problems:
-            # Every block is visible to every learner here, so each has a score (upstream's
-            # "Not Available" is for blocks a learner cannot see): unanswered ones earn 0 of their max.
+            if not problem.visible_to(groups):
+                # Another experiment group's (or content group's) problem: not part of this grade.
+                row += [NOT_AVAILABLE, NOT_AVAILABLE]
+                continue
+            # Unanswered visible problems earn 0 of their max.
             earned, possible, first = grading.weighted_score(problem, learner.scores.get(problem.id))
             row += [NOT_ATTEMPTED if first is None else earned, possible]
     return row
