@@ -9,19 +9,23 @@ import boto3
 from botocore.config import Config
 
 _lock = threading.Lock()
-_clients: dict[tuple[str, str], Any] = {}
+_clients: dict[tuple[str, str, bool], Any] = {}
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=50)
+# Synchronous calls that may last minutes (the sandbox grader): a read timeout to match.
+_LONG_CALL_CONFIG = _CONFIG.merge(Config(read_timeout=900, connect_timeout=10))
 
 
-def client(service: str, region: str) -> Any:
-    """A client for ``service``; honours ``AWS_ENDPOINT_URL`` (the local stack) like every AWS SDK."""
-    key = (service, region)
+def client(service: str, region: str, long_calls: bool = False) -> Any:
+    """A client for ``service``; honours ``AWS_ENDPOINT_URL`` (the local stack) like every AWS SDK.
+    ``long_calls``: for requests that may take minutes to answer."""
+    key = (service, region, long_calls)
     found = _clients.get(key)
     if found is not None:
         return found
     with _lock:
         if key not in _clients:
-            _clients[key] = boto3.session.Session().client(service, region_name=region, config=_CONFIG)
+            config = _LONG_CALL_CONFIG if long_calls else _CONFIG
+            _clients[key] = boto3.session.Session().client(service, region_name=region, config=config)
         return _clients[key]
 
 

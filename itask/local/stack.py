@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from functions.dal.access_repo import AccessRepository
 from functions.dal.clients import reset_clients
+from functions.models.access import Principal
 from functions.settings import Settings
 from itask.local import lambda_router, moto_fidelity
 from itask.local.http_adapter import ApiGatewayAdapter
@@ -26,6 +28,9 @@ from itask.local.rule_firer import RuleFirer
 
 STATE_FILE = "stack.json"
 DEFAULT_REGION = "us-east-1"
+# The administrator every fresh local stack has (global staff: imports courses, loads data); the
+# token subject for `itask token admin`. `itask seed` adds the demo course's staff.
+ADMIN_SUBJECT = "admin"
 
 
 def prepare_process(region: str = DEFAULT_REGION, quiet: bool = True) -> None:
@@ -58,6 +63,7 @@ class StackInfo:
     region: str
     home: str
     pid: int
+    admin: str = ADMIN_SUBJECT
 
     def save(self, home: Path) -> None:
         (home / STATE_FILE).write_text(json.dumps(self.__dict__, indent=2))
@@ -70,6 +76,19 @@ class StackInfo:
         return cls(**json.loads(path.read_text()))
 
 
+def ensure_admin(settings: Settings, subject: str = ADMIN_SUBJECT) -> Principal:
+    """The local administrator, created if missing, so a fresh stack accepts an import at once."""
+    access = AccessRepository(settings)
+    found = access.get_principal(subject)
+    if found is not None and found.global_staff:
+        return found
+    admin = Principal(
+        subject=subject, user_id=1, username=subject, email=f"{subject}@example.org", global_staff=True
+    )
+    access.put_principal(admin)
+    return admin
+
+
 class LocalStack:
     def __init__(
         self,
@@ -79,11 +98,13 @@ class LocalStack:
         rule_interval_s: float = 60.0,
         settings: Settings | None = None,
         quiet: bool = True,
+        announce: bool = True,
     ):
         self.home = home
         self.api_port, self.moto_port, self.rule_interval_s = api_port, moto_port, rule_interval_s
         self._base_settings = settings
         self.quiet = quiet
+        self.announce = announce
         self.settings: Settings | None = None
         self.info: StackInfo | None = None
         self._server: Any = None
@@ -116,6 +137,13 @@ class LocalStack:
         urllib.request.urlopen(request, timeout=10).close()
         self.settings = provision(self._base_settings or Settings(region=region), self.router)
         export_settings(self.settings)
+        admin = ensure_admin(self.settings)
+        if self.announce:
+            print(
+                f"itask: administrator {admin.subject!r} (global staff; bearer token: itask token "
+                f"{admin.subject})",
+                flush=True,
+            )
         self.adapter = ApiGatewayAdapter(self.router, self.issuer, port=self.api_port)
         self.adapter.start()
         self.firer = RuleFirer(self.router, self.rule_interval_s)

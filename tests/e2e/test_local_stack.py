@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ import pytest
 from itask.client import ApiClient, download
 from itask.local.jwt_local import LocalIssuer
 from itask.seed import DEMO_COURSE
+from tests.helpers.olx import export_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -156,3 +158,31 @@ def test_the_cli_imports_a_course_and_rescores_it(local_stack):
     # a learner may not rescore anyone
     refused = itask("rescore", course, problem, "--as", "nobody")
     assert refused.returncode == 1 and "permission" in refused.stdout
+
+
+def test_a_fresh_local_stack_has_an_administrator_who_can_import_at_once(tmp_path):
+    """No `itask seed`: the stack itself creates the administrator, says so, and the import works."""
+    starter = (
+        "import sys, time; from pathlib import Path; from itask.local.stack import LocalStack; "
+        "LocalStack(Path(sys.argv[1])).start(); print('ready', flush=True); time.sleep(600)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", starter, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:  # bounded: the child prints two lines, or ends
+            lines.append(line)
+            if line.strip() == "ready":
+                break
+        assert "itask: administrator 'admin' (global staff" in "".join(lines), lines
+        info = json.loads((tmp_path / "stack.json").read_text())
+        assert info["admin"] == "admin"
+        api = ApiClient(info["api_url"], LocalIssuer(tmp_path).mint(info["admin"]))
+        imported = api.request("POST", "/admin/courses/import", raw_body=export_of("python_course"))
+        assert imported.status == 201, imported.body
+        assert imported.body["course_id"] == "course-v1:TestX+PY101+2026"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
