@@ -54,6 +54,7 @@ class InstructorTasksStack(Stack):
                 constants.ENV_STATE_MACHINE_ARN: self.workflow.state_machine_arn,
                 constants.ENV_EVENT_BUS_NAME: self.schedules.event_bus.event_bus_name,
                 constants.ENV_NOTIFY_FROM: notify_from,
+                constants.ENV_GRADER_FUNCTION: by_name["grader"].function_name,
             }
         )
         self.permissions = ServicePermissions(

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from functions.catalog import FUNCTIONS, FunctionSpec
 from infra import constants
+from infra.constructs.sandbox import SandboxNetwork
 from infra.nag import acknowledge
 
 RUNTIME = lambda_.Runtime.PYTHON_3_11
@@ -58,6 +59,7 @@ class ServiceFunction(Construct):
         code: lambda_.Code,
         layer: lambda_.ILayerVersion,
         environment: Mapping[str, str],
+        sandbox: SandboxNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
@@ -84,12 +86,17 @@ class ServiceFunction(Construct):
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_s),
             environment={**POWERTOOLS_ENVIRONMENT, **environment},
-            tracing=lambda_.Tracing.ACTIVE,
+            # The sandbox cannot reach X-Ray (no network path): it is not traced.
+            tracing=lambda_.Tracing.DISABLED if sandbox else lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             role=self.role,
+            **(sandbox.placement() if sandbox else {}),  # type: ignore[arg-type]
         )
         acknowledge(self.function, "AwsSolutions-L1", _RUNTIME_REASON)
-        acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", _XRAY_REASON)
+        if sandbox:
+            sandbox.grant_network_interfaces(self.role, self.function)
+        else:
+            acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", _XRAY_REASON)
 
 
 class ServiceFunctions(Construct):
@@ -117,9 +124,18 @@ class ServiceFunctions(Construct):
         code = lambda_.Code.from_asset(
             str(constants.REPO_ROOT), exclude=list(CODE_EXCLUDES), ignore_mode=IgnoreMode.DOCKER
         )
+        # Functions that run untrusted course code get their own network (none) and none of the
+        # service's settings: they know no table, bucket or bus.
+        self.sandbox = SandboxNetwork(self, "Sandbox")
         self._members: dict[str, ServiceFunction] = {
             name: ServiceFunction(
-                self, pascal_case(name), spec=spec, code=code, layer=self.layer, environment=environment
+                self,
+                pascal_case(name),
+                spec=spec,
+                code=code,
+                layer=self.layer,
+                environment={} if spec.sandboxed else environment,
+                sandbox=self.sandbox if spec.sandboxed else None,
             )
             for name, spec in specs.items()
         }
@@ -137,5 +153,7 @@ class ServiceFunctions(Construct):
     def add_environment(self, variables: Mapping[str, str]) -> None:
         """Set settings known only once other constructs exist (state machine ARN, bus name)."""
         for member in self._members.values():
+            if member.spec.sandboxed:
+                continue
             for key, value in variables.items():
                 member.function.add_environment(key, value)

@@ -50,6 +50,7 @@ class ServicePermissions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._data, self._reports, self._workflow = data, reports, workflow
+        self._grader_function = functions["grader"]
         self._event_bus, self._notify_from = event_bus, notify_from
         policies: dict[str, Callable[[lambda_.IFunction], None]] = {
             "api": self._api,
@@ -58,6 +59,7 @@ class ServicePermissions(Construct):
             "finalize": self._finalize,
             "mark-failed": self._mark_failed,
             "sweeper": self._sweeper,
+            "grader": self._grader,
         }
         undecided = sorted(set(functions) - set(policies))
         if undecided:
@@ -90,7 +92,9 @@ class ServicePermissions(Construct):
 
     def _process_chunk(self, fn: lambda_.IFunction) -> None:
         # Read learners; problem-state tasks also write their state and score sheets and announce
-        # each changed score (ScoreChanged); count the chunk; write its parts under work/.
+        # each changed score (ScoreChanged); count the chunk; write its parts under work/. Rescores
+        # of Python-graded problems call the sandbox grader.
+        allow(fn, ["lambda:InvokeFunction"], [self._grader_function.function_arn])
         self._read_write(fn, self._data.tasks)
         self._read_write(fn, self._data.courses)
         self._reports.grant_read_write_delete(fn, constants.WORK_PREFIX)
@@ -111,6 +115,11 @@ class ServicePermissions(Construct):
         self._read_write(fn, self._data.tasks)
         self._reports.grant_read(fn, constants.WORK_PREFIX)
         self._publish_events(fn)
+
+    def _grader(self, fn: lambda_.IFunction) -> None:
+        # Runs course authors' Python: nothing beyond its own logs (granted with its role) and the
+        # network interfaces Lambda attaches to its isolated subnets (see constructs/sandbox.py).
+        return None
 
     def _sweeper(self, fn: lambda_.IFunction) -> None:
         # Fail running tasks whose execution has ended, announce it.

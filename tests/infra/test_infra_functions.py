@@ -41,7 +41,8 @@ def test_function_runtime_sizing_and_tracing(synthesized: Synthesized, name: str
     assert properties["Architectures"] == ["arm64"]
     assert properties["MemorySize"] == spec.memory_mb
     assert properties["Timeout"] == spec.timeout_s
-    assert properties["TracingConfig"] == {"Mode": "Active"}
+    # The sandbox cannot reach X-Ray (it has no network path); every other function is traced
+    assert properties.get("TracingConfig") == (None if spec.sandboxed else {"Mode": "Active"})
 
 
 def test_every_function_uses_the_one_shared_layer(synthesized: Synthesized) -> None:
@@ -98,8 +99,13 @@ def test_every_function_gets_the_settings_it_reads(
         "ITASK_NOTIFY_FROM": synthesized.context["notifyFrom"],
         **POWERTOOLS,
     }
-    for name in FUNCTIONS:
+    expected["ITASK_GRADER_FUNCTION"] = {"Ref": synthesized.logical_id(stack.functions["grader"])}
+    for name, spec in FUNCTIONS.items():
         variables = _function(synthesized, name)["Environment"]["Variables"]
+        if spec.sandboxed:
+            # The sandbox knows none of the service's resources
+            assert variables == POWERTOOLS, name
+            continue
         # Then each is set, to the resource of this stack
         for key, value in expected.items():
             assert variables.get(key) == value, f"{name}: {key}"
@@ -108,3 +114,68 @@ def test_every_function_gets_the_settings_it_reads(
         # And every ITASK_ variable is one functions/settings.py actually reads
         unknown = {key for key in variables if key.startswith("ITASK_")} - settings_env_vars
         assert unknown == set(), f"{name}: settings.py reads no {sorted(unknown)}"
+
+
+def test_the_grader_runs_in_isolated_subnets_with_a_rule_less_security_group(
+    synthesized: Synthesized,
+) -> None:
+    # Given the sandbox grader function
+    stack = synthesized.stack
+    properties = _function(synthesized, "grader")
+    vpc_config = properties["VpcConfig"]
+    # Then it is attached to the sandbox VPC's isolated subnets only
+    isolated = {synthesized.logical_id(subnet) for subnet in stack.functions.sandbox.vpc.isolated_subnets}
+    assert {ref["Ref"] for ref in vpc_config["SubnetIds"]} == isolated and len(isolated) == 2
+    # And the VPC has no way out: no internet gateway, no NAT gateway, no endpoint
+    for kind in ("AWS::EC2::InternetGateway", "AWS::EC2::NatGateway", "AWS::EC2::VPCEndpoint"):
+        assert synthesized.of_type(kind) == {}, kind
+    # And its security group allows nothing in and nothing out (CDK writes one impossible egress rule)
+    (group,) = vpc_config["SecurityGroupIds"]
+    rules = synthesized.resources[group["Fn::GetAtt"][0]]["Properties"]
+    assert "SecurityGroupIngress" not in rules
+    assert rules["SecurityGroupEgress"] == [
+        {
+            "CidrIp": "255.255.255.255/32",
+            "Description": "Disallow all traffic",
+            "FromPort": 252,
+            "IpProtocol": "icmp",
+            "ToPort": 86,
+        }
+    ]
+    # And its traffic attempts are logged
+    assert len(synthesized.of_type("AWS::EC2::FlowLog")) == 1
+
+
+def test_the_grader_may_do_nothing_but_log_and_only_process_chunk_may_call_it(
+    synthesized: Synthesized,
+) -> None:
+    stack = synthesized.stack
+    grader = stack.functions["grader"]
+    role_id = synthesized.logical_id(grader.role)  # type: ignore[arg-type]
+    actions: set[str] = set()
+    for resource in synthesized.of_type("AWS::IAM::Policy").values():
+        properties = resource["Properties"]
+        if {"Ref": role_id} in properties["Roles"]:
+            for statement in properties["PolicyDocument"]["Statement"]:
+                listed = statement["Action"]
+                actions |= set(listed if isinstance(listed, list) else [listed])
+    # Its own log group, and the network interfaces Lambda attaches to the subnets: nothing else
+    assert actions == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:CreateNetworkInterface",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    }
+    assert synthesized.resource(grader.role)["Properties"].get("ManagedPolicyArns") is None  # type: ignore[arg-type]
+    # And lambda:InvokeFunction on it is granted to process-chunk alone
+    grader_arn = {"Fn::GetAtt": [synthesized.logical_id(grader), "Arn"]}
+    callers = set()
+    for resource in synthesized.of_type("AWS::IAM::Policy").values():
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Action"] == "lambda:InvokeFunction" and statement["Resource"] == grader_arn:
+                callers.add(tuple(ref["Ref"] for ref in resource["Properties"]["Roles"]))
+    chunk_role = synthesized.logical_id(stack.functions["process-chunk"].role)  # type: ignore[arg-type]
+    assert callers == {(chunk_role,)}
