@@ -310,6 +310,7 @@ def _answer(response: Any, right: bool, rng: random.Random) -> dict[str, Any]:
     from functions.logic.capa import numeric
     from functions.models.content import (
         CheckboxSpec,
+        FormulaSpec,
         MultipleChoiceSpec,
         NumericalSpec,
         OptionSpec,
@@ -328,6 +329,8 @@ def _answer(response: Any, right: bool, rng: random.Random) -> dict[str, Any]:
         return {
             field.id: response.correct[field.id] if right else "not this one" for field in response.inputs
         }
+    if isinstance(response, FormulaSpec):
+        return {response.inputs[0].id: response.answer if right else f"2*({response.answer})+1"}
     if isinstance(response, NumericalSpec):
         try:
             value = numeric.evaluate(response.answer)
@@ -381,7 +384,9 @@ def seed_answers(
             if rng.random() < 0.25:
                 continue  # never opened it
             when = start + timedelta(days=rng.uniform(0, 40))
-            if problem.rescorable:
+            # Problems graded by their own Python get a score but no answers (the sandbox is not
+            # run while seeding).
+            if problem.rescorable and not problem.needs_sandbox:
                 answers: dict[str, Any] = {}
                 for response in problem.responses:
                     answers.update(_answer(response, rng.random() < ability, rng))
