@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 import pytest
 
 from functions.dal.access_repo import AccessRepository
+from functions.dal.course_repo import CourseRepository
 from functions.dal.object_store import ObjectStore
 from functions.logic import reports
 from functions.logic.csvfile import decode_rows
@@ -161,20 +162,23 @@ def test_the_problem_grade_report_shows_other_groups_problems_as_not_available(c
     assert by_user[203]["Grade"] == "1.0"
 
 
-@pytest.mark.parametrize(
-    ("line", "error"),
-    [
+def test_bad_group_lines_are_400_and_change_nothing(course):
+    cases = [
         ({"user_id": 201, "partition": 99, "group": 0}, "no group configuration 99"),
         ({"user_id": 201, "partition": 50, "group": "Group C"}, "'Hint experiment' has no group 'Group C'"),
         ({"user_id": 999, "partition": 50, "group": 0}, "users not enrolled"),
         ({"user_id": 201, "group": 0}, "line 1"),
-    ],
-)
-def test_bad_group_lines_are_400_and_change_nothing(course, line, error):
-    status, body = course.api(
-        "POST", course_path(COURSE, "data/groups"), "admin", raw_body=json.dumps(line).encode()
-    )
-    assert status == 400 and error in body["error"]
+    ]
+    for line, error in cases:
+        status, body = course.api(
+            "POST", course_path(COURSE, "data/groups"), "admin", raw_body=json.dumps(line).encode()
+        )
+        assert status == 400 and error in body["error"], (line, body)
+    # the assignments loaded before are intact
+    learners = {
+        e.user_id: e for e in CourseRepository(course.settings).get_enrollments(COURSE, [201]).values()
+    }
+    assert learners[201].experiment_groups == {"50": "0"}
 
 
 def test_a_learner_removed_from_the_experiment_loses_the_arm(course):
