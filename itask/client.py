@@ -1,25 +1,95 @@
-"""A small HTTP client for the service API (the CLI and the end-to-end tests use it)."""
+"""An HTTP client for the service API, on httpx (the CLI, the end-to-end tests and the bench use it).
+
+Every request has its own timeout. Connection failures (refused, connect timeout) are retried by
+httpx's transport for every method, since nothing reached the server; reads that time out or break
+are retried only for idempotent methods, because a POST that the server may have received must not
+be sent twice.
+"""
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
+import re
+import time
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_RETRIES = 3
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+_RETRY_BACKOFF_S = 0.5
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass
 class ApiResponse:
     status: int
     body: Any
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive (httpx.Headers)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def error_message(self) -> str:
+        """The API's own words for a refusal: `error` (our handlers), `message` (the gateway), or text."""
+        if isinstance(self.body, dict):
+            for key in ("error", "message", "error_description"):
+                if isinstance(self.body.get(key), str) and self.body[key]:
+                    return str(self.body[key])
+        if isinstance(self.body, str) and self.body.strip():
+            # An error page from a proxy or another server: its title, or its first line.
+            title = _TITLE.search(self.body)
+            text = title.group(1) if title else next(line for line in self.body.splitlines() if line.strip())
+            return " ".join(text.split())[:200]
+        return httpx.codes.get_reason_phrase(self.status) or f"HTTP {self.status}"
+
+
+class BearerToken(httpx.Auth):
+    """A fixed bearer token (the local stack's minted one, or ITASK_TOKEN)."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
 
 
 class ApiClient:
-    def __init__(self, base_url: str, token: str | None, timeout_s: float = 30.0):
-        self.base_url, self.token, self.timeout_s = base_url.rstrip("/"), token, timeout_s
+    def __init__(
+        self,
+        base_url: str,
+        token: str | httpx.Auth | None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s, self.retries = timeout_s, retries
+        auth = BearerToken(token) if isinstance(token, str) and token else token
+        self.token = token if isinstance(token, str) else None
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            auth=auth if isinstance(auth, httpx.Auth) else None,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+            transport=httpx.HTTPTransport(retries=retries),
+            headers={"Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def request(
         self,
@@ -29,19 +99,18 @@ class ApiClient:
         query: dict[str, str] | None = None,
         raw_body: bytes | None = None,
     ) -> ApiResponse:
-        url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
         data = raw_body if raw_body is not None else (None if body is None else json.dumps(body).encode())
-        headers = {"Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return ApiResponse(response.status, _decode(response.read()), dict(response.headers))
-        except urllib.error.HTTPError as error:
-            return ApiResponse(error.code, _decode(error.read()), dict(error.headers or {}))
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        tries = 1 + (self.retries if method.upper() in _IDEMPOTENT else 0)
+        for attempt in range(tries):
+            try:
+                response = self._http.request(method, path, content=data, params=query, headers=headers)
+                break
+            except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError):
+                if attempt == tries - 1:
+                    raise
+                time.sleep(_RETRY_BACKOFF_S * 2**attempt)
+        return ApiResponse(response.status_code, _decode(response.content), response.headers)
 
     # ---- the routes ----
     def submit(self, course_id: str, task_type: str, task_input: dict[str, Any] | None = None) -> ApiResponse:
@@ -74,7 +143,9 @@ def _decode(data: bytes) -> Any:
         return data.decode("utf-8", "replace")
 
 
-def download(url: str, timeout_s: float = 60.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
-        data: bytes = response.read()
-    return data
+def download(url: str, timeout_s: float = 60.0, retries: int = DEFAULT_RETRIES) -> bytes:
+    """Fetch a pre-signed link (no bearer token: the signature is the credential)."""
+    with httpx.Client(timeout=timeout_s, transport=httpx.HTTPTransport(retries=retries)) as http:
+        response = http.get(url)
+        response.raise_for_status()
+        return response.content

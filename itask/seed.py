@@ -26,9 +26,9 @@ from functions.models.course import (
     ProblemScore,
 )
 from functions.settings import Settings
+from itask.defaults import DEMO_COURSE
 from itask.seeders import all_seeders
 
-DEMO_COURSE = "course-v1:DemoX+Grading101+2026_T1"
 FIRST_USER_ID = 1001
 FIRST_NAMES = [
     "Ana",
