@@ -157,7 +157,8 @@ def test_the_cli_imports_a_course_and_rescores_it(local_stack):
     assert history.returncode == 0 and history.stdout.count("rescore_problem") == 2
     # a learner may not rescore anyone
     refused = itask("rescore", course, problem, "--as", "nobody")
-    assert refused.returncode == 1 and "permission" in refused.stdout
+    assert refused.returncode == 1 and "permission" in refused.stderr
+    assert "(HTTP 403 Forbidden)" in refused.stderr
 
 
 def test_a_fresh_local_stack_has_an_administrator_who_can_import_at_once(tmp_path):

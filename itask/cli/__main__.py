@@ -1,0 +1,5 @@
+import sys
+
+from itask.cli import main
+
+sys.exit(main())

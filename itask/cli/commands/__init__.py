@@ -1,0 +1,12 @@
+"""The commands, one module per group; importing this package registers them on ``itask.cli.app.app``.
+
+The import order is the order of the panels in ``itask --help``.
+"""
+
+# isort: off
+from itask.cli.commands import local_stack  # noqa: F401
+from itask.cli.commands import tasks  # noqa: F401
+from itask.cli.commands import problems  # noqa: F401
+from itask.cli.commands import reports, data  # noqa: F401
+from itask.cli.commands import auth  # noqa: F401
+# isort: on
