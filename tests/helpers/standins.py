@@ -125,6 +125,7 @@ class OidcProvider(_Server):
     expires_in: int | None = 3600
     refresh_token: str | None = "refresh-1"
     refresh_fails: bool = False
+    code_lifetime_s: int = 60  # bounds a test whose client never gets it right
 
     def __post_init__(self) -> None:
         _Server.__init__(self)
@@ -170,7 +171,7 @@ class OidcProvider(_Server):
                     "user_code": "WDJB-MJHT",
                     "verification_uri": f"{self.url}/activate",
                     "verification_uri_complete": f"{self.url}/activate?user_code=WDJB-MJHT",
-                    "expires_in": 600,
+                    "expires_in": self.code_lifetime_s,
                     "interval": self.interval_s,
                 },
                 {},
