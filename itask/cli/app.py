@@ -124,4 +124,6 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         message, code = describe(error)
         return _fail(message, code)
+    if result == EXIT_INTERRUPTED:  # Ctrl-C before a command ran: Typer exits 130 without a word
+        return _fail("interrupted", EXIT_INTERRUPTED)
     return result if isinstance(result, int) else 0
