@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer._click import exceptions as click_exceptions
 
 from itask.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, CliError, describe
 from itask.cli.target import Options
@@ -26,7 +25,9 @@ HELP = (
 )
 
 
-class panels:
+class HelpPanel:
+    """Titles of the groups `itask --help` lists the commands in."""
+
     LOCAL = "Local stack"
     TASKS = "Tasks"
     PROBLEMS = "Problem state"
@@ -112,11 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result: Any = command.main(args=argv, prog_name="itask", standalone_mode=False)
-    except click_exceptions.UsageError as error:
-        where = error.ctx.command_path if error.ctx is not None else "itask"
-        return _fail(f"{error.format_message()} (see `{where} --help`)", EXIT_USAGE)
-    except click_exceptions.ClickException as error:
-        return _fail(error.format_message(), error.exit_code)
+    except typer.TyperException as error:  # Click's usage errors and bad parameters
+        code = int(getattr(error, "exit_code", EXIT_USAGE))
+        context = getattr(error, "ctx", None)
+        where = f" (see `{context.command_path} --help`)" if context is not None else ""
+        return _fail(f"{error.format_message()}{where}", code)
     except typer.Abort:
         return _fail("aborted", 1)
     except (Exception, KeyboardInterrupt) as error:  # the one place that turns any failure into a line

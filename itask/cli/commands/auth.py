@@ -9,7 +9,7 @@ import httpx
 import typer
 
 from itask.cli import credentials, oidc
-from itask.cli.app import app, options, panels
+from itask.cli.app import HelpPanel, app, options
 from itask.cli.errors import CliError
 from itask.cli.output import console, say
 
@@ -24,7 +24,7 @@ def _deployment(ctx: typer.Context, verb: str) -> str:
     return opts.api
 
 
-@app.command(rich_help_panel=panels.SIGN_IN)
+@app.command(rich_help_panel=HelpPanel.SIGN_IN)
 def login(
     ctx: typer.Context,
     issuer: Annotated[
@@ -65,7 +65,7 @@ def login(
     say(f"signed in to {api}{lasts}{renew}; token stored in {path}")
 
 
-@app.command(rich_help_panel=panels.SIGN_IN)
+@app.command(rich_help_panel=HelpPanel.SIGN_IN)
 def logout(ctx: typer.Context) -> None:
     """Forget the stored sign-in for the --api deployment."""
     api = _deployment(ctx, "logout")

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import typer
 
-from itask.cli.app import AsUser, app, options, panels
+from itask.cli.app import AsUser, HelpPanel, app, options
 from itask.cli.errors import CliError
 from itask.cli.output import emit_json
 
@@ -29,7 +29,7 @@ def _import_body(export: Path) -> bytes:
     return _read(export)
 
 
-@app.command("import-course", rich_help_panel=panels.DATA)
+@app.command("import-course", rich_help_panel=HelpPanel.DATA)
 def import_course(
     ctx: typer.Context,
     file: Annotated[
@@ -48,7 +48,7 @@ def import_course(
         emit_json(opts.expect(response, 201))
 
 
-@app.command(rich_help_panel=panels.DATA)
+@app.command(rich_help_panel=HelpPanel.DATA)
 def load(
     ctx: typer.Context,
     course: Annotated[str, typer.Argument(help="course key")],

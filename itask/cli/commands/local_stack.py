@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from itask.cli.app import app, options, panels
+from itask.cli.app import HelpPanel, app, options
 from itask.cli.commands._common import follow
 from itask.cli.errors import CliError
 from itask.cli.output import csv_preview, say
@@ -62,7 +62,7 @@ def _refuse_a_second_stack(home: Path) -> None:
         )
 
 
-@app.command(rich_help_panel=panels.LOCAL)
+@app.command(rich_help_panel=HelpPanel.LOCAL)
 def serve(
     ctx: typer.Context,
     port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP API port (0: any free port)")] = 8080,
@@ -129,7 +129,7 @@ def _stop_quietly(stack: Any) -> None:
         stack.stop()
 
 
-@app.command(rich_help_panel=panels.LOCAL)
+@app.command(rich_help_panel=HelpPanel.LOCAL)
 def token(
     ctx: typer.Context,
     user: Annotated[
@@ -195,7 +195,7 @@ def _seed(opts: Options, course: str, learners: int, seed: int) -> None:
         say(f"  {line}")
 
 
-@app.command(rich_help_panel=panels.LOCAL)
+@app.command(rich_help_panel=HelpPanel.LOCAL)
 def seed(
     ctx: typer.Context,
     course: Annotated[str, typer.Option(help="course key")] = DEMO_COURSE,
@@ -209,7 +209,7 @@ def seed(
     _seed(opts, course, learners, seed)
 
 
-@app.command("seed-answers", rich_help_panel=panels.LOCAL)
+@app.command("seed-answers", rich_help_panel=HelpPanel.LOCAL)
 def seed_answers(
     ctx: typer.Context,
     course: Annotated[str, typer.Argument(help="course key of an imported course")],
@@ -227,7 +227,7 @@ def seed_answers(
     say(f"seeded {summary.learners} learners with answers to the {summary.problems} problems of {course}")
 
 
-@app.command(rich_help_panel=panels.LOCAL)
+@app.command(rich_help_panel=HelpPanel.LOCAL)
 def demo(
     ctx: typer.Context,
     course: Annotated[str, typer.Option(help="course key")] = DEMO_COURSE,

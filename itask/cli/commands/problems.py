@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from itask.cli.app import AsUser, app, options, panels
+from itask.cli.app import AsUser, HelpPanel, app, options
 from itask.cli.commands._common import Interval, Timeout, end_of, follow
 from itask.cli.output import emit_json
 from itask.cli.progress import DEFAULT_INTERVAL_S
@@ -45,7 +45,7 @@ def _run(
         end_of(final)
 
 
-@app.command(rich_help_panel=panels.PROBLEMS)
+@app.command(rich_help_panel=HelpPanel.PROBLEMS)
 def rescore(
     ctx: typer.Context,
     course: Course,
@@ -64,7 +64,7 @@ def rescore(
     _run(ctx, task_type, course, problem, student, exam, extra, as_user, timeout, interval)
 
 
-@app.command(rich_help_panel=panels.PROBLEMS)
+@app.command(rich_help_panel=HelpPanel.PROBLEMS)
 def reset(
     ctx: typer.Context,
     course: Course,
@@ -79,7 +79,7 @@ def reset(
     _run(ctx, "reset_problem_attempts", course, problem, student, exam, {}, as_user, timeout, interval)
 
 
-@app.command("delete-state", rich_help_panel=panels.PROBLEMS)
+@app.command("delete-state", rich_help_panel=HelpPanel.PROBLEMS)
 def delete_state(
     ctx: typer.Context,
     course: Course,
@@ -94,7 +94,7 @@ def delete_state(
     _run(ctx, "delete_problem_state", course, problem, student, exam, {}, as_user, timeout, interval)
 
 
-@app.command(rich_help_panel=panels.PROBLEMS)
+@app.command(rich_help_panel=HelpPanel.PROBLEMS)
 def override(
     ctx: typer.Context,
     course: Course,

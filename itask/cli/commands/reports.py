@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from itask.cli.app import AsUser, app, options, panels
+from itask.cli.app import AsUser, HelpPanel, app, options
 from itask.cli.errors import CliError
 from itask.cli.output import csv_preview, say, table
 from itask.client import download
 from itask.defaults import DEMO_COURSE
 
 
-@app.command(rich_help_panel=panels.DATA)
+@app.command(rich_help_panel=HelpPanel.DATA)
 def reports(
     ctx: typer.Context,
     course: Annotated[str, typer.Argument(help="course key")] = DEMO_COURSE,

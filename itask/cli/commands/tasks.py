@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import typer
 
-from itask.cli.app import AsUser, app, options, panels
+from itask.cli.app import AsUser, HelpPanel, app, options
 from itask.cli.commands._common import Interval, Timeout, end_of, follow
 from itask.cli.errors import CliError
 from itask.cli.output import emit_json, say, table
@@ -31,7 +31,7 @@ def _task_input(text: str | None) -> dict[str, Any]:
     return value
 
 
-@app.command(rich_help_panel=panels.TASKS)
+@app.command(rich_help_panel=HelpPanel.TASKS)
 def submit(
     ctx: typer.Context,
     course: Course = DEMO_COURSE,
@@ -56,7 +56,7 @@ def submit(
             end_of(follow(opts, client, body["task_id"], timeout, interval))
 
 
-@app.command(rich_help_panel=panels.TASKS)
+@app.command(rich_help_panel=HelpPanel.TASKS)
 def status(
     ctx: typer.Context,
     task_id: TaskId,
@@ -76,7 +76,7 @@ def status(
             emit_json(opts.expect(client.status(task_id), 200))
 
 
-@app.command("tasks", rich_help_panel=panels.TASKS)
+@app.command("tasks", rich_help_panel=HelpPanel.TASKS)
 def list_tasks(
     ctx: typer.Context,
     course: Course = DEMO_COURSE,
@@ -129,7 +129,7 @@ def list_tasks(
     )
 
 
-@app.command(rich_help_panel=panels.TASKS)
+@app.command(rich_help_panel=HelpPanel.TASKS)
 def cancel(ctx: typer.Context, task_id: TaskId, as_user: AsUser = None) -> None:
     """Stop a queued or running task (it ends REVOKED)."""
     opts = options(ctx)
@@ -137,7 +137,7 @@ def cancel(ctx: typer.Context, task_id: TaskId, as_user: AsUser = None) -> None:
         emit_json(opts.expect(client.request("POST", f"/tasks/{quote(task_id, safe='')}/cancel"), 200))
 
 
-@app.command(rich_help_panel=panels.TASKS)
+@app.command(rich_help_panel=HelpPanel.TASKS)
 def resume(
     ctx: typer.Context,
     task_id: TaskId,
