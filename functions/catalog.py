@@ -29,6 +29,35 @@ class RuleSpec:
     description: str
 
 
+@dataclass(frozen=True)
+class EventRuleSpec:
+    """Events of the service's bus delivered to a function in batches, through an SQS queue.
+
+    On AWS: rule -> queue (with a dead-letter queue) -> event source mapping with partial batch
+    failures. Locally: the same rule and queue on moto, polled by ``itask/local/event_delivery.py``.
+    """
+
+    name: str
+    target: str  # FunctionSpec.name
+    detail_types: tuple[str, ...]
+    description: str
+    batch_size: int = 10
+
+
+@dataclass(frozen=True)
+class PublicRouteSpec:
+    """An HTTP route without the JWT authorizer, served by its own function."""
+
+    method: str
+    path: str  # API Gateway route path, e.g. /lti/launch/{course_id}/{usage_id}
+    target: str  # FunctionSpec.name
+
+    @property
+    def prefix(self) -> str:
+        """The literal part before the first path parameter (the local adapter matches on it)."""
+        return self.path.split("{", 1)[0]
+
+
 FUNCTIONS: dict[str, FunctionSpec] = {
     spec.name: spec
     for spec in (
@@ -78,12 +107,50 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             256,
             120,
         ),
+        FunctionSpec(
+            "lti-launch",
+            "functions.handlers.lti_launch.lambda_handler",
+            "LTI 1.1 launches (OAuth 1.0a signed, no bearer token)",
+            256,
+            29,
+        ),
+        FunctionSpec(
+            "lti-score-changed",
+            "functions.handlers.lti_events.lambda_handler",
+            "ScoreChanged events -> LTI pass-backs queued",
+            256,
+            60,
+        ),
+        FunctionSpec(
+            "lti-send",
+            "functions.handlers.lti_send.lambda_handler",
+            "Send one LTI pass-back (replaceResult or AGS score) and keep its ledger",
+            256,
+            60,
+        ),
     )
 }
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec("sweeper", "sweeper", 5, "Fail QUEUING/PROGRESS tasks whose execution no longer runs"),
 )
+
+EVENT_RULES: tuple[EventRuleSpec, ...] = (
+    EventRuleSpec(
+        "lti-score-changed",
+        "lti-score-changed",
+        ("ScoreChanged",),
+        "Score changes (from our tasks or an LMS) to the LTI pass-back",
+    ),
+)
+
+PUBLIC_ROUTES: tuple[PublicRouteSpec, ...] = (
+    PublicRouteSpec("POST", "/lti/launch/{course_id}/{usage_id}", "lti-launch"),
+)
+
+# The LTI pass-back state machine (statemachines/lti_passback.asl.json) and its placeholders.
+LTI_ASL_FILE = "lti_passback.asl.json"
+LTI_ASL_FUNCTION_TOKENS: dict[str, str] = {"LtiSendFunctionArn": "lti-send"}
 
 # Placeholders of statemachines/instructor_task.asl.json and the function each one names.
 ASL_FUNCTION_TOKENS: dict[str, str] = {

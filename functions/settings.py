@@ -50,6 +50,35 @@ class Settings(BaseSettings):
     grader_batch_size: int = Field(default=100, ge=1, le=1000)
     grader_concurrency: int = Field(default=4, ge=1, le=32)
 
+    # ---- LTI grade pass-back (spec §8; functions/logic/lti) ----
+    lti_table: str = "itask-lti"
+    # KMS key (id, ARN or alias) that encrypts consumer secrets and tool private keys.
+    lti_kms_key_id: str = "alias/itask-lti"
+    lti_state_machine_arn: str = ""
+    # Where a verified launch redirects; {course_id} and {usage_id} are filled in (URL-quoted).
+    lti_content_url: str = "https://courses.example.com/courses/{course_id}/jump_to/{usage_id}"
+    # The public base URL consumers sign launches against (behind a proxy or custom domain);
+    # empty: scheme and host of the request as API Gateway received it.
+    lti_launch_base_url: str = ""
+    # How long an OAuth 1.0a timestamp is accepted, either side of now (nonces are kept twice as long).
+    lti_timestamp_lifetime_seconds: int = Field(default=600, ge=30, le=3600)
+    # Composite (unit / subsection / course) scores wait this long, collapsing bursts (upstream: 900 s).
+    lti_composite_delay_seconds: int = Field(default=900, ge=0, le=86_400)
+    # Outcome service requests (upstream's LTI_OUTCOME_SERVICE_TIMEOUT).
+    lti_request_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Transient failures (5xx, 408, 429, timeouts, connection errors) are retried with exponential
+    # backoff and full jitter: base * 2^(attempt-1), capped, until this many attempts in all.
+    lti_max_attempts: int = Field(default=8, ge=1, le=50)
+    lti_retry_base_seconds: float = Field(default=30.0, ge=0, le=3600)
+    lti_retry_max_seconds: float = Field(default=3600.0, ge=0, le=86_400)
+    # Outcome URL checks (spec §8.4): http only if allowed; hosts (and their subdomains) if listed.
+    lti_outcome_allow_http: bool = False
+    lti_outcome_allowed_hosts: str = ""  # comma separated; empty: any public host
+    # Local stack and tests only: accept loopback addresses (the LMS stand-ins listen on 127.0.0.1).
+    lti_outcome_allow_loopback: bool = False
+    # Extra CA certificates (PEM file) trusted for outcome services, e.g. a test CA; empty: system CAs.
+    lti_ca_bundle: str = ""
+
 
 def get_settings() -> Settings:
     """Read the settings now (cheap; called at the start of each invocation)."""

@@ -12,12 +12,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.errors import ApiError, BadRequest
+from functions.handlers.lti_routes import router as lti_router
 from functions.logic import service
 from functions.models.access import Principal
 from functions.observability import logger, metrics, tracer
 from functions.settings import get_settings
 
 app = APIGatewayHttpResolver()
+app.include_router(lti_router)
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

@@ -28,6 +28,8 @@ class Permission(StrEnum):
     CERTIFICATES = "certificates"
     # "Requires instructor access.": all-learner rescore, reset and delete (spec §9.1).
     INSTRUCTOR_ACCESS = "instructor_access"
+    # LTI pass-backs of a course: list the ledger, re-send failed scores.
+    LTI_PASSBACKS = "lti_passbacks"
 
 
 _COURSE_STAFF = frozenset({GLOBAL_STAFF, "instructor", "staff"})
@@ -46,6 +48,7 @@ DEFAULT_RULES: dict[Permission, frozenset[str]] = {
     Permission.ENROLL: _COURSE_STAFF,
     Permission.CERTIFICATES: _INSTRUCTOR,
     Permission.INSTRUCTOR_ACCESS: _INSTRUCTOR,
+    Permission.LTI_PASSBACKS: _COURSE_STAFF,
 }
 
 

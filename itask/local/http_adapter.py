@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from functions.catalog import PUBLIC_ROUTES
 from itask.local.jwt_local import InvalidToken, LocalIssuer
 from itask.local.lambda_router import LambdaRouter
 
@@ -75,6 +76,14 @@ def build_event(
     }
 
 
+def public_route(method: str, path: str) -> str | None:
+    """The function serving an unauthenticated route (``functions.catalog.PUBLIC_ROUTES``), if any."""
+    for route in PUBLIC_ROUTES:
+        if method == route.method and path.startswith(route.prefix):
+            return route.target
+    return None
+
+
 class ApiGatewayAdapter:
     def __init__(self, router: LambdaRouter, issuer: LocalIssuer, host: str = "127.0.0.1", port: int = 0):
         self.router, self.issuer = router, issuer
@@ -119,6 +128,13 @@ class ApiGatewayAdapter:
             return
         body = request.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in request.headers.items()}
+        public = public_route(request.command, urlsplit(request.path).path)
+        if public is not None:  # API Gateway routes these without the JWT authorizer
+            event = build_event(request.command, request.path, headers, body, {}, request.client_address[0])
+            del event["requestContext"]["authorizer"]
+            event["headers"].setdefault("x-forwarded-proto", "http")
+            self._respond(request, self.router.invoke(public, event))
+            return
         authorization = headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
@@ -140,7 +156,9 @@ class ApiGatewayAdapter:
             )
             return
         event = build_event(request.command, request.path, headers, body, claims, request.client_address[0])
-        response = self.router.invoke("api", event)
+        self._respond(request, self.router.invoke("api", event))
+
+    def _respond(self, request: BaseHTTPRequestHandler, response: dict[str, Any]) -> None:
         payload = response.get("body") or ""
         data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
         self._reply(request, int(response.get("statusCode", 200)), response.get("headers") or {}, data)

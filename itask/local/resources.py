@@ -54,7 +54,10 @@ def provision(settings: Settings, router: LambdaRouter) -> Settings:
     )["stateMachineArn"]
     # Python-graded problems go to the grader function, routed in-process like every function here.
     grader = settings.grader_function or router.arn("grader")
-    return settings.model_copy(update={"state_machine_arn": arn, "grader_function": grader})
+    settings = settings.model_copy(update={"state_machine_arn": arn, "grader_function": grader})
+    from itask.local.lti_resources import provision_lti
+
+    return provision_lti(settings, router)
 
 
 def export_settings(settings: Settings) -> None:

@@ -21,6 +21,7 @@ from functions.dal.clients import reset_clients
 from functions.models.access import Principal
 from functions.settings import Settings
 from itask.local import lambda_router, moto_fidelity
+from itask.local.event_delivery import EventDelivery
 from itask.local.http_adapter import ApiGatewayAdapter
 from itask.local.jwt_local import LocalIssuer
 from itask.local.resources import export_settings, provision
@@ -110,6 +111,7 @@ class LocalStack:
         self._server: Any = None
         self.adapter: ApiGatewayAdapter | None = None
         self.firer: RuleFirer | None = None
+        self.events: EventDelivery | None = None
         self.router: lambda_router.LambdaRouter | None = None
         self.issuer = LocalIssuer(home)
 
@@ -148,6 +150,8 @@ class LocalStack:
         self.adapter.start()
         self.firer = RuleFirer(self.router, self.rule_interval_s)
         self.firer.start()
+        self.events = EventDelivery(self.router, region)
+        self.events.start()
         self.info = StackInfo(
             api_url=self.adapter.url, moto_url=moto_url, region=region, home=str(self.home), pid=os.getpid()
         )
@@ -170,6 +174,8 @@ class LocalStack:
             time.sleep(0.2)
 
     def stop(self) -> None:
+        if self.events:
+            self.events.stop()
         if self.firer:
             self.firer.stop()
         if self.adapter:

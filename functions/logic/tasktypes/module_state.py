@@ -27,7 +27,7 @@ from functions.logic.sandbox.service import grade_in_sandbox
 from functions.logic.usage_keys import parse_usage_key, usage_key
 from functions.models.access import Principal
 from functions.models.content import ProblemDefinition
-from functions.models.course import Course, ProblemScore
+from functions.models.course import Block, Course, ProblemScore
 from functions.models.sandbox import SandboxJob, SandboxResult
 from functions.models.state import ProblemState
 from functions.models.tasks import ChunkDescriptor, Counters, Task
@@ -402,7 +402,9 @@ class ProblemStateTask(TaskType):
                     self._write_state(ctx, task, target, user_id, outcome)
                     if outcome.score_changed:
                         sheet_changes.setdefault(user_id, {})[target] = outcome.score
-                        events.append(_score_event(task, target, user_id, outcome.score, now))
+                        events.append(
+                            _score_event(task, run.course.blocks[target], user_id, outcome.score, now)
+                        )
             if not rows:
                 continue
             # A learner counts once: failed if any of their rows failed, skipped if all were skipped.
@@ -529,14 +531,22 @@ class ProblemStateTask(TaskType):
 
 
 def _score_event(
-    task: Task, problem: str, user_id: int, score: ProblemScore | None, now: datetime
+    task: Task, block: Block, user_id: int, score: ProblemScore | None, now: datetime
 ) -> dict[str, Any]:
+    # Weighted as the grade report weighs it (a deleted state: 0 of the problem's weighted maximum),
+    # under upstream's signal names, so the LTI pass-back and LMS consumers read one shape.
+    problem = grading.ProblemRef(
+        block.id, block.display_name, block.weight, float(block.max_score or 0), True
+    )
+    weighted_earned, weighted_possible, _ = grading.weighted_score(problem, score)
     return {
         "course_id": task.course_id,
         "user_id": user_id,
-        "usage_id": usage_key(task.course_id, "problem", problem),
+        "usage_id": usage_key(task.course_id, "problem", block.id),
         "raw_earned": score.earned if score else 0.0,
         "raw_possible": score.possible if score else None,
+        "weighted_earned": weighted_earned,
+        "weighted_possible": weighted_possible,
         "task_id": task.task_id,
         "task_type": task.task_type,
         "reason": task.task_type,
