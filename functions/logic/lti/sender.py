@@ -115,7 +115,8 @@ def send_step(ctx: LtiContext, assignment_id: str, version: int, attempt: int) -
                 score,
             )
         else:
-            text = outcomes.score_text(earned, possible)
+            # The fraction sent is the score's: for a composite, what the grade report prints.
+            text = "0" if not possible else str(float(score))
             delivery = _deliver_1p1(ctx, consumer, secret, assignment, text)
     except UrlRefused as refused:
         return _finish(ctx, passback, PassbackStatus.FAILED, None, f"refused: {refused}", attempted=False)
