@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,7 +33,7 @@ class Consumer(BaseModel):
     token_url: str | None = None
     jwks_url: str | None = None
     key_id: str | None = None  # "kid" of the tool key the platform verifies assertions with
-    public_jwk: dict[str, str] | None = None
+    public_jwk: dict[str, Any] | None = None
     created: datetime | None = None
 
 

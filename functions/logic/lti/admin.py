@@ -95,7 +95,7 @@ def consumer_view(consumer: Consumer) -> dict[str, Any]:
     return view
 
 
-def _tool_key(registration: ConsumerRegistration) -> tuple[str, dict[str, str], str]:
+def _tool_key(registration: ConsumerRegistration) -> tuple[str, dict[str, Any], str]:
     """(private key PEM, public JWK, key id): the given key, or a new RSA 2048 key."""
     if registration.private_key_pem:
         try:
@@ -109,7 +109,8 @@ def _tool_key(registration: ConsumerRegistration) -> tuple[str, dict[str, str], 
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    jwk: dict[str, str] = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    jwk: dict[str, Any] = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    jwk.pop("key_ops", None)  # "use": "sig" says it
     key_id = registration.key_id or digest(jwk["n"])[:16]
     return pem, {**jwk, "kid": key_id, "alg": "RS256", "use": "sig"}, key_id
 
