@@ -9,10 +9,12 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from functions.catalog import PUBLIC_ROUTES
 from infra import constants
 from infra.constructs.api import HttpApi
 from infra.constructs.data import DataTables
 from infra.constructs.functions import ServiceFunctions
+from infra.constructs.lti import LtiPassback
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.permissions import ServicePermissions
 from infra.constructs.reports import ReportsBucket
@@ -47,6 +49,7 @@ class InstructorTasksStack(Stack):
         by_name = self.functions.functions()
         self.workflow = Workflow(self, "Workflow", functions=by_name, reports=self.reports)
         self.schedules = Schedules(self, "Schedules", functions=by_name)
+        self.lti = LtiPassback(self, "Lti", functions=by_name, event_bus=self.schedules.event_bus)
         # Known only now. The state machine ARN is built from the machine's name, so the pipeline
         # functions (which the machine references) can carry it without a dependency cycle.
         self.functions.add_environment(
@@ -55,6 +58,7 @@ class InstructorTasksStack(Stack):
                 constants.ENV_EVENT_BUS_NAME: self.schedules.event_bus.event_bus_name,
                 constants.ENV_NOTIFY_FROM: notify_from,
                 constants.ENV_GRADER_FUNCTION: by_name["grader"].function_name,
+                **self.lti.environment(),
             }
         )
         self.permissions = ServicePermissions(
@@ -66,13 +70,20 @@ class InstructorTasksStack(Stack):
             workflow=self.workflow,
             event_bus=self.schedules.event_bus,
             notify_from=notify_from,
+            lti=self.lti,
         )
         self.api = HttpApi(
-            self, "Http", handler=by_name["api"], jwt_issuer=jwt_issuer, jwt_audience=jwt_audience
+            self,
+            "Http",
+            handler=by_name["api"],
+            jwt_issuer=jwt_issuer,
+            jwt_audience=jwt_audience,
+            public_routes={route: by_name[route.target] for route in PUBLIC_ROUTES},
         )
         self.monitoring = Monitoring(
             self, "Monitoring", state_machine=self.workflow.state_machine, functions=by_name
         )
+        self.monitoring.add_alarms(self.lti.alarms(self.monitoring.action))
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the HTTP API")
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)

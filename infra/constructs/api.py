@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import jsii
 from aws_cdk import RemovalPolicy, Stack
@@ -14,6 +14,9 @@ from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+from functions.catalog import PublicRouteSpec
+from infra.nag import acknowledge
 
 THROTTLE = apigwv2.ThrottleSettings(burst_limit=100, rate_limit=50)
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
@@ -63,6 +66,7 @@ class HttpApi(Construct):
         handler: lambda_.IFunction,
         jwt_issuer: str,
         jwt_audience: Sequence[str],
+        public_routes: Mapping[PublicRouteSpec, lambda_.IFunction] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not jwt_issuer or not list(jwt_audience):
@@ -89,6 +93,26 @@ class HttpApi(Construct):
                 "ApiFunction", handler, payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0
             ),
         )
+        # Routes a caller cannot hold a bearer token for (an LMS's signed LTI launch): no JWT
+        # authorizer, their own function, which authenticates the request itself.
+        for route, function in (public_routes or {}).items():
+            created = self.api.add_routes(
+                path=route.path,
+                methods=[apigwv2.HttpMethod(route.method)],
+                integration=integrations.HttpLambdaIntegration(
+                    f"{route.target}-integration",
+                    function,
+                    payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+                ),
+                authorizer=apigwv2.HttpNoneAuthorizer(),
+            )
+            for found in created:
+                acknowledge(
+                    found,
+                    "AwsSolutions-APIG4",
+                    "LTI 1.1 launches come from an LMS as OAuth 1.0a signed form posts: the function "
+                    "verifies the consumer's signature, timestamp and nonce; there is no bearer token.",
+                )
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
         )

@@ -44,6 +44,7 @@ class Monitoring(Construct):
             self, "Alarms", display_name="Instructor tasks alarms", master_key=key, enforce_ssl=True
         )
         action = cw_actions.SnsAction(self.topic)
+        self.action = action
 
         self.alarms: list[cloudwatch.Alarm] = [
             self._alarm(
@@ -101,6 +102,13 @@ class Monitoring(Construct):
                     for name, fn in functions.items()
                 ],
             ],
+        )
+
+    def add_alarms(self, alarms: list[cloudwatch.Alarm]) -> None:
+        """Alarms other constructs made (already notifying ``self.action``), shown on the dashboard."""
+        self.alarms.extend(alarms)
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="LTI pass-back alarms", alarms=list(alarms), width=24)
         )
 
     def _alarm(

@@ -19,6 +19,7 @@ from constructs import Construct
 
 from infra import constants
 from infra.constructs.data import DataTables
+from infra.constructs.lti import LtiPassback
 from infra.constructs.reports import ReportsBucket
 from infra.constructs.workflow import Workflow
 from infra.nag import acknowledge_wildcard_resources, allow
@@ -47,9 +48,10 @@ class ServicePermissions(Construct):
         workflow: Workflow,
         event_bus: events.IEventBus,
         notify_from: str,
+        lti: LtiPassback,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._data, self._reports, self._workflow = data, reports, workflow
+        self._data, self._reports, self._workflow, self._lti = data, reports, workflow, lti
         self._grader_function = functions["grader"]
         self._event_bus, self._notify_from = event_bus, notify_from
         policies: dict[str, Callable[[lambda_.IFunction], None]] = {
@@ -60,6 +62,9 @@ class ServicePermissions(Construct):
             "mark-failed": self._mark_failed,
             "sweeper": self._sweeper,
             "grader": self._grader,
+            "lti-launch": self._lti_launch,
+            "lti-score-changed": self._lti_score_changed,
+            "lti-send": self._lti_send,
         }
         undecided = sorted(set(functions) - set(policies))
         if undecided:
@@ -83,6 +88,30 @@ class ServicePermissions(Construct):
             fn, ["states:StopExecution"], [self._workflow.execution_arns], wildcard_reason=_EXECUTIONS_REASON
         )
         self._publish_events(fn)
+        # LTI: register consumers (their secrets encrypted), list the ledger, re-send pass-backs.
+        self._read_write(fn, self._lti.table)
+        allow(fn, ["kms:Encrypt"], [self._lti.key.key_arn])
+        allow(fn, ["states:StartExecution"], [self._lti.state_machine_arn])
+
+    def _lti_launch(self, fn: lambda_.IFunction) -> None:
+        # The public launch: the consumer's secret (decrypt), nonce, assignment; the course's blocks
+        # and enrollments (which learner the LMS user is).
+        self._read_write(fn, self._lti.table)
+        self._read(fn, self._data.courses)
+        allow(fn, ["kms:Decrypt"], [self._lti.key.key_arn])
+
+    def _lti_score_changed(self, fn: lambda_.IFunction) -> None:
+        # Bump assignment versions, write ledger records, start one pass-back execution each
+        # (the queue's receive/delete permissions come with its event source mapping).
+        self._read_write(fn, self._lti.table)
+        self._read(fn, self._data.courses)
+        allow(fn, ["states:StartExecution"], [self._lti.state_machine_arn])
+
+    def _lti_send(self, fn: lambda_.IFunction) -> None:
+        # One send: the ledger, the consumer's secret or tool key, the learner's scores (composites).
+        self._read_write(fn, self._lti.table)
+        self._read(fn, self._data.courses)
+        allow(fn, ["kms:Decrypt"], [self._lti.key.key_arn])
 
     def _plan(self, fn: lambda_.IFunction) -> None:
         # Read course data, move the task to PROGRESS, write the snapshot and the chunk list under work/.

@@ -24,12 +24,16 @@ def test_jwt_authorizer_reads_issuer_and_audience_from_context(synthesized: Synt
     }
 
 
-def test_every_route_is_authorized_by_the_jwt_authorizer(synthesized: Synthesized) -> None:
+def test_every_route_but_the_lti_launch_is_authorized_by_the_jwt_authorizer(synthesized: Synthesized) -> None:
     # Given the API's routes and its authorizer
     authorizer_id, _ = _only(synthesized, "AWS::ApiGatewayV2::Authorizer")
-    routes = synthesized.of_type("AWS::ApiGatewayV2::Route")
-    # Then there is the one catch-all route, and no route is left without the JWT authorizer
-    assert sorted(route["Properties"]["RouteKey"] for route in routes.values()) == ["ANY /{proxy+}"]
+    routes = {
+        route["Properties"]["RouteKey"]: route
+        for route in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
+    }
+    # Then there is the catch-all route and the public LTI launch (signed by the LMS, see test_infra_lti)
+    assert sorted(routes) == ["ANY /{proxy+}", "POST /lti/launch/{course_id}/{usage_id}"]
+    routes.pop("POST /lti/launch/{course_id}/{usage_id}")
     for route in routes.values():
         assert route["Properties"]["AuthorizationType"] == "JWT"
         assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
@@ -37,8 +41,13 @@ def test_every_route_is_authorized_by_the_jwt_authorizer(synthesized: Synthesize
 
 def test_catch_all_route_invokes_the_api_function_with_payload_v2(synthesized: Synthesized) -> None:
     # Given the integration behind the route
-    integration_id, integration = _only(synthesized, "AWS::ApiGatewayV2::Integration")
-    _, route = _only(synthesized, "AWS::ApiGatewayV2::Route")
+    [route] = [
+        r
+        for r in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
+        if r["Properties"]["RouteKey"] == "ANY /{proxy+}"
+    ]
+    integration_id = route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
+    integration = synthesized.resources[integration_id]
     # Then the route targets it, and it proxies to the api function with payload format 2.0
     assert route["Properties"]["Target"] == {"Fn::Join": ["", ["integrations/", {"Ref": integration_id}]]}
     api_function = synthesized.logical_id(synthesized.stack.functions["api"])

@@ -22,11 +22,11 @@ def _table(synthesized: Synthesized, setting: str) -> dict[str, Any]:
     return synthesized.resource(getattr(synthesized.stack.data, TABLE_OF_SETTING[setting]))
 
 
-def test_three_tables_pay_per_request_with_point_in_time_recovery(synthesized: Synthesized) -> None:
+def test_four_tables_pay_per_request_with_point_in_time_recovery(synthesized: Synthesized) -> None:
     # Given the synthesised template
     tables = synthesized.of_type("AWS::DynamoDB::Table")
-    # Then it holds exactly the three tables, on demand and recoverable
-    assert len(tables) == 3
+    # Then it holds exactly the four tables (tasks, courses, access, LTI), on demand and recoverable
+    assert len(tables) == 4
     for table in tables.values():
         properties = table["Properties"]
         assert properties["BillingMode"] == "PAY_PER_REQUEST"

@@ -217,3 +217,49 @@ def test_lineage_runs_from_the_problem_to_the_root():
     assert scores.lineage(course, "p3") == ["p3", "hw2-unit", "hw2", "week2", "course"]
     assert scores.block_of(course, "block-v1:TestX+G101+2026+type@course+block@whatever") == "course"
     assert scores.block_of(course, "not a key") is None
+
+
+@pytest.mark.parametrize(
+    ("detail", "reason"),
+    [
+        ("not an object", "detail is not an object"),
+        ({"user_id": 1, "usage_id": "x", "raw_earned": 1, "raw_possible": 1}, "no course_id"),
+        (
+            {
+                "course_id": "course-v1:A+B+C",
+                "usage_id": "block-v1:A+B+C+type@problem+block@p",
+                "raw_earned": 1,
+            },
+            "missing user_id, possible",
+        ),
+        ({"course_id": "course-v1:A+B+C", "user_id": "seven"}, "malformed fields"),
+        (
+            {
+                "course_id": "course-v1:A+B+C",
+                "user_id": 1,
+                "usage_id": "p1",
+                "raw_earned": 1,
+                "raw_possible": 1,
+            },
+            "usage_id is not a usage key of the course",
+        ),
+        (
+            {
+                "course_id": "course-v1:A+B+C",
+                "user_id": 1,
+                "usage_id": "block-v1:X+Y+Z+type@problem+block@p",
+                "weighted_earned": 1,
+                "weighted_possible": 2,
+            },
+            "usage_id is not a usage key of the course",
+        ),
+        ({"course_id": "library-v1:A+B", "user_id": 1}, "not a course context"),
+    ],
+)
+def test_malformed_score_events_are_ignored_with_a_reason(detail, reason):
+    from functions.logic.lti.context import LtiContext
+    from functions.logic.lti.passback import on_score_changed
+
+    outcome = on_score_changed(LtiContext.create(settings()), "event-1", detail)
+    assert outcome.ignored is not None and outcome.ignored.startswith(reason)
+    assert outcome.queued == []
