@@ -137,9 +137,7 @@ class LtiPassback(Construct):
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_file(str(LTI_DEFINITION)),
             definition_substitutions={token: fn.function_arn for token, fn in invoked.items()},
-            logs=sfn.LogOptions(
-                destination=log_group, level=sfn.LogLevel.ERROR, include_execution_data=False
-            ),
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
         )
         acknowledge(self.state_machine.role, "AwsSolutions-IAM5[Resource::*]", _SFN_SERVICE_REASON)
@@ -184,7 +182,7 @@ class LtiPassback(Construct):
             ),
             *(
                 (
-                    f"{pascal_case(name)}DeadLetters",
+                    f"{pascal_case(name)}DeadLettersAlarm",
                     queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
                     f"{name} events could not be handled and wait in the dead-letter queue",
                 )

@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 from infra_support import Synthesized
 
-from functions.catalog import RULES, RuleSpec
+from functions.catalog import EVENT_RULES, RULES, RuleSpec
 
 
 def test_one_rule_per_catalog_rule(synthesized: Synthesized) -> None:
     # Given the synthesised rules
     rules = synthesized.of_type("AWS::Events::Rule")
-    # Then there is one per RULES entry
-    assert len(rules) == len(RULES)
+    # Then there is one per RULES entry (schedules) and one per EVENT_RULES entry (bus events)
+    schedules = [r for r in rules.values() if "ScheduleExpression" in r["Properties"]]
+    assert len(schedules) == len(RULES)
+    assert len(rules) == len(RULES) + len(EVENT_RULES)
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
