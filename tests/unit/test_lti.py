@@ -263,3 +263,23 @@ def test_malformed_score_events_are_ignored_with_a_reason(detail, reason):
     outcome = on_score_changed(LtiContext.create(settings()), "event-1", detail)
     assert outcome.ignored is not None and outcome.ignored.startswith(reason)
     assert outcome.queued == []
+
+
+def test_the_passback_asl_names_existing_functions_and_errors():
+    import json
+
+    from functions import errors
+    from functions.catalog import FUNCTIONS, LTI_ASL_FILE, LTI_ASL_FUNCTION_TOKENS
+    from itask.local.resources import ASL_FILE, asl_tokens
+
+    text = (ASL_FILE.parent / LTI_ASL_FILE).read_text()
+    assert asl_tokens(text) == set(LTI_ASL_FUNCTION_TOKENS)
+    assert set(LTI_ASL_FUNCTION_TOKENS.values()) <= set(FUNCTIONS)
+    names = {
+        name
+        for state in json.loads(text)["States"].values()
+        for rule in state.get("Retry", []) + state.get("Catch", [])
+        for name in rule["ErrorEquals"]
+    }
+    ours = {name for name in names if not name.startswith(("States.", "Lambda."))}
+    assert ours == {"TransientTaskError"} and isinstance(errors.TransientTaskError, type)
