@@ -31,10 +31,12 @@ from tests.integration.lti_support import (
 
 KEY, SECRET = "moodle-key", "moodle-shared-secret"
 LEARNER = 7002
+REFUSED = 7010  # launches of this learner are all refused: nothing may be recorded for it
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def lti_stack() -> Iterator[Stack]:
+    """One stack for the module; each test launches as its own learner."""
     yield from start_stack(lti_settings())
 
 
@@ -47,19 +49,19 @@ def consumer() -> Iterator[Lti11Consumer]:
         server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def course(lti_stack: Stack) -> Stack:
-    setup_course(lti_stack, [LEARNER, 7003])
+    setup_course(lti_stack, range(7002, 7014))
     register_consumer(lti_stack, KEY, SECRET)
     return lti_stack
 
 
-def params(outcome_url: str | None, user: str = "lms-user-1", **extra: str) -> dict[str, str]:
+def params(outcome_url: str | None, learner: int = LEARNER, **extra: str) -> dict[str, str]:
     return launch_params(
-        user,
+        f"lms-user-{learner}",
         "sourced-1" if outcome_url else None,
         outcome_url,
-        lis_person_contact_email_primary=f"learner{LEARNER}@example.org",
+        lis_person_contact_email_primary=f"learner{learner}@example.org",
         **extra,
     )
 
@@ -86,7 +88,7 @@ def test_a_signed_launch_records_the_assignment_and_redirects(course, consumer):
         0,
     )
     # The LMS user is now linked: a later launch without an email finds the learner
-    again = launch_params("lms-user-1", "sourced-2", consumer.outcome_url)
+    again = launch_params(f"lms-user-{LEARNER}", "sourced-2", consumer.outcome_url)
     url2 = launch_url(COURSE, key("sequential", "hw1"))
     assert post_launch(course, url2, signed_launch(KEY, SECRET, url2, again)).status == 302
     assert len(repo.learner_assignments(COURSE, LEARNER)) == 2
@@ -96,13 +98,14 @@ def test_a_signed_launch_records_the_assignment_and_redirects(course, consumer):
 def test_the_launched_score_reaches_the_consumer(course, consumer):
     url = launch_url(COURSE, key("problem", "q1"))
     assert (
-        post_launch(course, url, signed_launch(KEY, SECRET, url, params(consumer.outcome_url))).status == 302
+        post_launch(course, url, signed_launch(KEY, SECRET, url, params(consumer.outcome_url, 7003))).status
+        == 302
     )
     with delivering(course):
-        override(course, LEARNER, "q1", 1)
-        wait_status(course, LEARNER, 1, PassbackStatus.SENT)
+        override(course, 7003, "q1", 0)  # it was 1 of 1 (setup_course: odd learners scored 1)
+        wait_status(course, 7003, 1, PassbackStatus.SENT)
     assert [(o.sourcedid, o.score_text, o.signature_ok, o.body_hash_ok) for o in consumer.received] == [
-        ("sourced-1", "1.0", True, True)
+        ("sourced-1", "0.0", True, True)
     ]
 
 
@@ -118,7 +121,7 @@ def test_the_launched_score_reaches_the_consumer(course, consumer):
 )
 def test_launches_that_are_not_signed_by_the_consumer_are_refused(course, consumer, case, message):
     url = launch_url(COURSE, key("problem", "q1"))
-    launch = params(consumer.outcome_url)
+    launch = params(consumer.outcome_url, REFUSED)
     body = {
         "forged": lambda: signed_launch(KEY, "not-the-secret", url, launch),
         "other_url": lambda: signed_launch(KEY, SECRET, launch_url(COURSE, key("problem", "q2")), launch),
@@ -131,12 +134,12 @@ def test_launches_that_are_not_signed_by_the_consumer_are_refused(course, consum
     response = post_launch(course, url, body)
     assert response.status == 401, response.body
     assert message in response.body["error"]
-    assert LtiRepository(course.settings).learner_assignments(COURSE, LEARNER) == []
+    assert LtiRepository(course.settings).learner_assignments(COURSE, REFUSED) == []
 
 
 def test_a_replayed_launch_is_refused(course, consumer):
     url = launch_url(COURSE, key("problem", "q1"))
-    body = signed_launch(KEY, SECRET, url, params(consumer.outcome_url))
+    body = signed_launch(KEY, SECRET, url, params(consumer.outcome_url, 7011))
     assert post_launch(course, url, body).status == 302
     replay = post_launch(course, url, body)
     assert (replay.status, replay.body["error"]) == (401, "This launch was already used (replayed nonce)")
@@ -156,17 +159,19 @@ def test_a_replayed_launch_is_refused(course, consumer):
 )
 def test_a_private_or_non_https_outcome_url_is_refused_at_launch(course, outcome_url, reason):
     url = launch_url(COURSE, key("problem", "q1"))
-    response = post_launch(course, url, signed_launch(KEY, SECRET, url, params(outcome_url)))
+    response = post_launch(course, url, signed_launch(KEY, SECRET, url, params(outcome_url, REFUSED)))
     assert response.status == 400, response.body
     assert response.body["error"].startswith("Outcome service URL refused: ")
     assert reason in response.body["error"]
-    assert LtiRepository(course.settings).learner_assignments(COURSE, LEARNER) == []
+    assert LtiRepository(course.settings).learner_assignments(COURSE, REFUSED) == []
 
 
 def test_loopback_is_refused_unless_the_setting_allows_it(course, consumer, monkeypatch):
     monkeypatch.setenv("ITASK_LTI_OUTCOME_ALLOW_LOOPBACK", "false")
     url = launch_url(COURSE, key("problem", "q1"))
-    response = post_launch(course, url, signed_launch(KEY, SECRET, url, params(consumer.outcome_url)))
+    response = post_launch(
+        course, url, signed_launch(KEY, SECRET, url, params(consumer.outcome_url, REFUSED))
+    )
     assert (response.status, response.body["error"]) == (
         400,
         "Outcome service URL refused: host 127.0.0.1 resolves to a loopback address (127.0.0.1)",
@@ -179,19 +184,19 @@ def test_the_outcome_url_is_checked_again_at_send(course, consumer, monkeypatch)
     plain = consumer.outcome_url.replace("https://", "http://")
     for problem, outcome_url in (("q1", consumer.outcome_url), ("q2", plain)):
         url = launch_url(COURSE, key("problem", problem))
-        launch = {**params(outcome_url), "lis_result_sourcedid": f"s-{problem}"}
+        launch = {**params(outcome_url, 7012), "lis_result_sourcedid": f"s-{problem}"}
         assert post_launch(course, url, signed_launch(KEY, SECRET, url, launch)).status == 302
     # When the settings are tightened and both scores change
     monkeypatch.setenv("ITASK_LTI_OUTCOME_ALLOW_HTTP", "false")
     monkeypatch.setenv("ITASK_LTI_OUTCOME_ALLOW_LOOPBACK", "false")
     with delivering(course):
-        override(course, LEARNER, "q1", 1)
-        override(course, LEARNER, "q2", 1)
+        override(course, 7012, "q1", 1)
+        override(course, 7012, "q2", 1)
         records = {
             record.usage_key: record
             for record in (
-                wait_status(course, LEARNER, 1, PassbackStatus.FAILED, PassbackStatus.SENT),
-                wait_status_of(course, "q2"),
+                wait_status(course, 7012, 1, PassbackStatus.FAILED, PassbackStatus.SENT),
+                wait_status_of(course, 7012, "q2"),
             )
         }
     # Then nothing was sent, and the ledger says why (not retried: a refused URL is final)
@@ -203,14 +208,14 @@ def test_the_outcome_url_is_checked_again_at_send(course, consumer, monkeypatch)
     assert {(r.status, r.attempts) for r in records.values()} == {(PassbackStatus.FAILED, 0)}
 
 
-def wait_status_of(stack: Stack, problem: str):
+def wait_status_of(stack: Stack, learner: int, problem: str):
     from tests.integration.lti_support import ledger, wait_for
 
     return wait_for(
         lambda: next(
             (
                 r
-                for r in ledger(stack, COURSE, LEARNER)
+                for r in ledger(stack, COURSE, learner)
                 if r.usage_key == key("problem", problem) and r.status != PassbackStatus.PENDING
             ),
             None,
@@ -222,13 +227,17 @@ def wait_status_of(stack: Stack, problem: str):
 def test_bad_launch_input_is_4xx(course, consumer):
     url = launch_url(COURSE, key("problem", "nope"))
     assert (
-        post_launch(course, url, signed_launch(KEY, SECRET, url, params(consumer.outcome_url))).status == 404
+        post_launch(
+            course, url, signed_launch(KEY, SECRET, url, params(consumer.outcome_url, REFUSED))
+        ).status
+        == 404
     )
     url = launch_url(COURSE, key("problem", "q1"))
     stranger = launch_params("lms-stranger", "s-9", consumer.outcome_url)
     response = post_launch(course, url, signed_launch(KEY, SECRET, url, stranger))
     assert (response.status, response.body["code"]) == (403, "forbidden")
-    wrong_type = params(consumer.outcome_url, lti_message_type="ContentItemSelectionRequest")
+    wrong_type = params(consumer.outcome_url, REFUSED, lti_message_type="ContentItemSelectionRequest")
     response = post_launch(course, url, signed_launch(KEY, SECRET, url, wrong_type))
     assert response.status == 400
     assert post_launch(course, url, "%%%not-a-form").status == 401
+    assert LtiRepository(course.settings).learner_assignments(COURSE, REFUSED) == []
