@@ -56,14 +56,20 @@ def _problems_beneath(course: Course, block_id: str) -> set[str]:
     return found
 
 
-def composite_score(course: Course, scores: Mapping[str, ProblemScore], block_id: str) -> CompositeScore:
+def composite_score(
+    course: Course,
+    scores: Mapping[str, ProblemScore],
+    block_id: str,
+    groups: grading.Groups | None = None,
+) -> CompositeScore:
+    """The block's score over the problems the learner's groups see (as the report grades them)."""
     context = grading.build_context(course)
     if block_id == course.root:
-        grade = grading.course_grade(context, scores)
+        grade = grading.course_grade(context, scores, groups)
         return CompositeScore(grade.percent, 1.0, grade.percent)
     for subsection in context.subsections:
         if subsection.id == block_id:
-            found = grading.subsection_grade(subsection, scores)
+            found = grading.subsection_grade(subsection, scores, groups)
             if subsection.graded:
                 return CompositeScore(found.graded_earned, found.graded_possible, found.percent_graded)
             fraction = found.all_earned / found.all_possible if found.all_possible else 0.0
@@ -72,7 +78,7 @@ def composite_score(course: Course, scores: Mapping[str, ProblemScore], block_id
     earned = possible = 0.0
     for subsection in context.subsections:
         for problem in subsection.problems:
-            if problem.id in beneath:
+            if problem.id in beneath and problem.visible_to(groups):
                 problem_earned, problem_possible, _ = grading.weighted_score(problem, scores.get(problem.id))
                 earned += problem_earned
                 possible += problem_possible

@@ -55,7 +55,7 @@ def _score(ctx: LtiContext, passback: Passback, assignment: GradedAssignment) ->
         raise UrlRefused(f"{assignment.usage_key} is no longer in the course")
     learners = ctx.courses.read_learners(assignment.course_id, [assignment.user_id])
     scores = learners[0].scores if learners else {}
-    found = composite_score(course, scores, block)
+    found = composite_score(course, scores, block, learners[0].groups if learners else None)
     return found.earned, found.possible, found.fraction
 
 
