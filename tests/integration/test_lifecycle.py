@@ -31,6 +31,9 @@ class ChunkFaults:
         self.calls: Counter[int] = Counter()
         self.fail: dict[int, tuple[type[Exception], int]] = {}  # index -> (error, how many times; -1 always)
         self.delay_s = 0.0
+        # When set: every chunk signals ``entered`` and then waits for ``gate`` (states, not timing).
+        self.gate: threading.Event | None = None
+        self.entered = threading.Event()
         self._lock = threading.Lock()
         original = GradeCourse.process_chunk
         faults = self
@@ -45,6 +48,9 @@ class ChunkFaults:
                     error = None
             if faults.delay_s:
                 time.sleep(faults.delay_s)
+            if faults.gate is not None:
+                faults.entered.set()
+                assert faults.gate.wait(timeout=120), "the test never opened the gate"
             if error is not None:
                 deep_failure(error, 40)
             return original(task_type, ctx, task, task_input, snapshot, chunk)
@@ -199,13 +205,19 @@ def test_cancel_needs_the_permission_to_run_the_task(stack, monkeypatch):
 
 
 def test_an_execution_that_disappears_is_swept_to_failure(stack, monkeypatch):
-    # Given a running task whose execution was stopped behind its back (no Catch ran)
+    # Given a running task whose execution was stopped behind its back (no Catch ran): its chunks
+    # are held at a gate, so the stop lands while the Map runs (not while it starts or ends)
     faults = ChunkFaults(monkeypatch)
-    faults.delay_s = 1.0
+    faults.gate = threading.Event()
     task_id = submit(stack)["task_id"]
-    task = wait_for_state(stack, task_id, TaskState.PROGRESS)
+    assert faults.entered.wait(timeout=60), "no chunk started"
+    task = stack.task(task_id)
+    assert task.state is TaskState.PROGRESS
     sfn = client("stepfunctions", stack.settings.region)
     sfn.stop_execution(executionArn=task.execution_arn)
+    faults.gate.set()
+    # (moto ends a stopped execution when the state in flight ends: wait for that, not for time)
+    assert stack.wait_execution(task_id) == "ABORTED"
     # and a QUEUING task whose execution never existed (the API died between the two writes)
     repo = TaskRepository(stack.settings)
     orphan = task.model_copy(
