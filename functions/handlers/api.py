@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.errors import ApiError, BadRequest
 from functions.handlers.lti_routes import router as lti_router
 from functions.logic import service
+from functions.logic.failures import new_error_id
 from functions.models.access import Principal
 from functions.observability import logger, metrics, tracer
 from functions.settings import get_settings
@@ -129,7 +130,10 @@ def get_reports(course_id: str) -> Response:
 @app.exception_handler(ApiError)
 def handle_api_error(error: ApiError) -> Response:
     logger.info("request refused", extra={"status": error.status, "code": error.code, "error": error.message})
-    return _json(error.status, {"error": error.message, "code": error.code})
+    body = {"error": error.message, "code": error.code}
+    if error.error_id:
+        body["error_id"] = error.error_id
+    return _json(error.status, body)
 
 
 @app.not_found
@@ -142,8 +146,12 @@ def handle_not_found(_: Exception) -> Response:
 
 @app.exception_handler(Exception)
 def handle_unexpected(error: Exception) -> Response:
-    logger.exception("unhandled error")
-    return _json(500, {"error": "Internal error; the request id is in the logs", "code": "internal"})
+    error_id = new_error_id()
+    logger.exception("unhandled error", extra={"error_id": error_id})
+    return _json(
+        500,
+        {"error": f"Internal error (error id {error_id})", "code": "internal", "error_id": error_id},
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.dal.events import PublishFailed
 from functions.dal.tasks_repo import SlotTaken
 from functions.errors import AlreadyRunning, Conflict, NotFound, QueueConnectionError, TaskNotRunnable
-from functions.logic import registry, reports
+from functions.logic import failures, registry, reports
 from functions.logic.status import duration_ms
 from functions.logic.task_output import REVOKED_MESSAGE, parse_output
 from functions.models.access import Principal
@@ -179,6 +179,10 @@ def start_execution(ctx: registry.RunContext, task: Task, name: str, resume: boo
             name, {"task_id": task.task_id, "max_concurrency": ctx.settings.max_concurrency, "resume": resume}
         )
     except (ClientError, BotoCoreError) as error:
-        finish_task(ctx, task, TaskState.FAILURE, str(error))  # upstream stores the raw error text
-        logger.error("could not start execution", extra={"task_id": task.task_id, "error": str(error)})
-        raise QueueConnectionError(QUEUE_ERROR_MESSAGE) from error
+        # Upstream stores the raw error text; it names our resources, so users get upstream's
+        # message and an error id, and the logs the rest (issue #8.5).
+        failure = failures.record(
+            error, QueueConnectionError.__name__, QUEUE_ERROR_MESSAGE, task_id=task.task_id
+        )
+        finish_task(ctx, task, TaskState.FAILURE, failure.output())
+        raise QueueConnectionError(QUEUE_ERROR_MESSAGE, error_id=failure.error_id) from error

@@ -566,7 +566,8 @@ def test_an_unreadable_submission_fails_the_task_instead_of_reporting_success(or
     task = ora.wait(body["task_id"])
     assert task.state is TaskState.FAILURE
     output = json.loads(task.task_output)
-    assert output["exception"] == "error" and "incorrect header check" in output["message"]
+    # (zlib's own words are in the logs under the error id, not in the status)
+    assert output["exception"] == "error" and output["message"].startswith("The task failed")
     # and its running slot is free again
     status, body = ora.api(
         "POST", course_path(DEMO, "tasks"), "instructor", {"task_type": "export_ora2_submission_files"}
