@@ -66,6 +66,14 @@ class QueueConnectionError(ApiError):
     code = "queue_connection_error"
 
 
+class ConfigurationError(ItaskError):
+    """The function is not configured to run (a secret missing or unreadable): it refuses to start.
+
+    The message names the setting for the operator; users see an error id instead."""
+
+    shown_to_users = False
+
+
 # ---- Pipeline errors: their class names appear in statemachines/*.asl.json. ----
 class TransientTaskError(ItaskError):
     """Worth retrying (throttling, a dependency briefly unavailable). The ASL retries it with backoff.

@@ -32,8 +32,12 @@ class Settings(BaseSettings):
     # Who report-ready emails come from, and how long their links work.
     notify_from: str = "no-reply@example.com"
     email_link_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
-    # Anonymized learner ids are keyed hashes: keep this secret stable (ids change if it does).
-    anonymization_secret: str = "local-development-secret"
+    # Where secrets live (Secrets Manager ARNs; the stack creates them, the local stack creates
+    # them on moto). Never a value, never a default: a function that needs one refuses to start
+    # without it. The anonymization secret keys anonymized learner ids (ids change if it does).
+    anonymization_secret_arn: str = ""
+    # How long a function keeps a secret it has read before asking Secrets Manager again.
+    secrets_max_age_seconds: int = Field(default=300, ge=0, le=3600)
     # Problem responses report: at most this many rows in all (upstream's MAX_PROBLEM_RESPONSES_COUNT).
     problem_responses_max: int = Field(default=5000, ge=1)
     # Learner profile report: fields never exported, comma separated.

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.handlers.startup import refuses_to_start_without_secrets
 from functions.logic import failures, pipeline
 from functions.logic.registry import RunContext
 from functions.models.tasks import ChunkInput, FinalizeInput, MarkFailedInput, PlanInput
@@ -36,6 +37,7 @@ def retryable(handler: Handler) -> Handler:
 
 
 @logger.inject_lambda_context
+@refuses_to_start_without_secrets
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @retryable
@@ -46,6 +48,7 @@ def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 
 
 @logger.inject_lambda_context
+@refuses_to_start_without_secrets
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @retryable
@@ -57,6 +60,7 @@ def process_chunk_handler(event: dict[str, Any], context: LambdaContext) -> dict
 
 
 @logger.inject_lambda_context
+@refuses_to_start_without_secrets
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @retryable
@@ -67,6 +71,7 @@ def finalize_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
 
 
 @logger.inject_lambda_context
+@refuses_to_start_without_secrets
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @retryable

@@ -23,6 +23,7 @@ from functions.dal.course_repo import CourseRepository
 from functions.dal.events import EventBus
 from functions.dal.mailer import Mailer
 from functions.dal.object_store import ObjectStore
+from functions.dal.secrets import SecretStore
 from functions.dal.tasks_repo import TaskRepository
 from functions.dal.workflow import Workflow
 from functions.errors import BadRequest
@@ -68,6 +69,10 @@ class RunContext:
     @cached_property
     def mailer(self) -> Mailer:
         return Mailer(self.settings)
+
+    @cached_property
+    def secrets(self) -> SecretStore:
+        return SecretStore(self.settings)
 
     # Scratch objects of a task: snapshot, chunk list, chunk parts.
     def work_key(self, task_id: str, name: str) -> str:

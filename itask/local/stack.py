@@ -24,7 +24,7 @@ from itask.local import lambda_router, moto_fidelity
 from itask.local.event_delivery import EventDelivery
 from itask.local.http_adapter import ApiGatewayAdapter
 from itask.local.jwt_local import LocalIssuer
-from itask.local.resources import export_settings, provision
+from itask.local.resources import export_settings, local_secret, provision
 from itask.local.rule_firer import RuleFirer
 
 STATE_FILE = "stack.json"
@@ -137,7 +137,13 @@ class LocalStack:
             headers={"Content-Type": "application/json"},
         )
         urllib.request.urlopen(request, timeout=10).close()
-        self.settings = provision(self._base_settings or Settings(region=region), self.router)
+        from functions.catalog import SECRETS
+
+        self.settings = provision(
+            self._base_settings or Settings(region=region),
+            self.router,
+            {name: local_secret(self.home, name) for name in SECRETS},
+        )
         export_settings(self.settings)
         admin = ensure_admin(self.settings)
         if self.announce:
