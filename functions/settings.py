@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     problem_responses_max: int = Field(default=5000, ge=1)
     # Learner profile report: fields never exported, comma separated.
     profile_private_fields: str = "year_of_birth"
+    # Bearer tokens living longer than this (exp - iat), or without exp, are refused (401).
+    max_token_lifetime_seconds: int = Field(default=12 * 3600, ge=60, le=7 * 24 * 3600)
+    # Local stack only (never set on AWS): report links point at the local stack's download route,
+    # which checks their HMAC signature and expiry (moto checks neither on S3 links). The key is a
+    # Secrets Manager secret the local stack creates.
+    local_download_url: str = ""
+    local_download_key_arn: str = ""
     # Optional JSON overriding the permission rules, e.g. {"research": ["global_staff", "instructor"]}.
     permission_overrides: str = ""
     # The sandbox grader function (name or ARN) that runs problems' Python; empty: such problems

@@ -39,21 +39,22 @@ class SecretStore:
     def get(self, name: str) -> str:
         """The value of secret ``name`` (a ``SECRETS`` entry)."""
         spec = SECRETS[name]
-        arn = str(getattr(self._settings, spec.setting))
+        return self.read(str(getattr(self._settings, spec.setting)), name, spec.env)
+
+    def read(self, arn: str, name: str, env: str) -> str:
+        """The value of the secret whose ARN setting ``env`` holds ``arn``."""
         if not arn:
             raise ConfigurationError(
-                f"{spec.env} is not set: the {name} secret comes from Secrets Manager (the stack "
+                f"{env} is not set: the {name} secret comes from Secrets Manager (the stack "
                 "creates it and sets its ARN); refusing to run without it."
             )
         provider = _provider(client("secretsmanager", self._settings.region))
         try:
             value = provider.get(arn, max_age=self._settings.secrets_max_age_seconds)
         except GetParameterError as error:
-            raise ConfigurationError(
-                f"The {name} secret ({spec.env}={arn}) could not be read: {error}"
-            ) from error
+            raise ConfigurationError(f"The {name} secret ({env}={arn}) could not be read: {error}") from error
         if not isinstance(value, str) or not value:
-            raise ConfigurationError(f"The {name} secret ({spec.env}={arn}) is empty or not text.")
+            raise ConfigurationError(f"The {name} secret ({env}={arn}) is empty or not text.")
         return value
 
     def require(self, names: tuple[str, ...]) -> None:

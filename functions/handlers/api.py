@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 from urllib.parse import unquote
 
@@ -11,9 +12,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.errors import ApiError, BadRequest
+from functions.errors import ApiError, BadRequest, Unauthorized
 from functions.handlers.lti_routes import router as lti_router
-from functions.logic import service
+from functions.logic import service, tokens
 from functions.logic.failures import new_error_id
 from functions.models.access import Principal
 from functions.observability import logger, metrics, tracer
@@ -154,8 +155,28 @@ def handle_unexpected(error: Exception) -> Response:
     )
 
 
+def _token_refused(event: dict[str, Any]) -> dict[str, Any] | None:
+    """401 for a request API Gateway's JWT authorizer let through without verified claims, or with a
+    token that lives too long (the authorizer checks expiry, not lifetime); before any routing, as
+    the authorizer answers before the function runs."""
+    claims = (((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}).get("claims")
+    try:
+        if not claims:
+            raise Unauthorized("Missing or invalid bearer token")
+        tokens.require_bounded_lifetime(claims, get_settings().max_token_lifetime_seconds, time.time())
+    except Unauthorized as error:
+        logger.info("token refused", extra={"error": error.message})
+        return {
+            "statusCode": error.status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON, "WWW-Authenticate": "Bearer"},
+            "body": json.dumps({"error": error.message, "code": error.code}, indent=4),
+            "isBase64Encoded": False,
+        }
+    return None
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return _token_refused(event) or app.resolve(event, context)

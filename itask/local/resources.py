@@ -85,6 +85,15 @@ def provision(settings: Settings, router: LambdaRouter, secret_values: Mapping[s
     return provision_lti(settings, router)
 
 
+def provision_local_downloads(settings: Settings, download_url: str, key: str) -> Settings:
+    """Local stack only: report links point at ``download_url`` (the adapter), HMAC-signed with
+    ``key``, which lives in Secrets Manager like any secret; moto serves no unchecked links then."""
+    arn = client("secretsmanager", settings.region).create_secret(
+        Name="itask/local-download", SecretString=key, Description="Signs the local stack's report links"
+    )["ARN"]
+    return settings.model_copy(update={"local_download_url": download_url, "local_download_key_arn": arn})
+
+
 def export_settings(settings: Settings) -> None:
     """Put settings in the environment, where every handler reads them at invocation time."""
     for name, value in settings.model_dump().items():
