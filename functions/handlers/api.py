@@ -1,30 +1,102 @@
-"""The HTTP API (API Gateway HTTP API, JWT authorizer in front). Errors map to HTTP here and only here."""
+"""The HTTP API (API Gateway HTTP API, JWT authorizer in front). Errors map to HTTP here and only here.
+
+Routes declare typed path, query and body parameters (Powertools validates them) and their answers
+(``functions/models/api.py``); the OpenAPI document is generated from these declarations
+(``openapi_document``, committed as docs/openapi.json). A new route is one decorated function here:
+give it an ``operation_id``, its answers (``responses=``) and its permission in the README's table and
+in ``tests/contract/authorization.py`` (see docs/api-contract.md).
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
-from typing import Any
+from functools import cache
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, RootModel
 
 from functions.errors import ApiError, BadRequest, Unauthorized
 from functions.handlers.lti_routes import router as lti_router
-from functions.logic import service, tokens
+from functions.logic import json_body, service, tokens
 from functions.logic.failures import new_error_id
+from functions.models import api as models
 from functions.models.access import Principal
 from functions.observability import logger, metrics, tracer
 from functions.settings import get_settings
 
-app = APIGatewayHttpResolver()
+API_TITLE = "itask: Open edX instructor tasks"
+API_VERSION = "1.0.0"
+BEARER = "bearerAuth"
+MAX_PATH_PARAM = 1024  # percent-encoded; a decoded key is never longer (DynamoDB keys stay < 2 KiB)
+MAX_QUERY = 1024
+# Route functions carry no return annotation: Powertools would read one as the response model and
+# re-serialise the body; the answers are documented with ``responses=`` instead.
+
+app = APIGatewayHttpResolver(
+    enable_validation=True,
+    json_body_deserializer=json_body.parse,
+    serializer=lambda body: json.dumps(body, indent=4),
+)
 app.include_router(lti_router)
 
+CourseId = Annotated[
+    str,
+    Path(
+        description="Course key, percent-encoded (course-v1%3AOrg%2BNumber%2BRun)",
+        min_length=1,
+        max_length=MAX_PATH_PARAM,
+    ),
+]
+TaskId = Annotated[str, Path(description="Task id (a UUID)", min_length=1, max_length=MAX_PATH_PARAM)]
 
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+
+class TaskStatusMap(RootModel[dict[str, models.TaskStatus]]):
+    """``{task_id: status}`` of the tasks found that the caller may see."""
+
+
+class OpenApiDocument(RootModel[dict[str, Any]]):
+    """An OpenAPI 3.1 document."""
+
+
+_DESCRIPTIONS = {
+    400: "Bad input: a clear message and code bad_request",
+    401: "No valid bearer token (no exp, too long-lived, or no verified subject)",
+    403: "The caller may not do this in this course",
+    404: "No such course, task or route",
+    409: "The same task is running, or the task's state does not allow this",
+    413: "The body is over the 6 MiB payload limit",
+    415: "The body must be JSON (Content-Type: application/json)",
+    503: "The workflow could not be started (error_id names the logs)",
+}
+
+
+def _answers(status: int, model: type[BaseModel], description: str, *errors: int) -> dict[int, Any]:
+    """The documented answers of a route: its success and every refusal it can give (401 always:
+    every route needs a valid token)."""
+    answers: dict[int, Any] = {
+        status: {"description": description, "content": {"application/json": {"model": model}}}
+    }
+    for code in sorted({401, *errors}):
+        answers[code] = {
+            "description": _DESCRIPTIONS[code],
+            "content": {"application/json": {"model": models.ApiErrorBody}},
+        }
+    return answers
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -42,31 +114,40 @@ def _caller(api: service.ApiContext) -> Principal:
     return service.principal_for(api, claims.get("sub"))
 
 
-def _body() -> Any:
-    raw = app.current_event.decoded_body
-    if not raw:
-        raise BadRequest("A JSON body is required")
-    try:
-        return json.loads(raw)
-    except ValueError as error:
-        raise BadRequest("Malformed JSON body") from error
-
-
 def _raw_body() -> bytes:
     event = app.current_event
     body = event.body or ""
     return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
 
 
-@app.post("/admin/courses/import")
-def post_import_course() -> Response:
+# ---- routes ----
+@app.post(
+    "/admin/courses/import",
+    operation_id="importCourse",
+    summary="Create or update a course from an OLX export (.tar.gz body); learner state untouched",
+    tags=["admin"],
+    responses=_answers(201, models.ImportSummary, "The course as imported", 400, 403, 413),
+)
+def post_import_course(
+    course_id: Annotated[
+        str | None, Query(description="Import under this course key instead of the export's", max_length=255)
+    ] = None,
+):
     api = _api()
-    course_id = (app.current_event.query_string_parameters or {}).get("course_id")
     return _json(201, service.import_course(api, _caller(api), _raw_body(), course_id))
 
 
-@app.post("/courses/<course_id>/data/<kind>")
-def post_data(course_id: str, kind: str) -> Response:
+@app.post(
+    "/courses/<course_id>/data/<kind>",
+    operation_id="loadCourseData",
+    summary="Bulk-load one kind of course data (JSON lines body), all or nothing",
+    tags=["admin"],
+    responses=_answers(200, models.LoadSummary, "What the load stored", 400, 403, 404, 413),
+)
+def post_data(
+    course_id: CourseId,
+    kind: Annotated[str, Path(description="The kind of data: state, profiles, ...", max_length=64)],
+):
     api = _api()
     try:
         text = _raw_body().decode("utf-8")
@@ -75,84 +156,270 @@ def post_data(course_id: str, kind: str) -> Response:
     return _json(200, service.load_data(api, _caller(api), unquote(course_id), unquote(kind), text))
 
 
-@app.get("/task-types")
-def get_task_types() -> Response:
+@app.get(
+    "/task-types",
+    operation_id="listTaskTypes",
+    summary="The registered task types, their permission and input schema",
+    tags=["tasks"],
+    responses=_answers(200, models.TaskTypes, "Every task type"),
+)
+def get_task_types():
     return _json(200, service.task_types())
 
 
-@app.post("/courses/<course_id>/tasks")
-def post_task(course_id: str) -> Response:
+@app.post(
+    "/courses/<course_id>/tasks",
+    operation_id="submitTask",
+    summary="Submit a task (202); 409 while the same task runs",
+    tags=["tasks"],
+    responses=_answers(
+        202, models.TaskSubmitted, "Accepted: the task is queued", 400, 403, 404, 409, 413, 415, 503
+    ),
+)
+def post_task(course_id: CourseId, body: Annotated[models.SubmitRequest, Body()]):
     api = _api()
-    result = service.submit_task(api, _caller(api), unquote(course_id), _body())
+    result = service.submit_task(api, _caller(api), unquote(course_id), body.task_type, body.input)
     return _json(202, result, headers={"Location": f"/tasks/{result['task_id']}"})
 
 
-@app.get("/courses/<course_id>/tasks")
-def get_course_tasks(course_id: str) -> Response:
+@app.get(
+    "/courses/<course_id>/tasks",
+    operation_id="listCourseTasks",
+    summary="Running tasks of a course, or its history (by problem, learner, type, or all)",
+    tags=["tasks"],
+    responses=_answers(200, models.TaskList, "Task list rows (spec §3.4), newest first", 400, 403, 404),
+)
+def get_course_tasks(
+    course_id: CourseId,
+    problem_location: Annotated[
+        str | None, Query(description="History of one problem (usage key)", max_length=MAX_QUERY)
+    ] = None,
+    problem_location_str: Annotated[
+        str | None, Query(description="Upstream's name of problem_location", max_length=MAX_QUERY)
+    ] = None,
+    unique_student_identifier: Annotated[
+        str | None,
+        Query(description="With a problem: one learner's history (username, email or id)", max_length=255),
+    ] = None,
+    task_type: Annotated[str | None, Query(description="History of one task type", max_length=64)] = None,
+    state: Annotated[
+        Literal["running", "all"] | None, Query(description="all: every task, not only running ones")
+    ] = None,
+    limit: Annotated[int, Query(description="At most this many rows", ge=1, le=service.MAX_LIST)] = (
+        service.DEFAULT_LIST
+    ),
+):
     api = _api()
-    params = app.current_event.query_string_parameters or {}
-    return _json(200, service.course_tasks(api, _caller(api), unquote(course_id), params))
+    listing = service.course_tasks(
+        api,
+        _caller(api),
+        unquote(course_id),
+        problem=problem_location or problem_location_str,
+        student=unique_student_identifier,
+        task_type=task_type,
+        every_state=state == "all",
+        limit=limit,
+    )
+    return _json(200, listing)
 
 
-@app.post("/tasks/<task_id>/cancel")
-def post_cancel(task_id: str) -> Response:
+@app.post(
+    "/tasks/<task_id>/cancel",
+    operation_id="cancelTask",
+    summary="Stop a queued or running task: REVOKED, slot freed (the checks of submitting it)",
+    tags=["tasks"],
+    responses=_answers(200, models.TaskStatus, "The task, now REVOKED", 400, 403, 404, 409),
+)
+def post_cancel(task_id: TaskId):
     api = _api()
     return _json(200, service.cancel_task(api, _caller(api), unquote(task_id)))
 
 
-@app.post("/tasks/<task_id>/resume")
-def post_resume(task_id: str) -> Response:
+@app.post(
+    "/tasks/<task_id>/resume",
+    operation_id="resumeTask",
+    summary="Re-run only the chunks a FAILURE/REVOKED task did not finish (the checks of submitting it)",
+    tags=["tasks"],
+    responses=_answers(202, models.TaskStatus, "The task, queued again", 400, 403, 404, 409, 503),
+)
+def post_resume(task_id: TaskId):
     api = _api()
     return _json(202, service.resume_task(api, _caller(api), unquote(task_id)))
 
 
-@app.get("/tasks/<task_id>")
-def get_task(task_id: str) -> Response:
+@app.get(
+    "/tasks/<task_id>",
+    operation_id="getTask",
+    summary="The status of one task: state, progress, message, ETA",
+    tags=["tasks"],
+    responses=_answers(200, models.TaskStatus, "The task's status (spec §3.2)", 400, 403, 404),
+)
+def get_task(task_id: TaskId):
     api = _api()
     return _json(200, service.task_status(api, _caller(api), unquote(task_id)))
 
 
-@app.get("/tasks")
-def get_tasks() -> Response:
+@app.get(
+    "/tasks",
+    operation_id="getTasks",
+    summary="The status of several tasks; unknown ids and tasks the caller may not see are left out",
+    tags=["tasks"],
+    responses=_answers(200, TaskStatusMap, "{task_id: status}", 400, 403),
+)
+def get_tasks(
+    task_id: Annotated[
+        str | None, Query(description="Task ids, comma separated (at most 100)", max_length=20_000)
+    ] = None,
+    task_ids: Annotated[str | None, Query(description="Same as task_id", max_length=20_000)] = None,
+):
     api = _api()
-    params = app.current_event.query_string_parameters or {}
-    raw = ",".join(filter(None, [params.get("task_id", ""), params.get("task_ids", "")]))
-    ids = [task_id.strip() for task_id in raw.split(",") if task_id.strip()]
+    raw = ",".join(filter(None, [task_id or "", task_ids or ""]))
+    ids = [one.strip() for one in raw.split(",") if one.strip()]
     return _json(200, service.tasks_status(api, _caller(api), ids))
 
 
-@app.get("/courses/<course_id>/reports")
-def get_reports(course_id: str) -> Response:
+@app.get(
+    "/courses/<course_id>/reports",
+    operation_id="listReports",
+    summary="The course's reports, newest first, with short-lived download links",
+    tags=["reports"],
+    responses=_answers(200, models.Downloads, "Reports and links", 400, 403, 404),
+)
+def get_reports(
+    course_id: CourseId,
+    report_name: Annotated[str | None, Query(description="Only this report", max_length=MAX_QUERY)] = None,
+):
     api = _api()
-    report_name = (app.current_event.query_string_parameters or {}).get("report_name")
     return _json(200, service.list_reports(api, _caller(api), unquote(course_id), report_name))
+
+
+@app.get(
+    "/openapi.json",
+    operation_id="getOpenApi",
+    summary="This document (any caller with a valid token)",
+    tags=["contract"],
+    responses=_answers(200, OpenApiDocument, "The OpenAPI 3.1 document of this API"),
+)
+def get_openapi():
+    return _json(200, openapi_document())
+
+
+# ---- the published contract ----
+# Bodies the routes read raw (not JSON), documented here since no model declares them.
+_RAW_BODIES: dict[str, dict[str, Any]] = {
+    "importCourse": {
+        "required": True,
+        "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    "loadCourseData": {
+        "required": True,
+        "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+    },
+}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route, generated from the declarations above.
+
+    Powertools documents its request validation errors as 422; here they are 400 with our error
+    body (``handle_validation_error``), so those entries are replaced.
+    """
+    text = app.get_openapi_json_schema(
+        title=API_TITLE,
+        version=API_VERSION,
+        description=(
+            "Background jobs for Open edX course staff: reports, problem-state tasks, task status. "
+            "Every route needs a bearer JWT (tokens must expire within 12 h by default); errors "
+            'are JSON {"error", "code"} with a 4xx status.'
+        ),
+        security_schemes={BEARER: HTTPBearer(bearerFormat="JWT")},
+        security=[{BEARER: []}],
+    )
+    document: dict[str, Any] = json.loads(text)
+    document.pop("servers", None)
+    for path in document["paths"].values():
+        for operation in path.values():
+            operation["responses"].pop("422", None)
+            for parameter in operation.get("parameters", []):
+                # An optional parameter is left out, never sent as null: document just its type.
+                variants = parameter["schema"].pop("anyOf", None)
+                if variants is not None:
+                    parameter["schema"].update(next(v for v in variants if v.get("type") != "null"))
+            raw = _RAW_BODIES.get(operation.get("operationId", ""))
+            if raw is not None:
+                operation["requestBody"] = raw
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        schemas.pop(name, None)
+    return document
+
+
+# ---- errors: mapped here and only here ----
+def _error(status: int, message: str, code: str, error_id: str | None = None) -> Response:
+    body = {"error": message, "code": code}
+    if error_id:
+        body["error_id"] = error_id
+    return _json(status, body)
 
 
 @app.exception_handler(ApiError)
 def handle_api_error(error: ApiError) -> Response:
     logger.info("request refused", extra={"status": error.status, "code": error.code, "error": error.message})
-    body = {"error": error.message, "code": error.code}
-    if error.error_id:
-        body["error_id"] = error.error_id
-    return _json(error.status, body)
+    return _error(error.status, error.message, error.code, error.error_id)
+
+
+def _where(location: Any) -> str:
+    parts = [str(part) for part in location]
+    if parts and parts[0] == "body" and len(parts) > 1 and parts[1] == "body":
+        parts = parts[1:]  # a Body() parameter named "body": say "body.task_type", not "body.body..."
+    return ".".join(parts)
+
+
+@app.exception_handler(RequestValidationError)
+def handle_validation_error(error: RequestValidationError) -> Response:
+    """Powertools' parameter validation: 400 with one clear line (not 422 with pydantic's dump)."""
+    content_type = (app.current_event.headers or {}).get("content-type", "").strip().lower()
+    problems = error.errors()
+    about_body = any(tuple(p.get("loc", ()))[:1] == ("body",) for p in problems)
+    if about_body and content_type and not content_type.startswith("application/json"):
+        return _error(415, "Send the body as JSON (Content-Type: application/json)", "unsupported_media_type")
+    if any(problem.get("type") == "json_invalid" for problem in problems):
+        return _error(400, "Malformed JSON body", "bad_request")
+    if any(
+        problem.get("type") == "missing" and tuple(problem.get("loc", ())) == ("body",)
+        for problem in problems
+    ):
+        return _error(400, "A JSON body is required", "bad_request")
+    if any(tuple(p.get("loc", ())) in {("body",), ("body", "body")} for p in problems):
+        return _error(400, "Body must be a JSON object (its schema: GET /openapi.json)", "bad_request")
+    details = "; ".join(
+        f"{_where(problem.get('loc', ()))}: {problem.get('msg', 'invalid')}" for problem in problems
+    )
+    return _error(400, f"Invalid request: {details}", "bad_request")
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def handle_unsupported_content_type(_: RequestUnsupportedContentType) -> Response:
+    return _error(415, "Send the body as JSON (Content-Type: application/json)", "unsupported_media_type")
+
+
+@app.exception_handler(UnicodeDecodeError)
+def handle_undecodable_body(_: UnicodeDecodeError) -> Response:
+    # Powertools decodes a JSON body as UTF-8 before parsing it (a UTF-16 body, bytes that are no text).
+    return _error(400, "The body must be UTF-8 JSON", "bad_request")
 
 
 @app.not_found
 def handle_not_found(_: Exception) -> Response:
-    return _json(
-        404,
-        {"error": f"No route {app.current_event.http_method} {app.current_event.path}", "code": "no_route"},
-    )
+    return _error(404, f"No route {app.current_event.http_method} {app.current_event.path}", "no_route")
 
 
 @app.exception_handler(Exception)
 def handle_unexpected(error: Exception) -> Response:
     error_id = new_error_id()
     logger.exception("unhandled error", extra={"error_id": error_id})
-    return _json(
-        500,
-        {"error": f"Internal error (error id {error_id})", "code": "internal", "error_id": error_id},
-    )
+    return _error(500, f"Internal error (error id {error_id})", "internal", error_id)
 
 
 def _token_refused(event: dict[str, Any]) -> dict[str, Any] | None:
