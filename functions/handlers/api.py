@@ -89,10 +89,9 @@ def _answers(status: int, model: type[BaseModel], description: str, *errors: int
         status: {"description": description, "content": {"application/json": {"model": model}}}
     }
     for code in sorted({401, *errors}):
-        answers[code] = {
-            "description": _DESCRIPTIONS[code],
-            "content": {"application/json": {"model": models.ApiErrorBody}},
-        }
+        # API Gateway answers a refused token or an oversized body itself, in its own shape.
+        body = models.ApiErrorBody | models.GatewayError if code in (401, 413) else models.ApiErrorBody
+        answers[code] = {"description": _DESCRIPTIONS[code], "content": {"application/json": {"model": body}}}
     return answers
 
 
@@ -118,6 +117,22 @@ def _raw_body() -> bytes:
     event = app.current_event
     body = event.body or ""
     return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+
+
+def _refuse_unknown_query_parameters(app: APIGatewayHttpResolver, next_middleware: Any) -> Response:
+    """400 for a query parameter the route does not declare (a typo such as ``limt`` would be
+    silently ignored otherwise)."""
+    route = app.context.get("_route")
+    declared = {param.alias for param in route.dependant.query_params} if route is not None else set()
+    unknown = sorted(set(app.current_event.query_string_parameters or {}) - declared)
+    if unknown:
+        takes = ", ".join(sorted(declared)) or "none"
+        raise BadRequest(f"Unknown query parameter {unknown[0][:64]!r}; this route takes: {takes}")
+    response: Response = next_middleware(app)
+    return response
+
+
+app.use(middlewares=[_refuse_unknown_query_parameters])
 
 
 # ---- routes ----
@@ -318,6 +333,26 @@ _RAW_BODIES: dict[str, dict[str, Any]] = {
 }
 
 
+def _task_links(*operations: str) -> dict[str, Any]:
+    """OpenAPI links from an answer naming a task to the operations that take its id."""
+    return {
+        operation[0].upper() + operation[1:]: {
+            "operationId": operation,
+            "parameters": {"task_id": "$response.body#/task_id"},
+            "description": f"The task this answer names, to {operation}",
+        }
+        for operation in operations
+    }
+
+
+# Answers that name a task lead to what can be done with it (schemathesis follows these links).
+_LINKS: dict[tuple[str, str], dict[str, Any]] = {
+    ("submitTask", "202"): _task_links("getTask", "getTasks", "cancelTask", "resumeTask"),
+    ("cancelTask", "200"): _task_links("getTask", "resumeTask"),
+    ("resumeTask", "202"): _task_links("getTask", "cancelTask"),
+}
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route, generated from the declarations above.
@@ -349,6 +384,10 @@ def openapi_document() -> dict[str, Any]:
             raw = _RAW_BODIES.get(operation.get("operationId", ""))
             if raw is not None:
                 operation["requestBody"] = raw
+            for status, answer in operation["responses"].items():
+                links = _LINKS.get((operation.get("operationId", ""), status))
+                if links is not None:
+                    answer["links"] = links
     schemas = document.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(name, None)

@@ -44,6 +44,13 @@ class ApiErrorBody(_Answer):
     )
 
 
+class GatewayError(_Answer):
+    """What API Gateway itself answers when it refuses a request before the function runs (a
+    missing or invalid token: 401; a body over the payload limit: 413)."""
+
+    message: str
+
+
 class TaskSubmitted(_Answer):
     task_id: str
     task_type: str

@@ -17,15 +17,18 @@ from urllib.parse import quote
 
 import pytest
 
-from functions.dal.access_repo import AccessRepository
-from functions.dal.course_repo import CourseRepository
-from functions.dal.people_repo import PeopleRepository
-from functions.logic.usage_keys import usage_key
-from functions.models.access import Principal, Role, RoleGrant
-from functions.settings import Settings
-from itask.client import ApiClient
-from itask.local.stack import LocalStack
-from itask.seed import DEMO_COURSE, seed_course
+from itask.local.stack import LocalStack, prepare_process
+
+prepare_process()  # fake credentials and quiet Powertools before any function module is imported
+
+from functions.dal.access_repo import AccessRepository  # noqa: E402
+from functions.dal.course_repo import CourseRepository  # noqa: E402
+from functions.dal.people_repo import PeopleRepository  # noqa: E402
+from functions.logic.usage_keys import usage_key  # noqa: E402
+from functions.models.access import Principal, Role, RoleGrant  # noqa: E402
+from functions.settings import Settings  # noqa: E402
+from itask.client import ApiClient  # noqa: E402
+from itask.seed import DEMO_COURSE, seed_course  # noqa: E402
 
 OTHER_COURSE = "course-v1:OtherX+Elsewhere+2026_T1"
 LEARNERS = 40
