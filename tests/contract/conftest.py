@@ -11,7 +11,7 @@ import io
 import tarfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -102,12 +102,15 @@ class ContractStack:
     learner: str  # an enrolled learner's username
     grade_task: str  # a finished grade report
     reset_task: str  # a finished all-learner reset
+    _clients: dict[str, ApiClient] = field(default_factory=dict)
 
     def token(self, role: str) -> str:
         return self.stack.issuer.mint(SUBJECTS[role], ttl_seconds=-60 if role == "expired" else 3600)
 
     def client(self, role: str) -> ApiClient:
-        return ApiClient(self.url, self.token(role), timeout_s=120)
+        if role not in self._clients:
+            self._clients[role] = ApiClient(self.url, self.token(role), timeout_s=120)
+        return self._clients[role]
 
 
 def _finished(api: ApiClient, task_type: str, task_input: dict) -> str:
