@@ -41,16 +41,16 @@ def with_path(url: str, path: str) -> str:
 
 @pytest.fixture(scope="module")
 def a_report(local_stack) -> dict:
-    """A grade report of the demo course and its listing entry."""
+    """A grade report of the demo course and its listing entry (nothing left running after it)."""
     api = ApiClient(local_stack.info.api_url, local_stack.issuer.mint("instructor"))
     assert api.submit(DEMO_COURSE, "grade_course").status in (202, 409)  # 409: one is running
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        listing = api.reports(DEMO_COURSE).body["downloads"]
-        if listing:
-            return listing[0]
+    while api.running(DEMO_COURSE).body["tasks"]:
+        assert time.monotonic() < deadline, "the course's tasks did not finish"
         time.sleep(0.2)
-    raise AssertionError("no report appeared")
+    listing = api.reports(DEMO_COURSE).body["downloads"]
+    assert listing, "no report"
+    return listing[0]
 
 
 def test_links_point_at_the_checked_route_and_download(local_stack, a_report):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.helpers.api import api_event, response_json
 
 HOUR = 3600
@@ -23,20 +21,20 @@ def claims(**times: int) -> dict:
     return {"sub": "instructor", "iss": "https://itask.local", "aud": "itask", **times}
 
 
-@pytest.mark.parametrize(
-    ("case", "times", "fragment"),
-    [
-        ("no exp", {"iat": 0}, "no expiry"),
-        ("13 h from iat", {"iat": 0, "exp": 13 * HOUR}, "lives 46800 s"),
-        ("13 h from now, no iat", {"exp": 13 * HOUR}, "at most 43200 s"),
-    ],
-)
-def test_tokens_without_expiry_or_living_too_long_are_refused(stack, case, times, fragment):
+REFUSED = [
+    ("no exp", {"iat": 0}, "no expiry"),
+    ("13 h from iat", {"iat": 0, "exp": 13 * HOUR}, "lives 46800 s"),
+    ("13 h from now, no iat", {"exp": 13 * HOUR}, "at most 43200 s"),
+]
+
+
+def test_tokens_without_expiry_or_living_too_long_are_refused(stack):
     now = int(time.time())
-    shifted = {name: now + value for name, value in times.items()}
-    status, body = call(stack, claims(**shifted))
-    assert (status, body["code"]) == (401, "unauthorized"), case
-    assert fragment in body["error"]
+    for case, times, fragment in REFUSED:
+        shifted = {name: now + value for name, value in times.items()}
+        status, body = call(stack, claims(**shifted))
+        assert (status, body["code"]) == (401, "unauthorized"), case
+        assert fragment in body["error"], case
 
 
 def test_tokens_within_the_lifetime_are_accepted_and_the_limit_is_a_setting(stack, monkeypatch):
