@@ -28,6 +28,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, RootModel
 
 from functions.errors import ApiError, BadRequest, Unauthorized
+from functions.handlers.contract import (
+    DOCUMENTED_BODIES,
+    MAX_QUERY,
+    CourseId,
+    TaskId,
+    answers,
+    document_body,
+)
 from functions.handlers.lti_routes import router as lti_router
 from functions.logic import json_body, service, tokens
 from functions.logic.failures import new_error_id
@@ -39,8 +47,6 @@ from functions.settings import get_settings
 API_TITLE = "itask: Open edX instructor tasks"
 API_VERSION = "1.0.0"
 BEARER = "bearerAuth"
-MAX_PATH_PARAM = 1024  # percent-encoded; a decoded key is never longer (DynamoDB keys stay < 2 KiB)
-MAX_QUERY = 1024
 # Route functions carry no return annotation: Powertools would read one as the response model and
 # re-serialise the body; the answers are documented with ``responses=`` instead.
 
@@ -51,16 +57,6 @@ app = APIGatewayHttpResolver(
 )
 app.include_router(lti_router)
 
-CourseId = Annotated[
-    str,
-    Path(
-        description="Course key, percent-encoded (course-v1%3AOrg%2BNumber%2BRun)",
-        min_length=1,
-        max_length=MAX_PATH_PARAM,
-    ),
-]
-TaskId = Annotated[str, Path(description="Task id (a UUID)", min_length=1, max_length=MAX_PATH_PARAM)]
-
 
 class TaskStatusMap(RootModel[dict[str, models.TaskStatus]]):
     """``{task_id: status}`` of the tasks found that the caller may see."""
@@ -68,31 +64,6 @@ class TaskStatusMap(RootModel[dict[str, models.TaskStatus]]):
 
 class OpenApiDocument(RootModel[dict[str, Any]]):
     """An OpenAPI 3.1 document."""
-
-
-_DESCRIPTIONS = {
-    400: "Bad input: a clear message and code bad_request",
-    401: "No valid bearer token (no exp, too long-lived, or no verified subject)",
-    403: "The caller may not do this in this course",
-    404: "No such course, task or route",
-    409: "The same task is running, or the task's state does not allow this",
-    413: "The body is over the 6 MiB payload limit",
-    415: "The body must be JSON (Content-Type: application/json)",
-    503: "The workflow could not be started (error_id names the logs)",
-}
-
-
-def _answers(status: int, model: type[BaseModel], description: str, *errors: int) -> dict[int, Any]:
-    """The documented answers of a route: its success and every refusal it can give (401 always:
-    every route needs a valid token)."""
-    answers: dict[int, Any] = {
-        status: {"description": description, "content": {"application/json": {"model": model}}}
-    }
-    for code in sorted({401, *errors}):
-        # API Gateway answers a refused token or an oversized body itself, in its own shape.
-        body = models.ApiErrorBody | models.GatewayError if code in (401, 413) else models.ApiErrorBody
-        answers[code] = {"description": _DESCRIPTIONS[code], "content": {"application/json": {"model": body}}}
-    return answers
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -141,7 +112,7 @@ app.use(middlewares=[_refuse_unknown_query_parameters])
     operation_id="importCourse",
     summary="Create or update a course from an OLX export (.tar.gz body); learner state untouched",
     tags=["admin"],
-    responses=_answers(201, models.ImportSummary, "The course as imported", 400, 403, 413),
+    responses=answers(201, models.ImportSummary, "The course as imported", 400, 403, 413),
 )
 def post_import_course(
     course_id: Annotated[
@@ -157,7 +128,7 @@ def post_import_course(
     operation_id="loadCourseData",
     summary="Bulk-load one kind of course data (JSON lines body), all or nothing",
     tags=["admin"],
-    responses=_answers(200, models.LoadSummary, "What the load stored", 400, 403, 404, 413),
+    responses=answers(200, models.LoadSummary, "What the load stored", 400, 403, 404, 413),
 )
 def post_data(
     course_id: CourseId,
@@ -176,7 +147,7 @@ def post_data(
     operation_id="listTaskTypes",
     summary="The registered task types, their permission and input schema",
     tags=["tasks"],
-    responses=_answers(200, models.TaskTypes, "Every task type"),
+    responses=answers(200, models.TaskTypes, "Every task type"),
 )
 def get_task_types():
     return _json(200, service.task_types())
@@ -187,7 +158,7 @@ def get_task_types():
     operation_id="submitTask",
     summary="Submit a task (202); 409 while the same task runs",
     tags=["tasks"],
-    responses=_answers(
+    responses=answers(
         202, models.TaskSubmitted, "Accepted: the task is queued", 400, 403, 404, 409, 413, 415, 503
     ),
 )
@@ -202,7 +173,7 @@ def post_task(course_id: CourseId, body: Annotated[models.SubmitRequest, Body()]
     operation_id="listCourseTasks",
     summary="Running tasks of a course, or its history (by problem, learner, type, or all)",
     tags=["tasks"],
-    responses=_answers(200, models.TaskList, "Task list rows (spec §3.4), newest first", 400, 403, 404),
+    responses=answers(200, models.TaskList, "Task list rows (spec §3.4), newest first", 400, 403, 404),
 )
 def get_course_tasks(
     course_id: CourseId,
@@ -243,7 +214,7 @@ def get_course_tasks(
     operation_id="cancelTask",
     summary="Stop a queued or running task: REVOKED, slot freed (the checks of submitting it)",
     tags=["tasks"],
-    responses=_answers(200, models.TaskStatus, "The task, now REVOKED", 400, 403, 404, 409),
+    responses=answers(200, models.TaskStatus, "The task, now REVOKED", 400, 403, 404, 409),
 )
 def post_cancel(task_id: TaskId):
     api = _api()
@@ -255,7 +226,7 @@ def post_cancel(task_id: TaskId):
     operation_id="resumeTask",
     summary="Re-run only the chunks a FAILURE/REVOKED task did not finish (the checks of submitting it)",
     tags=["tasks"],
-    responses=_answers(202, models.TaskStatus, "The task, queued again", 400, 403, 404, 409, 503),
+    responses=answers(202, models.TaskStatus, "The task, queued again", 400, 403, 404, 409, 503),
 )
 def post_resume(task_id: TaskId):
     api = _api()
@@ -267,7 +238,7 @@ def post_resume(task_id: TaskId):
     operation_id="getTask",
     summary="The status of one task: state, progress, message, ETA",
     tags=["tasks"],
-    responses=_answers(200, models.TaskStatus, "The task's status (spec §3.2)", 400, 403, 404),
+    responses=answers(200, models.TaskStatus, "The task's status (spec §3.2)", 400, 403, 404),
 )
 def get_task(task_id: TaskId):
     api = _api()
@@ -279,7 +250,7 @@ def get_task(task_id: TaskId):
     operation_id="getTasks",
     summary="The status of several tasks; unknown ids and tasks the caller may not see are left out",
     tags=["tasks"],
-    responses=_answers(200, TaskStatusMap, "{task_id: status}", 400, 403),
+    responses=answers(200, TaskStatusMap, "{task_id: status}", 400, 403),
 )
 def get_tasks(
     task_id: Annotated[
@@ -298,7 +269,7 @@ def get_tasks(
     operation_id="listReports",
     summary="The course's reports, newest first, with short-lived download links",
     tags=["reports"],
-    responses=_answers(200, models.Downloads, "Reports and links", 400, 403, 404),
+    responses=answers(200, models.Downloads, "Reports and links", 400, 403, 404),
 )
 def get_reports(
     course_id: CourseId,
@@ -313,24 +284,16 @@ def get_reports(
     operation_id="getOpenApi",
     summary="This document (any caller with a valid token)",
     tags=["contract"],
-    responses=_answers(200, OpenApiDocument, "The OpenAPI 3.1 document of this API"),
+    responses=answers(200, OpenApiDocument, "The OpenAPI 3.1 document of this API"),
 )
 def get_openapi():
     return _json(200, openapi_document())
 
 
 # ---- the published contract ----
-# Bodies the routes read raw (not JSON), documented here since no model declares them.
-_RAW_BODIES: dict[str, dict[str, Any]] = {
-    "importCourse": {
-        "required": True,
-        "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
-    },
-    "loadCourseData": {
-        "required": True,
-        "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
-    },
-}
+# Bodies these routes read raw (not JSON), documented since no parameter declares them.
+document_body("importCourse", "application/gzip", {"type": "string", "format": "binary"})
+document_body("loadCourseData", "application/x-ndjson", {"type": "string"})
 
 
 def _task_links(*operations: str) -> dict[str, Any]:
@@ -351,6 +314,18 @@ _LINKS: dict[tuple[str, str], dict[str, Any]] = {
     ("cancelTask", "200"): _task_links("getTask", "resumeTask"),
     ("resumeTask", "202"): _task_links("getTask", "cancelTask"),
 }
+
+
+def _request_body(documented: tuple[str, Any, bool], document: dict[str, Any]) -> dict[str, Any]:
+    """The requestBody of a body a route reads itself; a model's schema joins the components."""
+    media_type, schema, required = documented
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        generated = schema.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        components.update(generated.pop("$defs", {}))
+        components[schema.__name__] = generated
+        schema = {"$ref": f"#/components/schemas/{schema.__name__}"}
+    return {"required": required, "content": {media_type: {"schema": schema}}}
 
 
 @cache
@@ -381,9 +356,9 @@ def openapi_document() -> dict[str, Any]:
                 variants = parameter["schema"].pop("anyOf", None)
                 if variants is not None:
                     parameter["schema"].update(next(v for v in variants if v.get("type") != "null"))
-            raw = _RAW_BODIES.get(operation.get("operationId", ""))
-            if raw is not None:
-                operation["requestBody"] = raw
+            documented = DOCUMENTED_BODIES.get(operation.get("operationId", ""))
+            if documented is not None:
+                operation["requestBody"] = _request_body(documented, document)
             for status, answer in operation["responses"].items():
                 links = _LINKS.get((operation.get("operationId", ""), status))
                 if links is not None:

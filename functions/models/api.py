@@ -144,3 +144,32 @@ class LoadSummary(_Answer):
     """What a bulk load stored; the counts depend on the kind."""
 
     course_id: str
+
+
+# ---- LTI (functions/handlers/lti_routes.py) ----
+class LtiConsumer(_Answer):
+    """An LTI 1.1 consumer or 1.3 platform as routes show it: never its secret or private key."""
+
+    key: str
+    name: str
+    lti_version: str
+
+
+class LtiConsumers(_Answer):
+    consumers: list[LtiConsumer]
+
+
+class LtiConsumersLoaded(_Answer):
+    consumers: int
+
+
+class LtiPassbacks(_Answer):
+    """Pass-back ledger records."""
+
+    passbacks: list[dict[str, Any]]
+
+
+class LtiResent(_Answer):
+    resent: list[str]
+    superseded: list[str]
+    more: bool

@@ -102,6 +102,7 @@ class ContractStack:
     learner: str  # an enrolled learner's username
     grade_task: str  # a finished grade report
     reset_task: str  # a finished all-learner reset
+    consumer: str  # a registered LTI consumer
     _clients: dict[str, ApiClient] = field(default_factory=dict)
 
     def token(self, role: str) -> str:
@@ -150,12 +151,21 @@ def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContractStack
         learner=_a_learner(stack.settings),
         grade_task=_finished(admin, "grade_course", {}),
         reset_task=_finished(admin, "reset_problem_attempts", {"problem_url": problem_url}),
+        consumer=_consumer(admin),
     )
     try:
         yield contract
     finally:
         stack.wait_for_executions(timeout_s=120)
         stack.stop()
+
+
+def _consumer(admin: ApiClient) -> str:
+    registered = admin.request(
+        "POST", "/lti/consumers", {"key": "m-lms", "name": "An LMS", "secret": "s3cret-key"}
+    )
+    assert registered.status == 201, registered.body
+    return "m-lms"
 
 
 def _a_learner(settings: Settings) -> str:

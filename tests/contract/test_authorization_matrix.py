@@ -63,6 +63,7 @@ EVERYONE = (
 COURSE_STAFF = ("global_staff", "instructor", "staff")
 SHOW_TASKS = (*COURSE_STAFF, "data_researcher")  # instructor.show_tasks: course staff or data researcher
 RESEARCH = ("global_staff", "data_researcher")  # instructor.research: not plain course staff
+LTI_PASSBACKS = COURSE_STAFF  # a course's pass-backs: course staff (README, LTI section)
 INSTRUCTOR = ("global_staff", "instructor")  # "Requires instructor access."
 SUBMITTED = {202, 409}  # accepted, or the same task is running (the permission check passed first)
 
@@ -84,9 +85,11 @@ def get(
     return request
 
 
-def post(path: Callable[[ContractStack], str], raw_body: bytes | None = None) -> Request:
+def post(path: Callable[[ContractStack], str], raw_body: bytes | None = None, body: Any = None) -> Request:
     def request(contract: ContractStack) -> tuple[str, str, dict[str, Any]]:
-        return "POST", path(contract), {"raw_body": raw_body} if raw_body is not None else {}
+        if raw_body is not None:
+            return "POST", path(contract), {"raw_body": raw_body}
+        return "POST", path(contract), {"body": body} if body is not None else {}
 
     return request
 
@@ -204,6 +207,54 @@ CASES: list[Case] = [
         ("GET", "/courses/{course_id}/reports"),
         get(lambda c: course_path(DEMO_COURSE, "reports")),
         answers(RESEARCH, {200}),
+    ),
+    Case(
+        "register an LTI consumer (global staff)",
+        ("POST", "/lti/consumers"),
+        post(
+            lambda c: "/lti/consumers",
+            body={"key": "matrix-new", "name": "Matrix LMS", "secret": "s3cret-key"},
+        ),
+        answers(["global_staff"], {201}),
+    ),
+    Case(
+        "bulk-load LTI consumers (global staff)",
+        ("POST", "/lti/consumers/load"),
+        post(
+            lambda c: "/lti/consumers/load",
+            json.dumps({"key": "matrix-loaded", "name": "Loaded LMS", "secret": "s3cret-key"}).encode(),
+        ),
+        answers(["global_staff"], {200}),
+    ),
+    Case(
+        "list LTI consumers (global staff)",
+        ("GET", "/lti/consumers"),
+        get(lambda c: "/lti/consumers"),
+        answers(["global_staff"], {200}),
+    ),
+    Case(
+        "one LTI consumer (global staff)",
+        ("GET", "/lti/consumers/{key}"),
+        get(lambda c: f"/lti/consumers/{c.consumer}"),
+        answers(["global_staff"], {200}),
+    ),
+    Case(
+        "re-send a consumer's pass-backs everywhere (global staff)",
+        ("POST", "/lti/consumers/{key}/resend"),
+        post(lambda c: f"/lti/consumers/{c.consumer}/resend"),
+        answers(["global_staff"], {202}),
+    ),
+    Case(
+        "a course's failed pass-backs (course staff)",
+        ("GET", "/courses/{course_id}/lti/passbacks"),
+        get(lambda c: course_path(DEMO_COURSE, "lti/passbacks")),
+        answers(LTI_PASSBACKS, {200}),
+    ),
+    Case(
+        "re-send a course's failed pass-backs (course staff)",
+        ("POST", "/courses/{course_id}/lti/passbacks/resend"),
+        post(lambda c: course_path(DEMO_COURSE, "lti/passbacks/resend"), body={}),
+        answers(LTI_PASSBACKS, {202}),
     ),
     Case(
         "list another course's reports (research there only)",

@@ -94,12 +94,15 @@ def map_path_parameters(context: Any, path_parameters: dict[str, Any]) -> dict[s
         path_parameters["course_id"] = DEMO_COURSE
     if _worth_mapping(path_parameters.get("task_id")) and "grade_task" in KNOWN:
         path_parameters["task_id"] = KNOWN["grade_task"]
+    if _worth_mapping(path_parameters.get("key")) and "consumer" in KNOWN:
+        path_parameters["key"] = KNOWN["consumer"]
     return path_parameters
 
 
 @pytest.fixture(autouse=True)
 def _known(contract: ContractStack) -> None:
     KNOWN["grade_task"] = contract.grade_task
+    KNOWN["consumer"] = contract.consumer
 
 
 @schema.parametrize()
