@@ -10,13 +10,14 @@ INFRA_STAMP := $(VENV)/.installed-infra
 LAYER_DIR ?= build/layer
 CDK ?= npx --yes aws-cdk@2.1148.2
 
-.PHONY: help venv demo serve test lint unit integration e2e infra bench layer synth deploy clean
+.PHONY: help venv demo serve test lint unit integration e2e infra contract openapi bench layer synth deploy clean
 
 help:
 	@echo "make demo     start the local stack, seed 2,000 learners, run a grade report over HTTP, show it"
-	@echo "make test     lint + type-check + unit, integration, end-to-end and infrastructure tests"
+	@echo "make test     lint + type-check + unit, integration, end-to-end, contract and infrastructure tests"
 	@echo "make serve    run the local stack until Ctrl-C (API on http://127.0.0.1:8080)"
 	@echo "make bench    grade report benchmark (1,000 and 10,000 learners) -> BENCHMARKS.md"
+	@echo "make openapi  regenerate docs/openapi.json from the API's routes (commit it)"
 	@echo "make synth    synthesise the CloudFormation template (offline) into cdk.out/"
 	@echo "make deploy   build the dependency layer and cdk deploy (needs AWS credentials)"
 
@@ -41,7 +42,7 @@ serve: $(BASE_STAMP)
 # Each suite is its own pytest run: integration tests mock AWS in-process, end-to-end tests run a
 # real local server, and the two must not share a process. pytest exits 5 when it collects nothing:
 # that fails the target, as it should.
-test: lint unit integration e2e infra
+test: lint unit integration e2e contract infra
 
 lint: $(BASE_STAMP)
 	$(VENV)/bin/ruff check functions itask tests bench infra
@@ -57,8 +58,17 @@ integration: $(BASE_STAMP)
 e2e: $(BASE_STAMP)
 	$(PYTEST) tests/e2e
 
+# The API contract over HTTP: schemathesis against docs/openapi.json and the authorization matrix, on a
+# local stack of their own (a real server: its own pytest process, like e2e).
+contract: $(BASE_STAMP)
+	$(PYTEST) tests/contract
+
 infra: $(INFRA_STAMP)
 	ITASK_REQUIRE_INFRA=1 JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(PYTEST) tests/infra
+
+# The published API contract: docs/openapi.json is generated from the routes (tests/unit checks it).
+openapi: $(BASE_STAMP)
+	$(PY) -m itask.openapi
 
 bench: $(BASE_STAMP)
 	$(PY) bench/grade_report.py --learners 1000 10000 --write BENCHMARKS.md

@@ -9,6 +9,21 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class SecretSpec:
+    """A secret the stack creates in Secrets Manager; functions get its ARN, never its value."""
+
+    name: str
+    setting: str  # the Settings field holding its ARN (env var ITASK_<SETTING>)
+    description: str
+    # Rotating changes what the secret keys: only where old values need not stay valid.
+    rotate: bool = False
+
+    @property
+    def env(self) -> str:
+        return f"ITASK_{self.setting.upper()}"
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     name: str
     handler: str  # dotted path inside the asset, "module.function"
@@ -17,6 +32,20 @@ class FunctionSpec:
     timeout_s: int = 60
     # Runs untrusted course code: no permissions but logs, no network path, no service settings.
     sandboxed: bool = False
+    secrets: tuple[str, ...] = ()  # SECRETS it reads: it gets their ARNs and read access, and
+    # refuses to start without them
+
+
+SECRETS: dict[str, SecretSpec] = {
+    spec.name: spec
+    for spec in (
+        SecretSpec(
+            "anonymization",
+            "anonymization_secret_arn",
+            "Key of the anonymized learner ids in reports (HMAC-SHA256). Not rotated: every id would change.",
+        ),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +106,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "Do one chunk of a task's work",
             1024,
             900,
+            secrets=("anonymization",),
         ),
         FunctionSpec(
             "finalize",

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class ItaskError(Exception):
     """Base of every error this service raises on purpose."""
+
+    # Its message is written for users: a failed task's status may show it (issue #8.5). Errors
+    # that carry someone else's words (a wrapped AWS error) say False.
+    shown_to_users: ClassVar[bool] = True
 
 
 # ---- API-facing errors: each carries its HTTP status and a stable code. ----
@@ -12,9 +18,11 @@ class ApiError(ItaskError):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, error_id: str | None = None):
         super().__init__(message)
         self.message = message
+        # Set when the logs hold more about this error (an operator looks it up by this id).
+        self.error_id = error_id
 
 
 class BadRequest(ApiError):
@@ -58,9 +66,29 @@ class QueueConnectionError(ApiError):
     code = "queue_connection_error"
 
 
+class ConfigurationError(ItaskError):
+    """The function is not configured to run (a secret missing or unreadable): it refuses to start.
+
+    The message names the setting for the operator; users see an error id instead."""
+
+    shown_to_users = False
+
+
 # ---- Pipeline errors: their class names appear in statemachines/*.asl.json. ----
 class TransientTaskError(ItaskError):
-    """Worth retrying (throttling, a dependency briefly unavailable). The ASL retries it with backoff."""
+    """Worth retrying (throttling, a dependency briefly unavailable). The ASL retries it with backoff.
+
+    Raised by a pipeline step, its message is the step's failure record (``logic.failures``).
+    """
+
+    shown_to_users = False
+
+
+class StepFailed(ItaskError):
+    """A pipeline step failed for good; its message is the failure record users may see (JSON of
+    exception, message and error id: ``logic.failures``). The whole error is in the logs."""
+
+    shown_to_users = False
 
 
 class TaskNotRunnable(ItaskError):

@@ -32,12 +32,23 @@ class Settings(BaseSettings):
     # Who report-ready emails come from, and how long their links work.
     notify_from: str = "no-reply@example.com"
     email_link_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
-    # Anonymized learner ids are keyed hashes: keep this secret stable (ids change if it does).
-    anonymization_secret: str = "local-development-secret"
+    # Where secrets live (Secrets Manager ARNs; the stack creates them, the local stack creates
+    # them on moto). Never a value, never a default: a function that needs one refuses to start
+    # without it. The anonymization secret keys anonymized learner ids (ids change if it does).
+    anonymization_secret_arn: str = ""
+    # How long a function keeps a secret it has read before asking Secrets Manager again.
+    secrets_max_age_seconds: int = Field(default=300, ge=0, le=3600)
     # Problem responses report: at most this many rows in all (upstream's MAX_PROBLEM_RESPONSES_COUNT).
     problem_responses_max: int = Field(default=5000, ge=1)
     # Learner profile report: fields never exported, comma separated.
     profile_private_fields: str = "year_of_birth"
+    # Bearer tokens living longer than this (exp - iat), or without exp, are refused (401).
+    max_token_lifetime_seconds: int = Field(default=12 * 3600, ge=60, le=7 * 24 * 3600)
+    # Local stack only (never set on AWS): report links point at the local stack's download route,
+    # which checks their HMAC signature and expiry (moto checks neither on S3 links). The key is a
+    # Secrets Manager secret the local stack creates.
+    local_download_url: str = ""
+    local_download_key_arn: str = ""
     # Optional JSON overriding the permission rules, e.g. {"research": ["global_staff", "instructor"]}.
     permission_overrides: str = ""
     # The sandbox grader function (name or ARN) that runs problems' Python; empty: such problems

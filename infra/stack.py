@@ -19,6 +19,7 @@ from infra.constructs.monitoring import Monitoring
 from infra.constructs.permissions import ServicePermissions
 from infra.constructs.reports import ReportsBucket
 from infra.constructs.schedules import Schedules
+from infra.constructs.secrets import ServiceSecrets
 from infra.constructs.workflow import Workflow
 
 
@@ -61,6 +62,7 @@ class InstructorTasksStack(Stack):
                 **self.lti.environment(),
             }
         )
+        self.secrets = ServiceSecrets(self, "Secrets", functions=by_name)
         self.permissions = ServicePermissions(
             self,
             "Permissions",
@@ -71,6 +73,7 @@ class InstructorTasksStack(Stack):
             event_bus=self.schedules.event_bus,
             notify_from=notify_from,
             lti=self.lti,
+            secrets=self.secrets,
         )
         self.api = HttpApi(
             self,

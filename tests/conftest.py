@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-_EXCLUSIVE = ("integration", "e2e")
+_EXCLUSIVE = ("integration", "e2e", "contract")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     kinds = {part for item in items for part in item.path.parts if part in _EXCLUSIVE}
     if len(kinds) > 1:
         raise pytest.UsageError(
-            "tests/integration and tests/e2e must run in separate pytest processes: "
-            "use `make test` (or `make integration` and `make e2e`)."
+            "tests/integration, tests/e2e and tests/contract must run in separate pytest processes: "
+            "use `make test` (or `make integration`, `make e2e`, `make contract`)."
         )

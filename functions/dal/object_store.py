@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from functions.dal import download_links
 from functions.dal.clients import client
+from functions.dal.secrets import SecretStore
 from functions.settings import Settings
 
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum size of every part but the last
@@ -93,6 +96,7 @@ class StreamingUpload:
 class ObjectStore:
     def __init__(self, settings: Settings):
         self.bucket = settings.bucket
+        self._settings = settings
         self._s3 = client("s3", settings.region)
 
     def put_json(self, key: str, value: Any) -> None:
@@ -137,6 +141,16 @@ class ObjectStore:
         return found
 
     def presign_get(self, key: str, ttl_seconds: int, download_name: str | None = None) -> str:
+        """A link that downloads ``key`` for ``ttl_seconds``: S3 pre-signed, or (local stack only)
+        HMAC-signed for the local stack's checked download route."""
+        local = self._settings.local_download_url
+        if local:
+            secret = SecretStore(self._settings).read(
+                self._settings.local_download_key_arn, "local download", "ITASK_LOCAL_DOWNLOAD_KEY_ARN"
+            )
+            expires = int(time.time()) + ttl_seconds
+            name = download_name or key.rsplit("/", 1)[-1]
+            return download_links.local_link(local, secret, key, expires, name)
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if download_name:
             params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'

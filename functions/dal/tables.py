@@ -11,6 +11,7 @@ from __future__ import annotations
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
+    ListAttribute,
     MapAttribute,
     NumberAttribute,
     NumberSetAttribute,
@@ -51,6 +52,14 @@ class RunningTasksIndex(GlobalSecondaryIndex["TaskItem"]):
     created_key = UnicodeAttribute(range_key=True)
 
 
+class TaskActionAttribute(MapAttribute):  # type: ignore[type-arg]
+    """Who cancelled or resumed a task, and when (appended, never rewritten)."""
+
+    action = UnicodeAttribute()
+    by = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+
+
 class TaskItem(Model):
     class Meta:
         table_name = "itask-tasks"
@@ -84,6 +93,7 @@ class TaskItem(Model):
     # The chunk ledger: indexes of chunks whose counts were added (one conditional write each).
     done_chunks = NumberSetAttribute(null=True)
     resumes = NumberAttribute(default=0)
+    actions = ListAttribute(of=TaskActionAttribute, null=True)
 
     course_tasks = CourseTasksIndex()
     running_tasks = RunningTasksIndex()

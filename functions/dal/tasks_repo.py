@@ -10,9 +10,9 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, U
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from functions.dal.tables import SlotItem, TaskItem, bind
+from functions.dal.tables import SlotItem, TaskActionAttribute, TaskItem, bind
 from functions.errors import TaskNotRunnable
-from functions.models.tasks import Counters, Task, TaskState
+from functions.models.tasks import Counters, Task, TaskAction, TaskState
 from functions.settings import Settings
 
 TASK_SK = "TASK"
@@ -97,7 +97,16 @@ def _to_task(item: TaskItem) -> Task:
         step=item.step,
         done_chunks=frozenset(int(index) for index in (item.done_chunks or ())),
         resumes=int(item.resumes or 0),
+        actions=tuple(
+            TaskAction.model_validate({"action": entry.action, "by": entry.by, "at": entry.at})
+            for entry in (item.actions or ())
+        ),
     )
+
+
+def _append_action(action: TaskAction) -> Action:
+    entry = TaskActionAttribute(action=action.action, by=action.by, at=action.at)
+    return TaskItem.actions.set((TaskItem.actions | []).append([entry]))
 
 
 def _condition_failed(error: UpdateError) -> bool:
@@ -215,7 +224,7 @@ class TaskRepository:
             condition=TaskItem.pk.exists(),
         )
 
-    def reopen(self, task: Task, execution_arn: str) -> Task:
+    def reopen(self, task: Task, execution_arn: str, action: TaskAction) -> Task:
         """FAILURE/REVOKED -> QUEUING for a resume, taking the running slot again, atomically.
 
         ``SlotTaken`` if another task of the same (course, type, key) runs; ``TaskNotRunnable`` if the
@@ -238,6 +247,7 @@ class TaskRepository:
                         TaskItem.finished.remove(),
                         TaskItem.task_output.remove(),
                         TaskItem.updated.set(now),
+                        _append_action(action),
                     ],
                     condition=TaskItem.state.is_in(TaskState.FAILURE.value, TaskState.REVOKED.value),
                 )
@@ -276,7 +286,14 @@ class TaskRepository:
             raise TaskNotRunnable(f"Task {task_id} is not running; chunk {index} not counted") from error
         return True
 
-    def finish(self, task: Task, state: TaskState, output: str, step: str | None = None) -> bool:
+    def finish(
+        self,
+        task: Task,
+        state: TaskState,
+        output: str,
+        step: str | None = None,
+        action: TaskAction | None = None,
+    ) -> bool:
         """Move a running task to a READY state and free its slot, atomically.
 
         False when the task had already finished (a repeated Finalize or a late failure).
@@ -291,6 +308,8 @@ class TaskRepository:
         ]
         if step:
             actions.append(TaskItem.step.set(step))
+        if action is not None:
+            actions.append(_append_action(action))
         slot = SlotItem(slot_pk(task.course_id, task.task_type, task.task_key), SLOT_SK)
         try:
             with TransactWrite(connection=Connection(region=self._region)) as transaction:

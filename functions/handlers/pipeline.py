@@ -8,9 +8,8 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.dal.faults import is_transient
-from functions.errors import TransientTaskError
-from functions.logic import pipeline
+from functions.handlers.startup import refuses_to_start_without_secrets
+from functions.logic import failures, pipeline
 from functions.logic.registry import RunContext
 from functions.models.tasks import ChunkInput, FinalizeInput, MarkFailedInput, PlanInput
 from functions.observability import logger, metrics, tracer
@@ -20,21 +19,25 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
 def retryable(handler: Handler) -> Handler:
-    """Name transient AWS failures ``TransientTaskError``: the state machine retries that name."""
+    """Log a step's failure whole under an error id and raise what users may see of it, named
+    ``TransientTaskError`` when worth retrying (the state machine retries that name)."""
 
     @functools.wraps(handler)
     def wrapper(event: dict[str, Any], context: LambdaContext) -> Any:
         try:
             return handler(event, context)
         except Exception as error:
-            if is_transient(error):
-                raise TransientTaskError(f"{type(error).__name__}: {error}") from error
-            raise
+            task_id = event.get("task_id") if isinstance(event, dict) else None
+            step_error = failures.as_step_error(error, task_id=task_id, step=handler.__name__)
+            if step_error is error:
+                raise
+            raise step_error from error
 
     return wrapper  # type: ignore[return-value]
 
 
 @logger.inject_lambda_context
+@refuses_to_start_without_secrets
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @retryable
@@ -45,6 +48,7 @@ def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 
 
 @logger.inject_lambda_context
+@refuses_to_start_without_secrets
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @retryable
@@ -56,6 +60,7 @@ def process_chunk_handler(event: dict[str, Any], context: LambdaContext) -> dict
 
 
 @logger.inject_lambda_context
+@refuses_to_start_without_secrets
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @retryable
@@ -66,6 +71,7 @@ def finalize_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
 
 
 @logger.inject_lambda_context
+@refuses_to_start_without_secrets
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @retryable

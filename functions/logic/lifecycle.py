@@ -16,11 +16,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.dal.events import PublishFailed
 from functions.dal.tasks_repo import SlotTaken
 from functions.errors import AlreadyRunning, Conflict, NotFound, QueueConnectionError, TaskNotRunnable
-from functions.logic import permissions, registry, reports
+from functions.logic import failures, registry, reports
 from functions.logic.status import duration_ms
 from functions.logic.task_output import REVOKED_MESSAGE, parse_output
 from functions.models.access import Principal
-from functions.models.tasks import Task, TaskState
+from functions.models.tasks import Task, TaskAction, TaskState
 from functions.observability import logger, metrics
 
 QUEUE_ERROR_MESSAGE = "Error occured. Please try again later."  # upstream's wording, typo included
@@ -28,10 +28,18 @@ TASK_COMPLETED = "TaskCompleted"
 
 
 def finish_task(
-    ctx: registry.RunContext, task: Task, state: TaskState, output: str, step: str | None = None
+    ctx: registry.RunContext,
+    task: Task,
+    state: TaskState,
+    output: str,
+    step: str | None = None,
+    action: TaskAction | None = None,
 ) -> bool:
-    """Move a running task to a READY state, free its slot, announce it. False if it had already ended."""
-    if not ctx.tasks.finish(task, state, output, step):
+    """Move a running task to a READY state, free its slot, announce it. False if it had already ended.
+
+    ``action``: the person's action that ends it (a cancel), recorded with the task.
+    """
+    if not ctx.tasks.finish(task, state, output, step, action):
         return False
     finished = task.model_copy(update={"state": state, "task_output": output, "finished": datetime.now(UTC)})
     detail = completion_detail(finished)
@@ -95,8 +103,9 @@ def _load_for_change(
     if task is None:
         raise NotFound(f"Task not found: {task_id}")
     task_type = registry.require(task.task_type)
-    # Stopping or re-running a task takes the permission its submission needed.
-    permissions.require(ctx.settings, principal, task.course_id, task_type.permission)
+    # Stopping or re-running a task takes every check its submission took, with the input it was
+    # submitted with (an all-learner reset needs instructor access to cancel or resume, too).
+    task_type.authorize(ctx.settings, principal, task.course_id, task.task_input)
     return task, task_type
 
 
@@ -114,7 +123,8 @@ def cancel(ctx: registry.RunContext, principal: Principal, task_id: str) -> Task
         }
     )
     # REVOKED first: chunks still running can no longer count; then stop the execution.
-    if not finish_task(ctx, task, TaskState.REVOKED, output):
+    action = TaskAction(action="cancel", by=principal.username, at=datetime.now(UTC))
+    if not finish_task(ctx, task, TaskState.REVOKED, output, action=action):
         current = ctx.tasks.get(task_id)
         raise Conflict(f"Task {task_id} has already finished ({current.state.value if current else 'gone'}).")
     if task.execution_arn:
@@ -139,7 +149,11 @@ def resume(ctx: registry.RunContext, principal: Principal, task_id: str) -> Task
         )
     name = f"{task_id}-resume-{task.resumes + 1}"
     try:
-        reopened = ctx.tasks.reopen(task, ctx.workflow.execution_arn(name))
+        reopened = ctx.tasks.reopen(
+            task,
+            ctx.workflow.execution_arn(name),
+            TaskAction(action="resume", by=principal.username, at=datetime.now(UTC)),
+        )
     except SlotTaken as taken:
         raise AlreadyRunning(task_type.already_running_message) from taken
     except TaskNotRunnable as error:
@@ -165,6 +179,10 @@ def start_execution(ctx: registry.RunContext, task: Task, name: str, resume: boo
             name, {"task_id": task.task_id, "max_concurrency": ctx.settings.max_concurrency, "resume": resume}
         )
     except (ClientError, BotoCoreError) as error:
-        finish_task(ctx, task, TaskState.FAILURE, str(error))  # upstream stores the raw error text
-        logger.error("could not start execution", extra={"task_id": task.task_id, "error": str(error)})
-        raise QueueConnectionError(QUEUE_ERROR_MESSAGE) from error
+        # Upstream stores the raw error text; it names our resources, so users get upstream's
+        # message and an error id, and the logs the rest (issue #8.5).
+        failure = failures.record(
+            error, QueueConnectionError.__name__, QUEUE_ERROR_MESSAGE, task_id=task.task_id
+        )
+        finish_task(ctx, task, TaskState.FAILURE, failure.output())
+        raise QueueConnectionError(QUEUE_ERROR_MESSAGE, error_id=failure.error_id) from error

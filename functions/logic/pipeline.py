@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import traceback as traceback_module
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from functions.errors import ChunkFailed, TaskNotRunnable
-from functions.logic import lifecycle, registry
+from functions.logic import failures, lifecycle, registry
 from functions.logic.csvfile import encode_rows
+from functions.logic.failures import Failure
 from functions.logic.status import progress_dict
-from functions.logic.task_output import failure_output, progress_output
+from functions.logic.task_output import progress_output
 from functions.models.tasks import (
     ChunkDescriptor,
     ChunkInput,
@@ -26,7 +25,8 @@ from functions.observability import logger, metrics
 
 # A failed Map does not carry its chunks' errors (on AWS: States.ExceedToleratedFailureThreshold; moto
 # does not enforce the threshold, so there Finalize finds the chunk missing from the ledger). Each
-# failing chunk leaves its error here; MarkFailed reports those of chunks the ledger does not hold.
+# failing chunk leaves its failure record here (what users may see; the logs hold the rest);
+# MarkFailed reports those of chunks the ledger does not hold.
 FAILURES_DIR = "failures/"
 
 
@@ -115,19 +115,20 @@ def process_chunk(ctx: registry.RunContext, event: ChunkInput) -> ChunkOutcome:
             )
         counted = ctx.tasks.record_chunk(task.task_id, index, work.counters)
     except Exception as error:  # record why, then let Step Functions retry or fail the Map
-        _record_chunk_error(ctx, task.task_id, index, error)
-        raise
+        step_error = failures.as_step_error(error, task_id=task.task_id, chunk=index)
+        failure = failures.carried(step_error)
+        if failure is not None:
+            _record_chunk_failure(ctx, task.task_id, index, failure)
+        if step_error is error:
+            raise
+        raise step_error from error
     metrics.add_metric(name="ChunksProcessed", unit="Count", value=1)
     return ChunkOutcome(index=index, duplicate=not counted, counters=work.counters)
 
 
-def _record_chunk_error(ctx: registry.RunContext, task_id: str, index: int, error: BaseException) -> None:
-    detail = {
-        "chunk": index,
-        "exception": type(error).__name__,
-        "message": str(error),
-        "traceback": "".join(traceback_module.format_exception(error)),
-    }
+def _record_chunk_failure(ctx: registry.RunContext, task_id: str, index: int, failure: Failure) -> None:
+    detail = {"chunk": index, "exception": failure.exception, "message": failure.message}
+    detail["error_id"] = failure.error_id
     try:
         ctx.objects.put_json(ctx.work_key(task_id, f"{FAILURES_DIR}{index:06d}.json"), detail)
     except Exception:  # the original error matters more than the note about it
@@ -165,8 +166,8 @@ def finalize(ctx: registry.RunContext, event: FinalizeInput) -> dict[str, Any]:
     return {"task_id": task.task_id, "state": TaskState.SUCCESS.value if finished else task.state.value}
 
 
-def _chunk_failure(ctx: registry.RunContext, task: Task) -> tuple[str, str, str | None] | None:
-    """The error of the first chunk that failed and is not in the ledger, if one was recorded."""
+def _chunk_failure(ctx: registry.RunContext, task: Task) -> Failure | None:
+    """The failure of the first chunk that failed and is not in the ledger, if one was recorded."""
     failed = sorted(
         info.key
         for info in ctx.objects.list(ctx.work_key(task.task_id, FAILURES_DIR))
@@ -174,42 +175,45 @@ def _chunk_failure(ctx: registry.RunContext, task: Task) -> tuple[str, str, str 
     )
     if not failed:
         return None
-    detail = ctx.objects.get_json(failed[0])
-    message = str(detail["message"])
+    found = Failure.from_dict(ctx.objects.get_json(failed[0]))
+    if found is None:
+        return None
     if len(failed) > 1:
-        message += f" (and {len(failed) - 1} more chunks failed)"
-    return str(detail["exception"]), message, detail.get("traceback")
+        return Failure(
+            found.exception, f"{found.message} (and {len(failed) - 1} more chunks failed)", found.error_id
+        )
+    return found
 
 
-def _describe_step_error(
-    ctx: registry.RunContext, task: Task, event: MarkFailedInput
-) -> tuple[str, str, str | None]:
-    """(exception, message, traceback) from a Catch's $.error, or from the chunk that sank the Map."""
+def _describe_step_error(ctx: registry.RunContext, task: Task, event: MarkFailedInput) -> Failure:
+    """What users see of a Catch's $.error, or of the chunk that sank the Map."""
     name, cause = event.error.error, event.error.cause
-    try:
-        detail = json.loads(cause) if cause else None
-    except ValueError:
-        detail = None
-    lambda_error = detail if isinstance(detail, dict) and "errorType" in detail else None
-    if name.startswith("States.") or (lambda_error and lambda_error["errorType"] == ChunkFailed.__name__):
+    carried = failures.from_step_error(name, cause)
+    if name.startswith("States.") or (carried is not None and carried.exception == ChunkFailed.__name__):
         from_chunk = _chunk_failure(ctx, task)
         if from_chunk is not None:
             return from_chunk
-    if lambda_error is not None:
-        trace = lambda_error.get("stackTrace")
-        text = "".join(trace) if isinstance(trace, list) else (trace or None)
-        return str(lambda_error["errorType"]), str(lambda_error.get("errorMessage", "")), text
-    return name, cause or name, None
+    if carried is not None:
+        return carried
+    return failures.record_unexplained(name, cause, task_id=task.task_id)
 
 
 def mark_failed(ctx: registry.RunContext, event: MarkFailedInput) -> dict[str, Any]:
-    """FAILURE with exception / message / traceback (cut to fit), and the slot freed."""
+    """FAILURE with exception / message / error id (the logs hold the rest), and the slot freed."""
     task = ctx.tasks.get(event.task_id)
     if task is None or not task.running:
         return {"task_id": event.task_id, "state": None if task is None else task.state.value}
-    exception, message, trace = _describe_step_error(ctx, task, event)
-    finished = lifecycle.finish_task(ctx, task, TaskState.FAILURE, failure_output(exception, message, trace))
+    failure = _describe_step_error(ctx, task, event)
+    finished = lifecycle.finish_task(ctx, task, TaskState.FAILURE, failure.output())
     if finished:
         metrics.add_metric(name="TasksFailed", unit="Count", value=1)
-    logger.warning("task failed", extra={"task_id": task.task_id, "exception": exception, "error": message})
+    logger.warning(
+        "task failed",
+        extra={
+            "task_id": task.task_id,
+            "exception": failure.exception,
+            "error": failure.message,
+            "error_id": failure.error_id,
+        },
+    )
     return {"task_id": task.task_id, "state": TaskState.FAILURE.value}

@@ -23,10 +23,11 @@ from functions.dal.course_repo import CourseRepository
 from functions.dal.events import EventBus
 from functions.dal.mailer import Mailer
 from functions.dal.object_store import ObjectStore
+from functions.dal.secrets import SecretStore
 from functions.dal.tasks_repo import TaskRepository
 from functions.dal.workflow import Workflow
 from functions.errors import BadRequest
-from functions.logic import reports
+from functions.logic import permissions, reports
 from functions.logic.csvfile import encode_rows
 from functions.logic.permissions import Permission
 from functions.models.access import Principal
@@ -68,6 +69,10 @@ class RunContext:
     @cached_property
     def mailer(self) -> Mailer:
         return Mailer(self.settings)
+
+    @cached_property
+    def secrets(self) -> SecretStore:
+        return SecretStore(self.settings)
 
     # Scratch objects of a task: snapshot, chunk list, chunk parts.
     def work_key(self, task_id: str, name: str) -> str:
@@ -116,10 +121,30 @@ class TaskType(ABC):
     def task_key(self, task_input: BaseModel) -> str:
         return ""
 
+    def authorize(
+        self, settings: Settings, principal: Principal, course_id: str, raw_input: Any
+    ) -> BaseModel:
+        """Every permission check of running this type with this input; returns the parsed input.
+
+        Submit, cancel and resume all call this one function (cancel and resume with the stored
+        input), so no action on a task needs less than submitting it did.
+        """
+        permissions.require(settings, principal, course_id, self.permission)
+        task_input = self.parse_input(raw_input)
+        self.authorize_input(settings, principal, course_id, task_input)
+        return task_input
+
+    def authorize_input(
+        self, settings: Settings, principal: Principal, course_id: str, task_input: BaseModel
+    ) -> None:
+        """Permission checks that depend on the input (raise Forbidden), e.g. all learners vs one."""
+        return None
+
     def validate(
         self, ctx: RunContext, principal: Principal, course_id: str, task_input: BaseModel
     ) -> BaseModel:
-        """Submission-time checks beyond the input model (raise an ApiError); returns the input to store."""
+        """Submission-time checks beyond the input model and permissions (raise an ApiError); returns
+        the input to store. Permission checks belong in ``authorize_input``."""
         return task_input
 
     @property

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from functions.dal.access_repo import AccessRepository
 from functions.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from functions.logic import content, lifecycle, loaders, permissions, registry, reports, status, submit
@@ -14,15 +12,9 @@ from functions.models.access import Principal
 from functions.settings import Settings
 
 MAX_STATUS_IDS = 100
+MAX_TASK_ID = 128
 DEFAULT_LIST = 100
 MAX_LIST = 500
-
-
-class SubmitRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    task_type: str = Field(min_length=1, max_length=64)
-    input: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass
@@ -48,15 +40,10 @@ def principal_for(api: ApiContext, subject: str | None) -> Principal:
     return principal
 
 
-def submit_task(api: ApiContext, principal: Principal, course_id: str, body: Any) -> dict[str, Any]:
-    try:
-        request = SubmitRequest.model_validate(body)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
-        raise BadRequest(
-            f'Body must be a JSON object {{"task_type": <name>, "input": {{...}}}}: {problems}'
-        ) from error
-    submitted = submit.submit(api.run, principal, course_id, request.task_type, request.input)
+def submit_task(
+    api: ApiContext, principal: Principal, course_id: str, task_type: str, task_input: dict[str, Any]
+) -> dict[str, Any]:
+    submitted = submit.submit(api.run, principal, course_id, task_type, task_input)
     task = submitted.task
     return {
         "task_id": task.task_id,
@@ -73,9 +60,9 @@ def _action(task_type: str) -> str:
 
 
 def task_status(api: ApiContext, principal: Principal, task_id: str) -> dict[str, Any]:
-    task = api.run.tasks.get(task_id)
+    task = api.run.tasks.get(task_id) if len(task_id) <= MAX_TASK_ID else None
     if task is None:
-        raise NotFound(f"Task not found: {task_id}")
+        raise NotFound(f"Task not found: {task_id[:MAX_TASK_ID]}")
     permissions.require(api.settings, principal, task.course_id, permissions.Permission.SHOW_TASKS)
     return status.status_payload(task, _action(task.task_type))
 
@@ -86,7 +73,8 @@ def tasks_status(api: ApiContext, principal: Principal, task_ids: list[str]) -> 
         raise BadRequest("Give one or more task ids: ?task_id=<id>[,<id>...]")
     if len(task_ids) > MAX_STATUS_IDS:
         raise BadRequest(f"At most {MAX_STATUS_IDS} task ids per request")
-    found = api.run.tasks.get_many(task_ids)
+    # An id longer than any task id names no task (and would be too long for a key).
+    found = api.run.tasks.get_many([task_id for task_id in task_ids if len(task_id) <= MAX_TASK_ID])
     return {
         task_id: status.status_payload(task, _action(task.task_type))
         for task_id, task in found.items()
@@ -95,18 +83,19 @@ def tasks_status(api: ApiContext, principal: Principal, task_ids: list[str]) -> 
 
 
 def course_tasks(
-    api: ApiContext, principal: Principal, course_id: str, params: dict[str, str]
+    api: ApiContext,
+    principal: Principal,
+    course_id: str,
+    *,
+    problem: str | None = None,
+    student: str | None = None,
+    task_type: str | None = None,
+    every_state: bool = False,
+    limit: int = DEFAULT_LIST,
 ) -> dict[str, Any]:
     """Task lists of spec §3.4: running tasks (no filter), or history by problem, learner, type, or all."""
     submit.require_course(api.run, course_id)
     permissions.require(api.settings, principal, course_id, permissions.Permission.SHOW_TASKS)
-    problem = params.get("problem_location") or params.get("problem_location_str")
-    student = params.get("unique_student_identifier")
-    task_type = params.get("task_type")
-    try:
-        limit = min(MAX_LIST, max(1, int(params.get("limit", DEFAULT_LIST))))
-    except ValueError as error:
-        raise BadRequest("limit must be a number") from error
     if student and not problem:
         raise BadRequest("unique_student_identifier requires problem_location")
     if task_type is not None:
@@ -114,14 +103,16 @@ def course_tasks(
     if problem:
         key = f"_{problem}"
         if student:
-            user_id = int(student) if student.isdigit() else api.run.courses.find_user_id(course_id, student)
+            # A user id is ASCII digits only ("²" passes str.isdigit but is no number).
+            numeric = student.isascii() and student.isdigit()
+            user_id = int(student) if numeric else api.run.courses.find_user_id(course_id, student)
             if user_id is None:
                 raise BadRequest("User does not exist.")
             key = f"{user_id}_{problem}"
         tasks = api.run.tasks.list_course(
             course_id, task_type=task_type, task_key=registry.md5_key(key), limit=limit
         )
-    elif task_type is not None or params.get("state") == "all":
+    elif task_type is not None or every_state:
         tasks = api.run.tasks.list_course(course_id, task_type=task_type, limit=limit)
     else:
         tasks = api.run.tasks.list_running(course_id)[:limit]

@@ -172,7 +172,13 @@ def status_payload(task: Task, action_name: str, now: datetime | None = None) ->
     eta = eta_seconds(task, now)
     if eta is not None:
         payload["eta_seconds"] = eta
+    payload["actions"] = actions_list(task)
     return payload
+
+
+def actions_list(task: Task) -> list[dict[str, str]]:
+    """Who cancelled or resumed the task, and when, oldest first (beyond upstream)."""
+    return [{"action": a.action, "by": a.by, "at": a.at.isoformat()} for a in task.actions]
 
 
 def list_row(task: Task, action_name: str, now: datetime | None = None) -> dict[str, Any]:
@@ -190,4 +196,5 @@ def list_row(task: Task, action_name: str, now: datetime | None = None) -> dict[
         "duration_sec": int(duration / 1000) if isinstance(duration, int | float) else "unknown",
         "status": "Complete" if succeeded else "Incomplete",
         "task_message": message,
+        "actions": actions_list(task),
     }

@@ -9,7 +9,7 @@ from typing import Any
 
 from functions.dal.tasks_repo import SlotTaken
 from functions.errors import AlreadyRunning, NotFound
-from functions.logic import lifecycle, permissions, registry
+from functions.logic import lifecycle, registry
 from functions.logic.reports import parse_course_key
 from functions.models.access import Principal
 from functions.models.tasks import Task, TaskState
@@ -39,8 +39,7 @@ def submit(
 ) -> Submitted:
     task_type = registry.require(task_type_name)
     require_course(ctx, course_id)
-    permissions.require(ctx.settings, principal, course_id, task_type.permission)
-    task_input = task_type.parse_input(raw_input)
+    task_input = task_type.authorize(ctx.settings, principal, course_id, raw_input)
     task_input = task_type.validate(ctx, principal, course_id, task_input)
     now = datetime.now(UTC)
     task_id = str(uuid.uuid4())

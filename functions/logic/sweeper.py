@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.dal.workflow import ExecutionNotFound
+from functions.logic.failures import Failure, new_error_id
 from functions.logic.lifecycle import finish_task
 from functions.logic.registry import RunContext
-from functions.logic.task_output import failure_output
 from functions.models.tasks import TaskState
 from functions.observability import logger, metrics
 
@@ -35,9 +35,12 @@ def sweep(ctx: RunContext, now: datetime | None = None) -> dict[str, Any]:
             if execution_status == "RUNNING":
                 continue
             message = f"The task's execution ended ({execution_status}) before the task finished."
-        if finish_task(ctx, task, TaskState.FAILURE, failure_output(SWEPT_EXCEPTION, message, None)):
+        failure = Failure(SWEPT_EXCEPTION, message, new_error_id())
+        if finish_task(ctx, task, TaskState.FAILURE, failure.output()):
             swept.append(task.task_id)
-            logger.warning("task swept", extra={"task_id": task.task_id, "reason": message})
+            logger.warning(
+                "task swept", extra={"task_id": task.task_id, "reason": message, "error_id": failure.error_id}
+            )
     if swept:
         metrics.add_metric(name="TasksSwept", unit="Count", value=len(swept))
     return {"examined": examined, "swept": swept}

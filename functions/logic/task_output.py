@@ -16,21 +16,15 @@ def progress_output(progress: dict[str, Any]) -> str:
     return text
 
 
-def failure_output(exception: str, message: str, traceback: str | None) -> str:
-    """``{"exception", "message", "traceback"}`` cut to fit 1023 characters as upstream does."""
-    output: dict[str, Any] = {"exception": exception, "message": message}
-    if traceback:
-        output["traceback"] = traceback
+def failure_output(exception: str, message: str, error_id: str) -> str:
+    """``{"exception", "message", "error_id"}``: upstream's failure shape with its traceback replaced
+    by the id under which the logs keep it (issue #8.5). The message ends with the error id; when
+    the whole is longer than 1023 characters, the message text is cut as upstream cuts it."""
+    suffix = f" (error id {error_id})"
+    output: dict[str, Any] = {"exception": exception, "message": message + suffix, "error_id": error_id}
     excess = len(json.dumps(output)) - OUTPUT_LIMIT
-    if excess > 0 and traceback:
-        if excess >= len(traceback) - 3:
-            del output["traceback"]
-            excess -= len(traceback) + 9
-        else:
-            output["traceback"] = traceback[: len(traceback) - excess - 3] + "..."
-            excess = 0
     if excess > 0:
-        output["message"] = message[: max(0, len(message) - excess - 3)] + "..."
+        output["message"] = message[: max(0, len(message) - excess - 3)] + "..." + suffix
     return json.dumps(output)
 
 

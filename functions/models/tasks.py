@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,16 @@ class Counters(BaseModel):
     succeeded: int = 0
     failed: int = 0
     skipped: int = 0
+
+
+class TaskAction(BaseModel):
+    """Someone acted on a task after submitting it: who cancelled or resumed it, and when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Literal["cancel", "resume"]
+    by: str
+    at: datetime
 
 
 class Task(BaseModel):
@@ -53,6 +63,7 @@ class Task(BaseModel):
     step: str | None = None
     done_chunks: frozenset[int] = frozenset()  # the chunk ledger: chunks whose counts were added
     resumes: int = 0  # how many times a FAILURE/REVOKED task was resumed
+    actions: tuple[TaskAction, ...] = ()  # cancels and resumes, oldest first
 
     @property
     def running(self) -> bool:

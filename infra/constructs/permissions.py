@@ -1,7 +1,8 @@
 """What each function may do, in one reviewable place (least privilege, no wildcard actions).
 
 Every catalog function must have an entry here: a new function fails synthesis until its
-permissions are decided, instead of silently getting none or too many.
+permissions are decided, instead of silently getting none or too many. A function reads exactly the
+secrets its catalog entry lists (``FunctionSpec.secrets``), and no other.
 Who calls what (functions/logic): ``lifecycle.finish_task`` publishes TaskCompleted on the bus and,
 for a finished report, emails the requester; it runs in api (cancel, failed start), finalize,
 mark-failed and the sweeper.
@@ -17,10 +18,12 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from functions.catalog import FUNCTIONS
 from infra import constants
 from infra.constructs.data import DataTables
 from infra.constructs.lti import LtiPassback
 from infra.constructs.reports import ReportsBucket
+from infra.constructs.secrets import ServiceSecrets
 from infra.constructs.workflow import Workflow
 from infra.nag import acknowledge_wildcard_resources, allow
 
@@ -49,6 +52,7 @@ class ServicePermissions(Construct):
         event_bus: events.IEventBus,
         notify_from: str,
         lti: LtiPassback,
+        secrets: ServiceSecrets,
     ) -> None:
         super().__init__(scope, construct_id)
         self._data, self._reports, self._workflow, self._lti = data, reports, workflow, lti
@@ -73,6 +77,9 @@ class ServicePermissions(Construct):
             )
         for name, fn in functions.items():
             policies[name](fn)
+            for secret in FUNCTIONS[name].secrets:
+                # GetSecretValue and DescribeSecret on this one secret (its ARN; no wildcard).
+                secrets[secret].grant_read(fn)
 
     # --- per function -------------------------------------------------------------------------
     def _api(self, fn: lambda_.IFunction) -> None:

@@ -1,8 +1,13 @@
-"""HTTP -> API Gateway HTTP API (payload 2.0) events, with the JWT authorizer's checks.
+"""HTTP -> API Gateway HTTP API (payload 2.0) events, with the JWT authorizer's checks, on waitress.
 
-moto does not call API Gateway integrations, so locally this small server plays API Gateway: it
-rejects a missing or invalid bearer token with 401 (as the JWT authorizer does), puts the verified
-claims where the authorizer puts them, and invokes the ``api`` function in-process.
+moto does not call API Gateway integrations, so locally this server plays API Gateway: it rejects a
+missing or invalid bearer token with 401 (as the JWT authorizer does), puts the verified claims where
+the authorizer puts them, and invokes the ``api`` function in-process. It also serves report
+downloads, but only through links the service signed (``/local-downloads/...``, checked here).
+
+The HTTP server is waitress (a kept, pure-Python WSGI server): a listen backlog of 1,024, a pool of
+worker threads, 400 on a malformed ``Content-Length``, 413 over the 6 MiB Lambda payload limit, and
+connections that stall (a body shorter than its ``Content-Length``) closed after a timeout.
 """
 
 from __future__ import annotations
@@ -12,17 +17,40 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from waitress.server import create_server
 
 from functions.catalog import PUBLIC_ROUTES
+from functions.dal import download_links
+from functions.dal.clients import client
+from functions.dal.secrets import SecretStore
+from functions.errors import Unauthorized
+from functions.logic.tokens import require_bounded_lifetime
+from functions.settings import Settings, get_settings
 from itask.local.jwt_local import InvalidToken, LocalIssuer
 from itask.local.lambda_router import LambdaRouter
 
 MAX_BODY = 6 * 1024 * 1024  # the Lambda payload limit
+BACKLOG = 1024
+THREADS = 16
+CONNECTION_LIMIT = 1000
+REQUEST_TIMEOUT_S = 30  # a connection idle this long (e.g. waiting for a body it was promised) is closed
 _UNAUTHORIZED = {"message": "Unauthorized"}  # API Gateway's own body for a refused token
+_JSON = "application/json"
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Status"
 
 
 def build_event(
@@ -84,91 +112,168 @@ def public_route(method: str, path: str) -> str | None:
     return None
 
 
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    """Request headers, lower-cased as API Gateway passes them."""
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = str(environ[key])
+    return headers
+
+
 class ApiGatewayAdapter:
-    def __init__(self, router: LambdaRouter, issuer: LocalIssuer, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        router: LambdaRouter,
+        issuer: LocalIssuer,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        request_timeout_s: int = REQUEST_TIMEOUT_S,
+        threads: int = THREADS,
+    ):
         self.router, self.issuer = router, issuer
-        adapter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                adapter.serve(self)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet: logs go through Powertools
-                return
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="api-adapter", daemon=True)
+        self._server = create_server(
+            self.wsgi,
+            host=host,
+            port=port,
+            threads=threads,
+            backlog=BACKLOG,
+            connection_limit=CONNECTION_LIMIT,
+            channel_timeout=request_timeout_s,
+            cleanup_interval=max(1, request_timeout_s // 2),
+            max_request_body_size=MAX_BODY,
+            asyncore_use_poll=True,  # select() stops at 1,024 descriptors
+            ident="itask-local",
+            expose_tracebacks=False,
+        )
+        self._thread = threading.Thread(target=self._server.run, name="api-adapter", daemon=True)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host if isinstance(host, str) else host.decode()}:{port}"
+        host, port = self._server.effective_host, self._server.effective_port  # type: ignore[union-attr]
+        return f"http://{host}:{port}"
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        server: Any = self._server
+        server.task_dispatcher.shutdown()
+        server.asyncore.close_all(server._map)
+        self._thread.join(timeout=10)
 
-    def serve(self, request: BaseHTTPRequestHandler) -> None:
-        length = int(request.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._reply(
-                request,
-                413,
-                {"content-type": "application/json"},
-                json.dumps({"message": "Request Entity Too Large"}).encode(),
-            )
-            return
-        body = request.rfile.read(length) if length else b""
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        public = public_route(request.command, urlsplit(request.path).path)
+    # ---- the WSGI application ----
+    def wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = str(environ["REQUEST_METHOD"])
+        # The raw target: API Gateway routes on the still-encoded path (course keys hold "%2B").
+        target = str(environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/")
+        headers = _headers(environ)
+        length = int(environ.get("CONTENT_LENGTH") or 0)  # waitress has refused a malformed one
+        body = environ["wsgi.input"].read(length) if length else b""
+        if method == "GET" and urlsplit(target).path.startswith(download_links.LOCAL_DOWNLOAD_PATH):
+            return self._download(target, start_response)
+        source_ip = str(environ.get("REMOTE_ADDR") or "127.0.0.1")
+        public = public_route(method, urlsplit(target).path)
         if public is not None:  # API Gateway routes these without the JWT authorizer
-            event = build_event(request.command, request.path, headers, body, {}, request.client_address[0])
+            event = build_event(method, target, headers, body, {}, source_ip)
             del event["requestContext"]["authorizer"]
             event["headers"].setdefault("x-forwarded-proto", "http")
-            self._respond(request, self.router.invoke(public, event))
-            return
-        authorization = headers.get("authorization", "")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            self._reply(
-                request,
-                401,
-                {"content-type": "application/json", "www-authenticate": "Bearer"},
-                json.dumps(_UNAUTHORIZED).encode(),
-            )
-            return
+            return self._respond(start_response, self.router.invoke(public, event))
+        settings = get_settings()
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return self._reply(start_response, 401, _UNAUTHORIZED, {"www-authenticate": "Bearer"})
         try:
             claims = self.issuer.verify(token.strip())
-        except InvalidToken:
-            self._reply(
-                request,
-                401,
-                {"content-type": "application/json", "www-authenticate": 'Bearer error="invalid_token"'},
-                json.dumps(_UNAUTHORIZED).encode(),
+            require_bounded_lifetime(claims, settings.max_token_lifetime_seconds, time.time())
+        except (InvalidToken, Unauthorized):
+            return self._reply(
+                start_response, 401, _UNAUTHORIZED, {"www-authenticate": 'Bearer error="invalid_token"'}
             )
-            return
-        event = build_event(request.command, request.path, headers, body, claims, request.client_address[0])
-        self._respond(request, self.router.invoke("api", event))
-
-    def _respond(self, request: BaseHTTPRequestHandler, response: dict[str, Any]) -> None:
-        payload = response.get("body") or ""
-        data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
-        self._reply(request, int(response.get("statusCode", 200)), response.get("headers") or {}, data)
+        event = build_event(method, target, headers, body, claims, source_ip)
+        return self._respond(start_response, self.router.invoke("api", event))
 
     @staticmethod
-    def _reply(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], data: bytes) -> None:
-        request.send_response(status)
-        for name, value in headers.items():
-            if name.lower() != "content-length":
-                request.send_header(name, value)
-        request.send_header("Content-Length", str(len(data)))
-        request.end_headers()
-        request.wfile.write(data)
+    def _respond(start_response: StartResponse, response: dict[str, Any]) -> Iterable[bytes]:
+        """A Lambda proxy response (payload 2.0) as an HTTP answer."""
+        payload = response.get("body") or ""
+        data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
+        status = int(response.get("statusCode", 200))
+        start_response(
+            _status_line(status),
+            [
+                (name, str(value))
+                for name, value in (response.get("headers") or {}).items()
+                if name.lower() != "content-length"
+            ]
+            + [("Content-Length", str(len(data)))],
+        )
+        return [data]
+
+    def _download(self, target: str, start_response: StartResponse) -> Iterable[bytes]:
+        """A report, through a link the service signed for exactly this object, still valid."""
+        settings = get_settings()
+        split = urlsplit(target)
+        object_key = unquote(split.path[len(download_links.LOCAL_DOWNLOAD_PATH) :])
+        query = {name: values[-1] for name, values in parse_qs(split.query).items()}
+        secret = SecretStore(settings).read(
+            settings.local_download_key_arn, "local download", "ITASK_LOCAL_DOWNLOAD_KEY_ARN"
+        )
+        valid = download_links.link_is_valid(
+            secret,
+            object_key,
+            query.get("expires", ""),
+            query.get("name", ""),
+            query.get("signature", ""),
+            time.time(),
+        )
+        if not valid:
+            refused = {"error": "This download link is altered or has expired", "code": "forbidden"}
+            return self._reply(start_response, 403, refused)
+        return self._stream(settings, object_key, query["name"], start_response)
+
+    @staticmethod
+    def _stream(
+        settings: Settings, object_key: str, name: str, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        s3 = client("s3", settings.region)
+        try:
+            found = s3.get_object(Bucket=settings.bucket, Key=object_key)
+        except s3.exceptions.NoSuchKey:
+            missing = {"error": "This report no longer exists", "code": "not_found"}
+            return ApiGatewayAdapter._reply(start_response, 404, missing)
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", str(found.get("ContentType") or "application/octet-stream")),
+                ("Content-Length", str(found["ContentLength"])),
+                ("Content-Disposition", f'attachment; filename="{name}"'),
+            ],
+        )
+        body = found["Body"]
+
+        def pieces() -> Iterator[bytes]:
+            try:
+                yield from body.iter_chunks(1024 * 1024)
+            finally:
+                body.close()
+
+        return pieces()
+
+    @staticmethod
+    def _reply(
+        start_response: StartResponse,
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> Iterable[bytes]:
+        data = json.dumps(body).encode()
+        start_response(
+            _status_line(status),
+            [("Content-Type", _JSON), ("Content-Length", str(len(data))), *(headers or {}).items()],
+        )
+        return [data]

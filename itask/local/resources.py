@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
-from functions.catalog import ASL_FUNCTION_TOKENS
+from functions.catalog import ASL_FUNCTION_TOKENS, SECRETS
 from functions.dal.clients import client
 from functions.dal.tables import create_tables
 from functions.settings import Settings
@@ -33,8 +35,22 @@ def render_asl(router: LambdaRouter) -> str:
     return text
 
 
-def provision(settings: Settings, router: LambdaRouter) -> Settings:
-    """Tables, bucket, event bus and the state machine; returns settings naming the state machine."""
+def local_secret(home: Path, name: str) -> str:
+    """A secret generated for this local stack home once (kept, owner-only), never a fixed value."""
+    path = home / f"{name}-secret"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def provision(settings: Settings, router: LambdaRouter, secret_values: Mapping[str, str]) -> Settings:
+    """Tables, bucket, event bus, secrets and the state machine; returns settings naming the state
+    machine and the secrets (as the stack's environment does on AWS)."""
+    missing = set(SECRETS) - set(secret_values)
+    if missing:
+        raise ValueError(f"no local value for secrets {sorted(missing)}")
     create_tables(settings)
     s3 = client("s3", settings.region)
     if settings.region == "us-east-1":
@@ -46,6 +62,13 @@ def provision(settings: Settings, router: LambdaRouter) -> Settings:
     client("events", settings.region).create_event_bus(Name=settings.event_bus_name)
     # SES sends only from verified identities (on AWS: verify the domain once, see the README).
     client("ses", settings.region).verify_email_identity(EmailAddress=settings.notify_from)
+    manager = client("secretsmanager", settings.region)
+    secret_arns = {
+        spec.setting: manager.create_secret(
+            Name=f"itask/{spec.name}", SecretString=secret_values[spec.name], Description=spec.description
+        )["ARN"]
+        for spec in SECRETS.values()
+    }
     sfn = client("stepfunctions", settings.region)
     arn = sfn.create_state_machine(
         name=STATE_MACHINE_NAME,
@@ -54,10 +77,21 @@ def provision(settings: Settings, router: LambdaRouter) -> Settings:
     )["stateMachineArn"]
     # Python-graded problems go to the grader function, routed in-process like every function here.
     grader = settings.grader_function or router.arn("grader")
-    settings = settings.model_copy(update={"state_machine_arn": arn, "grader_function": grader})
+    settings = settings.model_copy(
+        update={"state_machine_arn": arn, "grader_function": grader, **secret_arns}
+    )
     from itask.local.lti_resources import provision_lti
 
     return provision_lti(settings, router)
+
+
+def provision_local_downloads(settings: Settings, download_url: str, key: str) -> Settings:
+    """Local stack only: report links point at ``download_url`` (the adapter), HMAC-signed with
+    ``key``, which lives in Secrets Manager like any secret; moto serves no unchecked links then."""
+    arn = client("secretsmanager", settings.region).create_secret(
+        Name="itask/local-download", SecretString=key, Description="Signs the local stack's report links"
+    )["ARN"]
+    return settings.model_copy(update={"local_download_url": download_url, "local_download_key_arn": arn})
 
 
 def export_settings(settings: Settings) -> None:

@@ -24,7 +24,7 @@ from itask.local import lambda_router, moto_fidelity
 from itask.local.event_delivery import EventDelivery
 from itask.local.http_adapter import ApiGatewayAdapter
 from itask.local.jwt_local import LocalIssuer
-from itask.local.resources import export_settings, provision
+from itask.local.resources import export_settings, local_secret, provision, provision_local_downloads
 from itask.local.rule_firer import RuleFirer
 
 STATE_FILE = "stack.json"
@@ -100,8 +100,10 @@ class LocalStack:
         settings: Settings | None = None,
         quiet: bool = True,
         announce: bool = True,
+        request_timeout_s: int = 30,
     ):
         self.home = home
+        self.request_timeout_s = request_timeout_s
         self.api_port, self.moto_port, self.rule_interval_s = api_port, moto_port, rule_interval_s
         self._base_settings = settings
         self.quiet = quiet
@@ -137,7 +139,19 @@ class LocalStack:
             headers={"Content-Type": "application/json"},
         )
         urllib.request.urlopen(request, timeout=10).close()
-        self.settings = provision(self._base_settings or Settings(region=region), self.router)
+        from functions.catalog import SECRETS
+
+        self.settings = provision(
+            self._base_settings or Settings(region=region),
+            self.router,
+            {name: local_secret(self.home, name) for name in SECRETS},
+        )
+        self.adapter = ApiGatewayAdapter(
+            self.router, self.issuer, port=self.api_port, request_timeout_s=self.request_timeout_s
+        )
+        self.settings = provision_local_downloads(
+            self.settings, self.adapter.url, local_secret(self.home, "local-download")
+        )
         export_settings(self.settings)
         admin = ensure_admin(self.settings)
         if self.announce:
@@ -146,7 +160,6 @@ class LocalStack:
                 f"{admin.subject})",
                 flush=True,
             )
-        self.adapter = ApiGatewayAdapter(self.router, self.issuer, port=self.api_port)
         self.adapter.start()
         self.firer = RuleFirer(self.router, self.rule_interval_s)
         self.firer.start()

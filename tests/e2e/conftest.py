@@ -15,7 +15,12 @@ from itask.seed import DEMO_COURSE, seed_course
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     home: Path = tmp_path_factory.mktemp("itask-home")
-    stack = LocalStack(home, settings=Settings(chunk_size=200, max_concurrency=4), rule_interval_s=3600)
+    stack = LocalStack(
+        home,
+        settings=Settings(chunk_size=200, max_concurrency=4),
+        rule_interval_s=3600,
+        request_timeout_s=4,  # a stalled request is dropped soon (tests/e2e/test_http_server.py)
+    )
     stack.start()
     assert stack.settings is not None
     seed_course(stack.settings, DEMO_COURSE, learners=600, seed=3)

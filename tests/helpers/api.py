@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +19,12 @@ def api_event(
     query: str = "",
 ) -> dict[str, Any]:
     data = raw_body if raw_body is not None else (b"" if body is None else json.dumps(body).encode())
-    claims = {} if subject is None else {"sub": subject, "iss": "https://itask.local", "aud": "itask"}
+    now = int(time.time())
+    claims = (
+        {}
+        if subject is None
+        else {"sub": subject, "iss": "https://itask.local", "aud": "itask", "iat": now, "exp": now + 3600}
+    )
     event = build_event(
         method,
         path + (f"?{query}" if query else ""),

@@ -29,6 +29,8 @@ from tests.helpers.api import api_event, response_json  # noqa: E402
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID, hand_course, learners  # noqa: E402
 
 moto_fidelity.apply()
+# The tests' anonymization key (the local stack generates its own; AWS's comes from the stack).
+ANONYMIZATION_SECRET = "integration-tests-anonymization-key"
 ROUTER = lambda_router.install("us-east-1")
 COUNTER = counting.install()
 
@@ -134,7 +136,11 @@ def seed(settings: Settings, count: int = 300) -> None:
 
 def _start(chunk_size: int, learner_count: int) -> Iterator[Stack]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        settings = provision(Settings(chunk_size=chunk_size, max_concurrency=4), ROUTER)
+        settings = provision(
+            Settings(chunk_size=chunk_size, max_concurrency=4),
+            ROUTER,
+            {"anonymization": ANONYMIZATION_SECRET},
+        )
         export_settings(settings)
         seed(settings, learner_count)
         stack = Stack(settings, ROUTER, COUNTER)

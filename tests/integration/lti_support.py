@@ -88,8 +88,13 @@ def lti_settings(**overrides: Any) -> Settings:
 
 def setup_course(stack: Stack, learners: range) -> None:
     """The course imported; ``learners`` enrolled, each with a q1 state (even ids right, scored 0)."""
+    now = int(time.time())
     event = build_event(
-        "POST", "/admin/courses/import", {"content-type": "application/gzip"}, archive(), {"sub": "admin"}
+        "POST",
+        "/admin/courses/import",
+        {"content-type": "application/gzip"},
+        archive(),
+        {"sub": "admin", "iat": now, "exp": now + 3600},  # tokens expire (functions/logic/tokens.py)
     )
     response = stack.router.invoke("api", event)
     assert response["statusCode"] == 201, response["body"]
@@ -261,10 +266,10 @@ def start_stack(settings: Settings) -> Iterator[Stack]:
     from moto import mock_aws
 
     from itask.local.resources import export_settings, provision
-    from tests.integration.conftest import COUNTER, ROUTER, seed
+    from tests.integration.conftest import ANONYMIZATION_SECRET, COUNTER, ROUTER, seed
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        provisioned = provision(settings, ROUTER)
+        provisioned = provision(settings, ROUTER, {"anonymization": ANONYMIZATION_SECRET})
         export_settings(provisioned)
         seed(provisioned, 10)
         stack = Stack(provisioned, ROUTER, COUNTER)

@@ -230,6 +230,7 @@ def test_running_tasks_of_a_course_are_listed_with_the_spec_fields(stack):
             "duration_sec",
             "status",
             "task_message",
+            "actions",
         }
         assert (row["task_id"], row["task_type"], row["requester"], row["task_input"], row["status"]) == (
             submitted["task_id"],

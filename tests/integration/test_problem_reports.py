@@ -495,4 +495,6 @@ def test_grade_report_diff_fails_clearly_when_a_report_was_deleted_meanwhile(sta
     assert task.state is TaskState.FAILURE
     output = json.loads(task.task_output)
     assert output["exception"] == "ReportMissing"
-    assert output["message"] == f"Grade report {first['report_name']} no longer exists"
+    assert output["message"] == (
+        f"Grade report {first['report_name']} no longer exists (error id {output['error_id']})"
+    )

@@ -25,26 +25,21 @@ def test_numbers_and_plain_text_are_not_touched():
     assert [csvfile.cell_text(v) for v in (-1.5, 0.0, "José", "a-b")] == ["-1.5", "0.0", "José", "a-b"]
 
 
-def test_failure_output_keeps_everything_when_it_fits():
-    text = task_output.failure_output("ValueError", "bad", "Traceback: line 1")
-    assert json.loads(text) == {"exception": "ValueError", "message": "bad", "traceback": "Traceback: line 1"}
+def test_failure_output_has_upstreams_keys_and_an_error_id_instead_of_a_traceback():
+    text = task_output.failure_output("ValueError", "bad", "e1d2")
+    assert json.loads(text) == {
+        "exception": "ValueError",
+        "message": "bad (error id e1d2)",
+        "error_id": "e1d2",
+    }
 
 
-def test_failure_output_cuts_the_traceback_tail_to_fit():
-    trace = "T" * 2000
-    text = task_output.failure_output("ValueError", "bad", trace)
+def test_failure_output_cuts_a_long_message_to_fit_and_keeps_the_error_id():
+    text = task_output.failure_output("ValueError", "m" * 3000, "e1d2")
     parsed = json.loads(text)
     assert len(text) <= task_output.OUTPUT_LIMIT
-    assert parsed["traceback"].endswith("...") and parsed["traceback"].startswith("TTT")
-    assert parsed["message"] == "bad"
-
-
-def test_failure_output_drops_the_traceback_and_cuts_the_message_when_the_message_alone_is_too_long():
-    text = task_output.failure_output("ValueError", "m" * 3000, "short trace")
-    parsed = json.loads(text)
-    assert "traceback" not in parsed
-    assert parsed["message"].endswith("...")
-    assert len(text) <= task_output.OUTPUT_LIMIT + 10  # upstream does not re-check after cutting
+    assert parsed["message"].startswith("mmm") and parsed["message"].endswith("... (error id e1d2)")
+    assert parsed["error_id"] == "e1d2"
 
 
 def test_progress_output_refuses_oversized_output():

@@ -166,6 +166,7 @@ def test_status_payload_of_a_queued_task_has_no_message():
         "course_id": "course-v1:A+B+C",
         "task_state": "QUEUING",
         "in_progress": True,
+        "actions": [],
     }
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.errors import BadRequest, TaskNotRunnable
+from functions.errors import BadRequest, ItaskError, TaskNotRunnable
 from functions.logic import grading, reports
 from functions.logic.csvfile import encode_rows
 from functions.logic.permissions import Permission
@@ -48,12 +48,12 @@ DECODE_BYTES = 64 * 1024  # bytes of a piece decoded to text at a time
 _COLUMNS = ("Student ID", "Email", "Username", "Grade")
 
 
-class ReportFormatError(ValueError):
-    """A report that is not a grade report, or not in Student ID order."""
+class ReportFormatError(ItaskError, ValueError):
+    """A report that is not a grade report, or not in Student ID order (the message is for users)."""
 
 
-class ReportMissing(LookupError):
-    """A chosen report was deleted between submission and run."""
+class ReportMissing(ItaskError, LookupError):
+    """A chosen report was deleted between submission and run (the message is for users)."""
 
 
 class GradeReportDiffInput(BaseModel):

@@ -32,6 +32,7 @@ from functions.models.sandbox import SandboxJob, SandboxResult
 from functions.models.state import ProblemState
 from functions.models.tasks import ChunkDescriptor, Counters, Task
 from functions.observability import logger
+from functions.settings import Settings
 
 NOT_RESCORABLE = "This component cannot be rescored."
 EXAM_NOT_RESCORABLE = "Not all problems in entrance exam support re-scoring."
@@ -199,6 +200,18 @@ class ProblemStateTask(TaskType):
         prefix = "" if task_input.student_id is None else str(task_input.student_id)
         return md5_key(f"{prefix}_{target}")
 
+    def authorize_input(
+        self, settings: Settings, principal: Principal, course_id: str, task_input: BaseModel
+    ) -> None:
+        assert isinstance(task_input, ProblemTaskInput)
+        if task_input.entrance_exam_url:
+            permissions.require(settings, principal, course_id, self.exam_permission)
+        if not task_input.student and not permissions.allowed(
+            settings, principal, course_id, Permission.INSTRUCTOR_ACCESS
+        ):
+            # All-learner variants need instructor access (upstream's sub-check).
+            raise Forbidden(REQUIRES_INSTRUCTOR)
+
     def validate(
         self, ctx: RunContext, principal: Principal, course_id: str, task_input: BaseModel
     ) -> BaseModel:
@@ -210,17 +223,12 @@ class ProblemStateTask(TaskType):
             raise BadRequest("score is only for override_problem_score")
         if task_input.dry_run and not self.changes_scores:
             raise BadRequest(f"{self.name} has no dry run: it changes no scores")
-        if task_input.entrance_exam_url:
-            permissions.require(ctx.settings, principal, course_id, self.exam_permission)
         targets = self.targets(ctx, course, task_input, check=True)
         student_id = None
         if task_input.student:
             student_id = ctx.courses.find_user_id(course_id, task_input.student)
             if student_id is None:
                 raise BadRequest(USER_DOES_NOT_EXIST)
-        elif not permissions.allowed(ctx.settings, principal, course_id, Permission.INSTRUCTOR_ACCESS):
-            # All-learner variants need instructor access (upstream's sub-check).
-            raise Forbidden(REQUIRES_INSTRUCTOR)
         self.check_targets(ctx, course, task_input, targets, student_id)
         return task_input.model_copy(update={"student_id": student_id})
 

@@ -257,7 +257,7 @@ class OraRun:
     @classmethod
     def create(cls, ctx: RunContext, task: Task, snapshot: dict[str, Any]) -> OraRun:
         locations = {block: OraLocation(**value) for block, value in snapshot["locations"].items()}
-        return cls(task.course_id, ctx.settings.anonymization_secret, dict(snapshot["names"]), locations)
+        return cls(task.course_id, ctx.secrets.get("anonymization"), dict(snapshot["names"]), locations)
 
     def student_id(self, user_id: int) -> str:
         return anonymized_id(self.secret, user_id, self.course_id)

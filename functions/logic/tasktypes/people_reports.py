@@ -445,7 +445,7 @@ class AnonymizedIdsReport(PeopleReport):
         chunk: ChunkDescriptor,
     ) -> ChunkWork:
         # The ids are keyed hashes of the user id: nothing to read.
-        secret = ctx.settings.anonymization_secret
+        secret = ctx.secrets.get("anonymization")
         work = ChunkWork(
             rows=[
                 [user_id, anonymized_id(secret, user_id), anonymized_id(secret, user_id, task.course_id)]

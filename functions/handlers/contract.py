@@ -1,0 +1,65 @@
+"""What every route module shares to declare its part of the published contract (docs/openapi.json):
+the typed path parameters, the documented answers, and the bodies a route reads itself.
+
+``api.py`` builds the document from every route of the app (its own and the routers it includes).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import BaseModel
+
+from functions.models import api as models
+
+MAX_PATH_PARAM = 1024  # percent-encoded; a decoded key is never longer (DynamoDB keys stay < 2 KiB)
+MAX_QUERY = 1024
+
+CourseId = Annotated[
+    str,
+    Path(
+        description="Course key, percent-encoded (course-v1%3AOrg%2BNumber%2BRun)",
+        min_length=1,
+        max_length=MAX_PATH_PARAM,
+    ),
+]
+TaskId = Annotated[str, Path(description="Task id (a UUID)", min_length=1, max_length=MAX_PATH_PARAM)]
+
+DESCRIPTIONS = {
+    400: "Bad input: a clear message and code bad_request",
+    401: "No valid bearer token (no exp, too long-lived, or no verified subject)",
+    403: "The caller may not do this (in this course)",
+    404: "No such course, task, record or route",
+    409: "The same task is running, or the state of what it names does not allow this",
+    413: "The body is over the 6 MiB payload limit",
+    415: "The body must be JSON (Content-Type: application/json)",
+    503: "The workflow could not be started (error_id names the logs)",
+}
+
+
+def answers(status: int, model: type[BaseModel], description: str, *errors: int) -> dict[int, Any]:
+    """The documented answers of a route: its success and every refusal it can give (401 always:
+    every route needs a valid token)."""
+    documented: dict[int, Any] = {
+        status: {"description": description, "content": {"application/json": {"model": model}}}
+    }
+    for code in sorted({401, *errors}):
+        # API Gateway answers a refused token or an oversized body itself, in its own shape.
+        body = models.ApiErrorBody | models.GatewayError if code in (401, 413) else models.ApiErrorBody
+        documented[code] = {
+            "description": DESCRIPTIONS[code],
+            "content": {"application/json": {"model": body}},
+        }
+    return documented
+
+
+# Bodies that routes read themselves (raw bytes, JSON lines, or JSON they validate with their own
+# messages), by operation id: (media type, pydantic model or a JSON schema, required).
+DOCUMENTED_BODIES: dict[str, tuple[str, type[BaseModel] | dict[str, Any], bool]] = {}
+
+
+def document_body(
+    operation_id: str, media_type: str, schema: type[BaseModel] | dict[str, Any], required: bool = True
+) -> None:
+    DOCUMENTED_BODIES[operation_id] = (media_type, schema, required)

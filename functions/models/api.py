@@ -1,0 +1,175 @@
+"""What the HTTP API accepts and answers: the models of the published contract (docs/openapi.json).
+
+Request models validate (Powertools' OpenAPI validation); response models describe the answers in
+the OpenAPI document and are checked against the live service by the schemathesis suite. Response
+models allow extra fields: a field added to an answer is not a break of the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _task_type_names(schema: dict[str, Any]) -> None:
+    # The registered task types, read when the document is generated (not at import time).
+    from functions.logic import registry
+
+    schema["enum"] = sorted(registry.all_types())
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# ---- requests ----
+class SubmitRequest(BaseModel):
+    """Submit a task: its type and its input (each type's input schema: ``GET /task-types``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_type: str = Field(min_length=1, max_length=64, json_schema_extra=_task_type_names)
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---- answers ----
+class ApiErrorBody(_Answer):
+    """Every refusal: a clear message and a stable code."""
+
+    error: str
+    code: str
+    error_id: str | None = Field(
+        default=None, description="Set when the logs hold more about the error (500, 503): quote it."
+    )
+
+
+class GatewayError(_Answer):
+    """What API Gateway itself answers when it refuses a request before the function runs (a
+    missing or invalid token: 401; a body over the payload limit: 413)."""
+
+    message: str
+
+
+class TaskSubmitted(_Answer):
+    task_id: str
+    task_type: str
+    course_id: str
+    task_state: str
+    status: str
+
+
+class TaskAction(_Answer):
+    """Someone cancelled or resumed the task."""
+
+    action: Literal["cancel", "resume"]
+    by: str
+    at: str
+
+
+class TaskStatus(_Answer):
+    """The status of one task (spec §3.2), with ``eta_seconds`` while it runs."""
+
+    task_id: str
+    task_type: str
+    course_id: str
+    task_state: Literal["QUEUING", "SCHEDULED", "PROGRESS", "SUCCESS", "FAILURE", "REVOKED"]
+    in_progress: bool
+    task_progress: dict[str, Any] | None = Field(
+        default=None,
+        description="Progress counters while it runs; then the stored output: progress, "
+        "failure (exception, message, error_id) or revoked",
+    )
+    message: str | None = None
+    succeeded: bool | None = None
+    eta_seconds: int | None = None
+    actions: list[TaskAction] = Field(default_factory=list)
+
+
+class TaskListRow(_Answer):
+    """One row of a task list (spec §3.4)."""
+
+    task_type: str
+    task_input: str
+    task_id: str
+    requester: str
+    task_state: str
+    created: str
+    duration_sec: int | Literal["unknown"]
+    status: Literal["Complete", "Incomplete"]
+    task_message: str
+    actions: list[TaskAction] = Field(default_factory=list)
+
+
+class TaskList(_Answer):
+    tasks: list[TaskListRow]
+
+
+class Download(_Answer):
+    name: str
+    url: str
+    link: str
+    report_type: str | None
+    date_generated: str | None
+    size: int
+
+
+class Downloads(_Answer):
+    downloads: list[Download]
+
+
+class TaskTypeInfo(_Answer):
+    task_type: str
+    action_name: str
+    permission: str
+    input_schema: dict[str, Any]
+
+
+class TaskTypes(_Answer):
+    task_types: list[TaskTypeInfo]
+
+
+class ImportSummary(_Answer):
+    course_id: str
+    display_name: str | None = None
+    version: int
+    blocks: int
+    problems: int
+    rescorable_problems: int
+    removed_problems: int
+    warnings: list[Any] = Field(default_factory=list)
+
+
+class LoadSummary(_Answer):
+    """What a bulk load stored; the counts depend on the kind."""
+
+    course_id: str
+
+
+# ---- LTI (functions/handlers/lti_routes.py) ----
+class LtiConsumer(_Answer):
+    """An LTI 1.1 consumer or 1.3 platform as routes show it: never its secret or private key."""
+
+    key: str
+    name: str
+    lti_version: str
+
+
+class LtiConsumers(_Answer):
+    consumers: list[LtiConsumer]
+
+
+class LtiConsumersLoaded(_Answer):
+    consumers: int
+
+
+class LtiPassbacks(_Answer):
+    """Pass-back ledger records."""
+
+    passbacks: list[dict[str, Any]]
+
+
+class LtiResent(_Answer):
+    resent: list[str]
+    superseded: list[str]
+    more: bool

@@ -1,0 +1,178 @@
+"""The contract suite: the local stack over HTTP (real waitress adapter, real JWTs), seeded with a
+small course, principals of every role of the authorization matrix, and finished tasks to act on.
+
+Its own pytest process (`make contract`, part of `make test`): it runs a real local server, like
+the end-to-end suite, and must not share a process with the in-process (mock_aws) integration tests.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from itask.local.stack import LocalStack, prepare_process
+
+prepare_process()  # fake credentials and quiet Powertools before any function module is imported
+
+from functions.dal.access_repo import AccessRepository  # noqa: E402
+from functions.dal.course_repo import CourseRepository  # noqa: E402
+from functions.dal.people_repo import PeopleRepository  # noqa: E402
+from functions.logic.usage_keys import usage_key  # noqa: E402
+from functions.models.access import Principal, Role, RoleGrant  # noqa: E402
+from functions.settings import Settings  # noqa: E402
+from itask.client import ApiClient  # noqa: E402
+from itask.seed import DEMO_COURSE, seed_course  # noqa: E402
+
+OTHER_COURSE = "course-v1:OtherX+Elsewhere+2026_T1"
+LEARNERS = 40
+
+# Token subjects of the matrix roles (the unknown subject is in no table; the expired token is the
+# global staff's, minted already expired).
+SUBJECTS = {
+    "global_staff": "m-admin",
+    "instructor": "m-instructor",
+    "staff": "m-staff",
+    "data_researcher": "m-researcher",
+    "learner": "m-learner",
+    "unknown": "m-nobody",
+    "other_instructor": "m-outsider",
+    "expired": "m-admin",
+}
+ROLES = tuple(SUBJECTS)
+
+
+def _principals() -> list[Principal]:
+    def grants(course_id: str, *roles: Role) -> list[RoleGrant]:
+        return [RoleGrant(scope=course_id, role=role) for role in roles]
+
+    return [
+        Principal(subject="m-admin", user_id=91, username="m-admin", global_staff=True),
+        Principal(
+            subject="m-instructor",
+            user_id=92,
+            username="m-instructor",
+            grants=grants(DEMO_COURSE, Role.INSTRUCTOR),
+        ),
+        Principal(subject="m-staff", user_id=93, username="m-staff", grants=grants(DEMO_COURSE, Role.STAFF)),
+        Principal(
+            subject="m-researcher",
+            user_id=94,
+            username="m-researcher",
+            grants=grants(DEMO_COURSE, Role.DATA_RESEARCHER),
+        ),
+        Principal(subject="m-learner", user_id=95, username="m-learner"),
+        Principal(
+            subject="m-outsider",
+            user_id=96,
+            username="m-outsider",
+            grants=grants(OTHER_COURSE, Role.INSTRUCTOR, Role.DATA_RESEARCHER),
+        ),
+    ]
+
+
+def olx_archive() -> bytes:
+    """The smallest OLX export the importer takes: a course with one chapter."""
+    files = {
+        "course.xml": '<course url_name="2026" org="MatrixX" course="M101"/>',
+        "course/2026.xml": '<course display_name="Matrix course"><chapter url_name="ch"/></course>',
+        "chapter/ch.xml": '<chapter display_name="Week 1"/>',
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"course/{path}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@dataclass
+class ContractStack:
+    stack: LocalStack
+    url: str
+    problem_url: str  # a problem of the demo course
+    learner: str  # an enrolled learner's username
+    grade_task: str  # a finished grade report
+    reset_task: str  # a finished all-learner reset
+    consumer: str  # a registered LTI consumer
+    _clients: dict[str, ApiClient] = field(default_factory=dict)
+
+    def token(self, role: str) -> str:
+        return self.stack.issuer.mint(SUBJECTS[role], ttl_seconds=-60 if role == "expired" else 3600)
+
+    def client(self, role: str) -> ApiClient:
+        if role not in self._clients:
+            self._clients[role] = ApiClient(self.url, self.token(role), timeout_s=120)
+        return self._clients[role]
+
+
+def _finished(api: ApiClient, task_type: str, task_input: dict) -> str:
+    response = api.submit(DEMO_COURSE, task_type, task_input)
+    assert response.status == 202, response.body
+    task_id = str(response.body["task_id"])
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if not api.status(task_id).body["in_progress"]:
+            return task_id
+        time.sleep(0.1)
+    raise AssertionError(f"{task_type} did not finish")
+
+
+@pytest.fixture(scope="session")
+def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContractStack]:
+    home: Path = tmp_path_factory.mktemp("itask-contract")
+    stack = LocalStack(
+        home, settings=Settings(chunk_size=100, max_concurrency=4), rule_interval_s=3600, request_timeout_s=10
+    )
+    info = stack.start()
+    assert stack.settings is not None
+    seed_course(stack.settings, DEMO_COURSE, learners=LEARNERS, seed=5)
+    seed_course(stack.settings, OTHER_COURSE, learners=3, seed=6)
+    access = AccessRepository(stack.settings)
+    for principal in _principals():
+        access.put_principal(principal)
+    course = CourseRepository(stack.settings).get_course(DEMO_COURSE)
+    assert course is not None
+    problem = next(block.id for block in course.blocks.values() if block.category == "problem")
+    admin = ApiClient(info.api_url, stack.issuer.mint("m-admin"), timeout_s=120)
+    problem_url = usage_key(DEMO_COURSE, "problem", problem)
+    contract = ContractStack(
+        stack=stack,
+        url=info.api_url,
+        problem_url=problem_url,
+        learner=_a_learner(stack.settings),
+        grade_task=_finished(admin, "grade_course", {}),
+        reset_task=_finished(admin, "reset_problem_attempts", {"problem_url": problem_url}),
+        consumer=_consumer(admin),
+    )
+    try:
+        yield contract
+    finally:
+        stack.wait_for_executions(timeout_s=120)
+        stack.stop()
+
+
+def _consumer(admin: ApiClient) -> str:
+    registered = admin.request(
+        "POST", "/lti/consumers", {"key": "m-lms", "name": "An LMS", "secret": "s3cret-key"}
+    )
+    assert registered.status == 201, registered.body
+    return "m-lms"
+
+
+def _a_learner(settings: Settings) -> str:
+    for ref in PeopleRepository(settings).iter_enrollment_refs(DEMO_COURSE):
+        return str(ref.username)
+    raise AssertionError("the demo course has no learner")
+
+
+def course_path(course_id: str, suffix: str) -> str:
+    return f"/courses/{quote(course_id, safe='')}/{suffix}"

@@ -1,0 +1,293 @@
+"""Every route x every role -> the answer spec §9.1 (and the README's API table) gives, over HTTP.
+
+The matrix is generated from the route table: a route the api function registers without an entry
+in CASES fails ``test_every_route_has_matrix_cases``. Expected answers are written here from the
+spec, never read from the code's permission rules. Roles (tests/contract/conftest.py): global staff,
+instructor, course staff, data researcher of the course, a learner with no role, a subject the
+service does not know, another course's instructor (and data researcher), and an expired token.
+
+To add a route: add its Case(s) below with, per role, the status the spec gives; an authorized role's
+answer may be the success, or the conflict that proves the permission check passed (a 409 on a
+task that is already running or finished).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from functions.handlers.api import app
+from itask.seed import DEMO_COURSE
+from tests.contract.conftest import OTHER_COURSE, ROLES, ContractStack, course_path, olx_archive
+
+REFUSED = {403}
+UNAUTHENTICATED = {401}
+
+
+def answers(allowed: Iterable[str], ok: set[int]) -> dict[str, set[int]]:
+    """``ok`` for the allowed roles; 403 for every other role with a valid token; 401 when expired."""
+    allowed = set(allowed)
+    unknown = allowed - set(ROLES)
+    assert not unknown, unknown
+    return {
+        role: (UNAUTHENTICATED if role == "expired" else ok if role in allowed else REFUSED) for role in ROLES
+    }
+
+
+Request = Callable[[ContractStack], tuple[str, str, dict[str, Any]]]  # method, path, request kwargs
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    route: tuple[str, str]  # (METHOD, OpenAPI path): the route table's key
+    request: Request
+    expected: dict[str, set[int]]
+    # Optional check of an allowed answer's body (role, body) -> problem or None.
+    body_check: Callable[[str, Any, ContractStack], str | None] | None = field(default=None)
+
+
+EVERYONE = (
+    "global_staff",
+    "instructor",
+    "staff",
+    "data_researcher",
+    "learner",
+    "unknown",
+    "other_instructor",
+)
+COURSE_STAFF = ("global_staff", "instructor", "staff")
+SHOW_TASKS = (*COURSE_STAFF, "data_researcher")  # instructor.show_tasks: course staff or data researcher
+RESEARCH = ("global_staff", "data_researcher")  # instructor.research: not plain course staff
+LTI_PASSBACKS = COURSE_STAFF  # a course's pass-backs: course staff (README, LTI section)
+INSTRUCTOR = ("global_staff", "instructor")  # "Requires instructor access."
+SUBMITTED = {202, 409}  # accepted, or the same task is running (the permission check passed first)
+
+
+def submit(task_type: str, task_input: Callable[[ContractStack], dict[str, Any]] | None = None) -> Request:
+    def request(contract: ContractStack) -> tuple[str, str, dict[str, Any]]:
+        body = {"task_type": task_type, "input": task_input(contract) if task_input else {}}
+        return "POST", course_path(DEMO_COURSE, "tasks"), {"body": body}
+
+    return request
+
+
+def get(
+    path: Callable[[ContractStack], str], query: Callable[[ContractStack], dict[str, str]] | None = None
+) -> Request:
+    def request(contract: ContractStack) -> tuple[str, str, dict[str, Any]]:
+        return "GET", path(contract), {"query": query(contract)} if query else {}
+
+    return request
+
+
+def post(path: Callable[[ContractStack], str], raw_body: bytes | None = None, body: Any = None) -> Request:
+    def request(contract: ContractStack) -> tuple[str, str, dict[str, Any]]:
+        if raw_body is not None:
+            return "POST", path(contract), {"raw_body": raw_body}
+        return "POST", path(contract), {"body": body} if body is not None else {}
+
+    return request
+
+
+def shows_grade_task(role: str, body: Any, contract: ContractStack) -> str | None:
+    visible = contract.grade_task in body
+    should = role in SHOW_TASKS
+    return None if visible == should else f"task visible={visible}, spec says {should}"
+
+
+CASES: list[Case] = [
+    Case(
+        "import a course (global staff)",
+        ("POST", "/admin/courses/import"),
+        post(lambda c: "/admin/courses/import", olx_archive()),
+        answers(["global_staff"], {201}),
+    ),
+    Case(
+        "bulk-load course data (global staff)",
+        ("POST", "/courses/{course_id}/data/{kind}"),
+        post(
+            lambda c: course_path(DEMO_COURSE, "data/enrollment_allowed"),
+            json.dumps({"email": "invited@example.org"}).encode(),
+        ),
+        answers(["global_staff"], {200}),
+    ),
+    Case(
+        "task types (any caller)",
+        ("GET", "/task-types"),
+        get(lambda c: "/task-types"),
+        answers(EVERYONE, {200}),
+    ),
+    Case(
+        "the contract (any caller)",
+        ("GET", "/openapi.json"),
+        get(lambda c: "/openapi.json"),
+        answers(EVERYONE, {200}),
+    ),
+    Case(
+        "submit a grade report (research)",
+        ("POST", "/courses/{course_id}/tasks"),
+        submit("grade_course"),
+        answers(RESEARCH, SUBMITTED),
+    ),
+    Case(
+        "submit an all-learner reset (instructor access)",
+        ("POST", "/courses/{course_id}/tasks"),
+        submit("reset_problem_attempts", lambda c: {"problem_url": c.problem_url}),
+        answers(INSTRUCTOR, SUBMITTED),
+    ),
+    Case(
+        "submit a one-learner reset (give_student_extension: course staff)",
+        ("POST", "/courses/{course_id}/tasks"),
+        submit("reset_problem_attempts", lambda c: {"problem_url": c.problem_url, "student": c.learner}),
+        answers(COURSE_STAFF, SUBMITTED),
+    ),
+    Case(
+        "submit the survey report (enrollment_report: course staff or data researcher)",
+        ("POST", "/courses/{course_id}/tasks"),
+        submit("course_survey_report"),
+        answers(SHOW_TASKS, SUBMITTED),
+    ),
+    Case(
+        "submit the proctored exam report (view_exam_results: course staff)",
+        ("POST", "/courses/{course_id}/tasks"),
+        submit("proctored_exam_results_report"),
+        answers(COURSE_STAFF, SUBMITTED),
+    ),
+    Case(
+        "list the course's tasks (show_tasks)",
+        ("GET", "/courses/{course_id}/tasks"),
+        get(lambda c: course_path(DEMO_COURSE, "tasks"), lambda c: {"state": "all"}),
+        answers(SHOW_TASKS, {200}),
+    ),
+    Case(
+        "status of a task (show_tasks)",
+        ("GET", "/tasks/{task_id}"),
+        get(lambda c: f"/tasks/{c.grade_task}"),
+        answers(SHOW_TASKS, {200}),
+    ),
+    Case(
+        "status of tasks by id (visible to show_tasks only)",
+        ("GET", "/tasks"),
+        get(lambda c: "/tasks", lambda c: {"task_id": c.grade_task}),
+        # Everyone known to the service gets 200; the task is in it only for show_tasks roles.
+        {role: ({401} if role == "expired" else {403} if role == "unknown" else {200}) for role in ROLES},
+        body_check=shows_grade_task,
+    ),
+    Case(
+        "cancel a finished grade report (research; 409: nothing to cancel)",
+        ("POST", "/tasks/{task_id}/cancel"),
+        post(lambda c: f"/tasks/{c.grade_task}/cancel"),
+        answers(RESEARCH, {409}),
+    ),
+    Case(
+        "cancel a finished all-learner reset (instructor access)",
+        ("POST", "/tasks/{task_id}/cancel"),
+        post(lambda c: f"/tasks/{c.reset_task}/cancel"),
+        answers(INSTRUCTOR, {409}),
+    ),
+    Case(
+        "resume a finished grade report (research; 409: only failed or revoked tasks resume)",
+        ("POST", "/tasks/{task_id}/resume"),
+        post(lambda c: f"/tasks/{c.grade_task}/resume"),
+        answers(RESEARCH, {409}),
+    ),
+    Case(
+        "resume a finished all-learner reset (instructor access)",
+        ("POST", "/tasks/{task_id}/resume"),
+        post(lambda c: f"/tasks/{c.reset_task}/resume"),
+        answers(INSTRUCTOR, {409}),
+    ),
+    Case(
+        "list reports (research)",
+        ("GET", "/courses/{course_id}/reports"),
+        get(lambda c: course_path(DEMO_COURSE, "reports")),
+        answers(RESEARCH, {200}),
+    ),
+    Case(
+        "register an LTI consumer (global staff)",
+        ("POST", "/lti/consumers"),
+        post(
+            lambda c: "/lti/consumers",
+            body={"key": "matrix-new", "name": "Matrix LMS", "secret": "s3cret-key"},
+        ),
+        answers(["global_staff"], {201}),
+    ),
+    Case(
+        "bulk-load LTI consumers (global staff)",
+        ("POST", "/lti/consumers/load"),
+        post(
+            lambda c: "/lti/consumers/load",
+            json.dumps({"key": "matrix-loaded", "name": "Loaded LMS", "secret": "s3cret-key"}).encode(),
+        ),
+        answers(["global_staff"], {200}),
+    ),
+    Case(
+        "list LTI consumers (global staff)",
+        ("GET", "/lti/consumers"),
+        get(lambda c: "/lti/consumers"),
+        answers(["global_staff"], {200}),
+    ),
+    Case(
+        "one LTI consumer (global staff)",
+        ("GET", "/lti/consumers/{key}"),
+        get(lambda c: f"/lti/consumers/{c.consumer}"),
+        answers(["global_staff"], {200}),
+    ),
+    Case(
+        "re-send a consumer's pass-backs everywhere (global staff)",
+        ("POST", "/lti/consumers/{key}/resend"),
+        post(lambda c: f"/lti/consumers/{c.consumer}/resend"),
+        answers(["global_staff"], {202}),
+    ),
+    Case(
+        "a course's failed pass-backs (course staff)",
+        ("GET", "/courses/{course_id}/lti/passbacks"),
+        get(lambda c: course_path(DEMO_COURSE, "lti/passbacks")),
+        answers(LTI_PASSBACKS, {200}),
+    ),
+    Case(
+        "re-send a course's failed pass-backs (course staff)",
+        ("POST", "/courses/{course_id}/lti/passbacks/resend"),
+        post(lambda c: course_path(DEMO_COURSE, "lti/passbacks/resend"), body={}),
+        answers(LTI_PASSBACKS, {202}),
+    ),
+    Case(
+        "list another course's reports (research there only)",
+        ("GET", "/courses/{course_id}/reports"),
+        get(lambda c: course_path(OTHER_COURSE, "reports")),
+        answers(["global_staff", "other_instructor"], {200}),
+    ),
+]
+
+
+def test_every_route_has_matrix_cases():
+    registered = {
+        (route.method.upper(), route.openapi_path) for route in app._static_routes + app._dynamic_routes
+    }
+    covered = {case.route for case in CASES}
+    assert registered - covered == set(), "routes without an authorization matrix entry"
+    assert covered - registered == set(), "matrix entries for routes that do not exist"
+    for case in CASES:
+        assert set(case.expected) == set(ROLES), case.name
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_the_route_answers_each_role_as_the_spec_says(contract, case):
+    method, path, kwargs = case.request(contract)
+    deviations = []
+    for role in ROLES:
+        response = contract.client(role).request(method, path, **kwargs)
+        if response.status not in case.expected[role]:
+            deviations.append(
+                f"{role}: {response.status} (spec: {sorted(case.expected[role])}) {response.body}"
+            )
+        elif case.body_check is not None and response.status == 200:
+            problem = case.body_check(role, response.body, contract)
+            if problem:
+                deviations.append(f"{role}: {problem}")
+    assert deviations == [], "\n".join(deviations)

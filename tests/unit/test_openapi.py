@@ -1,0 +1,55 @@
+"""The published contract: docs/openapi.json is what the routes generate, holds every route, and is
+a valid OpenAPI 3.1 document (regenerate it with `make openapi`)."""
+
+from __future__ import annotations
+
+import json
+
+from openapi_spec_validator import validate
+
+from functions.handlers.api import app, openapi_document
+from itask.openapi import DOCUMENT, render
+
+
+def routes() -> set[tuple[str, str]]:
+    return {(route.method.lower(), route.openapi_path) for route in app._static_routes + app._dynamic_routes}
+
+
+def test_the_committed_document_is_what_the_code_generates():
+    assert DOCUMENT.read_text() == render(), "docs/openapi.json is out of date: run `make openapi`"
+
+
+def test_it_is_a_valid_openapi_3_1_document():
+    document = json.loads(DOCUMENT.read_text())
+    assert document["openapi"].startswith("3.1")
+    validate(document)
+
+
+def test_every_route_is_in_it_with_an_operation_id_and_its_refusals():
+    document = openapi_document()
+    documented = {(method, path) for path, item in document["paths"].items() for method in item}
+    assert documented == routes()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            assert operation.get("operationId"), (method, path)
+            answers = operation["responses"]
+            assert "401" in answers and "422" not in answers, (method, path)
+            assert any(code.startswith("2") for code in answers), (method, path)
+            ours = {"$ref": "#/components/schemas/ApiErrorBody"}
+            gateway = {"$ref": "#/components/schemas/GatewayError"}
+            for code, answer in answers.items():
+                if code.startswith(("4", "5")):
+                    schema = answer["content"]["application/json"]["schema"]
+                    # API Gateway refuses tokens (401) and oversized bodies (413) in its own shape
+                    expected = {"anyOf": [ours, gateway]} if code in ("401", "413") else ours
+                    assert {k: v for k, v in schema.items() if k != "title"} == expected, (method, path, code)
+
+
+def test_every_route_needs_a_bearer_token_and_task_types_are_listed():
+    document = openapi_document()
+    assert document["security"] == [{"bearerAuth": []}]
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    from functions.logic import registry
+
+    task_type = document["components"]["schemas"]["SubmitRequest"]["properties"]["task_type"]
+    assert task_type["enum"] == sorted(registry.all_types())
