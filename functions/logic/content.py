@@ -74,11 +74,10 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, 
     course = ctx.courses.get_course(course_id)
     if course is None:
         raise BadRequest(f"Course not found: {course_id}")
-    rows = [row for _, row in parse_lines(StateRow, lines, MAX_STATE_ROWS)]
     now = datetime.now(UTC)
     states, enrollments = [], {}
     scores: dict[int, dict[str, ProblemScore]] = defaultdict(dict)
-    for number, row in enumerate(rows, 1):
+    for number, row in parse_lines(StateRow, lines, MAX_STATE_ROWS):
         key = parse_usage_key(row.problem)
         problem_id = key.block_id if key else row.problem
         if problem_id not in course.blocks or course.blocks[problem_id].category != "problem":

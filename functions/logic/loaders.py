@@ -25,16 +25,29 @@ LOADER_MODULES = ("functions.logic.content", "functions.logic.data")
 Row = TypeVar("Row", bound=BaseModel)
 
 
+def split_lines(text: str) -> list[str]:
+    """The body's physical lines: split on "\\n" only (a "\\r" before it is dropped).
+
+    Not ``str.splitlines``: it also splits on U+2028, U+2029, U+0085 and other characters that
+    JSON allows unescaped inside strings, which would cut a valid line in two and shift every
+    line number after it.
+    """
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def parse_lines(
     model: type[Row], lines: Sequence[str], max_rows: int, what: str = "rows", allow_empty: bool = False
 ) -> list[tuple[int, Row]]:
-    """(line number, row) of every non-blank line; a 400 naming the first line that does not validate."""
-    if len(lines) > max_rows:
-        raise BadRequest(f"At most {max_rows} {what} per load")
+    """(line number, row) of every non-blank line; a 400 naming the first line that does not validate.
+
+    ``lines`` are the body's physical lines (``split_lines``): numbers count them, blank ones too.
+    """
     rows: list[tuple[int, Row]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        if len(rows) == max_rows:
+            raise BadRequest(f"At most {max_rows} {what} per load")
         try:
             rows.append((number, model.model_validate_json(line)))
         except ValidationError as error:

@@ -165,7 +165,7 @@ def load_data(api: ApiContext, principal: Principal, course_id: str, kind: str, 
     """Admin: bulk-load one kind of course data (JSON lines): state, profiles, ..."""
     _require_global_staff(principal)
     submit.require_course(api.run, course_id)
-    return loaders.run(api.run, course_id, kind, text.splitlines())
+    return loaders.run(api.run, course_id, kind, loaders.split_lines(text))
 
 
 def task_types() -> dict[str, Any]:
