@@ -3,7 +3,10 @@ numbers, JSON lines with line-separator characters inside strings, numeric bound
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -90,3 +93,57 @@ def test_crlf_line_ends_are_accepted(stack):
     body = "\r\n".join(line(state(NEW_LEARNER + n)) for n in range(3)) + "\r\n"
     status, loaded = post(stack, "state", body)
     assert (status, loaded["states"]) == (200, 3), loaded
+
+
+# ---------------------------------------------------------------------------------------------
+# course imports of hostile archives (defect 4): a 400 with a clear message, never a 500
+# ---------------------------------------------------------------------------------------------
+def _import(stack, archive: bytes) -> tuple[int, Any]:
+    return stack.api("POST", "/admin/courses/import", "admin", raw_body=archive)
+
+
+def _olx(files: dict[str, str], extra: Sequence[tarfile.TarInfo] = ()) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"course/{path}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for info in extra:
+            tar.addfile(info)
+    return buffer.getvalue()
+
+
+OLX_COURSE = {
+    "course.xml": '<course url_name="run" org="TestX" course="Deep"/>',
+    "course/run.xml": '<course display_name="Deep"><chapter url_name="c1"/></course>',
+    "chapter/c1.xml": "<chapter/>",
+}
+
+
+def test_an_export_with_thousands_of_nested_blocks_is_a_400(stack):
+    deep = "<vertical>" * 5000 + "</vertical>" * 5000
+    status, answer = _import(stack, _olx(OLX_COURSE | {"chapter/c1.xml": f"<chapter>{deep}</chapter>"}))
+    assert status == 400, answer
+    assert "nested" in answer["error"] and answer["code"] == "bad_request"
+    assert CourseRepository(stack.settings).get_course("course-v1:TestX+Deep+run") is None
+
+
+def test_an_export_nested_through_thousands_of_pointer_files_is_a_400(stack):
+    files = OLX_COURSE | {"chapter/c1.xml": '<chapter><vertical url_name="v0"/></chapter>'}
+    files |= {
+        f"vertical/v{i}.xml": f'<vertical><vertical url_name="v{i + 1}"/></vertical>' for i in range(2000)
+    }
+    status, answer = _import(stack, _olx(files))
+    assert status == 400, answer
+    assert "nested more than 50 blocks deep" in answer["error"]
+
+
+def test_an_export_with_a_member_outside_the_archive_is_a_400(stack):
+    link = tarfile.TarInfo("course/static/escape")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "../../../etc/passwd"
+    status, answer = _import(stack, _olx(OLX_COURSE, [link]))
+    assert status == 400, answer
+    assert "outside the archive" in answer["error"]
