@@ -17,6 +17,8 @@ REPLACEMENT = "_"
 FALLBACK = "file"
 # Separators and the characters Windows forbids in names (":" also makes a drive or a stream).
 _RESERVED_CHARACTERS = frozenset('/\\:*?"<>|')
+# Printable characters Windows reserves that a course's display names commonly hold.
+_DISPLAY_KEPT = frozenset(':*?"<>|')
 # Control, format (bidi overrides, zero-width), line and paragraph separators, unassigned,
 # private use and surrogate code points.
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cn", "Co", "Cs"})
@@ -24,16 +26,23 @@ _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cn", "Co", "Cs"})
 _DEVICE_NAME = re.compile(r"(?i)^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³])$")
 
 
-def _safe_character(char: str) -> str:
+def _safe_character(char: str, kept: frozenset[str]) -> str:
+    if char in kept:
+        return char
     if char in _RESERVED_CHARACTERS or unicodedata.category(char) in _UNSAFE_CATEGORIES:
         return REPLACEMENT
     return char
 
 
-def safe_component(text: str, fallback: str = FALLBACK) -> str:
-    """``text`` as one path component: separators, reserved and invisible characters replaced."""
+def safe_component(text: str, fallback: str = FALLBACK, display_name: bool = False) -> str:
+    """``text`` as one path component: separators, reserved and invisible characters replaced.
+
+    ``display_name``: a course's own name for a folder, printed after ``[i]`` (never a drive):
+    Windows' reserved punctuation is kept there (``Module 3: Essays``), as upstream prints it.
+    """
+    kept = _DISPLAY_KEPT if display_name else frozenset()
     # Windows drops trailing dots and spaces (so "x." would name "x"); leading spaces confuse shells.
-    cleaned = "".join(map(_safe_character, text)).rstrip(". ").lstrip(" ")
+    cleaned = "".join(_safe_character(char, kept) for char in text).rstrip(". ").lstrip(" ")
     if not cleaned.strip("."):
         return fallback  # empty, ".", ".." or only dots
     stem, dot, rest = cleaned.partition(".")

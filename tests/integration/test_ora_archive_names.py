@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import posixpath
+import re
 import zipfile
 
 from functions.dal.course_repo import CourseRepository
@@ -48,13 +49,17 @@ def course_with_hostile_names() -> Course:
 
 
 def _unsafe(path: str) -> str | None:
-    if not path or "\x00" in path or "\\" in path or ":" in path:
-        return "empty, NUL, backslash or drive"
+    """Why a member name is unsafe to extract; None when safe. A colon may stand inside a folder named
+    after the course ("[1]Module 3: Essays"), never at a component's start (a drive) nor in a file name."""
+    if not path or "\x00" in path or "\\" in path:
+        return "empty, NUL or backslash"
     if path.startswith("/"):
         return "absolute"
     parts = path.split("/")
     if any(part in ("", ".", "..") for part in parts):
         return "an empty, . or .. component"
+    if any(re.match(r"^[A-Za-z]:", part) for part in parts) or ":" in parts[-1]:
+        return "a drive or a stream"
     if posixpath.normpath(path).split("/")[0] == "..":
         return "climbs out"
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 import zipfile
 from pathlib import PureWindowsPath
 
@@ -46,15 +47,22 @@ HOSTILE = [
 
 
 def _unsafe(path: str) -> str | None:
-    """Why an entry name is unsafe to extract on POSIX or Windows; None when it is safe."""
+    """Why an entry name is unsafe to extract on POSIX or Windows; None when it is safe.
+
+    A colon may stand inside a folder named after the course ("[1]Module 3: Essays"), never at the
+    start of a component (a drive) nor in the file name (an NTFS stream).
+    """
     if not path or "\x00" in path:
         return "empty or NUL"
-    if "\\" in path or ":" in path:
-        return "a Windows separator or drive"
-    if path.startswith("/") or PureWindowsPath(path).is_absolute():
-        return "absolute"
-    if any(part in ("", ".", "..") for part in path.split("/")):
+    if "\\" in path:
+        return "a Windows separator"
+    if path.startswith("/") or PureWindowsPath(path).is_absolute() or PureWindowsPath(path).drive:
+        return "absolute or on a drive"
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
         return "an empty, . or .. component"
+    if any(re.match(r"^[A-Za-z]:", part) for part in parts) or ":" in parts[-1]:
+        return "a drive or a stream"
     if posixpath.normpath(path).split("/")[0] == "..":
         return "climbs out"
     if any(ord(char) < 32 for char in path):
@@ -76,6 +84,14 @@ def test_a_display_name_becomes_one_safe_component(name):
     safe = safe_component(name)
     assert _unsafe(safe) is None, (name, safe)
     assert "/" not in safe
+    # as a folder after "[i]", a display name keeps its colons but never its separators
+    folder = "[1]" + safe_component(name, display_name=True)
+    assert _unsafe(folder + "/x") is None, (name, folder)
+
+
+def test_a_display_name_keeps_its_punctuation():
+    assert safe_component("Module 3: Essays?", display_name=True) == "Module 3: Essays?"
+    assert safe_component("Module 3: Essays?") == "Module 3_ Essays_"
 
 
 @pytest.mark.parametrize(

@@ -187,7 +187,7 @@ def directory_name(location: OraLocation) -> str:
     separator or ``..``)."""
     indexes = (location.section_index, location.subsection_index, location.unit_index)
     names = [
-        safe_component(name, fallback="")
+        safe_component(name, fallback="", display_name=True)
         for name in (location.section_name, location.subsection_name, location.unit_name)
     ]
 
