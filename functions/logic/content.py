@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.errors import BadRequest
 from functions.logic import olx
@@ -14,7 +14,9 @@ from functions.logic.loaders import loader, parse_lines
 from functions.logic.registry import RunContext
 from functions.logic.reports import parse_course_key
 from functions.logic.usage_keys import parse_usage_key
-from functions.models.course import Enrollment, ProblemScore
+from functions.models.bounds import Count, FiniteJsonObject, Moment, Score, Seed, UserId
+from functions.models.course import Enrollment, EnrollmentMode, ProblemScore
+from functions.models.people import Email, Username
 from functions.models.state import ProblemState
 from functions.observability import logger
 
@@ -51,21 +53,30 @@ def import_archive(ctx: RunContext, archive: bytes, course_id: str | None = None
 
 
 class StateRow(BaseModel):
-    """One line of a bulk state load (JSON lines)."""
+    """One line of a bulk state load (JSON lines). Strict: a string or a boolean is never a number."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    user_id: int
-    username: str | None = None  # with email: also enrolls the learner if needed
-    email: str | None = None
-    mode: str = "audit"
-    problem: str  # block id or usage key
-    answers: dict[str, Any] = {}
-    attempts: int = 0
-    earned: float | None = None
-    possible: float | None = None
-    first_attempted: datetime | None = None
-    seed: int | None = None  # the learner's random seed of the problem (scripts that use random)
+    user_id: UserId
+    username: Username | None = None  # with email: also enrolls the learner if needed
+    email: Email | None = None
+    mode: EnrollmentMode = "audit"
+    problem: str = Field(min_length=1, max_length=1024)  # block id or usage key
+    answers: FiniteJsonObject = Field(default_factory=dict)
+    attempts: Count = 0
+    earned: Score | None = None
+    possible: Score | None = None
+    first_attempted: Moment | None = None
+    seed: Seed | None = None  # the learner's random seed of the problem (scripts that use random)
+
+    @model_validator(mode="after")
+    def _earned_within_possible(self) -> StateRow:
+        if self.earned is not None:
+            if self.possible is None:
+                raise ValueError("earned needs possible")
+            if self.earned > self.possible:
+                raise ValueError("earned is more than possible")
+        return self
 
 
 @loader("state")

@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import lzma
+import math
 import os
 import tarfile
 import xml.etree.ElementTree as ET
@@ -40,6 +41,7 @@ from typing import IO, Any, cast
 
 from functions.logic import olx_checks
 from functions.logic.capa import parse_problem
+from functions.models.bounds import MAX_SCORE
 from functions.models.content import ImportedCourse, ProblemDefinition
 from functions.models.course import (
     DEFAULT_GRADERS,
@@ -489,8 +491,8 @@ class _Importer:
                         weight=float(entry.get("weight") or 0.0),
                     )
                 )
-            except (KeyError, TypeError, ValueError) as error:
-                self.warnings.append(f"{where}: invalid entry ({error!r}); skipped")
+            except (KeyError, TypeError, ValueError, OverflowError) as error:  # int(1e999) overflows
+                self.warnings.append(f"{where}: invalid entry ({_short(error)}); skipped")
         return graders
 
     def _cutoffs(self, value: Any) -> dict[str, float]:
@@ -500,9 +502,15 @@ class _Importer:
         cutoffs: dict[str, float] = {}
         for name, cutoff in value.items():
             try:
-                cutoffs[str(name)] = float(cutoff)
+                number = float(cutoff)
             except (TypeError, ValueError):
-                self.warnings.append(f"grading policy: cutoff {name!r} = {cutoff!r} is not a number; skipped")
+                number = math.nan
+            if not 0 <= number <= 1:  # NaN fails too
+                self.warnings.append(
+                    f"grading policy: cutoff {name!r} = {cutoff!r} is not a number from 0 to 1; skipped"
+                )
+                continue
+            cutoffs[str(name)] = number
         return cutoffs
 
     # ---- groups ------------------------------------------------------------------------------
@@ -615,10 +623,16 @@ class _Importer:
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none")):
             return None
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             self.warnings.append(f"{where}: {value!r} is not a number; ignored")
             return None
+        if not math.isfinite(number) or not 0 <= number <= MAX_SCORE:
+            self.warnings.append(
+                f"{where}: {value!r} is not a finite number from 0 to {MAX_SCORE:g}; ignored"
+            )
+            return None
+        return number
 
     def _datetime(self, value: Any, where: str) -> datetime | None:
         try:
@@ -660,6 +674,11 @@ def _generated_id(category: str, parent: str, position: int) -> str:
     """A stable id for an inline block written without url_name (re-imports give the same id)."""
     digest = hashlib.sha1(f"{parent}/{position}/{category}".encode(), usedforsecurity=False).hexdigest()
     return f"{category}_{digest[:20]}"
+
+
+def _short(error: Exception) -> str:
+    """An error in one line (pydantic's messages run over several)."""
+    return " ".join(str(error).split())[:300]
 
 
 def _text(value: Any) -> str:

@@ -26,6 +26,7 @@ from functions.logic.loaders import loader
 from functions.logic.registry import RunContext
 from functions.logic.reports import course_dir
 from functions.logic.usage_keys import parse_usage_key
+from functions.models.bounds import FileSize, PositiveCount, UserId
 from functions.models.course import Course
 from functions.models.ora import (
     OraAssessment,
@@ -64,7 +65,7 @@ class FileLine(BaseModel):
     name: str = Field(min_length=1, max_length=1024)
     description: str = ""
     content_type: str = Field(default="application/octet-stream", min_length=1, max_length=255)
-    size: int | None = Field(default=None, ge=0)  # ignored with content (its real size is used)
+    size: FileSize | None = None  # ignored with content (its real size is used)
     content_base64: Base64Content | None = None
     key: str | None = Field(default=None, min_length=1, max_length=1024)
 
@@ -81,9 +82,9 @@ class SubmissionLine(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     uuid: UUID
-    user_id: int = Field(ge=1)
-    block: str = Field(min_length=1)  # block id or usage key of an openassessment block
-    attempt_number: int = Field(default=1, ge=1)
+    user_id: UserId
+    block: str = Field(min_length=1, max_length=1024)  # block id or usage key of an openassessment block
+    attempt_number: PositiveCount = 1
     submitted_at: UtcDatetime
     created_at: UtcDatetime | None = None  # default: submitted_at
     text_responses: list[str] = Field(default_factory=list)
