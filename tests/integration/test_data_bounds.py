@@ -50,6 +50,7 @@ def valid_rows() -> dict[str, dict[str, Any]]:
         "state": state(NEW_LEARNER),
         "profiles": {"id": NEW_LEARNER, "username": f"user{NEW_LEARNER}", "email": "n@example.org"},
         "enrollment_allowed": {"email": "invitee@example.org", "created": "2026-09-01T00:00:00Z"},
+        "groups": {"user_id": ENROLLED, "partition": 50, "group": 1},
         "surveys": {"user_id": ENROLLED, "answers": {"q1": "yes"}, "submitted": "2026-09-01T00:00:00Z"},
         "proctored_attempts": {
             "user_id": ENROLLED,
@@ -119,6 +120,10 @@ OUT_OF_RANGE = [
     ("profiles", "date_joined", '"9999-12-31T23:00:00-05:00"', "date_joined"),
     ("profiles", "meta", '{"x": Infinity}', "meta"),
     ("enrollment_allowed", "created", '"0001-01-01T00:00:00Z"', "created"),
+    ("groups", "user_id", HUGE, "user_id"),
+    ("groups", "user_id", "true", "user_id"),
+    ("groups", "partition", "true", "partition"),
+    ("groups", "group", HUGE, "group"),
     ("surveys", "user_id", HUGE, "user_id"),
     ("surveys", "submitted", '"9999-12-31T23:59:59-12:00"', "submitted"),
     ("proctored_attempts", "user_id", HUGE, "user_id"),
@@ -153,7 +158,7 @@ def test_out_of_range_and_mistyped_numbers_are_refused_naming_line_and_field(
         first = first | {"id": NEW_LEARNER + 1, "username": "first", "email": "first@example.org"}
     elif kind == "enrollment_allowed":
         first = first | {"email": "first@example.org"}
-    elif kind in ("surveys", "proctored_attempts"):
+    elif kind in ("surveys", "proctored_attempts", "groups"):
         first = first | {"user_id": ENROLLED + 1}
     elif kind == "ora_submissions":
         first = first | {"uuid": "e5e5e5e5-0000-4000-8000-000000000002"}

@@ -11,24 +11,29 @@ through a cohort's linked content group), so they are loaded, not computed here.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from functions.errors import BadRequest
 from functions.logic import loaders
 from functions.logic.loaders import loader
 from functions.logic.registry import RunContext
+from functions.models.bounds import RowId, UserId
 
 MAX_ROWS = 100_000
 
 
-class GroupRow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# A group configuration or group named by its id or its name.
+IdOrName = RowId | Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
-    user_id: int
-    partition: int | str
-    group: int | str | None
+
+class GroupRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    user_id: UserId
+    partition: IdOrName
+    group: IdOrName | None
 
 
 @loader("groups")
