@@ -38,6 +38,8 @@ PositiveCount = Annotated[int, Field(strict=True, ge=1, le=MAX_COUNT)]
 Score = Annotated[float, Field(strict=True, ge=0, le=MAX_SCORE, allow_inf_nan=False)]
 Points = Annotated[int, Field(strict=True, ge=0, le=MAX_POINTS)]
 RowId = Annotated[int, Field(strict=True, ge=1, le=MAX_ROW_ID)]
+# Ids upstream numbers from 0 (group configurations and their groups).
+ZeroBasedId = Annotated[int, Field(strict=True, ge=0, le=MAX_ROW_ID)]
 # A problem's random seed for a learner (stored as a DynamoDB number: 19 digits at most here).
 Seed = Annotated[int, Field(strict=True, ge=0, le=MAX_ROW_ID)]
 # Bytes of an attachment: S3's largest object.

@@ -1,6 +1,7 @@
-"""Network faults for end-to-end tests: a botocore ``before-send.dynamodb`` handler (botocore's public
-event API, registered before any client exists) that raises the error the network would raise for
-the requests a test picks. It stands in for the outside world (a network that times out), not for
+"""Network faults for end-to-end tests: a botocore ``before-send`` handler for DynamoDB and S3
+(botocore's public event API, registered before any client exists) that raises the error the network
+would raise for the requests a test picks, stalls them, or plays the death of the process at a chosen
+request. It stands in for the outside world (a network that times out, a machine that stops), not for
 our code: everything above botocore runs for real, retries included.
 """
 
@@ -15,8 +16,8 @@ from typing import Any
 
 import botocore.handlers
 
-# The service part of the event name is the operation's service id ("dynamodb").
-EVENT = "before-send.dynamodb"
+# The service part of the event name is the operation's service id ("dynamodb", "s3").
+EVENTS = ("before-send.dynamodb", "before-send.s3")
 
 
 def in_function(module: str, function: str) -> bool:
@@ -46,10 +47,79 @@ class Rule:
     passed: Counter[str] = field(default_factory=Counter)
 
 
+class ProcessDied(BaseException):
+    """The process stopped dead: raised into the code that made the request and into every request
+    after it. A BaseException, as a real death is: no ``except Exception`` cleanup of ours runs."""
+
+
+@dataclass
+class Death:
+    """From the ``after``-th request (counted from 1) that ``when`` picks, every request fails with
+    ``make()``: ``ProcessDied`` (the process stopped), or a network error (an outage)."""
+
+    after: int
+    when: Callable[[str, Any], bool]
+    make: Callable[[str], BaseException]
+    seen: int = 0
+    dead: bool = False
+    refused: int = 0
+
+
+@dataclass
+class Hold:
+    """Block the requests ``when`` picks until released (a network that stalls)."""
+
+    when: Callable[[str, Any], bool]
+    released: threading.Event = field(default_factory=threading.Event)
+    held: int = 0
+
+
 class NetworkFaults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.rule: Rule | None = None
+        self.death: Death | None = None
+        self.hold: Hold | None = None
+
+    def kill(
+        self, after: int, when: Callable[[str, Any], bool], make: Callable[[str], BaseException] = ProcessDied
+    ) -> Death:
+        """From the ``after``-th picked request on, every DynamoDB and S3 request raises ``make(event)``."""
+        with self._lock:
+            self.death = Death(after, when, make)
+            return self.death
+
+    def revive(self) -> None:
+        with self._lock:
+            self.death = None
+
+    def stall(self, when: Callable[[str, Any], bool]) -> Hold:
+        with self._lock:
+            self.hold = Hold(when)
+            return self.hold
+
+    def release(self) -> None:
+        with self._lock:
+            hold, self.hold = self.hold, None
+        if hold is not None:
+            hold.released.set()
+
+    def _deaths_and_holds(self, event_name: str, request: Any) -> None:
+        with self._lock:
+            death = self.death
+            if death is not None:
+                if not death.dead and death.when(event_name, request):
+                    death.seen += 1
+                    death.dead = death.seen >= death.after
+                if death.dead:
+                    death.refused += 1
+                    raise death.make(event_name)
+            hold = self.hold
+            picked = hold is not None and hold.when(event_name, request)
+            if picked and hold is not None:
+                hold.held += 1
+        if picked and hold is not None:
+            hold.released.wait(timeout=120)
 
     def arm(
         self,
@@ -67,6 +137,7 @@ class NetworkFaults:
             self.rule = None
 
     def __call__(self, request: Any, event_name: str, **_: Any) -> None:
+        self._deaths_and_holds(event_name, request)
         operation = event_name.rsplit(".", 1)[-1]
         rule = self.rule
         if rule is None or operation not in rule.operations:
@@ -93,5 +164,6 @@ def install() -> NetworkFaults:
     global _faults
     if _faults is None:
         _faults = NetworkFaults()
-        botocore.handlers.BUILTIN_HANDLERS.append((EVENT, _faults))
+        for event in EVENTS:
+            botocore.handlers.BUILTIN_HANDLERS.append((event, _faults))
     return _faults

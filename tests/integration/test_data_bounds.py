@@ -124,6 +124,7 @@ OUT_OF_RANGE = [
     ("groups", "user_id", "true", "user_id"),
     ("groups", "partition", "true", "partition"),
     ("groups", "group", HUGE, "group"),
+    ("groups", "group", "-1", "group"),
     ("surveys", "user_id", HUGE, "user_id"),
     ("surveys", "submitted", '"9999-12-31T23:59:59-12:00"', "submitted"),
     ("proctored_attempts", "user_id", HUGE, "user_id"),
