@@ -20,6 +20,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -29,8 +30,9 @@ from functions.dal.clients import client
 from functions.dal.course_repo import CourseRepository
 from functions.dal.loads_repo import LoadsRepository
 from functions.dal.people_repo import PeopleRepository
+from functions.dal.tasks_repo import TaskRepository
 from functions.models.loads import LoadState
-from functions.models.tasks import TaskState
+from functions.models.tasks import Task, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
 from tests.helpers.network_faults import NetworkFaults, ProcessDied
@@ -305,10 +307,32 @@ def states_written(stack) -> int:
     return len(CourseRepository(stack.settings).read_states(COURSE_ID, "p3", list(NEW)))
 
 
+def revoked_task(stack) -> Task:
+    """A cancelled task of the course (as a resume would find it), written before any load."""
+    now = datetime.now(UTC)
+    task = Task(
+        task_id="cancelled-before-the-load",
+        course_id=COURSE_ID,
+        task_type="grade_problems",
+        task_key="",
+        task_input="{}",
+        state=TaskState.QUEUING,
+        requester="instructor",
+        created=now,
+        updated=now,
+        execution_arn=None,
+    )
+    repo = TaskRepository(stack.settings)
+    repo.create(task)
+    assert repo.finish(task, TaskState.REVOKED, '{"message": "cancelled"}')
+    return task
+
+
 def test_a_death_mid_apply_is_rolled_forward_by_the_sweeper_and_tasks_wait_for_it(
     stack, network, monkeypatch
 ):
-    # Given a state load whose process died while writing its rows
+    # Given a cancelled task, and a state load whose process died while writing its rows
+    cancelled = revoked_task(stack)
     die_mid_load(stack, network)
     written = states_written(stack)
     assert JOURNAL_ROWS < written < 2 * JOURNAL_ROWS, written  # the first chunk and part of the second
@@ -320,6 +344,10 @@ def test_a_death_mid_apply_is_rolled_forward_by_the_sweeper_and_tasks_wait_for_i
     status, answer = submit_grade_report(stack)
     assert status == 409 and answer["code"] == "load_in_progress", answer
     assert "A state load of course-v1:TestX+G101+2026 is being applied" in answer["error"]
+    # and so is resuming the cancelled task
+    status, answer = stack.api("POST", f"/tasks/{cancelled.task_id}/resume", "instructor")
+    assert (status, answer["code"]) == (409, "load_in_progress"), answer
+    assert stack.task(cancelled.task_id).state is TaskState.REVOKED
     # and so is another load while the first one's lease runs
     status, answer = load(stack, "state", body([state_line(FIRST_NEW + LOAD_SIZE)]))
     assert (status, answer["code"]) == (409, "load_in_progress"), answer
