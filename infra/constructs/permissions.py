@@ -153,10 +153,11 @@ class ServicePermissions(Construct):
 
     def _sweeper(self, fn: lambda_.IFunction) -> None:
         # Fail running tasks whose execution has ended, announce it. Complete bulk loads whose process
-        # died: read their journals, write what any loader writes (course data, ORA attachments),
-        # delete the journals.
+        # died: read their journals, write what any loader writes (course data, ORA attachments, LTI
+        # assignments), delete the journals.
         self._read_write(fn, self._data.tasks)
         self._read_write(fn, self._data.courses)
+        self._read_write(fn, self._lti.table)
         self._reports.grant_read_write_delete(fn, constants.LOADS_PREFIX)
         self._reports.grant_read_write(fn, constants.ATTACHMENTS_PREFIX)
         allow(
