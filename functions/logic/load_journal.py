@@ -24,8 +24,10 @@ idempotently, then committed); a load that died before its journal was sealed ha
 the tables and is discarded. Either way every row of a load becomes visible, or none does.
 
 A loader kind registers how to apply its rows with ``@applier(kind, RowModel)``; the rows it
-prepares are instances of ``RowModel`` (JSON in the journal). Loads that come through S3 in chunks of
-a million rows can use the same record, journal and apply steps.
+prepares are instances of ``RowModel`` (JSON in the journal). ``Load`` exposes the steps one by one,
+so a load that comes through S3 in chunks of a million rows uses the same lock, journal, apply and
+commit: it journals chunk by chunk while it validates, seals, applies each chunk in a Map item
+(``Load.apply_chunk``), and commits at the end.
 """
 
 from __future__ import annotations
@@ -97,51 +99,132 @@ def _lease(ctx: RunContext) -> timedelta:
 # ---------------------------------------------------------------------------------------------
 # a load
 # ---------------------------------------------------------------------------------------------
+@dataclass
+class Load:
+    """A load owned by this process, step by step. ``run`` takes every step in one call; a load too
+    large for one call (through S3, a million rows) can take them apart: journal chunk by chunk as it
+    validates its upload, seal, apply each chunk in its own Map item, commit in the last step."""
+
+    ctx: RunContext
+    loads: LoadsRepository
+    record: LoadRecord
+    owner: str
+
+    @classmethod
+    def begin(cls, ctx: RunContext, course_id: str, kind: str, requester: str) -> Load:
+        """Lock the course for a new load (a dead load of it is recovered first); 409 while a load of
+        the course is pending or one of its tasks runs."""
+        _applier(kind)  # an unknown kind fails here, before anything is written
+        loads = LoadsRepository(ctx.settings)
+        now = datetime.now(UTC)
+        owner = uuid.uuid4().hex
+        record = LoadRecord(
+            load_id=str(uuid.uuid4()),
+            course_id=course_id,
+            kind=kind,
+            state=LoadState.PREPARING,
+            owner=owner,
+            requester=requester,
+            created=now,
+            updated=now,
+        )
+        _lock(ctx, loads, record)
+        load = cls(ctx, loads, record, owner)
+        try:
+            _refuse_while_tasks_run(ctx, course_id)
+        except Exception:
+            load.abandon()
+            raise
+        return load
+
+    @property
+    def applier(self) -> Applier:
+        return _applier(self.record.kind)
+
+    def write_chunk(self, index: int, rows: Sequence[BaseModel]) -> None:
+        """Journal chunk ``index`` (before ``seal``); refreshes the lease."""
+        model = self.applier.row_model
+        for row in rows:
+            if not isinstance(row, model):
+                raise TypeError(f"{self.record.kind} rows must be {model.__name__}, not {type(row).__name__}")
+        data = TypeAdapter(list[model]).dump_json(list(rows))  # type: ignore[valid-type]
+        self.ctx.objects.put_bytes(_chunk_key(self.ctx, self.record, index), data, "application/json")
+        self._owned(self.loads.touch(self.record, self.owner))
+
+    def seal(self, chunk_count: int, rows: int, summary: dict[str, Any]) -> None:
+        """The journal is complete: from here on the load is applied whole, whatever happens."""
+        self._owned(self.loads.seal(self.record, self.owner, chunk_count, rows, summary))
+        self.record = self.record.model_copy(
+            update={"state": LoadState.APPLYING, "chunk_count": chunk_count, "rows": rows, "summary": summary}
+        )
+
+    def apply_chunk(self, index: int) -> None:
+        """Write chunk ``index`` to the tables (again, if need be: writes are idempotent) and record it."""
+        found = self.applier
+        found.apply(self.ctx, self.record.course_id, _read_chunk(self.ctx, self.record, found, index))
+        self._owned(self.loads.record_chunk(self.record, self.owner, index))
+
+    def apply_remaining(self) -> None:
+        for index in range(self.record.chunk_count or 0):
+            if index not in self.record.done_chunks:
+                self.apply_chunk(index)
+
+    def commit(self) -> None:
+        """Free the course, keep the history record, delete the journal."""
+        self._owned(self.loads.finish(self.record, self.owner, LoadState.COMMITTED))
+        _best_effort(
+            lambda: self.ctx.objects.delete_prefix(
+                journal_prefix(self.ctx, self.record.course_id, self.record.load_id)
+            ),
+            "could not delete a committed load's journal",
+            self.record,
+        )
+
+    def abandon(self) -> None:
+        """Before ``seal`` only: free the course and drop the journal (nothing reached the tables).
+        Best effort: if this fails too, the lease runs out and the recovery discards the load."""
+        _best_effort(
+            lambda: self.loads.release(self.record, self.owner), "could not release a load", self.record
+        )
+        _best_effort(
+            lambda: self.ctx.objects.delete_prefix(
+                journal_prefix(self.ctx, self.record.course_id, self.record.load_id)
+            ),
+            "could not delete an abandoned load's journal",
+            self.record,
+        )
+
+    def _owned(self, still: bool) -> None:
+        if not still:  # our lease ran out and a recovery took the load over: it finishes it
+            raise LoadIncomplete(
+                f"The {self.record.kind} load took too long and is being completed by the recovery; tasks "
+                "of the course wait for it."
+            )
+
+
 def run(
     ctx: RunContext, course_id: str, kind: str, requester: str, prepare: Callable[[], Prepared]
 ) -> dict[str, Any]:
     """Lock the course, ``prepare`` (check everything), journal, apply, commit; returns the summary."""
-    found = _applier(kind)
-    loads = LoadsRepository(ctx.settings)
-    owner = uuid.uuid4().hex
-    now = datetime.now(UTC)
-    record = LoadRecord(
-        load_id=str(uuid.uuid4()),
-        course_id=course_id,
-        kind=kind,
-        state=LoadState.PREPARING,
-        owner=owner,
-        requester=requester,
-        created=now,
-        updated=now,
-    )
-    _lock(ctx, loads, record)
+    load = Load.begin(ctx, course_id, kind, requester)
     try:
-        _refuse_while_tasks_run(ctx, course_id)
         prepared = prepare()
-        chunk_count = _write_journal(ctx, loads, record, owner, found, prepared.rows)
+        size = ctx.settings.load_journal_rows
+        chunks = [prepared.rows[start : start + size] for start in range(0, len(prepared.rows), size)]
+        for index, chunk in enumerate(chunks):
+            load.write_chunk(index, chunk)
+        load.seal(len(chunks), len(prepared.rows), prepared.summary)
     except Exception:
-        # Nothing was applied: free the course (a death right here is what recovery discards).
-        loads.release(record, owner)
-        ctx.objects.delete_prefix(journal_prefix(ctx, course_id, record.load_id))
+        load.abandon()  # nothing was applied (a death right here is what the recovery discards)
         raise
-    if not loads.seal(record, owner, chunk_count, len(prepared.rows), prepared.summary):
-        raise LoadIncomplete(_taken_over_message(kind))
-    record = record.model_copy(
-        update={
-            "state": LoadState.APPLYING,
-            "chunk_count": chunk_count,
-            "rows": len(prepared.rows),
-            "summary": prepared.summary,
-        }
-    )
     try:
-        _apply_and_commit(ctx, loads, record, owner)
+        load.apply_remaining()
+        load.commit()
     except LoadIncomplete:
         raise
     except Exception as error:
-        logger.exception("load not applied completely", extra={"load_id": record.load_id, "kind": kind})
-        _note_error(loads, record, owner, error)
+        logger.exception("load not applied completely", extra={"load_id": load.record.load_id, "kind": kind})
+        _note_error(load, error)
         raise LoadIncomplete(
             f"The {kind} load was checked and recorded, but writing it was interrupted "
             f"({type(error).__name__}). It is completed automatically within "
@@ -150,29 +233,36 @@ def run(
     metrics.add_metric(name="LoadsCommitted", unit="Count", value=1)
     logger.info(
         "load committed",
-        extra={"load_id": record.load_id, "kind": kind, "course_id": course_id, "rows": record.rows},
+        extra={
+            "load_id": load.record.load_id,
+            "kind": kind,
+            "course_id": course_id,
+            "rows": load.record.rows,
+        },
     )
     return prepared.summary
 
 
-def _note_error(loads: LoadsRepository, record: LoadRecord, owner: str, error: Exception) -> None:
-    """Keep the error on the pending record for operators; best effort (the store may be what failed)."""
+def _best_effort(action: Callable[[], object], message: str, record: LoadRecord) -> None:
     try:
-        loads.note_error(record, owner, f"{type(error).__name__}: {error}")
+        action()
     except Exception:
-        logger.exception("could not note the load's error", extra={"load_id": record.load_id})
+        logger.exception(message, extra={"load_id": record.load_id})
+
+
+def _note_error(load: Load, error: Exception) -> None:
+    """Keep the error on the pending record for operators; best effort (the store may be what failed)."""
+    _best_effort(
+        lambda: load.loads.note_error(load.record, load.owner, f"{type(error).__name__}: {error}"),
+        "could not note the load's error",
+        load.record,
+    )
 
 
 def _recovery_delay(ctx: RunContext) -> str:
+    # The lease, then at most one period of the sweeper's rule (5 minutes).
     minutes = (ctx.settings.load_lease_seconds + 5 * 60 + 59) // 60
     return f"{minutes} minutes"
-
-
-def _taken_over_message(kind: str) -> str:
-    return (
-        f"The {kind} load took too long and is being completed by the recovery; tasks of the course "
-        "wait for it."
-    )
 
 
 def _lock(ctx: RunContext, loads: LoadsRepository, record: LoadRecord) -> None:
@@ -216,31 +306,6 @@ def _refuse_while_tasks_run(ctx: RunContext, course_id: str) -> None:
         )
 
 
-def _write_journal(
-    ctx: RunContext,
-    loads: LoadsRepository,
-    record: LoadRecord,
-    owner: str,
-    found: Applier,
-    rows: Sequence[BaseModel],
-) -> int:
-    chunks = 0
-    size = ctx.settings.load_journal_rows
-    for index, start in enumerate(range(0, len(rows), size)):
-        chunk = rows[start : start + size]
-        for row in chunk:
-            if not isinstance(row, found.row_model):
-                raise TypeError(
-                    f"{record.kind} rows must be {found.row_model.__name__}, not {type(row).__name__}"
-                )
-        data = TypeAdapter(list[found.row_model]).dump_json(list(chunk))  # type: ignore[name-defined]
-        ctx.objects.put_bytes(_chunk_key(ctx, record, index), data, "application/json")
-        if not loads.touch(record, owner):
-            raise LoadIncomplete(_taken_over_message(record.kind))
-        chunks = index + 1
-    return chunks
-
-
 def _read_chunk(ctx: RunContext, record: LoadRecord, found: Applier, index: int) -> list[BaseModel]:
     # Validated as JSON (not as Python objects): strict models take times and UUIDs as JSON strings.
     data = b"".join(ctx.objects.iter_bytes(_chunk_key(ctx, record, index)))
@@ -252,20 +317,10 @@ def _applier(kind: str) -> Applier:
     if kind not in _APPLIERS:
         # A process that only recovers (the sweeper) has not imported the loader modules yet.
         importlib.import_module("functions.logic.loaders").load_modules()
-    return _APPLIERS[kind]
-
-
-def _apply_and_commit(ctx: RunContext, loads: LoadsRepository, record: LoadRecord, owner: str) -> None:
-    found = _applier(record.kind)
-    for index in range(record.chunk_count or 0):
-        if index in record.done_chunks:
-            continue
-        found.apply(ctx, record.course_id, _read_chunk(ctx, record, found, index))
-        if not loads.record_chunk(record, owner, index):
-            raise LoadIncomplete(_taken_over_message(record.kind))
-    if not loads.finish(record, owner, LoadState.COMMITTED):
-        raise LoadIncomplete(_taken_over_message(record.kind))
-    ctx.objects.delete_prefix(journal_prefix(ctx, record.course_id, record.load_id))
+    found = _APPLIERS.get(kind)
+    if found is None:
+        raise ValueError(f"no applier registered for load kind {kind!r}")
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,6 +336,7 @@ def _recover_one(ctx: RunContext, loads: LoadsRepository, record: LoadRecord) ->
     owner = uuid.uuid4().hex
     if not loads.take_over(record, owner):
         return None
+    load = Load(ctx, loads, record, owner)
     if record.state is LoadState.PREPARING:
         # The journal was never sealed: nothing reached the tables. Give the load up.
         ctx.objects.delete_prefix(journal_prefix(ctx, record.course_id, record.load_id))
@@ -288,10 +344,11 @@ def _recover_one(ctx: RunContext, loads: LoadsRepository, record: LoadRecord) ->
         logger.warning("unsealed load discarded", extra={"load_id": record.load_id, "kind": record.kind})
         return LoadState.DISCARDED.value
     try:
-        _apply_and_commit(ctx, loads, record, owner)
+        load.apply_remaining()
+        load.commit()
     except Exception as error:
         logger.exception("load recovery failed", extra={"load_id": record.load_id, "kind": record.kind})
-        _note_error(loads, record, owner, error)
+        _note_error(load, error)
         raise
     logger.warning("load rolled forward", extra={"load_id": record.load_id, "kind": record.kind})
     metrics.add_metric(name="LoadsRecovered", unit="Count", value=1)

@@ -13,10 +13,7 @@ our ``except Exception`` clean-ups run). Nothing of our code is replaced.
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +26,6 @@ from botocore.exceptions import EndpointConnectionError
 from functions.dal.clients import client
 from functions.dal.course_repo import CourseRepository
 from functions.dal.loads_repo import LoadsRepository
-from functions.dal.people_repo import PeopleRepository
 from functions.dal.tasks_repo import TaskRepository
 from functions.models.loads import LoadState
 from functions.models.tasks import Task, TaskState
@@ -94,6 +90,13 @@ def submit_grade_report(stack) -> tuple[int, Any]:
     return stack.api("POST", course_path(COURSE_ID, "tasks"), "instructor", {"task_type": "grade_course"})
 
 
+def assert_free_for_tasks(stack) -> None:
+    """A task is accepted on the course (then cancelled: its run is not what this test is about)."""
+    status, answer = submit_grade_report(stack)
+    assert status == 202, answer
+    assert stack.api("POST", f"/tasks/{answer['task_id']}/cancel", "instructor")[0] == 200
+
+
 def check_loaded_exactly(stack, user_ids: range) -> None:
     """Every learner of the load enrolled, with the state and score sheet entry its line gave."""
     courses = CourseRepository(stack.settings)
@@ -117,165 +120,6 @@ def check_loaded_exactly(stack, user_ids: range) -> None:
     for learner in learners:
         score = learner.scores["p3"]
         assert (score.earned, score.possible) == (float(learner.enrollment.user_id % 5), 4.0)
-
-
-# ---------------------------------------------------------------------------------------------
-# everything checked before the first write
-# ---------------------------------------------------------------------------------------------
-def oversized(kind: str, user_id: int) -> dict[str, Any]:
-    """A line that passes every field check but makes an item over DynamoDB's 400 KB."""
-    if kind == "state":
-        return state_line(user_id, answers={f"p3_2_{i}": "x" * 9_000 for i in range(50)})
-    if kind == "profiles":
-        return {
-            "id": user_id,
-            "username": f"u{user_id}",
-            "email": f"u{user_id}@example.org",
-            "meta": {"bio": "x" * 450_000},
-        }
-    if kind == "surveys":
-        return {"user_id": user_id, "answers": {f"q{i}": "x" * 9_000 for i in range(50)}}
-    return {
-        "user_id": user_id,
-        "exam_name": "Final",
-        "provider": "proctortrack",
-        "attempt_code": f"code{user_id}",
-        "status": "verified",
-        "suspicious_comments": ["x" * 9_000 for _ in range(50)],
-    }
-
-
-def fine(kind: str, user_id: int) -> dict[str, Any]:
-    if kind == "state":
-        return state_line(user_id)
-    if kind == "profiles":
-        return {"id": user_id, "username": f"u{user_id}", "email": f"u{user_id}@example.org"}
-    if kind == "surveys":
-        return {"user_id": user_id, "answers": {"q1": "yes"}}
-    return {
-        "user_id": user_id,
-        "exam_name": "Final",
-        "provider": "proctortrack",
-        "attempt_code": f"code{user_id}",
-        "status": "verified",
-    }
-
-
-@pytest.mark.parametrize("kind", ["state", "profiles", "surveys", "proctored_attempts"])
-def test_an_oversized_record_on_line_n_is_a_400_naming_line_n_and_nothing_is_written(stack, kind):
-    # Given three good lines, a blank line, then a line whose item would be over 400 KB on line 5
-    users = (
-        [1001, 1002, 1003, 1004]
-        if kind in ("surveys", "proctored_attempts")
-        else [FIRST_NEW + i for i in range(4)]
-    )
-    lines = [json.dumps(fine(kind, user)) for user in users[:3]] + ["", json.dumps(oversized(kind, users[3]))]
-    before = table_items(stack)
-    # When it is loaded
-    status, answer = load(stack, kind, "\n".join(lines).encode())
-    # Then it is a 400 that names line 5 and the limit
-    assert status == 400, answer
-    assert answer["error"].startswith("line 5: "), answer
-    assert "400" in answer["error"] and "bytes" in answer["error"], answer
-    # and nothing was written: the tables hold what they held (not even the good lines), no load is
-    # pending, no journal is left
-    assert table_items(stack) == before
-    assert written_for(stack, kind, users) == 0
-    assert LoadsRepository(stack.settings).get_pending(COURSE_ID) is None
-    assert journal_objects(stack) == []
-    # and the course is free for tasks
-    assert_free_for_tasks(stack)
-
-
-def written_for(stack, kind: str, users: list[int]) -> int:
-    """How many of ``users`` have something of ``kind`` stored."""
-    people = PeopleRepository(stack.settings)
-    if kind == "state":
-        courses = CourseRepository(stack.settings)
-        return len(courses.read_states(COURSE_ID, "p3", users)) + len(
-            courses.get_enrollments(COURSE_ID, users)
-        )
-    if kind == "profiles":
-        return len(people.get_profiles(users))
-    if kind == "surveys":
-        return len(people.read_surveys(COURSE_ID, users))
-    return len(people.read_attempts(COURSE_ID, users))
-
-
-def assert_free_for_tasks(stack) -> None:
-    """A task is accepted on the course (then cancelled: its run is not what this test is about)."""
-    status, answer = submit_grade_report(stack)
-    assert status == 202, answer
-    assert stack.api("POST", f"/tasks/{answer['task_id']}/cancel", "instructor")[0] == 200
-
-
-@pytest.mark.parametrize(
-    ("fields", "named"),
-    [
-        ({"earned": 1e-200}, "earned is beyond the magnitudes DynamoDB stores"),
-        ({"possible": 1e-300, "earned": 0.0}, "possible is beyond the magnitudes"),
-    ],
-)
-def test_a_number_dynamodb_cannot_hold_is_a_400_before_anything_is_written(stack, fields, named):
-    lines = [state_line(FIRST_NEW), state_line(FIRST_NEW + 1, **fields)]
-    before = table_items(stack)
-    status, answer = load(stack, "state", body(lines))
-    assert status == 400, answer
-    assert answer["error"].startswith("line 2: ") and named in answer["error"], answer
-    assert table_items(stack) == before
-
-
-def test_the_same_learner_and_problem_twice_is_a_400_naming_both_lines(stack):
-    lines = [state_line(FIRST_NEW), state_line(FIRST_NEW + 1), state_line(FIRST_NEW)]
-    before = table_items(stack)
-    status, answer = load(stack, "state", body(lines))
-    assert status == 400, answer
-    assert answer["error"] == f"line 3: user {FIRST_NEW}'s state on p3 is also on line 1"
-    assert table_items(stack) == before
-
-
-def test_a_state_load_leaves_existing_enrollments_as_they_are(stack):
-    # Given an enrolled learner with a cohort and a verified mode
-    courses = CourseRepository(stack.settings)
-    enrolled = courses.get_enrollments(COURSE_ID, [1001])[1001]
-    courses.put_enrollments([enrolled.model_copy(update={"cohort": "Blue", "mode": "verified"})])
-    # When a state line for them carries a username, an email and the default mode
-    status, loaded = load(stack, "state", body([state_line(1001)]))
-    # Then the state is loaded and the enrollment is unchanged
-    assert status == 200 and loaded["enrolled"] == 0, loaded
-    after = courses.get_enrollments(COURSE_ID, [1001])[1001]
-    assert (after.cohort, after.mode, after.username) == ("Blue", "verified", enrolled.username)
-
-
-def olx_archive(problem_text: str) -> bytes:
-    files = {
-        "course.xml": '<course url_name="run" org="TestX" course="Big"/>',
-        "course/run.xml": '<course display_name="Big"><chapter url_name="c1"/></course>',
-        "chapter/c1.xml": '<chapter><sequential url_name="s1"/></chapter>',
-        "sequential/s1.xml": '<sequential><vertical url_name="v1"/></sequential>',
-        "vertical/v1.xml": '<vertical><problem url_name="small"/><problem url_name="huge"/></vertical>',
-        "problem/small.xml": "<problem><p>Hi</p></problem>",
-        "problem/huge.xml": f"<problem><p>{problem_text}</p></problem>",
-    }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"course/{path}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def test_a_course_import_with_a_problem_too_large_to_store_is_a_400_and_writes_nothing(stack):
-    # Given an export with a problem whose definition compresses to more than 400 KB (random text)
-    noise = os.urandom(400_000).hex()
-    before = table_items(stack)
-    status, answer = stack.api("POST", "/admin/courses/import", "admin", raw_body=olx_archive(noise))
-    assert status == 400, answer
-    assert "problem huge cannot be stored" in answer["error"], answer
-    assert table_items(stack) == before
-    assert CourseRepository(stack.settings).get_course("course-v1:TestX+Big+run") is None
 
 
 # ---------------------------------------------------------------------------------------------
