@@ -133,9 +133,10 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         FunctionSpec(
             "sweeper",
             "functions.handlers.sweeper.lambda_handler",
-            "Fail tasks whose execution has gone",
-            256,
-            120,
+            "Fail tasks whose execution has gone; complete interrupted bulk loads",
+            # Rolling a load forward reads its journal a chunk at a time and writes like the api did.
+            1024,
+            900,
         ),
         FunctionSpec(
             "lti-launch",
@@ -162,7 +163,12 @@ FUNCTIONS: dict[str, FunctionSpec] = {
 }
 
 RULES: tuple[RuleSpec, ...] = (
-    RuleSpec("sweeper", "sweeper", 5, "Fail QUEUING/PROGRESS tasks whose execution no longer runs"),
+    RuleSpec(
+        "sweeper",
+        "sweeper",
+        5,
+        "Fail QUEUING/PROGRESS tasks whose execution no longer runs; complete interrupted bulk loads",
+    ),
 )
 
 EVENT_RULES: tuple[EventRuleSpec, ...] = (

@@ -59,6 +59,20 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class LoadInProgress(ApiError):
+    """A bulk load of the course is pending: tasks (and other loads) wait until it is applied whole."""
+
+    status = 409
+    code = "load_in_progress"
+
+
+class LoadIncomplete(ApiError):
+    """A validated load is recorded but not yet wholly applied; it is completed automatically."""
+
+    status = 503
+    code = "load_incomplete"
+
+
 class QueueConnectionError(ApiError):
     """Starting the workflow failed; the task item was marked FAILURE."""
 

@@ -21,6 +21,13 @@ class Settings(BaseSettings):
     # Reports live under <reports_prefix>/<sha1(course_id)>/; pipeline scratch under <work_prefix>/<task_id>/.
     reports_prefix: str = "reports"
     work_prefix: str = "work"
+    # Journals of bulk loads being applied: <loads_prefix>/<sha1(course_id)>/<load_id>/ (never expired:
+    # a pending load is completed from it).
+    loads_prefix: str = "loads"
+    # A pending load not refreshed for this long is taken over by the recovery (its process died).
+    load_lease_seconds: int = Field(default=120, ge=0)
+    # Rows per journal object of a load (and per apply step between two refreshes of its lease).
+    load_journal_rows: int = Field(default=1000, ge=1, le=100_000)
     state_machine_arn: str = ""
     event_bus_name: str = "itask"
     # Learners per chunk of the Map; Map concurrency.

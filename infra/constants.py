@@ -20,6 +20,9 @@ EVENT_BUS_NAME: Final = "itask"
 # Bucket layout: finished reports, and per-task pipeline scratch (expired by a lifecycle rule).
 REPORTS_PREFIX: Final = "reports"
 WORK_PREFIX: Final = "work"
+# Journals of bulk loads being applied (deleted when a load commits; never expired: a pending load
+# is completed from its journal).
+LOADS_PREFIX: Final = "loads"
 ATTACHMENTS_PREFIX: Final = "attachments"  # ORA submission files (loaded by admins, read by the ORA reports)
 WORK_EXPIRATION_DAYS: Final = 7
 
@@ -30,6 +33,7 @@ ENV_ACCESS_TABLE: Final = "ITASK_ACCESS_TABLE"
 ENV_BUCKET: Final = "ITASK_BUCKET"
 ENV_REPORTS_PREFIX: Final = "ITASK_REPORTS_PREFIX"
 ENV_WORK_PREFIX: Final = "ITASK_WORK_PREFIX"
+ENV_LOADS_PREFIX: Final = "ITASK_LOADS_PREFIX"
 ENV_STATE_MACHINE_ARN: Final = "ITASK_STATE_MACHINE_ARN"
 ENV_EVENT_BUS_NAME: Final = "ITASK_EVENT_BUS_NAME"
 ENV_NOTIFY_FROM: Final = "ITASK_NOTIFY_FROM"

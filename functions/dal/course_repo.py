@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from functions.dal.item_limits import first_problem, item_problem
 from functions.dal.tables import (
     CertificateMap,
     CourseItem,
@@ -106,6 +107,34 @@ def state_from_item(item: StateItem, course_id: str) -> ProblemState:
     )
 
 
+def _state_item(state: ProblemState) -> StateItem:
+    return StateItem(
+        state.course_id,
+        state_sk(state.problem_id, state.user_id),
+        user_id=state.user_id,
+        problem_id=state.problem_id,
+        answers=json.dumps(state.answers, separators=(",", ":")),
+        attempts=state.attempts,
+        earned=state.earned,
+        possible=state.possible,
+        first_attempted=state.first_attempted,
+        modified=state.modified,
+        seed=state.seed,
+    )
+
+
+def _course_item(course: Course) -> CourseItem:
+    data = zlib.compress(course.model_dump_json().encode(), level=6)
+    return CourseItem(
+        course.course_id, COURSE_SK, data=data, version=course.version, updated=datetime.now(UTC)
+    )
+
+
+def _problem_item(course_id: str, problem: ProblemDefinition, now: datetime) -> ProblemItem:
+    data = zlib.compress(problem.model_dump_json().encode(), level=6)
+    return ProblemItem(course_id, f"{PROBLEM_PREFIX}{problem.id}", data=data, updated=now)
+
+
 def _enrollment_item(enrollment: Enrollment) -> EnrollmentItem:
     cert = enrollment.certificate
     return EnrollmentItem(
@@ -169,10 +198,7 @@ class CourseRepository:
         return True
 
     def put_course(self, course: Course) -> None:
-        data = zlib.compress(course.model_dump_json().encode(), level=6)
-        CourseItem(
-            course.course_id, COURSE_SK, data=data, version=course.version, updated=datetime.now(UTC)
-        ).save()
+        _course_item(course).save()
 
     # ---- learners ----
     def put_enrollments(self, enrollments: Iterable[Enrollment]) -> None:
@@ -238,20 +264,30 @@ class CourseRepository:
     # ---- problem definitions ----
     def put_problems(self, course_id: str, problems: dict[str, ProblemDefinition]) -> int:
         """Store the course's problem definitions, deleting those no longer in the course."""
-        now = datetime.now(UTC)
-        stale = {
-            item.sk
+        stale = self.problem_ids(course_id) - set(problems)
+        self.put_problem_definitions(course_id, problems.values())
+        self.delete_problem_definitions(course_id, stale)
+        return len(stale)
+
+    def problem_ids(self, course_id: str) -> set[str]:
+        """Ids of the problem definitions stored for the course (keys only)."""
+        return {
+            item.sk[len(PROBLEM_PREFIX) :]
             for item in ProblemItem.query(
                 course_id, ProblemItem.sk.startswith(PROBLEM_PREFIX), attributes_to_get=["sk"]
             )
-        } - {f"{PROBLEM_PREFIX}{problem_id}" for problem_id in problems}
+        }
+
+    def put_problem_definitions(self, course_id: str, problems: Iterable[ProblemDefinition]) -> None:
+        now = datetime.now(UTC)
         with ProblemItem.batch_write() as batch:
-            for problem_id, problem in problems.items():
-                data = zlib.compress(problem.model_dump_json().encode(), level=6)
-                batch.save(ProblemItem(course_id, f"{PROBLEM_PREFIX}{problem_id}", data=data, updated=now))
-            for sk in stale:
-                batch.delete(ProblemItem(course_id, sk))
-        return len(stale)
+            for problem in problems:
+                batch.save(_problem_item(course_id, problem, now))
+
+    def delete_problem_definitions(self, course_id: str, problem_ids: Iterable[str]) -> None:
+        with ProblemItem.batch_write() as batch:
+            for problem_id in problem_ids:
+                batch.delete(ProblemItem(course_id, f"{PROBLEM_PREFIX}{problem_id}"))
 
     def get_problems(self, course_id: str) -> dict[str, ProblemDefinition]:
         problems = {}
@@ -315,23 +351,48 @@ class CourseRepository:
         count = 0
         with StateItem.batch_write() as batch:
             for state in states:
-                batch.save(
-                    StateItem(
-                        state.course_id,
-                        state_sk(state.problem_id, state.user_id),
-                        user_id=state.user_id,
-                        problem_id=state.problem_id,
-                        answers=json.dumps(state.answers, separators=(",", ":")),
-                        attempts=state.attempts,
-                        earned=state.earned,
-                        possible=state.possible,
-                        first_attempted=state.first_attempted,
-                        modified=state.modified,
-                        seed=state.seed,
-                    )
-                )
+                batch.save(_state_item(state))
                 count += 1
         return count
+
+    # ---- checks before a bulk write: (position, reason) of the first item DynamoDB would refuse ----
+    def check_states(self, states: Iterable[ProblemState]) -> tuple[int, str] | None:
+        return first_problem(_state_item(state) for state in states)
+
+    def check_enrollments(self, enrollments: Iterable[Enrollment]) -> tuple[int, str] | None:
+        return first_problem(_enrollment_item(enrollment) for enrollment in enrollments)
+
+    def check_score_changes(
+        self, course_id: str, changes: dict[int, dict[str, ProblemScore | None]]
+    ) -> tuple[int, str] | None:
+        """(user id, reason) of the first learner whose score sheet, once changed, could not be stored."""
+        keys = [(course_id, scores_sk(user_id)) for user_id in changes]
+        current = {int(item.user_id): item for item in ScoreSheetItem.batch_get(keys)}
+        for user_id, learner_changes in changes.items():
+            scores = json.loads(current[user_id].scores or "{}") if user_id in current else {}
+            for problem_id, score in learner_changes.items():
+                if score is None:
+                    scores.pop(problem_id, None)
+                else:
+                    scores[problem_id] = encode_score(score)
+            sheet = ScoreSheetItem(
+                course_id,
+                scores_sk(user_id),
+                user_id=user_id,
+                scores=json.dumps(scores, separators=(",", ":")),
+                updated=datetime.now(UTC),
+            )
+            problem = item_problem(sheet)
+            if problem is not None:
+                return user_id, problem
+        return None
+
+    def check_course(self, course: Course) -> str | None:
+        return item_problem(_course_item(course))
+
+    def check_problems(self, course_id: str, problems: Iterable[ProblemDefinition]) -> tuple[int, str] | None:
+        now = datetime.now(UTC)
+        return first_problem(_problem_item(course_id, problem, now) for problem in problems)
 
     def find_user_id(self, course_id: str, identifier: str) -> int | None:
         """The enrolled learner whose username or email is ``identifier`` (one index Query)."""
@@ -350,19 +411,44 @@ class CourseRepository:
 
         One index Query per user; an enrollment is written only where its copy differs.
         """
+        users = list(users)
+        stale = self.stale_user_copies(users)
+        names = {user_id: (username, email) for user_id, username, email in users}
+        return self.update_user_copies((course_id, user_id, *names[user_id]) for course_id, user_id in stale)
+
+    def stale_user_copies(self, users: Iterable[tuple[int, str, str]]) -> list[tuple[str, int]]:
+        """(course id, user id) of every enrollment whose copy of the user's username or email differs.
+
+        One index Query per user, then the enrollments read 100 at a time.
+        """
+        wanted = {user_id: (username, email) for user_id, username, email in users}
+        keys = [
+            (key.pk, enrollment_sk(user_id))
+            for user_id in wanted
+            for key in EnrollmentItem.user_enrollments.query(f"U#{user_id}")
+        ]
+        return sorted(
+            (item.pk, int(item.user_id))
+            for item in EnrollmentItem.batch_get(
+                keys, attributes_to_get=["pk", "user_id", "username", "email"]
+            )
+            if (item.username, item.email) != wanted[int(item.user_id)]
+        )
+
+    def update_user_copies(self, copies: Iterable[tuple[str, int, str, str]]) -> int:
+        """Set (course id, user id)'s copies of username and email where they differ (idempotent)."""
         updated = 0
-        for user_id, username, email in users:
-            for key in EnrollmentItem.user_enrollments.query(f"U#{user_id}"):
-                try:
-                    EnrollmentItem(key.pk, enrollment_sk(user_id)).update(
-                        actions=[EnrollmentItem.username.set(username), EnrollmentItem.email.set(email)],
-                        condition=EnrollmentItem.pk.exists()
-                        & ((EnrollmentItem.username != username) | (EnrollmentItem.email != email)),
-                    )
-                    updated += 1
-                except UpdateError as error:
-                    if error.cause_response_code != _CONDITIONAL_FAILED:
-                        raise
+        for course_id, user_id, username, email in copies:
+            try:
+                EnrollmentItem(course_id, enrollment_sk(user_id)).update(
+                    actions=[EnrollmentItem.username.set(username), EnrollmentItem.email.set(email)],
+                    condition=EnrollmentItem.pk.exists()
+                    & ((EnrollmentItem.username != username) | (EnrollmentItem.email != email)),
+                )
+                updated += 1
+            except UpdateError as error:
+                if error.cause_response_code != _CONDITIONAL_FAILED:
+                    raise
         return updated
 
     def get_enrollments(self, course_id: str, user_ids: Iterable[int]) -> dict[int, Enrollment]:

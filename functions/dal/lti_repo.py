@@ -407,12 +407,33 @@ class LtiRepository:
             raise Conflict("This outcome service URL belongs to another consumer")
         return OutcomeService(service_id=service.service_id, url=item.url, consumer_key=item.consumer_key)
 
+    def outcome_service_owner(self, service_id: str) -> str | None:
+        """The consumer that owns an outcome service URL; None when no one has it yet."""
+        try:
+            return str(
+                OutcomeServiceItem.get(f"O#{service_id}", "OUTCOME", consistent_read=True).consumer_key
+            )
+        except DoesNotExist:
+            return None
+
     # ---- graded assignments ----
-    def get_or_create_assignment(self, assignment: GradedAssignment) -> tuple[GradedAssignment, bool]:
-        """(the assignment, created). Its id is unique: for another learner or block it is a conflict."""
-        where = json.dumps(
+    def assignment_owner(self, assignment_id: str) -> str | None:
+        """Whose an assignment id is (the JSON ``get_or_create_assignment`` guards it with); None if free."""
+        try:
+            return str(GuardItem.get(f"AID#{assignment_id}", "ASSIGNMENT", consistent_read=True).target)
+        except DoesNotExist:
+            return None
+
+    @staticmethod
+    def assignment_owner_of(assignment: GradedAssignment) -> str:
+        """What ``assignment_owner`` answers once this assignment exists."""
+        return json.dumps(
             {"course_id": assignment.course_id, "user_id": assignment.user_id, "usage": assignment.usage_key}
         )
+
+    def get_or_create_assignment(self, assignment: GradedAssignment) -> tuple[GradedAssignment, bool]:
+        """(the assignment, created). Its id is unique: for another learner or block it is a conflict."""
+        where = self.assignment_owner_of(assignment)
         item = AssignmentItem(
             assignment_pk(assignment.course_id, assignment.user_id),
             f"G#{assignment.assignment_id}",

@@ -20,6 +20,7 @@ from pynamodb.attributes import BinaryAttribute, BooleanAttribute, NumberAttribu
 from pynamodb.models import Model
 
 from functions.dal.clients import client
+from functions.dal.item_limits import item_problem
 from functions.dal.object_store import READ_BYTES
 from functions.dal.tables import PAY_PER_REQUEST, bind_models
 from functions.models.ora import OraSubmission
@@ -77,6 +78,26 @@ def record_too_large(submission: OraSubmission) -> bool:
     return len(encode_record(submission)) > MAX_RECORD_BYTES
 
 
+def _head_item(submission: OraSubmission) -> OraHeadItem:
+    return OraHeadItem(
+        submission.course_id,
+        _sk(HEAD_PREFIX, submission.user_id, submission.uuid),
+        user_id=submission.user_id,
+        block_id=submission.block_id,
+        archive_entries=submission.archive_entries,
+        has_workflow=submission.workflow is not None,
+    )
+
+
+def _data_item(submission: OraSubmission) -> OraDataItem:
+    return OraDataItem(
+        submission.course_id,
+        _sk(DATA_PREFIX, submission.user_id, submission.uuid),
+        user_id=submission.user_id,
+        data=encode_record(submission),
+    )
+
+
 def _decode(item: OraDataItem) -> OraSubmission:
     return OraSubmission.model_validate_json(zlib.decompress(item.data))
 
@@ -90,26 +111,18 @@ class OraRepository:
         count = 0
         with OraHeadItem.batch_write() as heads, OraDataItem.batch_write() as records:
             for submission in submissions:
-                heads.save(
-                    OraHeadItem(
-                        submission.course_id,
-                        _sk(HEAD_PREFIX, submission.user_id, submission.uuid),
-                        user_id=submission.user_id,
-                        block_id=submission.block_id,
-                        archive_entries=submission.archive_entries,
-                        has_workflow=submission.workflow is not None,
-                    )
-                )
-                records.save(
-                    OraDataItem(
-                        submission.course_id,
-                        _sk(DATA_PREFIX, submission.user_id, submission.uuid),
-                        user_id=submission.user_id,
-                        data=encode_record(submission),
-                    )
-                )
+                heads.save(_head_item(submission))
+                records.save(_data_item(submission))
                 count += 1
         return count
+
+    def check_submissions(self, submissions: Iterable[OraSubmission]) -> tuple[int, str] | None:
+        """(position, reason) of the first submission whose head or record DynamoDB would refuse."""
+        for position, submission in enumerate(submissions):
+            problem = item_problem(_head_item(submission)) or item_problem(_data_item(submission))
+            if problem is not None:
+                return position, problem
+        return None
 
     def iter_heads(self, course_id: str) -> Iterator[SubmissionHead]:
         """Every submission head of the course, in learner order."""

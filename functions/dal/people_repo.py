@@ -22,6 +22,7 @@ from pynamodb.models import Model
 
 from functions.dal import tables
 from functions.dal.course_repo import ENROLLMENT_PREFIX
+from functions.dal.item_limits import first_problem
 from functions.dal.tables import PAY_PER_REQUEST, EnrollmentItem
 from functions.models.people import EnrollmentAllowed, ProctoredAttempt, SurveyResponse, UserProfile
 from functions.settings import Settings
@@ -110,6 +111,45 @@ class AttemptItem(Model):
 _MODELS: tuple[type[Model], ...] = (ProfileItem, AllowedItem, SurveyItem, AttemptItem)
 
 
+def _profile_item(profile: UserProfile, now: datetime) -> ProfileItem:
+    return ProfileItem(
+        profile_pk(profile.id),
+        PROFILE_SK,
+        user_id=profile.id,
+        data=profile.model_dump_json(exclude_defaults=True),
+        updated=now,
+    )
+
+
+def _allowed_item(course_id: str, entry: EnrollmentAllowed) -> AllowedItem:
+    return AllowedItem(
+        course_id,
+        allowed_sk(entry.email),
+        allowed_email=entry.email,
+        auto_enroll=entry.auto_enroll,
+        created=entry.created,
+    )
+
+
+def _survey_item(course_id: str, response: SurveyResponse) -> SurveyItem:
+    return SurveyItem(
+        course_id,
+        survey_sk(response.user_id),
+        user_id=response.user_id,
+        answers=json.dumps(response.answers, ensure_ascii=False, separators=(",", ":")),
+        submitted=response.submitted,
+    )
+
+
+def _attempt_item(course_id: str, attempt: ProctoredAttempt) -> AttemptItem:
+    return AttemptItem(
+        course_id,
+        attempt_sk(attempt.user_id, attempt.attempt_code),
+        user_id=attempt.user_id,
+        data=attempt.model_dump_json(exclude_defaults=True),
+    )
+
+
 class PeopleRepository:
     def __init__(self, settings: Settings):
         tables.bind(settings)  # EnrollmentItem, read here by key
@@ -121,17 +161,14 @@ class PeopleRepository:
         count = 0
         with ProfileItem.batch_write() as batch:
             for profile in profiles:
-                batch.save(
-                    ProfileItem(
-                        profile_pk(profile.id),
-                        PROFILE_SK,
-                        user_id=profile.id,
-                        data=profile.model_dump_json(exclude_defaults=True),
-                        updated=now,
-                    )
-                )
+                batch.save(_profile_item(profile, now))
                 count += 1
         return count
+
+    def check_profiles(self, profiles: Iterable[UserProfile]) -> tuple[int, str] | None:
+        """(position, reason) of the first profile DynamoDB would refuse."""
+        now = datetime.now(UTC)
+        return first_problem(_profile_item(profile, now) for profile in profiles)
 
     def get_profiles(self, user_ids: Iterable[int]) -> dict[int, UserProfile]:
         """Profiles of these users (missing ones left out): one BatchGetItem per 100 ids."""
@@ -170,17 +207,12 @@ class PeopleRepository:
         count = 0
         with AllowedItem.batch_write() as batch:
             for entry in allowed:
-                batch.save(
-                    AllowedItem(
-                        course_id,
-                        allowed_sk(entry.email),
-                        allowed_email=entry.email,
-                        auto_enroll=entry.auto_enroll,
-                        created=entry.created,
-                    )
-                )
+                batch.save(_allowed_item(course_id, entry))
                 count += 1
         return count
+
+    def check_allowed(self, course_id: str, allowed: Iterable[EnrollmentAllowed]) -> tuple[int, str] | None:
+        return first_problem(_allowed_item(course_id, entry) for entry in allowed)
 
     def iter_allowed(self, course_id: str) -> Iterator[EnrollmentAllowed]:
         """The course's allowed emails ordered by lower-cased email."""
@@ -195,17 +227,12 @@ class PeopleRepository:
         count = 0
         with SurveyItem.batch_write() as batch:
             for response in responses:
-                batch.save(
-                    SurveyItem(
-                        course_id,
-                        survey_sk(response.user_id),
-                        user_id=response.user_id,
-                        answers=json.dumps(response.answers, ensure_ascii=False, separators=(",", ":")),
-                        submitted=response.submitted,
-                    )
-                )
+                batch.save(_survey_item(course_id, response))
                 count += 1
         return count
+
+    def check_surveys(self, course_id: str, responses: Iterable[SurveyResponse]) -> tuple[int, str] | None:
+        return first_problem(_survey_item(course_id, response) for response in responses)
 
     def iter_survey_user_ids(self, course_id: str) -> Iterator[int]:
         """Learners with answers, ascending (keys only)."""
@@ -232,16 +259,12 @@ class PeopleRepository:
         count = 0
         with AttemptItem.batch_write() as batch:
             for attempt in attempts:
-                batch.save(
-                    AttemptItem(
-                        course_id,
-                        attempt_sk(attempt.user_id, attempt.attempt_code),
-                        user_id=attempt.user_id,
-                        data=attempt.model_dump_json(exclude_defaults=True),
-                    )
-                )
+                batch.save(_attempt_item(course_id, attempt))
                 count += 1
         return count
+
+    def check_attempts(self, course_id: str, attempts: Iterable[ProctoredAttempt]) -> tuple[int, str] | None:
+        return first_problem(_attempt_item(course_id, attempt) for attempt in attempts)
 
     def iter_attempt_user_ids(self, course_id: str) -> Iterator[int]:
         """The user id of every attempt, ascending, one per attempt (keys only)."""

@@ -10,8 +10,9 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, U
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from functions.dal.loads_repo import PENDING_PK, LoadsRepository, PendingLoadItem, pending_sk
 from functions.dal.tables import SlotItem, TaskActionAttribute, TaskItem, bind
-from functions.errors import TaskNotRunnable
+from functions.errors import LoadInProgress, TaskNotRunnable
 from functions.models.tasks import Counters, Task, TaskAction, TaskState
 from functions.settings import Settings
 
@@ -109,6 +110,25 @@ def _append_action(action: TaskAction) -> Action:
     return TaskItem.actions.set((TaskItem.actions | []).append([entry]))
 
 
+# Positions in the create and reopen transactions (PynamoDB sends condition checks first, then deletes,
+# puts and updates): the pending-load check, the slot, the task.
+_LOAD_CHECK, _SLOT, _TASK = 0, 1, 2
+_FAILED = "ConditionalCheckFailed"
+
+
+def _no_pending_load(transaction: TransactWrite, course_id: str) -> None:
+    """Make the transaction fail while a bulk load of the course is pending (checked atomically)."""
+    transaction.condition_check(
+        PendingLoadItem, PENDING_PK, pending_sk(course_id), condition=PendingLoadItem.pk.does_not_exist()
+    )
+
+
+def _reasons(error: TransactWriteError) -> list[str | None]:
+    """Cancellation reason codes by position (None where an item was not the cause)."""
+    codes = [reason.code if reason is not None else None for reason in error.cancellation_reasons]
+    return codes + [None] * (3 - len(codes))
+
+
 def _condition_failed(error: UpdateError) -> bool:
     return error.cause_response_code == _CONDITIONAL_FAILED
 
@@ -117,10 +137,12 @@ class TaskRepository:
     def __init__(self, settings: Settings):
         bind(settings)
         self._region = settings.region
+        self._loads = LoadsRepository(settings)
 
     # ---- creation and the running slot ----
     def create(self, task: Task) -> None:
-        """Write the task and take its running slot atomically; ``SlotTaken`` if someone holds it."""
+        """Write the task and take its running slot atomically; ``SlotTaken`` if someone holds it,
+        ``LoadInProgress`` while a bulk load of the course is pending."""
         slot = SlotItem(
             slot_pk(task.course_id, task.task_type, task.task_key),
             SLOT_SK,
@@ -129,13 +151,25 @@ class TaskRepository:
         )
         try:
             with TransactWrite(connection=Connection(region=self._region)) as transaction:
+                _no_pending_load(transaction, task.course_id)
                 transaction.save(slot, condition=SlotItem.pk.does_not_exist())
                 transaction.save(_to_item(task), condition=TaskItem.pk.does_not_exist())
         except TransactWriteError as error:
-            reasons = error.cancellation_reasons
-            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+            reasons = _reasons(error)
+            if reasons[_LOAD_CHECK] == _FAILED:
+                raise self._load_in_progress(task.course_id) from error
+            if reasons[_SLOT] == _FAILED:
                 raise SlotTaken(self.slot_holder(task.course_id, task.task_type, task.task_key)) from error
             raise
+
+    def _load_in_progress(self, course_id: str) -> LoadInProgress:
+        pending = self._loads.get_pending(course_id)
+        what = f"A {pending.kind} load" if pending else "A data load"
+        since = f" (since {pending.created:%Y-%m-%d %H:%M:%S} UTC)" if pending else ""
+        return LoadInProgress(
+            f"{what} of {course_id} is being applied{since}; tasks of this course can be submitted or "
+            "resumed once it is complete, so that no task reads a half-loaded course."
+        )
 
     def slot_holder(self, course_id: str, task_type: str, task_key: str) -> str | None:
         try:
@@ -236,6 +270,7 @@ class TaskRepository:
         )
         try:
             with TransactWrite(connection=Connection(region=self._region)) as transaction:
+                _no_pending_load(transaction, task.course_id)
                 transaction.save(slot, condition=SlotItem.pk.does_not_exist())
                 transaction.update(
                     TaskItem(task_pk(task.task_id), TASK_SK),
@@ -252,10 +287,12 @@ class TaskRepository:
                     condition=TaskItem.state.is_in(TaskState.FAILURE.value, TaskState.REVOKED.value),
                 )
         except TransactWriteError as error:
-            reasons = error.cancellation_reasons
-            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+            reasons = _reasons(error)
+            if reasons[_LOAD_CHECK] == _FAILED:
+                raise self._load_in_progress(task.course_id) from error
+            if reasons[_SLOT] == _FAILED:
                 raise SlotTaken(self.slot_holder(task.course_id, task.task_type, task.task_key)) from error
-            if len(reasons) > 1 and reasons[1] is not None and reasons[1].code == "ConditionalCheckFailed":
+            if reasons[_TASK] == _FAILED:
                 raise TaskNotRunnable(f"Task {task.task_id} is not failed or revoked") from error
             raise
         reopened = self.get(task.task_id)

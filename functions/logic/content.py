@@ -3,26 +3,43 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.errors import BadRequest
-from functions.logic import olx
-from functions.logic.loaders import loader, parse_lines
+from functions.logic import load_journal, olx
+from functions.logic.load_journal import Prepared
+from functions.logic.loaders import loader, parse_lines, refuse_unstorable
 from functions.logic.registry import RunContext
 from functions.logic.reports import parse_course_key
 from functions.logic.usage_keys import parse_usage_key
-from functions.models.course import Enrollment, ProblemScore
+from functions.models.bounds import Count, FiniteJsonObject, Moment, Score, Seed, UserId
+from functions.models.content import ProblemDefinition
+from functions.models.course import Course, Enrollment, EnrollmentMode, ProblemScore
+from functions.models.people import Email, Username
 from functions.models.state import ProblemState
 from functions.observability import logger
 
 MAX_STATE_ROWS = 100_000
+STATE = "state"
+COURSE_IMPORT = "course"
 
 
-def import_archive(ctx: RunContext, archive: bytes, course_id: str | None = None) -> dict[str, Any]:
-    """Create or update a course from an OLX export; learner state is left as it is."""
+class CourseImportRow(BaseModel):
+    """One write of a course import: a problem definition, a stale problem to delete, or the course."""
+
+    problem: ProblemDefinition | None = None
+    stale_problem: str | None = None
+    course: Course | None = None
+
+
+def import_archive(
+    ctx: RunContext, archive: bytes, course_id: str | None = None, requester: str = "admin"
+) -> dict[str, Any]:
+    """Create or update a course from an OLX export, all or nothing; learner state is left as it is."""
     try:
         imported = olx.import_course(archive)
     except olx.OlxError as error:
@@ -32,77 +49,123 @@ def import_archive(ctx: RunContext, archive: bytes, course_id: str | None = None
         if parse_course_key(course_id) is None:
             raise BadRequest(f"Invalid course key: {course_id!r}")
         course = course.model_copy(update={"course_id": course_id})
-    previous = ctx.courses.get_course(course.course_id)
-    course = course.model_copy(update={"version": (previous.version + 1) if previous else 1})
-    ctx.courses.put_course(course)
-    removed = ctx.courses.put_problems(course.course_id, imported.problems)
-    summary = {
-        "course_id": course.course_id,
-        "display_name": course.display_name,
-        "version": course.version,
-        "blocks": len(course.blocks),
-        "problems": len(imported.problems),
-        "rescorable_problems": sum(1 for problem in imported.problems.values() if problem.rescorable),
-        "removed_problems": removed,
-        "warnings": imported.warnings,
-    }
+
+    def prepare() -> Prepared:
+        # Under the course's load lock: the version and the stale problems are read as they will be
+        # when the import is applied.
+        previous = ctx.courses.get_course(course.course_id)
+        versioned = course.model_copy(update={"version": (previous.version + 1) if previous else 1})
+        problems = list(imported.problems.values())
+        refused = ctx.courses.check_problems(versioned.course_id, problems)
+        if refused is not None:
+            raise BadRequest(f"problem {problems[refused[0]].id} cannot be stored: {refused[1]}")
+        refused_course = ctx.courses.check_course(versioned)
+        if refused_course is not None:
+            raise BadRequest(f"the course cannot be stored: {refused_course}")
+        stale = sorted(ctx.courses.problem_ids(versioned.course_id) - set(imported.problems))
+        rows = [CourseImportRow(problem=problem) for problem in problems]
+        rows += [CourseImportRow(stale_problem=problem_id) for problem_id in stale]
+        rows.append(CourseImportRow(course=versioned))  # last: the new version shows when all is there
+        summary = {
+            "course_id": versioned.course_id,
+            "display_name": versioned.display_name,
+            "version": versioned.version,
+            "blocks": len(versioned.blocks),
+            "problems": len(problems),
+            "rescorable_problems": sum(1 for problem in problems if problem.rescorable),
+            "removed_problems": len(stale),
+            "warnings": imported.warnings,
+        }
+        return Prepared(rows, summary)
+
+    summary = load_journal.run(ctx, course.course_id, COURSE_IMPORT, requester, prepare)
     logger.info("course imported", extra={k: v for k, v in summary.items() if k != "warnings"})
     return summary
 
 
+@load_journal.applier(COURSE_IMPORT, CourseImportRow)
+def _apply_import(ctx: RunContext, course_id: str, rows: Sequence[CourseImportRow]) -> None:
+    ctx.courses.put_problem_definitions(course_id, [row.problem for row in rows if row.problem is not None])
+    ctx.courses.delete_problem_definitions(
+        course_id, [row.stale_problem for row in rows if row.stale_problem]
+    )
+    for row in rows:
+        if row.course is not None:
+            ctx.courses.put_course(row.course)
+
+
 class StateRow(BaseModel):
-    """One line of a bulk state load (JSON lines)."""
+    """One line of a bulk state load (JSON lines). Strict: a string or a boolean is never a number."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    user_id: int
-    username: str | None = None  # with email: also enrolls the learner if needed
-    email: str | None = None
-    mode: str = "audit"
-    problem: str  # block id or usage key
-    answers: dict[str, Any] = {}
-    attempts: int = 0
-    earned: float | None = None
-    possible: float | None = None
-    first_attempted: datetime | None = None
-    seed: int | None = None  # the learner's random seed of the problem (scripts that use random)
+    user_id: UserId
+    username: Username | None = None  # with email: also enrolls the learner if needed
+    email: Email | None = None
+    mode: EnrollmentMode = "audit"
+    problem: str = Field(min_length=1, max_length=1024)  # block id or usage key
+    answers: FiniteJsonObject = Field(default_factory=dict)
+    attempts: Count = 0
+    earned: Score | None = None
+    possible: Score | None = None
+    first_attempted: Moment | None = None
+    seed: Seed | None = None  # the learner's random seed of the problem (scripts that use random)
+
+    @model_validator(mode="after")
+    def _earned_within_possible(self) -> StateRow:
+        if self.earned is not None:
+            if self.possible is None:
+                raise ValueError("earned needs possible")
+            if self.earned > self.possible:
+                raise ValueError("earned is more than possible")
+        return self
 
 
-@loader("state")
-def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, Any]:
-    """Bulk-load learner problem state (and the score sheets the grade reports read)."""
+class StateLoadRow(BaseModel):
+    """One line of a state load as it is written: the state, its score, the learner's new enrollment."""
+
+    state: ProblemState
+    score: ProblemScore | None = None
+    enrollment: Enrollment | None = None
+
+
+@loader(STATE)
+def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
+    """Bulk-load learner problem state (and the score sheets the grade reports read).
+
+    A line with ``username`` and ``email`` also enrolls a learner who is not enrolled yet; an existing
+    enrollment is left as it is (its cohort, groups and certificate are not the state load's to change).
+    """
     course = ctx.courses.get_course(course_id)
     if course is None:
         raise BadRequest(f"Course not found: {course_id}")
-    rows = [row for _, row in parse_lines(StateRow, lines, MAX_STATE_ROWS)]
     now = datetime.now(UTC)
-    states, enrollments = [], {}
-    scores: dict[int, dict[str, ProblemScore]] = defaultdict(dict)
-    for number, row in enumerate(rows, 1):
+    numbered = []
+    first_line: dict[tuple[int, str], int] = {}
+    for number, row in parse_lines(StateRow, lines, MAX_STATE_ROWS):
         key = parse_usage_key(row.problem)
         problem_id = key.block_id if key else row.problem
         if problem_id not in course.blocks or course.blocks[problem_id].category != "problem":
             raise BadRequest(f"line {number}: {row.problem} is not a problem of {course_id}")
-        states.append(
-            ProblemState(
-                course_id=course_id,
-                user_id=row.user_id,
-                problem_id=problem_id,
-                answers=row.answers,
-                attempts=row.attempts,
-                earned=row.earned,
-                possible=row.possible,
-                first_attempted=row.first_attempted,
-                modified=now,
-                seed=row.seed,
+        seen = first_line.setdefault((row.user_id, problem_id), number)
+        if seen != number:
+            raise BadRequest(
+                f"line {number}: user {row.user_id}'s state on {problem_id} is also on line {seen}"
             )
-        )
+        numbered.append((number, problem_id, row))
+    enrolled = ctx.courses.get_enrollments(course_id, {row.user_id for _, _, row in numbered})
+    rows: list[StateLoadRow] = []
+    new_learners: set[int] = set()
+    for _, problem_id, row in numbered:
+        score = None
         if row.earned is not None and row.possible is not None:
-            scores[row.user_id][problem_id] = ProblemScore(
+            score = ProblemScore(
                 earned=row.earned, possible=row.possible, first_attempted=row.first_attempted
             )
-        if row.username and row.email:
-            enrollments[row.user_id] = Enrollment(
+        enrollment = None
+        if row.username and row.email and row.user_id not in enrolled and row.user_id not in new_learners:
+            new_learners.add(row.user_id)
+            enrollment = Enrollment(
                 course_id=course_id,
                 user_id=row.user_id,
                 username=row.username,
@@ -110,13 +173,64 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, 
                 mode=row.mode,
                 created=now,
             )
-    if enrollments:
-        ctx.courses.put_enrollments(enrollments.values())
-    ctx.courses.put_states(states)
-    ctx.courses.update_many_scores(course_id, {user_id: dict(found) for user_id, found in scores.items()})
-    return {
-        "course_id": course_id,
-        "states": len(states),
-        "learners": len({s.user_id for s in states}),
-        "enrolled": len(enrollments),
-    }
+        state = ProblemState(
+            course_id=course_id,
+            user_id=row.user_id,
+            problem_id=problem_id,
+            answers=row.answers,
+            attempts=row.attempts,
+            earned=row.earned,
+            possible=row.possible,
+            first_attempted=row.first_attempted,
+            modified=now,
+            seed=row.seed,
+        )
+        rows.append(StateLoadRow(state=state, score=score, enrollment=enrollment))
+    _refuse_unstorable_states(ctx, course_id, numbered, rows)
+    return Prepared(
+        rows,
+        {
+            "course_id": course_id,
+            "states": len(rows),
+            "learners": len({row.state.user_id for row in rows}),
+            "enrolled": len(new_learners),
+        },
+    )
+
+
+def _refuse_unstorable_states(
+    ctx: RunContext, course_id: str, numbered: list[tuple[int, str, StateRow]], rows: list[StateLoadRow]
+) -> None:
+    """400 for the first line whose state, enrollment or changed score sheet DynamoDB would refuse."""
+
+    def line_of(position: int) -> int:
+        return numbered[position][0]
+
+    refuse_unstorable(ctx.courses.check_states(row.state for row in rows), line_of, "state")
+    with_enrollment = [position for position, row in enumerate(rows) if row.enrollment is not None]
+    refuse_unstorable(
+        ctx.courses.check_enrollments(rows[position].enrollment for position in with_enrollment),  # type: ignore[misc]
+        lambda index: line_of(with_enrollment[index]),
+        "enrollment",
+    )
+    refused = ctx.courses.check_score_changes(course_id, _score_changes(rows))
+    if refused is not None:
+        user_id, reason = refused
+        position = next(p for p, row in enumerate(rows) if row.state.user_id == user_id and row.score)
+        raise BadRequest(f"line {line_of(position)}: user {user_id}'s score sheet cannot be stored: {reason}")
+
+
+def _score_changes(rows: Sequence[StateLoadRow]) -> dict[int, dict[str, ProblemScore | None]]:
+    changes: dict[int, dict[str, ProblemScore | None]] = defaultdict(dict)
+    for row in rows:
+        if row.score is not None:
+            changes[row.state.user_id][row.state.problem_id] = row.score
+    return dict(changes)
+
+
+@load_journal.applier(STATE, StateLoadRow)
+def _apply_states(ctx: RunContext, course_id: str, rows: Sequence[StateLoadRow]) -> None:
+    """Idempotent: whole-item puts, and score sheet entries set to the loaded values."""
+    ctx.courses.put_enrollments(row.enrollment for row in rows if row.enrollment is not None)
+    ctx.courses.put_states(row.state for row in rows)
+    ctx.courses.update_many_scores(course_id, _score_changes(rows))

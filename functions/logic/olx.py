@@ -12,23 +12,36 @@ Layout read (paths are relative to the archive's top folder, e.g. ``course/``):
 Content that cannot be used (unknown block types, broken XML in one file, missing pointer files, bad
 policy values) never stops the import: the block is kept as far as it is known and a warning is
 recorded. Only an archive without a usable ``course.xml`` is an error (``OlxError``).
+
+Hostile archives are refused with ``OlxError`` before they cost much: a member named outside the
+archive (absolute, ``..``), a link pointing outside it, a device or FIFO, more than ``MAX_MEMBERS``
+members, more than ``MAX_EXPANDED_BYTES`` once decompressed (counted as it is decompressed, and from
+each member's declared size before its data is read), XML and JSON beyond ``MAX_TEXT_BYTES``, a course
+tree nested deeper than ``MAX_BLOCK_DEPTH`` blocks. An XML file nested deeper than ``MAX_XML_DEPTH``
+elements is unreadable (a warning; a refusal for the course body). Links are never followed.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import io
 import json
+import lzma
+import math
 import os
 import tarfile
 import xml.etree.ElementTree as ET
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any, cast
 
 from functions.logic import olx_checks
 from functions.logic.capa import parse_problem
+from functions.models.bounds import MAX_SCORE
 from functions.models.content import ImportedCourse, ProblemDefinition
 from functions.models.course import (
     DEFAULT_GRADERS,
@@ -67,7 +80,21 @@ GRADER_DISPLAY_KEYS = frozenset(
     {"category", "section_type", "show_only_average", "hide_average", "starting_index"}
 )
 # Course XML and policies are small; this bounds the memory a hostile archive can make us use.
-MAX_TEXT_BYTES = 256 * 1024 * 1024
+MAX_TEXT_BYTES = 64 * 1024 * 1024
+# The whole archive once decompressed (static assets included): bounds the time spent decompressing
+# and the memory tar headers can take (tarfile reads an extended header whole).
+MAX_EXPANDED_BYTES = 256 * 1024 * 1024
+# Members of any type: a real export has hundreds to a few thousand.
+MAX_MEMBERS = 50_000
+# Real courses are 5 to 10 blocks deep (course, chapter, subsection, unit, split tests, problems).
+# Tasks walk the tree recursively: this keeps every walk far from Python's recursion limit.
+MAX_BLOCK_DEPTH = 50
+# Elements nested in one XML file (a problem's HTML included).
+MAX_XML_DEPTH = 128
+# Magic numbers of the compressions an export may come in; anything else is read as a plain tar.
+_GZIP, _BZIP2, _XZ = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
+# What the decompressors and tarfile raise on damaged or truncated input.
+_UNREADABLE = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
 # Static assets (images, videos, PDFs, data files: most of a real export's size) are never read: a
 # course's XML and JSON outside them is all the importer uses.
 STATIC_FOLDERS = frozenset({"static"})
@@ -78,12 +105,14 @@ class OlxError(ValueError):
 
 
 def import_course(archive: bytes) -> ImportedCourse:
-    """Import an OLX export given as the bytes of a .tar.gz (or plain .tar) archive."""
+    """Import an OLX export given as the bytes of a .tar.gz (.tar.bz2, .tar.xz or plain .tar) archive."""
     try:
         # Stream mode: one sequential pass, so a compressed archive is never re-read to seek back.
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r|*") as tar:
+        # We decompress (tarfile would too) so that every decompressed byte is counted.
+        stream = cast(IO[bytes], _Expanded(archive, MAX_EXPANDED_BYTES))  # tarfile only calls read()
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
             files = _ArchiveFiles.read_all(tar)
-    except (tarfile.TarError, EOFError, OSError) as error:  # not a tar, or truncated / corrupt
+    except _UNREADABLE as error:  # not a tar, or truncated / corrupt
         raise OlxError(f"not a readable tar archive: {error}") from error
     return _Importer(files).run()
 
@@ -96,6 +125,63 @@ def import_course_file(path: str | os.PathLike[str]) -> ImportedCourse:
 # ---------------------------------------------------------------------------------------------
 # the archive
 # ---------------------------------------------------------------------------------------------
+class _Expanded:
+    """The archive's tar stream, decompressed as it is read, refused past ``limit`` bytes."""
+
+    def __init__(self, archive: bytes, limit: int):
+        self._source = _decompressing(archive)
+        self._limit = limit
+        self._total = 0
+
+    def read(self, size: int = -1) -> bytes:
+        room = self._limit + 1 - self._total
+        data = self._source.read(room if size < 0 else min(size, room))
+        self._total += len(data)
+        if self._total > self._limit:
+            raise OlxError(f"the archive expands to more than {self._limit} bytes")
+        return data
+
+
+def _decompressing(archive: bytes) -> IO[bytes]:
+    # Readers over memory: nothing to close but the garbage collector's business.
+    raw = io.BytesIO(archive)
+    if archive.startswith(_GZIP):
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
+    if archive.startswith(_BZIP2):
+        return bz2.BZ2File(raw, mode="rb")
+    if archive.startswith(_XZ):
+        return lzma.LZMAFile(raw, mode="rb")
+    return raw
+
+
+def _outside(path: str) -> bool:
+    """Whether a member name (or a link target resolved against the archive root) leaves the archive."""
+    if path.startswith("/"):
+        return True
+    depth = 0
+    for part in path.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
+def _check_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    if name.startswith("/") or ".." in name.split("/"):
+        raise OlxError(f"the archive member {name!r} is named outside the archive")
+    if member.ischr() or member.isblk() or member.isfifo():
+        raise OlxError(f"the archive member {name!r} is a device or FIFO")
+    if member.issym() or member.islnk():
+        # A symbolic link resolves from its own folder, a hard link from the archive root.
+        base = str(PurePosixPath(name).parent) + "/" if member.issym() else ""
+        if member.linkname.startswith("/") or _outside(base + member.linkname):
+            raise OlxError(f"the archive member {name!r} links outside the archive")
+
+
 class _ArchiveFiles:
     """The archive's XML and JSON files (static assets are skipped), by path relative to the folder
     holding ``course.xml``."""
@@ -115,8 +201,16 @@ class _ArchiveFiles:
     @classmethod
     def read_all(cls, tar: tarfile.TarFile) -> _ArchiveFiles:
         files: dict[str, bytes] = {}
-        total = 0
-        for member in tar:
+        total = expanded = 0
+        for count, member in enumerate(tar, 1):
+            if count > MAX_MEMBERS:
+                raise OlxError(f"the archive has more than {MAX_MEMBERS} members")
+            _check_member(member)
+            # Declared sizes are known before the data is read: refuse a bomb before inflating it.
+            expanded += member.size
+            if expanded > MAX_EXPANDED_BYTES:
+                raise OlxError(f"the archive expands to more than {MAX_EXPANDED_BYTES} bytes")
+            # Links are never followed: only regular files are read.
             if not member.isfile() or not member.name.endswith((".xml", ".json")):
                 continue
             # static/ or <top>/static/: the course's assets, even when named .json or .xml.
@@ -168,7 +262,7 @@ class _Importer:
         self.policy = self._json(f"policies/{run}/policy.json")
         fields = self._fields(body, "course", run)
         self.partitions = self._user_partitions(fields.get("user_partitions"))
-        root = self._visit(body, parent="", position=0)
+        root = self._visit(body, parent="", position=0, depth=1)
         if root is None:  # cannot happen for the first block, kept for the type checker
             raise OlxError("the course block could not be read")
         course = Course(
@@ -196,18 +290,30 @@ class _Importer:
             raise OlxError("course.xml is not valid XML")
         return element
 
-    def _load(self, path: str) -> tuple[ET.Element | None, str | None]:
-        """(parsed root, raw text) of an XML file; a missing or broken file is a warning."""
+    def _load(self, path: str, structure: bool = True) -> tuple[ET.Element | None, str | None]:
+        """(parsed root, raw text) of an XML file; a missing or broken file is a warning.
+
+        A file nested deeper than ``MAX_XML_DEPTH`` is unreadable: the archive is refused when the
+        file holds the course's structure (course, containers), a warning for any other block.
+        """
         data = self.files.read(path)
         if data is None:
             self.warnings.append(f"{path}: file is missing")
             return None, None
         text = data.decode("utf-8", errors="replace")
         try:
-            return ET.fromstring(data), text
+            root = ET.fromstring(data)
         except ET.ParseError as error:
             self.warnings.append(f"{path}: invalid XML ({error}); block kept without its content")
             return None, text
+        if _xml_depth(root) > MAX_XML_DEPTH:
+            if structure:
+                raise OlxError(f"{path}: elements nested more than {MAX_XML_DEPTH} deep")
+            self.warnings.append(
+                f"{path}: elements nested more than {MAX_XML_DEPTH} deep; block kept without its content"
+            )
+            return None, text
+        return root, text
 
     def _json(self, path: str) -> dict[str, Any]:
         data = self.files.read(path)
@@ -224,11 +330,13 @@ class _Importer:
         return value
 
     # ---- blocks ----------------------------------------------------------------------------
-    def _visit(self, element: ET.Element, parent: str, position: int) -> str | None:
+    def _visit(self, element: ET.Element, parent: str, position: int, depth: int) -> str | None:
         """Add the block written as ``element`` (and its subtree); returns its id, None if skipped."""
         category = element.tag
         block_id = element.get("url_name") or _generated_id(category, parent, position)
         where = f"{category}/{block_id}"
+        if depth > MAX_BLOCK_DEPTH:
+            raise OlxError(f"the course tree is nested more than {MAX_BLOCK_DEPTH} blocks deep (at {where})")
         if block_id in self.seen:  # also stops pointer cycles
             self.warnings.append(f"{where}: duplicate block id; only its first use is kept")
             return None
@@ -244,7 +352,7 @@ class _Importer:
                 if isinstance(child.tag, str) and child.tag not in NON_BLOCK_TAGS
             ]
             for index, child in enumerate(blocks):
-                child_id = self._visit(child, block_id, index)
+                child_id = self._visit(child, block_id, index, depth + 1)
                 if child_id is not None:
                     children.append(child_id)
         max_score: float | None = None
@@ -282,7 +390,9 @@ class _Importer:
         """
         if not _is_pointer(element):
             return element, ET.tostring(element, encoding="unicode") if category == "problem" else None
-        loaded, text = self._load(f"{category}/{block_id.replace(':', '/')}.xml")
+        loaded, text = self._load(
+            f"{category}/{block_id.replace(':', '/')}.xml", structure=category in CONTAINER_CATEGORIES
+        )
         return (loaded if loaded is not None else element), text
 
     def _fields(self, definition: ET.Element, category: str, block_id: str) -> dict[str, Any]:
@@ -297,6 +407,13 @@ class _Importer:
         if source is None:
             problem = ProblemDefinition(
                 id=block_id, xml="", error="definition file missing", reason="The problem has no content."
+            )
+        elif _text_too_deep(source):  # the problem parser walks the XML recursively
+            problem = ProblemDefinition(
+                id=block_id,
+                xml="",
+                error=f"XML nested more than {MAX_XML_DEPTH} elements deep",
+                reason="The problem XML is nested too deep to read.",
             )
         else:
             problem = parse_problem(block_id, source)
@@ -374,8 +491,8 @@ class _Importer:
                         weight=float(entry.get("weight") or 0.0),
                     )
                 )
-            except (KeyError, TypeError, ValueError) as error:
-                self.warnings.append(f"{where}: invalid entry ({error!r}); skipped")
+            except (KeyError, TypeError, ValueError, OverflowError) as error:  # int(1e999) overflows
+                self.warnings.append(f"{where}: invalid entry ({_short(error)}); skipped")
         return graders
 
     def _cutoffs(self, value: Any) -> dict[str, float]:
@@ -385,9 +502,15 @@ class _Importer:
         cutoffs: dict[str, float] = {}
         for name, cutoff in value.items():
             try:
-                cutoffs[str(name)] = float(cutoff)
+                number = float(cutoff)
             except (TypeError, ValueError):
-                self.warnings.append(f"grading policy: cutoff {name!r} = {cutoff!r} is not a number; skipped")
+                number = math.nan
+            if not 0 <= number <= 1:  # NaN fails too
+                self.warnings.append(
+                    f"grading policy: cutoff {name!r} = {cutoff!r} is not a number from 0 to 1; skipped"
+                )
+                continue
+            cutoffs[str(name)] = number
         return cutoffs
 
     # ---- groups ------------------------------------------------------------------------------
@@ -500,10 +623,16 @@ class _Importer:
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none")):
             return None
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             self.warnings.append(f"{where}: {value!r} is not a number; ignored")
             return None
+        if not math.isfinite(number) or not 0 <= number <= MAX_SCORE:
+            self.warnings.append(
+                f"{where}: {value!r} is not a finite number from 0 to {MAX_SCORE:g}; ignored"
+            )
+            return None
+        return number
 
     def _datetime(self, value: Any, where: str) -> datetime | None:
         try:
@@ -517,6 +646,25 @@ class _Importer:
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
+def _xml_depth(root: ET.Element) -> int:
+    """How deep elements nest under ``root`` (root alone: 1), walked without recursion."""
+    deepest = 0
+    pending = [(root, 1)]
+    while pending:
+        element, depth = pending.pop()
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in element)
+    return deepest
+
+
+def _text_too_deep(text: str) -> bool:
+    """Whether XML text nests deeper than ``MAX_XML_DEPTH`` (unparsable text is left to its parser)."""
+    try:
+        return _xml_depth(ET.fromstring(text)) > MAX_XML_DEPTH
+    except ET.ParseError:
+        return False
+
+
 def _is_pointer(element: ET.Element) -> bool:
     """A pointer names its body's file and nothing else: ``<chapter url_name="x"/>``."""
     return set(element.attrib) == {"url_name"} and not len(element) and not (element.text or "").strip()
@@ -526,6 +674,11 @@ def _generated_id(category: str, parent: str, position: int) -> str:
     """A stable id for an inline block written without url_name (re-imports give the same id)."""
     digest = hashlib.sha1(f"{parent}/{position}/{category}".encode(), usedforsecurity=False).hexdigest()
     return f"{category}_{digest[:20]}"
+
+
+def _short(error: Exception) -> str:
+    """An error in one line (pydantic's messages run over several)."""
+    return " ".join(str(error).split())[:300]
 
 
 def _text(value: Any) -> str:

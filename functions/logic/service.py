@@ -149,14 +149,14 @@ def import_course(
     _require_global_staff(principal)
     if not archive:
         raise BadRequest("The body must be the course export (.tar.gz)")
-    return content.import_archive(api.run, archive, course_id)
+    return content.import_archive(api.run, archive, course_id, principal.username)
 
 
 def load_data(api: ApiContext, principal: Principal, course_id: str, kind: str, text: str) -> dict[str, Any]:
     """Admin: bulk-load one kind of course data (JSON lines): state, profiles, ..."""
     _require_global_staff(principal)
     submit.require_course(api.run, course_id)
-    return loaders.run(api.run, course_id, kind, text.splitlines())
+    return loaders.run(api.run, course_id, kind, loaders.split_lines(text), principal.username)
 
 
 def task_types() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Fail tasks that can no longer finish on their own, so no slot stays taken forever (spec §10.2)."""
+"""Fail tasks that can no longer finish on their own, so no slot stays taken forever (spec §10.2), and
+complete bulk loads whose process died (``load_journal.recover``), so no course stays locked."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.dal.workflow import ExecutionNotFound
+from functions.logic import load_journal
 from functions.logic.failures import Failure, new_error_id
 from functions.logic.lifecycle import finish_task
 from functions.logic.registry import RunContext
@@ -43,4 +45,6 @@ def sweep(ctx: RunContext, now: datetime | None = None) -> dict[str, Any]:
             )
     if swept:
         metrics.add_metric(name="TasksSwept", unit="Count", value=len(swept))
-    return {"examined": examined, "swept": swept}
+    # Bulk loads whose process died: applied whole (or, if never recorded whole, given up).
+    loads = load_journal.recover(ctx, now)
+    return {"examined": examined, "swept": swept, "loads": loads}

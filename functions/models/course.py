@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from functions.models.bounds import MAX_SCORE
+
+# Enrollment modes as upstream names them (audit, verified, no-id-professional, ...).
+EnrollmentMode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,100}$")]
+# Weights, maxima and grader weights: finite and not negative (NaN would poison every grade).
+Weight = Annotated[float, Field(ge=0, le=MAX_SCORE, allow_inf_nan=False)]
+# Grading pads a learner's grades to min_count per assignment type: bounded, like memory.
+MAX_ASSIGNMENTS = 10_000
 
 
 class PartitionGroup(BaseModel):
@@ -47,8 +57,8 @@ class Block(BaseModel):
     graded: bool | None = None  # explicit flag; problems inherit True unless set False
     visible_to_staff_only: bool = False
     # Problem fields: weight (None = unweighted) and the raw maximum score.
-    weight: float | None = None
-    max_score: float | None = None
+    weight: Weight | None = None
+    max_score: Weight | None = None
     # Content restricted to groups: partition id -> the groups that see it (any block). A split_test
     # shows each group of its partition one child: group id -> child id.
     group_access: dict[int, list[int]] = Field(default_factory=dict)
@@ -61,9 +71,9 @@ class GraderEntry(BaseModel):
 
     type: str
     short_label: str | None = None
-    min_count: int
-    drop_count: int = 0
-    weight: float = 0.0
+    min_count: int = Field(ge=0, le=MAX_ASSIGNMENTS)
+    drop_count: int = Field(default=0, ge=0, le=MAX_ASSIGNMENTS)
+    weight: Weight = 0.0
 
 
 DEFAULT_GRADERS = (
@@ -78,7 +88,9 @@ class GradingPolicy(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     graders: list[GraderEntry] = Field(default_factory=lambda: list(DEFAULT_GRADERS))
-    grade_cutoffs: dict[str, float] = Field(default_factory=lambda: {"Pass": 0.5})
+    grade_cutoffs: dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] = Field(
+        default_factory=lambda: {"Pass": 0.5}
+    )
 
 
 class Course(BaseModel):

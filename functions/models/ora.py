@@ -11,7 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from functions.models.bounds import Count, FileSize, Points, PositiveCount, RowId, UserId, in_time_range
 
 AssessmentKind = Literal["peer", "self", "staff"]
 WorkflowStep = Literal["peer", "self", "staff", "training"]
@@ -25,8 +27,9 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-# Times are stored and printed in UTC whatever offset they were given with.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+# Times are stored and printed in UTC whatever offset they were given with (checked to be in range
+# first: moving a time near year 9999 to UTC would overflow).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(in_time_range), AfterValidator(_utc)]
 
 
 class _Strict(BaseModel):
@@ -39,7 +42,7 @@ class OraFile(_Strict):
     key: str = Field(min_length=1, max_length=1024)
     name: str = Field(min_length=1, max_length=1024)
     description: str = ""
-    size: int = Field(default=0, ge=0)
+    size: FileSize = 0
     content_type: str = "application/octet-stream"
 
 
@@ -50,7 +53,7 @@ class CriterionScore(_Strict):
     criterion_label: str | None = None
     option: str | None = None
     option_label: str | None = None
-    points: int = Field(default=0, ge=0)
+    points: Points = 0
     feedback: str = ""
 
     @property
@@ -66,15 +69,21 @@ class CriterionScore(_Strict):
 
 
 class OraAssessment(_Strict):
-    id: int = Field(ge=1)
+    id: RowId
     type: AssessmentKind
-    scorer_id: int = Field(ge=1)  # user id of the assessor (a learner, or staff)
+    scorer_id: UserId  # user id of the assessor (a learner, or staff)
     scored_at: UtcDatetime
-    points_possible: int = Field(ge=0)
+    points_possible: Points
     feedback: str = ""  # overall feedback
     parts: list[CriterionScore] = Field(default_factory=list)  # in rubric order
     # Peer assessments only: whether this one counted towards the learner's peer grade.
     used_in_peer_grade: bool = True
+
+    @model_validator(mode="after")
+    def _earned_within_possible(self) -> OraAssessment:
+        if self.points_earned > self.points_possible:
+            raise ValueError("its parts' points add up to more than points_possible")
+        return self
 
     @property
     def points_earned(self) -> int:
@@ -91,15 +100,21 @@ class OraWorkflow(_Strict):
 
     status: WorkflowStatus
     steps: dict[WorkflowStep, StepStatus] = Field(default_factory=dict)
-    peers_graded: int = Field(default=0, ge=0)  # how many peers the learner assessed
+    peers_graded: Count = 0  # how many peers the learner assessed
     # How many peers assessed this submission; None: the number of peer assessments it has.
-    graded_by: int | None = Field(default=None, ge=0)
+    graded_by: Count | None = None
 
 
 class OraScore(_Strict):
-    points_earned: int = Field(ge=0)
-    points_possible: int = Field(ge=0)
+    points_earned: Points
+    points_possible: Points
     created_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _earned_within_possible(self) -> OraScore:
+        if self.points_earned > self.points_possible:
+            raise ValueError("points_earned is more than points_possible")
+        return self
 
 
 class PeerFeedback(_Strict):
@@ -113,8 +128,8 @@ class OraSubmission(_Strict):
     uuid: str = Field(min_length=1, max_length=64)
     course_id: str
     block_id: str
-    user_id: int = Field(ge=1)
-    attempt_number: int = Field(default=1, ge=1)
+    user_id: UserId
+    attempt_number: PositiveCount = 1
     submitted_at: UtcDatetime
     created_at: UtcDatetime
     text_responses: list[str] = Field(default_factory=list)

@@ -7,18 +7,20 @@ wrong types and out-of-range values are refused with the line's number, never co
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from functions.models.bounds import Count, FiniteJsonObject, Moment, UserId
 
 # A plain syntactic check: the address is only printed, never mailed, by these reports.
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=254)]
 ShortText = Annotated[str, StringConstraints(max_length=255)]
+Username = Annotated[str, StringConstraints(min_length=1, max_length=150)]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
 FieldName = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=False)]
-UserId = Annotated[int, Field(ge=1)]
 
 # The codes a learner profile stores (upstream's choices), printed as stored.
 Gender = Literal["m", "f", "o"]
@@ -33,13 +35,13 @@ class UserProfile(_Strict):
     """A user account and its profile: stored once per user, read by every course's reports."""
 
     id: UserId
-    username: Annotated[str, StringConstraints(min_length=1, max_length=150)]
+    username: Username
     email: Email
     first_name: ShortText | None = None
     last_name: ShortText | None = None
     is_staff: bool = False
-    date_joined: datetime | None = None
-    last_login: datetime | None = None
+    date_joined: Moment | None = None
+    last_login: Moment | None = None
     name: ShortText | None = None
     language: ShortText | None = None
     location: ShortText | None = None
@@ -49,7 +51,7 @@ class UserProfile(_Strict):
     mailing_address: LongText | None = None
     goals: LongText | None = None
     # Free-form JSON object (upstream keeps it as text); ``meta.<key>`` features read its keys.
-    meta: dict[str, Any] = Field(default_factory=dict)
+    meta: FiniteJsonObject = Field(default_factory=dict)
     city: ShortText | None = None
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
     external_user_key: ShortText | None = None
@@ -60,7 +62,7 @@ class EnrollmentAllowed(_Strict):
 
     email: Email
     auto_enroll: bool = False
-    created: datetime | None = None
+    created: Moment | None = None
 
 
 class SurveyResponse(_Strict):
@@ -68,7 +70,7 @@ class SurveyResponse(_Strict):
 
     user_id: UserId
     answers: Annotated[dict[FieldName, LongText], Field(min_length=1)]
-    submitted: datetime | None = None
+    submitted: Moment | None = None
 
 
 class ProctoredAttempt(_Strict):
@@ -78,21 +80,21 @@ class ProctoredAttempt(_Strict):
     exam_name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     provider: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     attempt_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-    allowed_time_limit_mins: Annotated[int, Field(ge=0)] | None = None
+    allowed_time_limit_mins: Count | None = None
     is_sample_attempt: bool = False
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
+    started_at: Moment | None = None
+    completed_at: Moment | None = None
     status: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,64}$")]
     review_status: ShortText | None = None
     suspicious_comments: list[LongText] = Field(default_factory=list)
     rules_violation_comments: list[LongText] = Field(default_factory=list)
     # A provider may count flags it sent no text for; absent, the count is the number of comments.
-    suspicious_count: Annotated[int, Field(ge=0)] | None = None
-    rules_violation_count: Annotated[int, Field(ge=0)] | None = None
+    suspicious_count: Count | None = None
+    rules_violation_count: Count | None = None
 
     @model_validator(mode="after")
     def _times_in_order(self) -> ProctoredAttempt:
-        if self.started_at and self.completed_at and self.completed_at < self.started_at:
+        if self.started_at and self.completed_at and _utc(self.completed_at) < _utc(self.started_at):
             raise ValueError("completed_at is before started_at")
         return self
 
@@ -105,3 +107,8 @@ class ProctoredAttempt(_Strict):
         if self.rules_violation_count is None:
             return len(self.rules_violation_comments)
         return self.rules_violation_count
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive times are UTC (as stored): comparable with times that carry an offset."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

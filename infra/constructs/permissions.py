@@ -90,6 +90,7 @@ class ServicePermissions(Construct):
         self._read(fn, self._data.access)
         self._reports.grant_read(fn, constants.REPORTS_PREFIX, constants.WORK_PREFIX)
         self._reports.grant_read_write(fn, constants.ATTACHMENTS_PREFIX)  # the ORA submissions loader
+        self._reports.grant_read_write_delete(fn, constants.LOADS_PREFIX)  # bulk loads' journals
         self._workflow.state_machine.grant_start_execution(fn)
         allow(
             fn, ["states:StopExecution"], [self._workflow.execution_arns], wildcard_reason=_EXECUTIONS_REASON
@@ -158,8 +159,14 @@ class ServicePermissions(Construct):
         return None
 
     def _sweeper(self, fn: lambda_.IFunction) -> None:
-        # Fail running tasks whose execution has ended, announce it.
+        # Fail running tasks whose execution has ended, announce it. Complete bulk loads whose process
+        # died: read their journals, write what any loader writes (course data, ORA attachments, LTI
+        # assignments), delete the journals.
         self._read_write(fn, self._data.tasks)
+        self._read_write(fn, self._data.courses)
+        self._read_write(fn, self._lti.table)
+        self._reports.grant_read_write_delete(fn, constants.LOADS_PREFIX)
+        self._reports.grant_read_write(fn, constants.ATTACHMENTS_PREFIX)
         allow(
             fn,
             ["states:DescribeExecution"],

@@ -79,6 +79,7 @@ class ReportsBucket(Construct):
             constants.ENV_BUCKET: self.bucket.bucket_name,
             constants.ENV_REPORTS_PREFIX: constants.REPORTS_PREFIX,
             constants.ENV_WORK_PREFIX: constants.WORK_PREFIX,
+            constants.ENV_LOADS_PREFIX: constants.LOADS_PREFIX,
         }
 
     def objects_under(self, prefix: str) -> str:

@@ -121,6 +121,7 @@ class LambdaRouter:
         tracing = self.trace_memory and not tracemalloc.is_tracing()
         if tracing:
             tracemalloc.start()
+        ok = False  # also when something that is not an Exception ends the call (a crash)
         try:
             result = self._handler(spec)(event, context)
             ok = True

@@ -95,6 +95,7 @@ def test_every_function_gets_the_settings_it_reads(
         "ITASK_BUCKET": {"Ref": synthesized.logical_id(stack.reports.bucket)},
         "ITASK_REPORTS_PREFIX": "reports",
         "ITASK_WORK_PREFIX": "work",
+        "ITASK_LOADS_PREFIX": "loads",
         "ITASK_EVENT_BUS_NAME": {"Ref": synthesized.logical_id(stack.schedules.event_bus)},
         "ITASK_NOTIFY_FROM": synthesized.context["notifyFrom"],
         **POWERTOOLS,

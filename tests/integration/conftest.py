@@ -24,7 +24,7 @@ from functions.models.tasks import Task  # noqa: E402
 from functions.settings import Settings  # noqa: E402
 from itask.local import lambda_router, moto_fidelity  # noqa: E402
 from itask.local.resources import export_settings, provision  # noqa: E402
-from tests.helpers import counting  # noqa: E402
+from tests.helpers import counting, network_faults  # noqa: E402
 from tests.helpers.api import api_event, response_json  # noqa: E402
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID, hand_course, learners  # noqa: E402
 
@@ -33,6 +33,7 @@ moto_fidelity.apply()
 ANONYMIZATION_SECRET = "integration-tests-anonymization-key"
 ROUTER = lambda_router.install("us-east-1")
 COUNTER = counting.install()
+NETWORK_FAULTS = network_faults.install()
 
 
 @dataclass

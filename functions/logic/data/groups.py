@@ -11,28 +11,37 @@ through a cohort's linked content group), so they are loaded, not computed here.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from functions.errors import BadRequest
-from functions.logic import loaders
+from functions.logic import load_journal, loaders
+from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader
 from functions.logic.registry import RunContext
+from functions.models.bounds import UserId, ZeroBasedId
+from functions.models.course import Enrollment
 
 MAX_ROWS = 100_000
+GROUPS = "groups"
+
+
+# A group configuration or group named by its id or its name.
+IdOrName = ZeroBasedId | Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
 class GroupRow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    user_id: int
-    partition: int | str
-    group: int | str | None
+    user_id: UserId
+    partition: IdOrName
+    group: IdOrName | None
 
 
-@loader("groups")
-def load_groups(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, Any]:
+@loader(GROUPS)
+def load_groups(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     course = ctx.courses.get_course(course_id)
     if course is None:
         raise BadRequest(f"Course not found: {course_id}")
@@ -67,8 +76,24 @@ def load_groups(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, 
             else:
                 groups[partition_id] = group_id
         updated.append(enrollment.model_copy(update={"experiment_groups": groups}))
-    ctx.courses.put_enrollments(updated)
+    refused = ctx.courses.check_enrollments(updated)
+    if refused is not None:
+        user_id = updated[refused[0]].user_id
+        line = next(number for number, row in rows if row.user_id == user_id)
+        raise BadRequest(f"line {line}: user {user_id}'s enrollment cannot be stored: {refused[1]}")
     by_group: dict[str, dict[str, int]] = {}
     for (partition_name, group_name), count in sorted(counts.items()):
         by_group.setdefault(partition_name, {})[group_name] = count
-    return {"course_id": course_id, "learners": len(updated), "assignments": len(rows), "by_group": by_group}
+    summary = {
+        "course_id": course_id,
+        "learners": len(updated),
+        "assignments": len(rows),
+        "by_group": by_group,
+    }
+    return Prepared(updated, summary)
+
+
+@load_journal.applier(GROUPS, Enrollment)
+def _apply_groups(ctx: RunContext, course_id: str, rows: Sequence[Enrollment]) -> None:
+    """Whole enrollments as read under the course's load lock, with their groups changed."""
+    ctx.courses.put_enrollments(rows)

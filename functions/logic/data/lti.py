@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
+from functions.logic import load_journal
+from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader
 from functions.logic.lti import admin
 from functions.logic.lti.context import LtiContext
 from functions.logic.registry import RunContext
 
+KIND = "lti_assignments"
 
-@loader("lti_assignments")
-def load_lti_assignments(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, Any]:
-    return admin.load_assignments(LtiContext.create(ctx.settings), course_id, lines)
+
+@loader(KIND)
+def load_lti_assignments(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
+    rows, summary = admin.prepare_assignments(LtiContext.create(ctx.settings), course_id, lines)
+    return Prepared(rows, summary)
+
+
+@load_journal.applier(KIND, admin.AssignmentWrite)
+def _apply_lti_assignments(ctx: RunContext, course_id: str, rows: Sequence[admin.AssignmentWrite]) -> None:
+    admin.apply_assignments(LtiContext.create(ctx.settings), rows)

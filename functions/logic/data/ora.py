@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from uuid import UUID
@@ -21,11 +22,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from functions.dal.ora_repo import OraFileStore, OraRepository, record_too_large
 from functions.errors import BadRequest
-from functions.logic import loaders
-from functions.logic.loaders import loader
+from functions.logic import load_journal, loaders
+from functions.logic.load_journal import Prepared
+from functions.logic.loaders import loader, refuse_unstorable
 from functions.logic.registry import RunContext
 from functions.logic.reports import course_dir
 from functions.logic.usage_keys import parse_usage_key
+from functions.models.bounds import FileSize, PositiveCount, UserId
 from functions.models.course import Course
 from functions.models.ora import (
     OraAssessment,
@@ -64,7 +67,7 @@ class FileLine(BaseModel):
     name: str = Field(min_length=1, max_length=1024)
     description: str = ""
     content_type: str = Field(default="application/octet-stream", min_length=1, max_length=255)
-    size: int | None = Field(default=None, ge=0)  # ignored with content (its real size is used)
+    size: FileSize | None = None  # ignored with content (its real size is used)
     content_base64: Base64Content | None = None
     key: str | None = Field(default=None, min_length=1, max_length=1024)
 
@@ -81,9 +84,9 @@ class SubmissionLine(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     uuid: UUID
-    user_id: int = Field(ge=1)
-    block: str = Field(min_length=1)  # block id or usage key of an openassessment block
-    attempt_number: int = Field(default=1, ge=1)
+    user_id: UserId
+    block: str = Field(min_length=1, max_length=1024)  # block id or usage key of an openassessment block
+    attempt_number: PositiveCount = 1
     submitted_at: UtcDatetime
     created_at: UtcDatetime | None = None  # default: submitted_at
     text_responses: list[str] = Field(default_factory=list)
@@ -196,30 +199,64 @@ def _submission(course_id: str, block_id: str, line: SubmissionLine, files: list
     )
 
 
+class Upload(BaseModel):
+    """An attachment given with its content, stored when the load is applied."""
+
+    key: str
+    content_base64: str
+    content_type: str
+
+
+class OraLoadRow(BaseModel):
+    submission: OraSubmission
+    uploads: list[Upload] = Field(default_factory=list)
+
+
 @loader(KIND)
-def load_submissions(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, Any]:
-    """Check every line, store the attachments given as content, then write the submissions."""
+def load_submissions(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
+    """Check every line (and every item and attachment it will write); the rows to write."""
     course = ctx.courses.get_course(course_id)
     if course is None:
         raise BadRequest(f"Course not found: {course_id}")
     files = OraFileStore(ctx.settings)
     summary = LoadSummary(course_id)
-    submissions: list[OraSubmission] = []
-    uploads: list[PendingUpload] = []
+    rows: list[OraLoadRow] = []
+    numbers: list[int] = []
     seen: set[str] = set()
     for number, line in parse_lines(lines):
         try:
             submission, pending = _check_line(course, files, line, seen, summary)
         except ValueError as error:
             raise BadRequest(f"line {number}: {error}") from error
-        submissions.append(submission)
-        uploads += pending
-    for upload in uploads:
-        files.put_attachment(upload.key, upload.content, upload.content_type)
-    summary.attachments_stored = len(uploads)
-    summary.submissions = OraRepository(ctx.settings).put_submissions(submissions)
-    summary.learners = {submission.user_id for submission in submissions}
-    return summary.as_dict()
+        uploads = [
+            Upload(
+                key=upload.key,
+                content_base64=base64.b64encode(upload.content).decode(),
+                content_type=upload.content_type,
+            )
+            for upload in pending
+        ]
+        rows.append(OraLoadRow(submission=submission, uploads=uploads))
+        numbers.append(number)
+    refuse_unstorable(
+        OraRepository(ctx.settings).check_submissions(row.submission for row in rows),
+        lambda index: numbers[index],
+        "submission",
+    )
+    summary.attachments_stored = sum(len(row.uploads) for row in rows)
+    summary.submissions = len(rows)
+    summary.learners = {row.submission.user_id for row in rows}
+    return Prepared(rows, summary.as_dict())
+
+
+@load_journal.applier(KIND, OraLoadRow)
+def _apply_submissions(ctx: RunContext, course_id: str, rows: Sequence[OraLoadRow]) -> None:
+    """Attachments first (a submission never points at a file not yet stored), then the items."""
+    files = OraFileStore(ctx.settings)
+    for row in rows:
+        for upload in row.uploads:
+            files.put_attachment(upload.key, base64.b64decode(upload.content_base64), upload.content_type)
+    OraRepository(ctx.settings).put_submissions(row.submission for row in rows)
 
 
 def _check_line(

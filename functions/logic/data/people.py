@@ -9,18 +9,21 @@ line and the field, and a load is all or nothing. Answers and attempts must belo
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from functions.dal.people_repo import PeopleRepository
 from functions.errors import BadRequest
-from functions.logic import loaders
-from functions.logic.loaders import loader
+from functions.logic import load_journal, loaders
+from functions.logic.load_journal import Prepared
+from functions.logic.loaders import loader, refuse_unstorable
 from functions.logic.registry import RunContext
 from functions.models.people import EnrollmentAllowed, ProctoredAttempt, SurveyResponse, UserProfile
 
 MAX_ROWS = 100_000
+PROFILES, ENROLLMENT_ALLOWED = "profiles", "enrollment_allowed"
+SURVEYS, PROCTORED_ATTEMPTS = "surveys", "proctored_attempts"
 # How many user ids a summary lists when it points at something worth a look.
 LISTED_IDS = 20
 
@@ -59,61 +62,108 @@ def require_known_users(
             )
 
 
-@loader("profiles")
-def load_profiles(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, Any]:
-    """User profiles (one per user, shared by every course); a load replaces each user's profile."""
+class ProfileLoadRow(BaseModel):
+    """A profile as written, with the courses whose enrollment copies of its names must follow."""
+
+    profile: UserProfile
+    stale_copies: list[str] = Field(default_factory=list)  # course ids
+
+
+@loader(PROFILES)
+def load_profiles(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
+    """User profiles (one per user, shared by every course); a load replaces each user's profile.
+
+    Enrollments keep copies of username and email (reports read them with the enrollment): the
+    copies that differ, in every course, are brought in step with the loaded profiles.
+    """
     rows = parse_lines(UserProfile, lines)
     refuse_duplicates(rows, lambda row: row.id, "user id")
     refuse_duplicates(rows, lambda row: row.username, "username")
     people = PeopleRepository(ctx.settings)
     profiles = [row for _, row in rows]
-    stored = people.put_profiles(profiles)
-    # Enrollments keep copies of username and email (reports read them with the enrollment): bring
-    # every course's copies in step with the profiles just loaded.
-    updated = ctx.courses.sync_user_copies(
-        (profile.id, profile.username, profile.email) for profile in profiles
-    )
+    refuse_unstorable(people.check_profiles(profiles), lambda index: rows[index][0], "profile")
+    stale: dict[int, list[str]] = {}
+    for stale_course, user_id in ctx.courses.stale_user_copies((p.id, p.username, p.email) for p in profiles):
+        stale.setdefault(user_id, []).append(stale_course)
     enrolled = ctx.courses.get_enrollments(course_id, [profile.id for profile in profiles])
-    return {
-        "course_id": course_id,
-        "profiles": stored,
-        "enrolled_in_course": len(enrolled),
-        "enrollment_copies_updated": updated,
-    }
+    return Prepared(
+        [ProfileLoadRow(profile=profile, stale_copies=stale.get(profile.id, [])) for profile in profiles],
+        {
+            "course_id": course_id,
+            "profiles": len(profiles),
+            "enrolled_in_course": len(enrolled),
+            "enrollment_copies_updated": sum(len(courses) for courses in stale.values()),
+        },
+    )
 
 
-@loader("enrollment_allowed")
-def load_enrollment_allowed(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, Any]:
+@load_journal.applier(PROFILES, ProfileLoadRow)
+def _apply_profiles(ctx: RunContext, course_id: str, rows: Sequence[ProfileLoadRow]) -> None:
+    PeopleRepository(ctx.settings).put_profiles(row.profile for row in rows)
+    ctx.courses.update_user_copies(
+        (stale_course, row.profile.id, row.profile.username, row.profile.email)
+        for row in rows
+        for stale_course in row.stale_copies
+    )
+
+
+@loader(ENROLLMENT_ALLOWED)
+def load_enrollment_allowed(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     """Emails allowed to enroll in the course (added to those already there)."""
     rows = parse_lines(EnrollmentAllowed, lines)
     refuse_duplicates(rows, lambda row: row.email.lower(), "email")
-    stored = PeopleRepository(ctx.settings).put_allowed(course_id, [row for _, row in rows])
-    return {"course_id": course_id, "enrollment_allowed": stored}
+    allowed = [row for _, row in rows]
+    refuse_unstorable(
+        PeopleRepository(ctx.settings).check_allowed(course_id, allowed), lambda i: rows[i][0], "entry"
+    )
+    return Prepared(allowed, {"course_id": course_id, "enrollment_allowed": len(allowed)})
 
 
-@loader("surveys")
-def load_surveys(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, Any]:
+@load_journal.applier(ENROLLMENT_ALLOWED, EnrollmentAllowed)
+def _apply_allowed(ctx: RunContext, course_id: str, rows: Sequence[EnrollmentAllowed]) -> None:
+    PeopleRepository(ctx.settings).put_allowed(course_id, rows)
+
+
+@loader(SURVEYS)
+def load_surveys(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     """Survey answers, one line per learner; a learner's line replaces the learner's earlier answers."""
     rows = parse_lines(SurveyResponse, lines)
     refuse_duplicates(rows, lambda row: row.user_id, "user")
     people = PeopleRepository(ctx.settings)
     require_known_users(ctx, people, course_id, rows, lambda row: row.user_id)
-    stored = people.put_surveys(course_id, [row for _, row in rows])
-    fields = {name for _, row in rows for name in row.answers}
-    return {"course_id": course_id, "responses": stored, "fields": sorted(fields)}
+    responses = [row for _, row in rows]
+    refuse_unstorable(people.check_surveys(course_id, responses), lambda i: rows[i][0], "survey answer")
+    fields = {name for row in responses for name in row.answers}
+    return Prepared(
+        responses, {"course_id": course_id, "responses": len(responses), "fields": sorted(fields)}
+    )
 
 
-@loader("proctored_attempts")
-def load_proctored_attempts(ctx: RunContext, course_id: str, lines: list[str]) -> dict[str, Any]:
+@load_journal.applier(SURVEYS, SurveyResponse)
+def _apply_surveys(ctx: RunContext, course_id: str, rows: Sequence[SurveyResponse]) -> None:
+    PeopleRepository(ctx.settings).put_surveys(course_id, rows)
+
+
+@loader(PROCTORED_ATTEMPTS)
+def load_proctored_attempts(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     """Proctored exam attempts with their reviews; an attempt is identified by user and attempt code."""
     rows = parse_lines(ProctoredAttempt, lines)
     refuse_duplicates(rows, lambda row: row.attempt_code, "attempt code")
     people = PeopleRepository(ctx.settings)
     require_known_users(ctx, people, course_id, rows, lambda row: row.user_id)
-    stored = people.put_attempts(course_id, [row for _, row in rows])
-    return {
-        "course_id": course_id,
-        "attempts": stored,
-        "learners": len({row.user_id for _, row in rows}),
-        "exams": sorted({row.exam_name for _, row in rows}),
-    }
+    attempts = [row for _, row in rows]
+    refuse_unstorable(people.check_attempts(course_id, attempts), lambda i: rows[i][0], "attempt")
+    return Prepared(
+        attempts,
+        {
+            "course_id": course_id,
+            "attempts": len(attempts),
+            "learners": len({row.user_id for row in attempts}),
+            "exams": sorted({row.exam_name for row in attempts}),
+        },
+    )
+
+
+@load_journal.applier(PROCTORED_ATTEMPTS, ProctoredAttempt)
+def _apply_attempts(ctx: RunContext, course_id: str, rows: Sequence[ProctoredAttempt]) -> None:
+    PeopleRepository(ctx.settings).put_attempts(course_id, rows)

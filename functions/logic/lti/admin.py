@@ -9,6 +9,7 @@ changed with ``ITASK_PERMISSION_OVERRIDES`` like every rule).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from functions.logic.lti.passback import execution_name
 from functions.logic.lti.urls import UrlRefused, check_url
 from functions.logic.usage_keys import parse_usage_key
 from functions.models.access import Principal
+from functions.models.bounds import Count, UserId
 from functions.models.lti import (
     FAILED_STATUSES,
     Consumer,
@@ -36,7 +38,7 @@ from functions.models.lti import (
     Passback,
     PassbackStatus,
 )
-from functions.observability import metrics
+from functions.observability import logger, metrics
 
 MAX_RESENDS_PER_CALL = 500
 KEY_PATTERN = r"^[A-Za-z0-9._~:@-]+$"  # it appears in route paths: no slashes
@@ -186,21 +188,31 @@ def get_consumer(ctx: LtiContext, principal: Principal, key: str) -> dict[str, A
 class AssignmentRow(BaseModel):
     """One existing graded assignment: 1.1 (outcome URL + sourcedid) or 1.3 (line item + user)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     consumer_key: str = Field(min_length=1, max_length=64)
-    user_id: int = Field(ge=1)
+    user_id: UserId
     usage_key: str = Field(min_length=1, max_length=512)
     lis_outcome_service_url: str | None = Field(default=None, max_length=255)
     lis_result_sourcedid: str | None = Field(default=None, max_length=255)
     lineitem_url: str | None = Field(default=None, max_length=2048)
     platform_user_id: str | None = Field(default=None, max_length=255)
     lti_user_id: str | None = Field(default=None, max_length=255)  # links the LMS user to the learner
-    version: int = Field(default=0, ge=0)
+    version: Count = 0
 
 
-def load_assignments(ctx: LtiContext, course_id: str, lines: list[str]) -> dict[str, Any]:
-    """Every line checked first (consumer, block, URLs), then written: a bad line writes nothing."""
+class AssignmentWrite(BaseModel):
+    """One row of an assignments load as it is written (the journal's row)."""
+
+    assignment: GradedAssignment
+    lti_user_id: str | None = None
+
+
+def prepare_assignments(
+    ctx: LtiContext, course_id: str, lines: list[str]
+) -> tuple[list[AssignmentWrite], dict[str, Any]]:
+    """Every line checked (consumer, block, URLs, and that no URL or assignment id belongs to another
+    consumer, learner or block); nothing written. The rows to write and the load's summary."""
     from functions.logic.loaders import parse_lines
 
     course = ctx.courses.get_course(course_id)
@@ -208,7 +220,9 @@ def load_assignments(ctx: LtiContext, course_id: str, lines: list[str]) -> dict[
         raise BadRequest(f"Course not found: {course_id}")
     rows = parse_lines(AssignmentRow, lines, 100_000, what="assignments")
     consumers: dict[str, Consumer | None] = {}
-    planned: list[tuple[AssignmentRow, GradedAssignment]] = []
+    planned: list[AssignmentWrite] = []
+    owners: dict[str, str | None] = {}
+    created = 0
     for number, row in rows:
         if row.consumer_key not in consumers:
             found = ctx.repo.get_consumer(row.consumer_key)
@@ -220,11 +234,35 @@ def load_assignments(ctx: LtiContext, course_id: str, lines: list[str]) -> dict[
         block = usage and (course.root if usage.category == "course" else usage.block_id)
         if usage is None or usage.course_id != course_id or block not in course.blocks:
             raise BadRequest(f"line {number}: {row.usage_key} is not a block of {course_id}")
-        planned.append((row, _planned_assignment(ctx, number, row, consumer, course_id)))
-    created = 0
-    for row, assignment in planned:
+        assignment = _planned_assignment(ctx, number, row, consumer, course_id)
         if assignment.outcome_url and assignment.outcome_service_id:
-            try:
+            owner = ctx.repo.outcome_service_owner(assignment.outcome_service_id)
+            if owner is not None and owner != assignment.consumer_key:
+                raise ConflictError(
+                    f"line {number}: {row.lis_outcome_service_url}: "
+                    "This outcome service URL belongs to another consumer"
+                )
+        target = ctx.repo.assignment_owner_of(assignment)
+        if assignment.assignment_id not in owners:
+            owners[assignment.assignment_id] = ctx.repo.assignment_owner(assignment.assignment_id)
+            created += owners[assignment.assignment_id] is None
+        owner = owners[assignment.assignment_id]
+        if owner is not None and owner != target:
+            raise ConflictError(
+                f"line {number}: {row.usage_key} of user {row.user_id}: "
+                "This lis_result_sourcedid already belongs to another learner or block"
+            )
+        owners[assignment.assignment_id] = target  # a later line of this load must agree with this one
+        planned.append(AssignmentWrite(assignment=assignment, lti_user_id=row.lti_user_id))
+    return planned, {"course_id": course_id, "assignments": len(planned), "created": created}
+
+
+def apply_assignments(ctx: LtiContext, rows: Sequence[AssignmentWrite]) -> None:
+    """Idempotent: an assignment or service that exists as planned is left as it is."""
+    for row in rows:
+        assignment = row.assignment
+        try:
+            if assignment.outcome_url and assignment.outcome_service_id:
                 ctx.repo.get_or_create_outcome_service(
                     OutcomeService(
                         service_id=assignment.outcome_service_id,
@@ -232,16 +270,18 @@ def load_assignments(ctx: LtiContext, course_id: str, lines: list[str]) -> dict[
                         consumer_key=assignment.consumer_key,
                     )
                 )
-            except Conflict as conflict:
-                raise ConflictError(f"{row.lis_outcome_service_url}: {conflict}") from conflict
-        try:
-            _, new = ctx.repo.get_or_create_assignment(assignment)
+            ctx.repo.get_or_create_assignment(assignment)
         except Conflict as conflict:
-            raise ConflictError(f"{row.usage_key} of user {row.user_id}: {conflict}") from conflict
-        created += int(new)
+            # Checked when the load was prepared: only a launch that claimed the same id for someone
+            # else since could get here. Its claim stands; the row cannot be written, and saying so
+            # beats blocking the course forever.
+            logger.warning(
+                "assignment of a load taken by a launch meanwhile",
+                extra={"assignment_id": assignment.assignment_id, "conflict": str(conflict)},
+            )
+            continue
         if row.lti_user_id:
-            ctx.repo.put_lti_user(row.consumer_key, row.lti_user_id, row.user_id)
-    return {"course_id": course_id, "assignments": len(planned), "created": created}
+            ctx.repo.put_lti_user(assignment.consumer_key, row.lti_user_id, assignment.user_id)
 
 
 def _planned_assignment(

@@ -26,6 +26,7 @@ from functions.logic.registry import ChunkWork, RunContext, TaskType, md5_key, m
 from functions.logic.sandbox.service import grade_in_sandbox
 from functions.logic.usage_keys import parse_usage_key, usage_key
 from functions.models.access import Principal
+from functions.models.bounds import Score, UserId
 from functions.models.content import ProblemDefinition
 from functions.models.course import Block, Course, ProblemScore
 from functions.models.sandbox import SandboxJob, SandboxResult
@@ -72,10 +73,11 @@ class ProblemTaskInput(BaseModel):
 
     problem_url: str | None = None
     entrance_exam_url: str | None = None
-    student: str | None = None  # username or email; absent: all learners with state
-    student_id: int | None = Field(default=None, description="set by the service from student")
+    student: str | None = Field(default=None, max_length=254)  # username or email; absent: all learners
+    student_id: UserId | None = Field(default=None, description="set by the service from student")
     only_if_higher: bool = False
-    score: float | None = None
+    # Strict and finite: a boolean, a string, NaN or Infinity is refused, not taken for a number.
+    score: Score | None = None
     dry_run: bool = False
 
     @model_validator(mode="after")

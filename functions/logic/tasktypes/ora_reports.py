@@ -33,6 +33,7 @@ from functions.dal.ora_repo import Attachment, OraFileStore, OraRepository, Subm
 from functions.errors import TaskNotRunnable
 from functions.logic import reports
 from functions.logic.anonymity import anonymized_id
+from functions.logic.archive_names import safe_component, safe_file_name
 from functions.logic.csvfile import encode_rows
 from functions.logic.permissions import Permission
 from functions.logic.registry import ChunkWork, CsvReportTask, RunContext, TaskType, register
@@ -182,9 +183,13 @@ def _is_ora(course: Course, block_id: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 def directory_name(location: OraLocation) -> str:
     """``[i]Section, [j]Subsection, [k]Unit``; too long: the subsection name is cut first, then the
-    unit's, then the section's."""
+    unit's, then the section's. Names are made safe path components (a display name may hold a
+    separator or ``..``)."""
     indexes = (location.section_index, location.subsection_index, location.unit_index)
-    names = [location.section_name, location.subsection_name, location.unit_name]
+    names = [
+        safe_component(name, fallback="", display_name=True)
+        for name in (location.section_name, location.subsection_name, location.unit_name)
+    ]
 
     def compose() -> str:
         return ", ".join(f"[{index}]{name}" for index, name in zip(indexes, names, strict=True))
@@ -203,9 +208,12 @@ def submission_filename(
     """``[n] - <learner> - <name>``; too long: the name's base is cut, its extension kept.
 
     A second file of the same name for the same learner and block (a learner who submitted again)
-    gets `` (2)`` after its base, so no entry of the archive hides another.
+    gets `` (2)`` after its base, so no entry of the archive hides another. The uploaded name is
+    reduced to a safe file name first (``../../x``, ``C:\\x``, NUL and control characters), and the
+    learner id made a safe component, so no entry can point outside the archive's folder.
     """
-    base, extension = os.path.splitext(original_name)
+    base, extension = os.path.splitext(safe_file_name(original_name))
+    student_id = safe_component(student_id)
     suffix = f" ({occurrence})" if occurrence > 1 else ""
 
     def compose(kept: str) -> str:
@@ -224,7 +232,8 @@ def submission_filename(
 def submission_path(
     location: OraLocation | None, student_id: str, original_name: str, occurrence: int = 1
 ) -> str:
-    """The file's path in the archive; blocks no longer in the course tree go to one folder."""
+    """The file's path in the archive (always relative: a folder and a file name, both safe
+    components); blocks no longer in the course tree go to one folder."""
     if location is None:
         return f"{REMOVED_FROM_COURSE}/{submission_filename('x', student_id, original_name, occurrence)}"
     filename = submission_filename(location.ora_index, student_id, original_name, occurrence)

@@ -1,0 +1,89 @@
+"""DynamoDB's item limits, checked before a load writes (issue 8, defect 2): sizes counted as DynamoDB
+documents them, numbers it can hold, key lengths. Expected sizes are worked out here from the rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from functions.dal.item_limits import MAX_ITEM_BYTES, first_problem, item_problem
+from functions.dal.tables import EnrollmentItem
+
+
+class Thing(Model):
+    class Meta:
+        table_name = "limits-things"
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    text = UnicodeAttribute(null=True)
+    number = NumberAttribute(null=True)
+    when = NumberAttribute(null=True)
+
+
+# Size of Thing("c", "s", text=X, number=0): names and values in UTF-8 bytes, a number one byte per two
+# significant digits plus one ("pk" 2+1, "sk" 2+1, "text" 4+len(X), "number" 6 + 2).
+FIXED = (2 + 1) + (2 + 1) + 4 + (6 + 2)
+
+
+def test_an_item_of_exactly_400_kb_is_stored_and_one_byte_more_is_not():
+    assert item_problem(Thing("c", "s", text="x" * (MAX_ITEM_BYTES - FIXED), number=0)) is None
+    problem = item_problem(Thing("c", "s", text="x" * (MAX_ITEM_BYTES - FIXED + 1), number=0))
+    assert (
+        problem == "it would be a 409,601-byte item; DynamoDB stores at most 400 KB (409,600 bytes) per item"
+    )
+
+
+def test_text_is_counted_in_utf8_bytes():
+    # "é" is two bytes: half as many characters reach the limit
+    assert item_problem(Thing("c", "s", text="é" * ((MAX_ITEM_BYTES - FIXED) // 2), number=0)) is None
+    assert item_problem(Thing("c", "s", text="é" * ((MAX_ITEM_BYTES - FIXED) // 2 + 1), number=0)) is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        (1e-130, True),
+        (9.9e125, True),
+        (0, True),
+        (-5, True),
+        (10**37, True),
+        (1e-131, False),
+        (1e126, False),
+        (float("nan"), False),
+        (float("inf"), False),
+        (10**38 + 1, False),  # 39 significant digits
+    ],
+)
+def test_numbers_dynamodb_can_hold(value, stored):
+    assert (item_problem(Thing("c", "s", number=value)) is None) is stored
+
+
+def test_key_lengths():
+    assert item_problem(Thing("c", "s" * 1024)) is None
+    assert (
+        item_problem(Thing("c", "s" * 1025)) == "its key attribute sk is 1,025 bytes; DynamoDB allows 1,024"
+    )
+    assert item_problem(Thing("p" * 2048, "s")) is None
+    assert (
+        item_problem(Thing("p" * 2049, "s")) == "its key attribute pk is 2,049 bytes; DynamoDB allows 2,048"
+    )
+    assert item_problem(Thing("c", "")) == "its key attribute sk is empty"
+
+
+def test_an_index_key_may_be_absent_but_not_empty():
+    base = dict(user_key="U#1", user_id=1, email="a@example.org", created=datetime(2026, 1, 1, tzinfo=UTC))
+    assert item_problem(EnrollmentItem("c", "E#1", username="u", **base)) is None
+    assert (
+        item_problem(EnrollmentItem("c", "E#1", username="", **base)) == "its key attribute username is empty"
+    )
+
+
+def test_first_problem_names_the_position():
+    things = [Thing("c", "a"), Thing("c", "b", number=float("nan")), Thing("c", "")]
+    assert first_problem(things) == (1, "number is not a finite number (NaN)")
+    assert first_problem(things[:1]) is None
