@@ -205,4 +205,5 @@ def test_override_score_is_a_finite_number_not_a_boolean_or_a_string(shared, tok
     body = with_raw({"task_type": "override_problem_score", "input": task_input}, "input.score", token)
     status, answer = shared.api("POST", course_path(COURSE_ID, "tasks"), "instructor", raw_body=body.encode())
     assert status == 400, answer
-    assert named in answer["error"], answer
+    # NaN and Infinity are not JSON: the body parser refuses them by name before any field is read.
+    assert named in answer["error"] or f"{token} is not a JSON number" in answer["error"], answer
