@@ -249,14 +249,14 @@ class ProblemStateTask(TaskType):
     ) -> list[str]:
         """The problems the task works on (ids), in course order."""
         if task_input.entrance_exam_url:
-            key = parse_usage_key(task_input.entrance_exam_url)
+            key = parse_usage_key(task_input.entrance_exam_url, course.course_id)
             if key is None or key.course_id != course.course_id:
                 raise BadRequest("Unable to parse problem id")
             if course.entrance_exam_id is None or key.block_id != course.entrance_exam_id:
                 raise BadRequest(NO_EXAM)
             return _descendant_problems(course, key.block_id)
         text = task_input.problem_url or ""
-        key = parse_usage_key(text)
+        key = parse_usage_key(text, course.course_id)
         if key is None or key.course_id != course.course_id:
             raise BadRequest(self.unparsable_message(text))
         block = course.blocks.get(key.block_id)
