@@ -10,7 +10,7 @@ INFRA_STAMP := $(VENV)/.installed-infra
 LAYER_DIR ?= build/layer
 CDK ?= npx --yes aws-cdk@2.1148.2
 
-.PHONY: help venv demo serve test lint unit integration e2e infra contract openapi bench layer synth deploy clean
+.PHONY: help venv demo serve test lint unit integration e2e infra contract openapi schemas bench layer synth deploy clean
 
 help:
 	@echo "make demo     start the local stack, seed 2,000 learners, run a grade report over HTTP, show it"
@@ -18,6 +18,7 @@ help:
 	@echo "make serve    run the local stack until Ctrl-C (API on http://127.0.0.1:8080)"
 	@echo "make bench    grade report benchmark (1,000 and 10,000 learners) -> BENCHMARKS.md"
 	@echo "make openapi  regenerate docs/openapi.json from the API's routes (commit it)"
+	@echo "make schemas  regenerate docs/events/*.schema.json from the event models"
 	@echo "make synth    synthesise the CloudFormation template (offline) into cdk.out/"
 	@echo "make deploy   build the dependency layer and cdk deploy (needs AWS credentials)"
 
@@ -69,6 +70,10 @@ infra: $(INFRA_STAMP)
 # The published API contract: docs/openapi.json is generated from the routes (tests/unit checks it).
 openapi: $(BASE_STAMP)
 	$(PY) -m itask.openapi
+
+# The published JSON Schemas of the bus events (docs/events/), from their pydantic models.
+schemas: $(BASE_STAMP)
+	$(PY) -m itask.schemas
 
 bench: $(BASE_STAMP)
 	$(PY) bench/grade_report.py --learners 1000 10000 --write BENCHMARKS.md
