@@ -173,7 +173,7 @@ def check_template(context: Mapping[str, Any], outdir: Path) -> list[str]:
     try:
         app, stack = create_app(context=context, outdir=str(outdir))
         assembly = app.synth()
-    except Exception as error:
+    except Exception as error:  # a synthesis or cdk-nag failure is the finding to report
         return [
             f"synth: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}"
         ]

@@ -41,6 +41,7 @@ from functions.settings import Settings
 FORMAT = 1
 STATE_DIR = "state"
 MANIFEST = "manifest.json"
+KMS_FILE = "kms.json"
 BATCH_WRITE_LIMIT = 25
 COPY_CHUNK = 1024 * 1024
 # The write operations that change what a snapshot holds (reads and moto's own bookkeeping do not).
@@ -136,6 +137,7 @@ class StateStore:
             (self._tmp / "objects" / "data").mkdir(parents=True)
             tables = {name: self._save_table(name) for name in self._table_names()}
             objects, size, linked = self._save_objects(previous)
+            (self._tmp / KMS_FILE).write_text(json.dumps(_kms_keys(self.settings.region)))
             info = SnapshotInfo(
                 saved=datetime.now(UTC).isoformat(), tables=tables, objects=objects, bytes=size, linked=linked
             )
@@ -230,6 +232,8 @@ class StateStore:
                 continue
             tables[name] = self._load_table(name, path)
         objects, size = self._load_objects(snapshot)
+        if (snapshot / KMS_FILE).exists():
+            _restore_kms_keys(self.settings.region, json.loads((snapshot / KMS_FILE).read_text()))
         return SnapshotInfo(saved=manifest["saved"], tables=tables, objects=objects, bytes=size)
 
     def _load_table(self, name: str, path: Path) -> int:
@@ -272,6 +276,49 @@ class StateStore:
         return count, size
 
 
+def _kms_keys(region: str) -> list[dict[str, Any]]:
+    """moto's KMS keys that have an alias: id and key material (local only, like everything here).
+
+    Values the stack encrypted (LTI consumer secrets) must decrypt after a restart, but a new moto
+    creates new keys; the restore gives the stack's aliased keys their old id and material back.
+    """
+    try:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.kms.models import kms_backends
+
+        keys = kms_backends[DEFAULT_ACCOUNT_ID][region].keys.values()
+        return [
+            {
+                "id": key.id,
+                "material": base64.b64encode(key.key_material).decode(),
+                "aliases": sorted(key.aliases),
+            }
+            for key in keys
+            if key.aliases
+        ]
+    except Exception:  # moto's internals differ: encrypted values will not survive a restart
+        logger.warning("KMS keys not saved")
+        return []
+
+
+def _restore_kms_keys(region: str, saved: list[dict[str, Any]]) -> None:
+    try:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.kms.models import kms_backends
+
+        backend = kms_backends[DEFAULT_ACCOUNT_ID][region]
+        for entry in saved:
+            current = next((backend.get_key_id_from_alias(a) for a in entry["aliases"]), None)
+            if current is None or current == entry["id"] or entry["id"] in backend.keys:
+                continue
+            key = backend.keys.pop(current)
+            key.id, key.key_material = entry["id"], base64.b64decode(entry["material"])
+            key.arn = key.arn.rsplit("/", 1)[0] + "/" + entry["id"]
+            backend.keys[key.id] = key
+    except Exception:  # a restore without its keys still restores everything else
+        logger.warning("KMS keys not restored: values encrypted before the stop will not decrypt")
+
+
 def _link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
@@ -293,7 +340,7 @@ def _keep_last_modified(bucket: str, key: str, when: str) -> None:
         stored = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_bucket(bucket).keys.get(key)
         if stored is not None:
             stored.last_modified = datetime.fromisoformat(when).astimezone(UTC).replace(tzinfo=None)
-    except Exception:
+    except Exception:  # a fidelity nicety, never a reason to lose the restore
         logger.warning("restored object keeps its restore time", extra={"key": key})
 
 
@@ -327,6 +374,6 @@ class PeriodicSnapshots:
                 continue
             try:
                 self.save_now()
-            except Exception:
+            except Exception:  # the next period tries again; the last snapshot stays
                 logger.exception("periodic snapshot failed")
                 self.watcher.changed.set()

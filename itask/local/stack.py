@@ -239,7 +239,7 @@ class LocalStack:
                 info = self.snapshots.save_now()
                 if self.announce and self.store:
                     print(f"itask: state saved to {self.store.path} ({info.objects} objects)", flush=True)
-            except Exception as error:
+            except Exception as error:  # the previous snapshot stays; stopping goes on
                 print(f"itask: state NOT saved ({error}); the previous snapshot is kept", flush=True)
         if self._server:
             self._server.stop()

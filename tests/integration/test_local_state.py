@@ -76,6 +76,9 @@ def test_tables_and_objects_come_back_whole_and_lost_tasks_are_swept(tmp_path, m
             ContentDisposition='attachment; filename="r.csv"',
             Metadata={"task-id": "t1"},
         )
+        # and a secret encrypted with the stack's KMS key (as LTI consumer secrets are)
+        kms = client("kms", settings.region)
+        secret = kms.encrypt(KeyId=settings.lti_kms_key_id, Plaintext=b"consumer-secret")["CiphertextBlob"]
         before = _everything(settings)
         listed_before = s3.head_object(Bucket=settings.bucket, Key=REPORT)["LastModified"]
         store = StateStore(home, settings)
@@ -102,6 +105,11 @@ def test_tables_and_objects_come_back_whole_and_lost_tasks_are_swept(tmp_path, m
             {"task-id": "t1"},
         )
         assert got["LastModified"] == listed_before
+        # and what was encrypted before the stop decrypts with the restarted stack's key
+        kms = client("kms", settings.region)
+        assert kms.decrypt(CiphertextBlob=secret)["Plaintext"] == b"consumer-secret"
+        again = kms.encrypt(KeyId=settings.lti_kms_key_id, Plaintext=b"x")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=again)["Plaintext"] == b"x"
         # and the task whose execution did not survive is failed by the sweeper, its slot freed
         monkeypatch.setitem(os.environ, "ITASK_SWEEPER_GRACE_SECONDS", "120")
         result = ROUTER.invoke("sweeper", {"source": "aws.events", "detail-type": "Scheduled Event"})
