@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.errors import BadRequest
 from functions.logic import load_journal, olx
+from functions.logic.keys import canonical_course_id, parse_usage_key
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, parse_lines, refuse_unstorable
 from functions.logic.registry import RunContext
-from functions.logic.keys import canonical_course_id, parse_usage_key
 from functions.models.bounds import Count, FiniteJsonObject, Moment, Score, Seed, UserId
 from functions.models.content import ProblemDefinition
 from functions.models.course import Course, Enrollment, EnrollmentMode, ProblemScore

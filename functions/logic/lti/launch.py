@@ -20,9 +20,9 @@ from oauthlib.oauth1 import RequestValidator, SignatureOnlyEndpoint
 from functions.dal.lti_repo import Conflict
 from functions.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from functions.errors import Conflict as ConflictError
+from functions.logic.keys import parse_course_key
 from functions.logic.lti.context import LtiContext
 from functions.logic.lti.urls import UrlRefused, check_url
-from functions.logic.keys import parse_course_key
 from functions.logic.usage_keys import parse_usage_key
 from functions.models.lti import Consumer, GradedAssignment, LtiVersion, OutcomeService
 from functions.observability import logger, metrics
