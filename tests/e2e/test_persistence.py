@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COURSE = "MITx/6.002x/2012_Fall"  # an old-style id: through the real HTTP adapter as %2F
 PATH = "/courses/" + quote(COURSE, safe="")
 LEARNERS = range(1001, 1041)
+ANONYMIZED_IDS = "generate_anonymous_ids_for_course"
 
 
 @contextmanager
@@ -69,12 +70,27 @@ def finished(api: ApiClient, task_id: str, timeout_s: float = 180) -> dict:
     raise AssertionError(f"{task_id} did not finish")
 
 
-def grade(api: ApiClient) -> dict:
-    submitted = api.request("POST", f"{PATH}/tasks", {"task_type": "grade_course"})
+def run(api: ApiClient, task_type: str) -> dict:
+    submitted = api.request("POST", f"{PATH}/tasks", {"task_type": task_type})
     assert submitted.status == 202, submitted.body
     final = finished(api, submitted.body["task_id"])
     assert final["task_state"] == "SUCCESS", final
     return final
+
+
+def grade(api: ApiClient) -> dict:
+    return run(api, "grade_course")
+
+
+def anonymized_ids(api: ApiClient) -> list[str]:
+    """The rows of a new anonymized ids report (keyed by the stack's Secrets Manager secret)."""
+    name = run(api, ANONYMIZED_IDS)["task_progress"]["report_name"]
+    found = api.request("GET", f"{PATH}/reports", query={"report_name": name}).body["downloads"]
+    return download(found[0]["url"]).splitlines()[1:]
+
+
+def anonymized_task(tasks: list[dict]) -> str:
+    return next(t["task_id"] for t in tasks if t["task_type"] == ANONYMIZED_IDS)
 
 
 def test_a_stopped_stack_starts_again_with_its_courses_learners_tasks_and_reports(tmp_path):
@@ -106,6 +122,7 @@ def test_a_stopped_stack_starts_again_with_its_courses_learners_tasks_and_report
         assert imported.status == 201, imported.body
         loaded = api.request("POST", f"{PATH}/data/state", raw_body=lines)
         assert (loaded.status, loaded.body["learners"]) == (200, len(LEARNERS)), loaded.body
+        anonymized = anonymized_ids(api)
         first = grade(api)
         listing = api.request("GET", f"{PATH}/reports").body["downloads"]
         report = download(listing[0]["url"])
@@ -115,9 +132,10 @@ def test_a_stopped_stack_starts_again_with_its_courses_learners_tasks_and_report
         # Then the task history is there, with its counters
         history = api.request("GET", f"{PATH}/tasks", query={"state": "all"})
         assert history.status == 200, history.body
-        assert [(t["task_id"], t["task_state"]) for t in history.body["tasks"]] == [
-            (first["task_id"], "SUCCESS")
-        ]
+        assert {(t["task_id"], t["task_state"]) for t in history.body["tasks"]} == {
+            (first["task_id"], "SUCCESS"),
+            (anonymized_task(history.body["tasks"]), "SUCCESS"),
+        }
         assert api.status(first["task_id"]).body["task_progress"]["succeeded"] == len(LEARNERS)
         # and the report is listed first and downloads byte for byte
         again = api.request("GET", f"{PATH}/reports").body["downloads"]
@@ -129,6 +147,8 @@ def test_a_stopped_stack_starts_again_with_its_courses_learners_tasks_and_report
         assert names[0] == second["task_progress"]["report_name"] and names[1] == listing[0]["name"]
         newest = api.request("GET", f"{PATH}/reports", query={"report_name": names[0]}).body["downloads"]
         assert download(newest[0]["url"]).splitlines()[1:] == report.splitlines()[1:]
+        # and the anonymized ids are the same (the secret keying them is the stack's, kept in its home)
+        assert len(anonymized) == len(LEARNERS) and anonymized_ids(api) == anonymized
     output = child.stdout.read() if child.stdout else ""
     assert "itask: state restored from" in output and "itask: state saved to" in output, output
     # When it starts with --fresh, it is empty (the course is unknown)
