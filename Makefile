@@ -10,7 +10,7 @@ INFRA_STAMP := $(VENV)/.installed-infra
 LAYER_DIR ?= build/layer
 CDK ?= npx --yes aws-cdk@2.1148.2
 
-.PHONY: help venv demo serve test lint unit integration e2e infra contract openapi bench layer synth deploy clean
+.PHONY: help venv demo serve test lint unit integration e2e infra contract openapi schemas bench layer synth deploy deploy-check clean
 
 help:
 	@echo "make demo     start the local stack, seed 2,000 learners, run a grade report over HTTP, show it"
@@ -18,8 +18,10 @@ help:
 	@echo "make serve    run the local stack until Ctrl-C (API on http://127.0.0.1:8080)"
 	@echo "make bench    grade report benchmark (1,000 and 10,000 learners) -> BENCHMARKS.md"
 	@echo "make openapi  regenerate docs/openapi.json from the API's routes (commit it)"
+	@echo "make schemas  regenerate docs/events/*.schema.json from the event models"
 	@echo "make synth    synthesise the CloudFormation template (offline) into cdk.out/"
-	@echo "make deploy   build the dependency layer and cdk deploy (needs AWS credentials)"
+	@echo "make deploy-check  validate the deployment settings, layer and template offline"
+	@echo "make deploy   deploy-check, then cdk deploy and print the stack outputs (needs AWS credentials)"
 
 venv: $(BASE_STAMP)
 
@@ -70,6 +72,10 @@ infra: $(INFRA_STAMP)
 openapi: $(BASE_STAMP)
 	$(PY) -m itask.openapi
 
+# The published JSON Schemas of the bus events (docs/events/), from their pydantic models.
+schemas: $(BASE_STAMP)
+	$(PY) -m itask.schemas
+
 bench: $(BASE_STAMP)
 	$(PY) bench/grade_report.py --learners 1000 10000 --write BENCHMARKS.md
 
@@ -80,8 +86,17 @@ synth: $(INFRA_STAMP)
 	@test -d $(LAYER_DIR) || $(MAKE) layer
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(PY) infra/app.py
 
-deploy: synth
-	$(CDK) deploy --app cdk.out
+# Offline: the cdk.json settings, the region, the layer, cdk-nag and cfn-lint (README "First deployment").
+deploy-check: $(INFRA_STAMP)
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(PY) infra/deploy_check.py
+
+deploy: $(INFRA_STAMP)
+	@test -d $(LAYER_DIR) || $(MAKE) layer
+	$(MAKE) deploy-check
+	$(MAKE) synth
+	@mkdir -p build
+	$(CDK) deploy --app cdk.out --outputs-file build/cdk-outputs.json
+	@$(PY) infra/show_outputs.py build/cdk-outputs.json
 
 clean:
 	rm -rf $(VENV) cdk.out build .local .pytest_cache .mypy_cache .ruff_cache reports

@@ -88,6 +88,29 @@ class InstructorTasksStack(Stack):
         )
         self.monitoring.add_alarms(self.lti.alarms(self.monitoring.action))
 
+        # What an operator needs after `cdk deploy` (`make deploy` prints them; README "First deployment").
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the HTTP API")
-        CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
-        CfnOutput(self, "ReportsBucketName", value=self.reports.bucket.bucket_name)
+        CfnOutput(
+            self,
+            "EventBusName",
+            value=self.schedules.event_bus.event_bus_name,
+            description="EventBridge bus of TaskCompleted and ScoreChanged (docs/events/)",
+        )
+        CfnOutput(
+            self,
+            "ReportsBucketName",
+            value=self.reports.bucket.bucket_name,
+            description="Reports, imports and scratch files",
+        )
+        CfnOutput(
+            self,
+            "StateMachineArn",
+            value=self.workflow.state_machine.state_machine_arn,
+            description="The task pipeline",
+        )
+        CfnOutput(
+            self,
+            "AccessTableName",
+            value=self.data.access.table_name,
+            description="Token subjects and their roles (write the first administrator here)",
+        )

@@ -15,7 +15,7 @@ from typing import Any
 
 from functions.dal.access_repo import AccessRepository
 from functions.dal.course_repo import CourseRepository
-from functions.logic.reports import parse_course_key
+from functions.logic.keys import parse_course
 from functions.models.access import Principal, Role, RoleGrant
 from functions.models.course import (
     Block,
@@ -209,10 +209,10 @@ def demo_course(course_id: str, start: datetime) -> Course:
 
 
 def seed_staff(settings: Settings, course_id: str) -> list[str]:
-    parsed = parse_course_key(course_id)
+    parsed = parse_course(course_id)
     access = AccessRepository(settings)
     for username, (user_id, global_staff, roles) in STAFF.items():
-        scope = f"org:{parsed[0]}" if username == "researcher" and parsed else course_id
+        scope = parsed.org_scope if username == "researcher" and parsed else course_id
         access.put_principal(
             Principal(
                 subject=username,

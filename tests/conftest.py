@@ -4,9 +4,16 @@ run a real local server. The two cannot share one process, so each suite is its 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
+from tests.helpers import event_contract
+
 _EXCLUSIVE = ("integration", "e2e", "contract")
+# Before any botocore client exists: every PutEvents entry of every suite is checked (docs/events/).
+EVENTS = event_contract.install()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -16,3 +23,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "tests/integration, tests/e2e and tests/contract must run in separate pytest processes: "
             "use `make test` (or `make integration`, `make e2e`, `make contract`)."
         )
+
+
+@pytest.fixture(autouse=True)
+def _events_keep_their_contract() -> Iterator[None]:
+    """Fail the test during which an event without a schema, or against its schema, was published."""
+    yield
+    violations = EVENTS.take_violations()
+    if violations:
+        pytest.fail("events broke their published contract (docs/events/):\n" + "\n".join(violations[:20]))
+
+
+_LATE: list[str] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Events published after the last test ended (a late execution) still count.
+    _LATE.extend(EVENTS.take_violations())
+    if _LATE and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for violation in _LATE:
+        terminalreporter.write_line(f"event broke its published contract: {violation}", red=True)
+    if EVENTS.checked:
+        terminalreporter.write_line(f"events checked against their published schemas: {EVENTS.checked}")

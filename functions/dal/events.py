@@ -1,14 +1,16 @@
-"""EventBridge: the service's own bus (TaskCompleted, later ScoreChanged)."""
+"""EventBridge: the service's own bus. Only modelled events go on it (``functions.models.events``)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from functions.dal.clients import client
+from functions.models.events import BusEvent
 from functions.settings import Settings
 
-SOURCE = "itask"
+PUT_EVENTS_LIMIT = 10  # entries per PutEvents request
 
 
 class PublishFailed(Exception):
@@ -20,32 +22,21 @@ class EventBus:
         self._bus = settings.event_bus_name
         self._events = client("events", settings.region)
 
-    def publish_many(self, detail_type: str, details: list[dict[str, Any]]) -> None:
-        """Ten entries per request (the PutEvents limit)."""
-        for start in range(0, len(details), 10):
-            entries = [
-                {
-                    "Source": SOURCE,
-                    "DetailType": detail_type,
-                    "Detail": json.dumps(detail),
-                    "EventBusName": self._bus,
-                }
-                for detail in details[start : start + 10]
-            ]
+    def publish(self, event: BusEvent) -> None:
+        self.publish_many([event])
+
+    def publish_many(self, events: Sequence[BusEvent]) -> None:
+        """Ten entries per request (the PutEvents limit); a refused entry raises ``PublishFailed``."""
+        for start in range(0, len(events), PUT_EVENTS_LIMIT):
+            entries = [self._entry(event) for event in events[start : start + PUT_EVENTS_LIMIT]]
             response = self._events.put_events(Entries=entries)
             if response.get("FailedEntryCount"):
                 raise PublishFailed(json.dumps(response.get("Entries")))
 
-    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
-        response = self._events.put_events(
-            Entries=[
-                {
-                    "Source": SOURCE,
-                    "DetailType": detail_type,
-                    "Detail": json.dumps(detail),
-                    "EventBusName": self._bus,
-                }
-            ]
-        )
-        if response.get("FailedEntryCount"):
-            raise PublishFailed(json.dumps(response.get("Entries")))
+    def _entry(self, event: BusEvent) -> dict[str, Any]:
+        return {
+            "Source": event.source,
+            "DetailType": event.detail_type,
+            "Detail": json.dumps(event.detail()),
+            "EventBusName": self._bus,
+        }

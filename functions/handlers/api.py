@@ -37,7 +37,7 @@ from functions.handlers.contract import (
     document_body,
 )
 from functions.handlers.lti_routes import router as lti_router
-from functions.logic import json_body, service, tokens
+from functions.logic import json_body, keys, service, tokens
 from functions.logic.failures import new_error_id
 from functions.models import api as models
 from functions.models.access import Principal
@@ -460,4 +460,17 @@ def _token_refused(event: dict[str, Any]) -> dict[str, Any] | None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return _token_refused(event) or app.resolve(event, context)
+    return _token_refused(event) or app.resolve(_fold_course_ids(event), context)
+
+
+def _fold_course_ids(event: dict[str, Any]) -> dict[str, Any]:
+    """Old-style ``Org/Number/Run`` ids in the path become one segment, as the routes expect."""
+    raw_path = event.get("rawPath")
+    if not isinstance(raw_path, str) or keys.course_path(raw_path) == raw_path:
+        return event
+    folded = dict(event, rawPath=keys.course_path(raw_path))
+    http = ((event.get("requestContext") or {}).get("http") or {}).copy()
+    if isinstance(http.get("path"), str):
+        http["path"] = keys.course_path(http["path"])
+        folded["requestContext"] = dict(event["requestContext"], http=http)
+    return folded

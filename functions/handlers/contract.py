@@ -19,7 +19,9 @@ MAX_QUERY = 1024
 CourseId = Annotated[
     str,
     Path(
-        description="Course key, percent-encoded (course-v1%3AOrg%2BNumber%2BRun)",
+        description=(
+            "Course key, percent-encoded (course-v1%3AOrg%2BNumber%2BRun, or an old-style Org%2FNumber%2FRun)"
+        ),
         min_length=1,
         max_length=MAX_PATH_PARAM,
     ),

@@ -11,11 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.errors import BadRequest
 from functions.logic import load_journal, olx
+from functions.logic.keys import canonical_course_id, parse_usage_key
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, parse_lines, refuse_unstorable
 from functions.logic.registry import RunContext
-from functions.logic.reports import parse_course_key
-from functions.logic.usage_keys import parse_usage_key
 from functions.models.bounds import Count, FiniteJsonObject, Moment, Score, Seed, UserId
 from functions.models.content import ProblemDefinition
 from functions.models.course import Course, Enrollment, EnrollmentMode, ProblemScore
@@ -46,9 +45,10 @@ def import_archive(
         raise BadRequest(f"Not a usable OLX course export: {error}") from error
     course = imported.course
     if course_id is not None:
-        if parse_course_key(course_id) is None:
+        canonical = canonical_course_id(course_id)
+        if canonical is None:
             raise BadRequest(f"Invalid course key: {course_id!r}")
-        course = course.model_copy(update={"course_id": course_id})
+        course = course.model_copy(update={"course_id": canonical})
 
     def prepare() -> Prepared:
         # Under the course's load lock: the version and the stale problems are read as they will be
@@ -143,7 +143,7 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     numbered = []
     first_line: dict[tuple[int, str], int] = {}
     for number, row in parse_lines(StateRow, lines, MAX_STATE_ROWS):
-        key = parse_usage_key(row.problem)
+        key = parse_usage_key(row.problem, course_id)
         problem_id = key.block_id if key else row.problem
         if problem_id not in course.blocks or course.blocks[problem_id].category != "problem":
             raise BadRequest(f"line {number}: {row.problem} is not a problem of {course_id}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -20,11 +20,11 @@ from functions.logic import failures, registry, reports
 from functions.logic.status import duration_ms
 from functions.logic.task_output import REVOKED_MESSAGE, parse_output
 from functions.models.access import Principal
+from functions.models.events.tasks import TaskCompleted, TerminalState
 from functions.models.tasks import Task, TaskAction, TaskState
 from functions.observability import logger, metrics
 
 QUEUE_ERROR_MESSAGE = "Error occured. Please try again later."  # upstream's wording, typo included
-TASK_COMPLETED = "TaskCompleted"
 
 
 def finish_task(
@@ -42,38 +42,40 @@ def finish_task(
     if not ctx.tasks.finish(task, state, output, step, action):
         return False
     finished = task.model_copy(update={"state": state, "task_output": output, "finished": datetime.now(UTC)})
-    detail = completion_detail(finished)
+    event = completion_event(finished)
     try:
-        ctx.events.publish(TASK_COMPLETED, detail)
+        ctx.events.publish(event)
     except (ClientError, BotoCoreError, PublishFailed):
         # The state is already saved; a lost event must not undo it. Alarmed through the metric.
         logger.exception("TaskCompleted not published", extra={"task_id": task.task_id})
         metrics.add_metric(name="EventsNotPublished", unit="Count", value=1)
-    if state is TaskState.SUCCESS and detail.get("report_name") and task.requester_email:
-        _email_report_ready(ctx, finished, str(detail["report_name"]))
+    if state is TaskState.SUCCESS and event.report_name and task.requester_email:
+        _email_report_ready(ctx, finished, event.report_name)
     return True
 
 
-def completion_detail(task: Task) -> dict[str, Any]:
+def completion_event(task: Task) -> TaskCompleted:
     parsable, output = parse_output(task.task_output)
     output = output if parsable and isinstance(output, dict) else {}
-    detail: dict[str, Any] = {
-        "task_id": task.task_id,
-        "task_type": task.task_type,
-        "course_id": task.course_id,
-        "state": task.state.value,
-        "requester": task.requester,
-        "attempted": task.counters.attempted,
-        "succeeded": task.counters.succeeded,
-        "failed": task.counters.failed,
-        "skipped": task.counters.skipped,
-        "total": output.get("total", task.total),
-        "duration_ms": duration_ms(task),
-    }
-    for key in ("report_name", "error_report_name", "exception", "message"):
-        if key in output:
-            detail[key] = output[key]
-    return detail
+    total = output.get("total", task.total)
+    return TaskCompleted(
+        task_id=task.task_id,
+        task_type=task.task_type,
+        course_id=task.course_id,
+        state=cast(TerminalState, task.state.value),
+        requester=task.requester,
+        attempted=task.counters.attempted,
+        succeeded=task.counters.succeeded,
+        failed=task.counters.failed,
+        skipped=task.counters.skipped,
+        total=total if isinstance(total, int) else None,
+        duration_ms=duration_ms(task),
+        # the outcome's text fields, when the output has them
+        **{key: str(output[key]) for key in _OUTCOME_FIELDS if output.get(key) is not None},
+    )
+
+
+_OUTCOME_FIELDS = ("report_name", "error_report_name", "exception", "message")
 
 
 def _email_report_ready(ctx: registry.RunContext, task: Task, report_name: str) -> None:

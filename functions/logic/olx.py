@@ -41,6 +41,7 @@ from typing import IO, Any, cast
 
 from functions.logic import olx_checks
 from functions.logic.capa import parse_problem
+from functions.logic.keys import block_id_in, course_id_of
 from functions.models.bounds import MAX_SCORE
 from functions.models.content import ImportedCourse, ProblemDefinition
 from functions.models.course import (
@@ -252,6 +253,11 @@ class _Importer:
         run, org, number = (pointer.get(key) for key in ("url_name", "org", "course"))
         if not (run and org and number):
             raise OlxError("course.xml must give url_name, org and course")
+        course_id = course_id_of(org, number, run)
+        if course_id is None:
+            raise OlxError(
+                f"course.xml's org, course and url_name make no course key: {org!r}, {number!r}, {run!r}"
+            )
         if len(pointer) or (pointer.text or "").strip():
             body: ET.Element | None = pointer  # a course written inline in course.xml
         else:
@@ -266,7 +272,7 @@ class _Importer:
         if root is None:  # cannot happen for the first block, kept for the type checker
             raise OlxError("the course block could not be read")
         course = Course(
-            course_id=f"course-v1:{org}+{number}+{run}",
+            course_id=course_id,
             display_name=self.blocks[root].display_name,
             root=root,
             blocks={block_id: self.blocks[block_id] for block_id in self.order},
@@ -438,7 +444,7 @@ class _Importer:
         exam = fields.get("entrance_exam_id")
         if fields.get("entrance_exam_enabled") in (True, "true", "True") and isinstance(exam, str) and exam:
             # Stored as a usage key or a bare id; keep the block id.
-            settings["entrance_exam_id"] = exam.rsplit("block@", 1)[-1]
+            settings["entrance_exam_id"] = block_id_in(exam) or exam
         cohort_config = fields.get("cohort_config")
         if isinstance(cohort_config, dict) and cohort_config.get("cohorted") in (True, "true"):
             settings["cohorted"] = True
@@ -590,7 +596,7 @@ class _Importer:
                 mapping = self._json_text(mapping, f"{where}: group_id_to_child")
             split_children: dict[int, str] = {}
             for group, location in (mapping or {}).items() if isinstance(mapping, dict) else []:
-                child = str(location).rsplit("block@", 1)[-1].rsplit("/", 1)[-1]
+                child = block_id_in(str(location)) or str(location)
                 if child not in children:
                     self.warnings.append(
                         f"{where}: group {group} shows {child}, which is not one of its children"

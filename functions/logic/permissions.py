@@ -6,7 +6,7 @@ import json
 from enum import StrEnum
 
 from functions.errors import Forbidden
-from functions.logic.reports import parse_course_key
+from functions.logic.keys import parse_course
 from functions.models.access import Principal
 from functions.settings import Settings
 
@@ -64,8 +64,8 @@ def rules(settings: Settings) -> dict[Permission, frozenset[str]]:
 def roles_in_course(principal: Principal, course_id: str) -> set[str]:
     """The caller's roles that apply to this course (course grants and org-wide grants)."""
     roles = {GLOBAL_STAFF} if principal.global_staff else set()
-    parsed = parse_course_key(course_id)
-    org_scope = f"org:{parsed[0]}" if parsed else None
+    parsed = parse_course(course_id)
+    org_scope = parsed.org_scope if parsed else None
     for grant in principal.grants:
         if grant.scope == course_id or (org_scope is not None and grant.scope == org_scope):
             roles.add(grant.role.value)

@@ -8,27 +8,21 @@ from datetime import datetime
 from typing import Any
 
 from functions.dal.object_store import ObjectStore
+from functions.logic.keys import canonical_course_id, parse_course_key
 from functions.settings import Settings
 
 _UNSAFE = re.compile(r"[^\w\-.]", re.ASCII)
 _TIMESTAMP = re.compile(r"_(\d{4}-\d{2}-\d{2})-(\d{2})(\d{2})(\d{2})\.(csv|zip|html)$")
-COURSE_KEY = re.compile(r"^course-v1:(?P<org>[^+/:]+)\+(?P<number>[^+/:]+)\+(?P<run>[^+/:]+)$")
-OLD_COURSE_KEY = re.compile(r"^(?P<org>[^/+:]+)/(?P<number>[^/+:]+)/(?P<run>[^/+:]+)$")
-
-
-def parse_course_key(course_id: str) -> tuple[str, str, str] | None:
-    """(org, number, run) of a course key, or None when it is not one."""
-    match = COURSE_KEY.match(course_id) or OLD_COURSE_KEY.match(course_id)
-    if match is None:
-        return None
-    return match["org"], match["number"], match["run"]
 
 
 def course_dir(course_id: str) -> str:
-    return hashlib.sha1(course_id.encode("utf-8")).hexdigest()
+    """SHA-1 of the course key's canonical string (upstream's report directory)."""
+    canonical = canonical_course_id(course_id) or course_id
+    return hashlib.sha1(canonical.encode("utf-8")).hexdigest()
 
 
 def course_prefix(course_id: str) -> str:
+    # org, number and run joined by "_" whatever the key's style (course-v1: or org/number/run)
     parts = parse_course_key(course_id) or ("course", "", "")
     return _UNSAFE.sub("", "_".join(parts).replace(" ", "_"))
 

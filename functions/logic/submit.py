@@ -10,7 +10,7 @@ from typing import Any
 from functions.dal.tasks_repo import SlotTaken
 from functions.errors import AlreadyRunning, NotFound
 from functions.logic import lifecycle, registry
-from functions.logic.reports import parse_course_key
+from functions.logic.keys import is_course_key
 from functions.models.access import Principal
 from functions.models.tasks import Task, TaskState
 from functions.observability import logger, metrics
@@ -24,7 +24,7 @@ class Submitted:
 
 def require_course(ctx: registry.RunContext, course_id: str) -> None:
     """404 for a malformed course key or an unknown course (spec §9.3)."""
-    if parse_course_key(course_id) is None:
+    if not is_course_key(course_id):
         raise NotFound(f"Invalid course key: {course_id!r}")
     if not ctx.courses.course_exists(course_id):
         raise NotFound(f"Course not found: {course_id}")

@@ -24,6 +24,7 @@ from itask.local import lambda_router, moto_fidelity
 from itask.local.event_delivery import EventDelivery
 from itask.local.http_adapter import ApiGatewayAdapter
 from itask.local.jwt_local import LocalIssuer
+from itask.local.persistence import PeriodicSnapshots, SnapshotInfo, StateStore, install_watcher
 from itask.local.resources import export_settings, local_secret, provision, provision_local_downloads
 from itask.local.rule_firer import RuleFirer
 
@@ -32,6 +33,8 @@ DEFAULT_REGION = "us-east-1"
 # The administrator every fresh local stack has (global staff: imports courses, loads data); the
 # token subject for `itask token admin`. `itask seed` adds the demo course's staff.
 ADMIN_SUBJECT = "admin"
+# How often a running stack saves its state when something changed (and always when it stops).
+DEFAULT_SNAPSHOT_INTERVAL_S = 300.0
 
 
 def prepare_process(region: str = DEFAULT_REGION, quiet: bool = True) -> None:
@@ -101,7 +104,12 @@ class LocalStack:
         quiet: bool = True,
         announce: bool = True,
         request_timeout_s: int = 30,
+        persist: bool = True,
+        fresh: bool = False,
+        snapshot_interval_s: float = DEFAULT_SNAPSHOT_INTERVAL_S,
     ):
+        """``persist``: restore the last snapshot of ``home`` at start, save one periodically and at
+        stop; ``fresh``: forget the saved state first (start empty)."""
         self.home = home
         self.request_timeout_s = request_timeout_s
         self.api_port, self.moto_port, self.rule_interval_s = api_port, moto_port, rule_interval_s
@@ -116,6 +124,10 @@ class LocalStack:
         self.events: EventDelivery | None = None
         self.router: lambda_router.LambdaRouter | None = None
         self.issuer = LocalIssuer(home)
+        self.persist, self.fresh, self.snapshot_interval_s = persist, fresh, snapshot_interval_s
+        self.store: StateStore | None = None
+        self.snapshots: PeriodicSnapshots | None = None
+        self.restored: SnapshotInfo | None = None
 
     def start(self) -> StackInfo:
         from moto.server import ThreadedMotoServer
@@ -124,6 +136,7 @@ class LocalStack:
         prepare_process(region, quiet=self.quiet)
         moto_fidelity.apply()
         self.router = lambda_router.install(region)  # before any botocore client is created
+        watcher = install_watcher()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -153,6 +166,8 @@ class LocalStack:
             self.settings, self.adapter.url, local_secret(self.home, "local-download")
         )
         export_settings(self.settings)
+        if self.persist:
+            self._restore()
         admin = ensure_admin(self.settings)
         if self.announce:
             print(
@@ -160,11 +175,18 @@ class LocalStack:
                 f"{admin.subject})",
                 flush=True,
             )
-        self.adapter.start()
         self.firer = RuleFirer(self.router, self.rule_interval_s)
+        if self.restored is not None:
+            # Executions do not survive a stop: tasks left running are failed now by the sweeper
+            # (those updated within its grace period, at a later firing), before the API opens.
+            self.firer.fire_all()
         self.firer.start()
         self.events = EventDelivery(self.router, region)
         self.events.start()
+        if self.store is not None:
+            self.snapshots = PeriodicSnapshots(self.store, watcher, self.snapshot_interval_s)
+            self.snapshots.start()
+        self.adapter.start()  # last: requests come in once the state is restored and swept
         self.info = StackInfo(
             api_url=self.adapter.url, moto_url=moto_url, region=region, home=str(self.home), pid=os.getpid()
         )
@@ -186,13 +208,39 @@ class LocalStack:
                 return
             time.sleep(0.2)
 
+    def _restore(self) -> None:
+        assert self.settings is not None
+        self.store = StateStore(self.home, self.settings)
+        if self.fresh:
+            self.store.discard()
+        self.restored = self.store.load()
+        if self.restored is not None and self.announce:
+            tables = sum(self.restored.tables.values())
+            print(
+                f"itask: state restored from {self.store.path} (saved {self.restored.saved}): "
+                f"{tables:,d} items, {self.restored.objects:,d} objects",
+                flush=True,
+            )
+
+    def save_state(self) -> SnapshotInfo | None:
+        """A snapshot now (also taken periodically and at stop); None when the stack does not persist."""
+        return self.snapshots.save_now() if self.snapshots else None
+
     def stop(self) -> None:
+        if self.adapter:
+            self.adapter.stop()  # no new requests while the last snapshot is taken
         if self.events:
             self.events.stop()
         if self.firer:
             self.firer.stop()
-        if self.adapter:
-            self.adapter.stop()
+        if self.snapshots:
+            self.snapshots.stop()
+            try:
+                info = self.snapshots.save_now()
+                if self.announce and self.store:
+                    print(f"itask: state saved to {self.store.path} ({info.objects} objects)", flush=True)
+            except Exception as error:  # the previous snapshot stays; stopping goes on
+                print(f"itask: state NOT saved ({error}); the previous snapshot is kept", flush=True)
         if self._server:
             self._server.stop()
         state = self.home / STATE_FILE

@@ -132,9 +132,7 @@ def parse_lines(lines: list[str]) -> list[tuple[int, SubmissionLine]]:
 
 def resolve_block(course: Course, text: str) -> str | None:
     """The id of the ORA block named by an id or a usage key of this course; None otherwise."""
-    key = parse_usage_key(text)
-    if key is not None and key.course_id != course.course_id:
-        return None
+    key = parse_usage_key(text, course.course_id)
     block_id = key.block_id if key is not None else text
     block = course.blocks.get(block_id)
     return block_id if block is not None and block.category == ORA_CATEGORY else None

@@ -230,7 +230,7 @@ def prepare_assignments(
         consumer = consumers[row.consumer_key]
         if consumer is None:
             raise BadRequest(f"line {number}: unknown consumer {row.consumer_key!r}")
-        usage = parse_usage_key(row.usage_key)
+        usage = parse_usage_key(row.usage_key, course_id)
         block = usage and (course.root if usage.category == "course" else usage.block_id)
         if usage is None or usage.course_id != course_id or block not in course.blocks:
             raise BadRequest(f"line {number}: {row.usage_key} is not a block of {course_id}")

@@ -20,9 +20,9 @@ from oauthlib.oauth1 import RequestValidator, SignatureOnlyEndpoint
 from functions.dal.lti_repo import Conflict
 from functions.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from functions.errors import Conflict as ConflictError
+from functions.logic.keys import parse_course_key
 from functions.logic.lti.context import LtiContext
 from functions.logic.lti.urls import UrlRefused, check_url
-from functions.logic.reports import parse_course_key
 from functions.logic.usage_keys import parse_usage_key
 from functions.models.lti import Consumer, GradedAssignment, LtiVersion, OutcomeService
 from functions.observability import logger, metrics
@@ -136,7 +136,7 @@ def launch(ctx: LtiContext, request: LaunchRequest) -> LaunchResult:
     course = ctx.courses.get_course(course_id)
     if course is None:
         raise NotFound(f"Course not found: {course_id}")
-    usage = parse_usage_key(usage_id)
+    usage = parse_usage_key(usage_id, course_id)
     block = usage and (course.root if usage.category == "course" else usage.block_id)
     if usage is None or usage.course_id != course_id or block not in course.blocks:
         raise NotFound(f"{usage_id} is not a block of {course_id}")

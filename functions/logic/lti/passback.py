@@ -88,7 +88,7 @@ def on_score_changed(
         return _ignore(f"missing {', '.join(missing)}", detail)
     assert event.user_id is not None and event.usage_id is not None
     assert earned is not None and possible is not None
-    problem_key = parse_usage_key(event.usage_id)
+    problem_key = parse_usage_key(event.usage_id, event.course_id)
     if problem_key is None or problem_key.course_id != event.course_id:
         return _ignore("usage_id is not a usage key of the course", detail)
     assignments = ctx.repo.learner_assignments(event.course_id, event.user_id)

@@ -24,7 +24,7 @@ class CompositeScore:
 
 def block_of(course: Course | None, usage_key: str) -> str | None:
     """The block id a usage key names in this course (``type@course`` names the root)."""
-    key = parse_usage_key(usage_key)
+    key = parse_usage_key(usage_key, course.course_id if course is not None else None)
     if key is None:
         return None
     if key.category == "course" and course is not None:

@@ -29,6 +29,7 @@ from functions.models.access import Principal
 from functions.models.bounds import Score, UserId
 from functions.models.content import ProblemDefinition
 from functions.models.course import Block, Course, ProblemScore
+from functions.models.events import ScoreChanged
 from functions.models.sandbox import SandboxJob, SandboxResult
 from functions.models.state import ProblemState
 from functions.models.tasks import ChunkDescriptor, Counters, Task
@@ -42,7 +43,6 @@ REQUIRES_INSTRUCTOR = "Requires instructor access."
 USER_DOES_NOT_EXIST = "User does not exist."
 SCORE_BOUNDS = "Scores must be between 0 and the value of the problem."
 ZERO_WEIGHT = "Scores cannot be overridden for a problem that has a weight of zero."
-SCORE_CHANGED = "ScoreChanged"
 CHANGE_HEADER = (
     "Student ID",
     "Username",
@@ -249,15 +249,15 @@ class ProblemStateTask(TaskType):
     ) -> list[str]:
         """The problems the task works on (ids), in course order."""
         if task_input.entrance_exam_url:
-            key = parse_usage_key(task_input.entrance_exam_url)
-            if key is None or key.course_id != course.course_id:
+            key = parse_usage_key(task_input.entrance_exam_url, course.course_id)
+            if key is None:
                 raise BadRequest("Unable to parse problem id")
             if course.entrance_exam_id is None or key.block_id != course.entrance_exam_id:
                 raise BadRequest(NO_EXAM)
             return _descendant_problems(course, key.block_id)
         text = task_input.problem_url or ""
-        key = parse_usage_key(text)
-        if key is None or key.course_id != course.course_id:
+        key = parse_usage_key(text, course.course_id)
+        if key is None:
             raise BadRequest(self.unparsable_message(text))
         block = course.blocks.get(key.block_id)
         if block is None or block.category != key.category:
@@ -370,7 +370,7 @@ class ProblemStateTask(TaskType):
         work = ChunkWork()
         summary = ChunkSummary()
         counters = Counter[str]()
-        events: list[dict[str, Any]] = []
+        events: list[ScoreChanged] = []
         sheet_changes: dict[int, dict[str, ProblemScore | None]] = {}
         for user_id in chunk.user_ids:
             learner = learners.get(user_id)
@@ -446,7 +446,7 @@ class ProblemStateTask(TaskType):
         if sheet_changes:
             ctx.courses.update_many_scores(task.course_id, sheet_changes)
         if events:
-            ctx.events.publish_many(SCORE_CHANGED, events)
+            ctx.events.publish_many(events)
         work.counters = Counters(
             attempted=counters["succeeded"] + counters["failed"] + counters["skipped"],
             succeeded=counters["succeeded"],
@@ -542,26 +542,26 @@ class ProblemStateTask(TaskType):
 
 def _score_event(
     task: Task, block: Block, user_id: int, score: ProblemScore | None, now: datetime
-) -> dict[str, Any]:
+) -> ScoreChanged:
     # Weighted as the grade report weighs it (a deleted state: 0 of the problem's weighted maximum),
     # under upstream's signal names, so the LTI pass-back and LMS consumers read one shape.
     problem = grading.ProblemRef(
         block.id, block.display_name, block.weight, float(block.max_score or 0), True
     )
     weighted_earned, weighted_possible, _ = grading.weighted_score(problem, score)
-    return {
-        "course_id": task.course_id,
-        "user_id": user_id,
-        "usage_id": usage_key(task.course_id, "problem", block.id),
-        "raw_earned": score.earned if score else 0.0,
-        "raw_possible": score.possible if score else None,
-        "weighted_earned": weighted_earned,
-        "weighted_possible": weighted_possible,
-        "task_id": task.task_id,
-        "task_type": task.task_type,
-        "reason": task.task_type,
-        "time": now.isoformat(),
-    }
+    return ScoreChanged(
+        course_id=task.course_id,
+        user_id=user_id,
+        usage_id=usage_key(task.course_id, "problem", block.id),
+        raw_earned=score.earned if score else 0.0,
+        raw_possible=score.possible if score else None,
+        weighted_earned=weighted_earned,
+        weighted_possible=weighted_possible,
+        task_id=task.task_id,
+        task_type=task.task_type,
+        reason=task.task_type,
+        time=now,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

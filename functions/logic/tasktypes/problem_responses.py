@@ -419,8 +419,8 @@ def collect_rows(reads: ReportReads, course_id: str, plan: ResponsesPlan, cap: i
 
 def _block_of(course: Course, location: str) -> str:
     """The block id a usage key names in this course; 400 with upstream's text otherwise."""
-    key = parse_usage_key(location)
-    if key is None or key.course_id != course.course_id:
+    key = parse_usage_key(location, course.course_id)
+    if key is None:
         raise BadRequest(LOCATION_NOT_FOUND)
     block = course.blocks.get(key.block_id)
     if block is None or block.category != key.category:

@@ -71,8 +71,15 @@ def serve(
     max_concurrency: Annotated[int, typer.Option(min=1, help="chunks processed at once")] = 20,
     rule_interval: Annotated[float, typer.Option(min=0.1, help="seconds between rule firings")] = 60.0,
     verbose: Annotated[bool, typer.Option("--verbose", help="show handler logs")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="start empty: forget the state saved in the home directory")
+    ] = False,
+    snapshot_interval: Annotated[
+        float,
+        typer.Option(min=0, help="seconds between state snapshots when something changed (0: only at stop)"),
+    ] = 300.0,
 ) -> None:
-    """Run the local stack (moto + handlers + HTTP API) until Ctrl-C."""
+    """Run the local stack (moto + handlers + HTTP API) until Ctrl-C; its state is kept across restarts."""
     opts = options(ctx)
     opts.require_local("serve", "it starts the local stack")
     _refuse_a_second_stack(opts.home)
@@ -102,6 +109,8 @@ def serve(
         rule_interval_s=rule_interval,
         settings=Settings(chunk_size=chunk_size, max_concurrency=max_concurrency),
         quiet=not verbose,
+        fresh=fresh,
+        snapshot_interval_s=snapshot_interval,
     )
     try:
         info = stack.start()
@@ -250,6 +259,7 @@ def demo(
                 "--home",
                 str(home),
                 "serve",
+                "--fresh",  # the demo shows a new stack each time
                 "--port",
                 "0",
                 "--chunk-size",
