@@ -27,6 +27,7 @@ from itask.local.resources import export_settings, provision  # noqa: E402
 from tests.helpers import counting, network_faults  # noqa: E402
 from tests.helpers.api import api_event, response_json  # noqa: E402
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID, hand_course, learners  # noqa: E402
+from tests.helpers.gates import Hooks  # noqa: E402
 
 moto_fidelity.apply()
 # The tests' anonymization key (the local stack generates its own; AWS's comes from the stack).
@@ -41,6 +42,7 @@ class Stack:
     settings: Settings
     router: lambda_router.LambdaRouter
     counter: counting.RequestCounter
+    hooks: Hooks
 
     def api(
         self,
@@ -80,6 +82,10 @@ class Stack:
                 return str(status)
             time.sleep(0.05)
         raise AssertionError(f"execution of {task_id} still running after {timeout_s}s")
+
+    def invocations(self, function: str) -> int:
+        """How many times the router has invoked ``function`` in this process so far."""
+        return self.router.stats[function].count
 
     def executions_running(self) -> int:
         sfn = client("stepfunctions", self.settings.region)
@@ -144,10 +150,11 @@ def _start(chunk_size: int, learner_count: int) -> Iterator[Stack]:
         )
         export_settings(settings)
         seed(settings, learner_count)
-        stack = Stack(settings, ROUTER, COUNTER)
+        stack = Stack(settings, ROUTER, COUNTER, Hooks(ROUTER))
         try:
             yield stack
         finally:
+            stack.hooks.close()  # release whatever a test still holds, so its executions can end
             deadline = time.monotonic() + 60
             while stack.executions_running() and time.monotonic() < deadline:
                 time.sleep(0.05)
