@@ -6,7 +6,6 @@ import io
 import json
 import tarfile
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -21,8 +20,9 @@ from functions.logic.usage_keys import usage_key
 from functions.models.access import Role, RoleGrant
 from functions.models.tasks import TaskState
 from tests.helpers.api import course_path
+from tests.helpers.fixtures import DEMO_COURSE_EXPORT
 
-FIXTURE = Path("/work/shared/fixtures/openedx-demo-course.tar.gz")
+FIXTURE = DEMO_COURSE_EXPORT  # in the repository: a missing fixture fails, never skips
 DEMO = "course-v1:OpenedX+DemoX+DemoCourse"
 MC = "870b16e640d541af94a308caac834d2e"  # "Basic Multiple Choice": Lion (choice_0) is right
 MC_INPUT = f"{MC}_2_1"
@@ -30,8 +30,6 @@ NUMERIC_UNIT = "18f8c8467e734220a3aa6fd228152a37"  # "Numerical Input Problems":
 NUMERIC = "3b8100660f3947c198e0a9b35f7c6cf6"  # answer 600
 LEARNERS = range(5001, 5151)  # 150 learners: 2 chunks of 100
 ANSWER = {0: "choice_0", 1: "choice_1", 2: "choice_2"}  # Lion, Tiger, Elephant by user id % 3
-
-pytestmark = pytest.mark.skipif(not FIXTURE.exists(), reason="the Open edX fixture course is not available")
 
 
 def fixture_archive(broken_key: bool = False, exam_chapter: str | None = None) -> bytes:
