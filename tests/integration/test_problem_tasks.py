@@ -197,6 +197,42 @@ def test_rescore_if_higher_keeps_the_higher_old_scores(demo):
     assert payload["task_progress"]["down"] == 0 and payload["task_progress"]["up"] == 50
 
 
+def test_rescore_if_higher_scores_answers_that_had_no_score_yet(demo):
+    # Given answers to the numerical problem (600 is right) stored without any score: half right,
+    # half wrong (an answer saved before grading, or state loaded from a system that kept none)
+    import_course(demo, fixture_archive())
+    courses = CourseRepository(demo.settings)
+    lines = [
+        json.dumps(
+            {
+                "user_id": u,
+                "problem": NUMERIC,
+                "answers": {f"{NUMERIC}_2_1": "600" if u % 2 == 0 else "7"},
+                "attempts": 1,
+            }
+        )
+        for u in LEARNERS
+    ]
+    status, body = demo.api(
+        "POST", course_path(DEMO, "data/state"), "admin", raw_body="\n".join(lines).encode()
+    )
+    assert status == 200, body
+    assert all(state.earned is None for state in courses.read_states(DEMO, NUMERIC, list(LEARNERS)).values())
+    # When the instructor rescores the problem "if higher"
+    payload = run(demo, "rescore_problem_if_higher", {"problem_url": usage_key(DEMO, "problem", NUMERIC)})
+    # Then a missing earlier score is not "higher": every learner now has a score, wrong answers 0 of 1
+    states = courses.read_states(DEMO, NUMERIC, list(LEARNERS))
+    assert {u: (states[u].earned, states[u].possible) for u in LEARNERS} == {
+        u: ((1.0, 1.0) if u % 2 == 0 else (0.0, 1.0)) for u in LEARNERS
+    }
+    # and the grade reports read those scores
+    sheets = {
+        learner.enrollment.user_id: learner.scores for learner in courses.read_learners(DEMO, [5001, 5002])
+    }
+    assert (sheets[5001][NUMERIC].earned, sheets[5002][NUMERIC].earned) == (0.0, 1.0)
+    assert (payload["task_progress"]["attempted"], payload["task_progress"]["succeeded"]) == (150, 150)
+
+
 def test_the_dry_run_predicts_exactly_what_the_run_does(demo):
     import_course(demo, fixture_archive())
     target = {"problem_url": usage_key(DEMO, "problem", MC)}
