@@ -24,7 +24,7 @@ from functions.models.tasks import Task  # noqa: E402
 from functions.settings import Settings  # noqa: E402
 from itask.local import lambda_router, moto_fidelity  # noqa: E402
 from itask.local.resources import export_settings, provision  # noqa: E402
-from tests.helpers import counting, network_faults  # noqa: E402
+from tests.helpers import aws_faults, counting, network_faults  # noqa: E402
 from tests.helpers.api import api_event, response_json  # noqa: E402
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID, hand_course, learners  # noqa: E402
 from tests.helpers.gates import Hooks  # noqa: E402
@@ -35,6 +35,7 @@ ANONYMIZATION_SECRET = "integration-tests-anonymization-key"
 ROUTER = lambda_router.install("us-east-1")
 COUNTER = counting.install()
 NETWORK_FAULTS = network_faults.install()
+AWS_FAULTS = aws_faults.install()
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Stack:
     router: lambda_router.LambdaRouter
     counter: counting.RequestCounter
     hooks: Hooks
+    aws: aws_faults.AwsFaults
 
     def api(
         self,
@@ -61,8 +63,9 @@ class Stack:
         assert found is not None, task_id
         return found
 
-    def wait(self, task_id: str, timeout_s: float = 60.0) -> Task:
-        """Wait for the task to finish and for its execution to end."""
+    def wait(self, task_id: str, timeout_s: float = 240.0) -> Task:
+        """Wait for the task to finish and for its execution to end (bounded generously: this
+        machine is often loaded, and a passing test returns as soon as the state is reached)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             task = self.task(task_id)
@@ -150,12 +153,13 @@ def _start(chunk_size: int, learner_count: int) -> Iterator[Stack]:
         )
         export_settings(settings)
         seed(settings, learner_count)
-        stack = Stack(settings, ROUTER, COUNTER, Hooks(ROUTER))
+        stack = Stack(settings, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
         try:
             yield stack
         finally:
             stack.hooks.close()  # release whatever a test still holds, so its executions can end
-            deadline = time.monotonic() + 60
+            AWS_FAULTS.clear()
+            deadline = time.monotonic() + 240
             while stack.executions_running() and time.monotonic() < deadline:
                 time.sleep(0.05)
 
