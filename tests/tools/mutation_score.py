@@ -65,31 +65,43 @@ def main() -> int:
     lines = [
         f"# Mutation score ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `make mutation`)",
         "",
-        "| module | mutants | caught | survived | no tests | other | score |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| module | mutants | checked | caught | survived | no tests | other | score (of checked) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    total, caught = 0, 0
+    total, checked, caught = 0, 0, 0
     missed: list[str] = []
     for module, statuses in by_module.items():
         counts = Counter(statuses.values())
+        module_checked = len(statuses) - counts["not checked"]
         module_caught = sum(counts[status] for status in CAUGHT)
-        other = len(statuses) - module_caught - counts["survived"] - counts["no tests"]
-        score = 100.0 * module_caught / len(statuses) if statuses else 100.0
+        other = module_checked - module_caught - counts["survived"] - counts["no tests"]
+        score = 100.0 * module_caught / module_checked if module_checked else 100.0
         lines.append(
-            f"| `{module}` | {len(statuses)} | {module_caught} | {counts['survived']} | {counts['no tests']} "
-            f"| {other} | {score:.1f}% |"
+            f"| `{module}` | {len(statuses)} | {module_checked} | {module_caught} | {counts['survived']} "
+            f"| {counts['no tests']} | {other} | {score:.1f}% |"
         )
         total += len(statuses)
+        checked += module_checked
         caught += module_caught
-        missed += [name for name, status in sorted(statuses.items()) if status not in CAUGHT]
-    score = 100.0 * caught / total if total else 100.0
-    lines += [f"| **all** | {total} | {caught} | | | | **{score:.1f}%** |", "", "## Not caught", ""]
+        missed += [
+            name for name, status in sorted(statuses.items()) if status not in CAUGHT | {"not checked"}
+        ]
+    score = 100.0 * caught / checked if checked else 100.0
+    lines += [
+        f"| **all** | {total} | {checked} | {caught} | | | | **{score:.1f}%** |",
+        "",
+        "## Not caught",
+        "",
+    ]
     for name in missed:
         lines += [f"### `{name}` ({_status(by_module, name)})", "", "```diff", show(name), "```", ""]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines[: 4 + len(by_module) + 1]))
     print(f"\n{len(missed)} mutants not caught; their diffs are in {OUT}")
+    if checked < total:
+        print(f"only {checked} of {total} mutants were checked: the run is incomplete", file=sys.stderr)
+        return 1
     if score < FLOOR:
         print(f"mutation score {score:.1f}% is below the floor of {FLOOR}%", file=sys.stderr)
         return 1
