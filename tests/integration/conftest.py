@@ -63,7 +63,7 @@ class Stack:
         assert found is not None, task_id
         return found
 
-    def wait(self, task_id: str, timeout_s: float = 240.0) -> Task:
+    def wait(self, task_id: str, timeout_s: float = 600.0) -> Task:
         """Wait for the task to finish and for its execution to end (bounded generously: this
         machine is often loaded, and a passing test returns as soon as the state is reached)."""
         deadline = time.monotonic() + timeout_s
@@ -74,7 +74,7 @@ class Stack:
             time.sleep(0.05)
         raise AssertionError(f"task {task_id} still {self.task(task_id).state} after {timeout_s}s")
 
-    def wait_execution(self, task_id: str, timeout_s: float = 120.0) -> str:
+    def wait_execution(self, task_id: str, timeout_s: float = 600.0) -> str:
         """Wait for the task's execution to end, asking Step Functions only (no DynamoDB reads)."""
         sfn = client("stepfunctions", self.settings.region)
         arn = self.settings.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{task_id}"
@@ -159,7 +159,7 @@ def _start(chunk_size: int, learner_count: int) -> Iterator[Stack]:
         finally:
             stack.hooks.close()  # release whatever a test still holds, so its executions can end
             AWS_FAULTS.clear()
-            deadline = time.monotonic() + 240
+            deadline = time.monotonic() + 600
             while stack.executions_running() and time.monotonic() < deadline:
                 time.sleep(0.05)
 
