@@ -23,8 +23,8 @@ from functions.logic.usage_keys import usage_key
 from functions.models.access import Role, RoleGrant
 from functions.models.tasks import TaskState
 from tests.helpers.api import api_event, course_path
-from tests.integration.conftest import ANONYMIZATION_SECRET
 from tests.helpers.fixtures import DEMO_COURSE_EXPORT
+from tests.integration.conftest import ANONYMIZATION_SECRET
 
 FIXTURE = DEMO_COURSE_EXPORT  # in the repository: a missing fixture fails, never skips
 DEMO = "course-v1:OpenedX+DemoX+DemoCourse"
