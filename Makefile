@@ -7,14 +7,20 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 BASE_STAMP := $(VENV)/.installed-base
 INFRA_STAMP := $(VENV)/.installed-infra
+MUTATION_STAMP := $(VENV)/.installed-mutation
+COVERAGE_DIR := build/coverage
+# Branch coverage of functions/ ([tool.coverage] in pyproject.toml), one data file per suite.
+PYTEST_COV := $(PYTEST) --cov --cov-report=
 LAYER_DIR ?= build/layer
 CDK ?= npx --yes aws-cdk@2.1148.2
 
-.PHONY: help venv demo serve test lint unit integration e2e infra contract openapi schemas bench layer synth deploy deploy-check clean
+.PHONY: help venv demo serve test suites coverage lint unit integration e2e infra contract openapi schemas mutation bench layer synth deploy deploy-check clean
 
 help:
 	@echo "make demo     start the local stack, seed 2,000 learners, run a grade report over HTTP, show it"
-	@echo "make test     lint + type-check + unit, integration, end-to-end, contract and infrastructure tests"
+	@echo "make test     lint + type-check + unit, integration, end-to-end, contract and infrastructure tests,"
+	@echo "              then the branch-coverage floor (tests/tools/coverage_gate.py)"
+	@echo "make mutation mutation testing of the task-safety modules (slow; score in TESTING.md)"
 	@echo "make serve    run the local stack until Ctrl-C (API on http://127.0.0.1:8080)"
 	@echo "make bench    grade report benchmark (1,000 and 10,000 learners) -> BENCHMARKS.md"
 	@echo "make openapi  regenerate docs/openapi.json from the API's routes (commit it)"
@@ -35,6 +41,10 @@ $(INFRA_STAMP): $(BASE_STAMP)
 	$(PIP) install -e ".[local,test,infra]"
 	@touch $@
 
+$(MUTATION_STAMP): $(BASE_STAMP)
+	$(PIP) install -e ".[local,test,mutation]"
+	@touch $@
+
 demo: $(BASE_STAMP)
 	$(VENV)/bin/itask --home .local/demo demo --learners 2000
 
@@ -42,9 +52,21 @@ serve: $(BASE_STAMP)
 	$(VENV)/bin/itask serve
 
 # Each suite is its own pytest run: integration tests mock AWS in-process, end-to-end tests run a
-# real local server, and the two must not share a process. pytest exits 5 when it collects nothing:
-# that fails the target, as it should.
-test: lint unit integration e2e contract infra
+# real local server, and the two must not share a process. pytest exits 5 when it collects nothing,
+# and tests/conftest.py fails a run in which anything was skipped: both fail the target, as they
+# should. The suites run side by side (the integration suite on two workers) to fit the 2-core
+# machine's ten minutes; their output is shown suite by suite as each ends. Then the coverage floor.
+test: lint $(INFRA_STAMP)
+	@rm -rf $(COVERAGE_DIR)
+	@$(MAKE) --no-print-directory -j 3 --output-sync=target suites
+	@$(MAKE) --no-print-directory coverage
+
+suites: unit integration e2e contract infra
+
+coverage: $(BASE_STAMP)
+	$(PY) -m coverage combine --keep --data-file=$(COVERAGE_DIR)/all.coverage \
+		$(COVERAGE_DIR)/unit.coverage $(COVERAGE_DIR)/integration.coverage
+	$(PY) -m tests.tools.coverage_gate $(COVERAGE_DIR)/all.coverage
 
 lint: $(BASE_STAMP)
 	$(VENV)/bin/ruff check functions itask tests bench infra
@@ -52,10 +74,12 @@ lint: $(BASE_STAMP)
 	$(VENV)/bin/mypy
 
 unit: $(BASE_STAMP)
-	$(PYTEST) tests/unit
+	@mkdir -p $(COVERAGE_DIR)
+	COVERAGE_FILE=$(COVERAGE_DIR)/unit.coverage $(PYTEST_COV) tests/unit
 
 integration: $(BASE_STAMP)
-	$(PYTEST) tests/integration
+	@mkdir -p $(COVERAGE_DIR)
+	COVERAGE_FILE=$(COVERAGE_DIR)/integration.coverage $(PYTEST_COV) -n 2 tests/integration
 
 e2e: $(BASE_STAMP)
 	$(PYTEST) tests/e2e
@@ -75,6 +99,14 @@ openapi: $(BASE_STAMP)
 # The published JSON Schemas of the bus events (docs/events/), from their pydantic models.
 schemas: $(BASE_STAMP)
 	$(PY) -m itask.schemas
+
+# Mutation testing (mutmut, [tool.mutmut] in pyproject.toml) of the modules that keep tasks safe:
+# the lifecycle, the ledger and slots (tasks_repo), the sweeper, permissions. Slow: not in `make test`.
+# Writes the score per module and the surviving mutants to build/mutation/ (TESTING.md says how to read it).
+mutation: $(MUTATION_STAMP)
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2
+	$(PY) -m tests.tools.mutation_score
 
 bench: $(BASE_STAMP)
 	$(PY) bench/grade_report.py --learners 1000 10000 --write BENCHMARKS.md
@@ -99,4 +131,4 @@ deploy: $(INFRA_STAMP)
 	@$(PY) infra/show_outputs.py build/cdk-outputs.json
 
 clean:
-	rm -rf $(VENV) cdk.out build .local .pytest_cache .mypy_cache .ruff_cache reports
+	rm -rf $(VENV) cdk.out build .local .pytest_cache .mypy_cache .ruff_cache reports mutants

@@ -42,6 +42,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _LATE.extend(EVENTS.take_violations())
     if _LATE and exitstatus == 0:
         session.exitstatus = 1
+    # A skipped test fails the run: every fixture is in the repository, so nothing has a reason to skip.
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped and session.exitstatus == pytest.ExitCode.OK:
+        reporter.ensure_newline()
+        reporter.write_line(
+            f"{len(skipped)} test(s) skipped: a skip is a failure here (see -rs above for why)", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

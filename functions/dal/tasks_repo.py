@@ -359,10 +359,11 @@ class TaskRepository:
                     slot, condition=SlotItem.pk.does_not_exist() | (SlotItem.task_id == task.task_id)
                 )
         except TransactWriteError as error:
+            # pynamodb sends a transaction's deletes before its updates: [0] is the slot, [1] the task.
             reasons = error.cancellation_reasons
-            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-                return False
             if len(reasons) > 1 and reasons[1] is not None and reasons[1].code == "ConditionalCheckFailed":
+                return False
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
                 # The slot was already freed and taken by a newer task: finish without touching it.
                 try:
                     TaskItem(task_pk(task.task_id), TASK_SK).update(

@@ -84,6 +84,11 @@ class LambdaRouter:
         self.trace_memory = False
         self._lock = threading.Lock()
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
+        # Test hook, never set by the stack: called with (function name, event) before each invoke,
+        # inside the invoke, so a test can hold a function at a gate it controls (instead of guessing
+        # with sleeps how long this machine takes) or make it fail (an exception it raises becomes the
+        # function's error, as if the handler had raised it).
+        self.before_invoke: Callable[[str, Any], None] | None = None
 
     # ---- names ----
     def function_name(self, name: str) -> str:
@@ -123,6 +128,8 @@ class LambdaRouter:
             tracemalloc.start()
         ok = False  # also when something that is not an Exception ends the call (a crash)
         try:
+            if self.before_invoke is not None:
+                self.before_invoke(spec.name, event)
             result = self._handler(spec)(event, context)
             ok = True
         except Exception as error:  # the Lambda runtime turns any escape into an error envelope

@@ -16,6 +16,7 @@ import pytest
 from itask.client import ApiClient, download
 from itask.local.jwt_local import LocalIssuer
 from itask.seed import DEMO_COURSE
+from tests.helpers.fixtures import DEMO_COURSE_EXPORT
 from tests.helpers.olx import export_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,10 +128,9 @@ def test_the_cli_demo_runs_end_to_end(tmp_path):
     assert "local stack stopped." in result.stdout
 
 
-FIXTURE = Path("/work/shared/fixtures/openedx-demo-course.tar.gz")
+FIXTURE = DEMO_COURSE_EXPORT  # in the repository: a missing fixture fails, never skips
 
 
-@pytest.mark.skipif(not FIXTURE.exists(), reason="the Open edX fixture course is not available")
 def test_the_cli_imports_a_course_and_rescores_it(local_stack):
     def itask(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -24,9 +24,10 @@ from functions.models.tasks import Task  # noqa: E402
 from functions.settings import Settings  # noqa: E402
 from itask.local import lambda_router, moto_fidelity  # noqa: E402
 from itask.local.resources import export_settings, provision  # noqa: E402
-from tests.helpers import counting, network_faults  # noqa: E402
+from tests.helpers import aws_faults, counting, network_faults  # noqa: E402
 from tests.helpers.api import api_event, response_json  # noqa: E402
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID, hand_course, learners  # noqa: E402
+from tests.helpers.gates import Hooks  # noqa: E402
 
 moto_fidelity.apply()
 # The tests' anonymization key (the local stack generates its own; AWS's comes from the stack).
@@ -34,6 +35,7 @@ ANONYMIZATION_SECRET = "integration-tests-anonymization-key"
 ROUTER = lambda_router.install("us-east-1")
 COUNTER = counting.install()
 NETWORK_FAULTS = network_faults.install()
+AWS_FAULTS = aws_faults.install()
 
 
 @dataclass
@@ -41,6 +43,8 @@ class Stack:
     settings: Settings
     router: lambda_router.LambdaRouter
     counter: counting.RequestCounter
+    hooks: Hooks
+    aws: aws_faults.AwsFaults
 
     def api(
         self,
@@ -59,8 +63,9 @@ class Stack:
         assert found is not None, task_id
         return found
 
-    def wait(self, task_id: str, timeout_s: float = 60.0) -> Task:
-        """Wait for the task to finish and for its execution to end."""
+    def wait(self, task_id: str, timeout_s: float = 600.0) -> Task:
+        """Wait for the task to finish and for its execution to end (bounded generously: this
+        machine is often loaded, and a passing test returns as soon as the state is reached)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             task = self.task(task_id)
@@ -69,7 +74,7 @@ class Stack:
             time.sleep(0.05)
         raise AssertionError(f"task {task_id} still {self.task(task_id).state} after {timeout_s}s")
 
-    def wait_execution(self, task_id: str, timeout_s: float = 120.0) -> str:
+    def wait_execution(self, task_id: str, timeout_s: float = 600.0) -> str:
         """Wait for the task's execution to end, asking Step Functions only (no DynamoDB reads)."""
         sfn = client("stepfunctions", self.settings.region)
         arn = self.settings.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{task_id}"
@@ -80,6 +85,10 @@ class Stack:
                 return str(status)
             time.sleep(0.05)
         raise AssertionError(f"execution of {task_id} still running after {timeout_s}s")
+
+    def invocations(self, function: str) -> int:
+        """How many times the router has invoked ``function`` in this process so far."""
+        return self.router.stats[function].count
 
     def executions_running(self) -> int:
         sfn = client("stepfunctions", self.settings.region)
@@ -144,11 +153,13 @@ def _start(chunk_size: int, learner_count: int) -> Iterator[Stack]:
         )
         export_settings(settings)
         seed(settings, learner_count)
-        stack = Stack(settings, ROUTER, COUNTER)
+        stack = Stack(settings, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
         try:
             yield stack
         finally:
-            deadline = time.monotonic() + 60
+            stack.hooks.close()  # release whatever a test still holds, so its executions can end
+            AWS_FAULTS.clear()
+            deadline = time.monotonic() + 600
             while stack.executions_running() and time.monotonic() < deadline:
                 time.sleep(0.05)
 

@@ -212,33 +212,39 @@ def test_status_for_a_list_of_ids_skips_unknown_and_foreign_tasks(stack):
 
 
 def test_running_tasks_of_a_course_are_listed_with_the_spec_fields(stack):
-    # Given a grade report that has just been submitted
+    # Given a grade report that has been submitted and is held before it plans (so it is running)
+    gate = stack.hooks.gate("plan")
     _, submitted = stack.api("POST", course_path(COURSE_ID, "tasks"), "instructor", GRADE)
+    gate.wait_arrivals(1)
     status, body = stack.api("GET", course_path(COURSE_ID, "tasks"), "staff")
+    # Then it is listed, alone, with the spec's fields
     assert status == 200
-    rows = body["tasks"]
-    # Then (unless it already finished) it is listed with the spec's fields
-    if rows:
-        row = rows[0]
-        assert set(row) == {
-            "task_type",
-            "task_input",
-            "task_id",
-            "requester",
-            "task_state",
-            "created",
-            "duration_sec",
-            "status",
-            "task_message",
-            "actions",
-        }
-        assert (row["task_id"], row["task_type"], row["requester"], row["task_input"], row["status"]) == (
-            submitted["task_id"],
-            "grade_course",
-            "instructor",
-            "{}",
-            "Incomplete",
-        )
+    [row] = body["tasks"]
+    assert set(row) == {
+        "task_type",
+        "task_input",
+        "task_id",
+        "requester",
+        "task_state",
+        "created",
+        "duration_sec",
+        "status",
+        "task_message",
+        "actions",
+    }
+    assert {
+        key: row[key]
+        for key in ("task_id", "task_type", "requester", "task_input", "task_state", "status", "actions")
+    } == {
+        "task_id": submitted["task_id"],
+        "task_type": "grade_course",
+        "requester": "instructor",
+        "task_input": "{}",
+        "task_state": "QUEUING",
+        "status": "Incomplete",
+        "actions": [],
+    }
+    gate.release()
     stack.wait(submitted["task_id"])
     # And once finished it is no longer running
     assert stack.api("GET", course_path(COURSE_ID, "tasks"), "staff")[1] == {"tasks": []}

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -24,9 +23,10 @@ from functions.logic.usage_keys import usage_key
 from functions.models.access import Role, RoleGrant
 from functions.models.tasks import TaskState
 from tests.helpers.api import api_event, course_path
+from tests.helpers.fixtures import DEMO_COURSE_EXPORT
 from tests.integration.conftest import ANONYMIZATION_SECRET
 
-FIXTURE = Path("/work/shared/fixtures/openedx-demo-course.tar.gz")
+FIXTURE = DEMO_COURSE_EXPORT  # in the repository: a missing fixture fails, never skips
 DEMO = "course-v1:OpenedX+DemoX+DemoCourse"
 ORA_A = "258949320d4c493e91296a51f33fbedc"  # Module 3 > Intermediate Assessment Tools > unit 4
 ORA_B = "414407a9e235444cb530c102fd0c66d0"  # Module 4 > Social Learning Tools > unit 4
@@ -97,8 +97,6 @@ DOWNLOADS_HEADER = [
     "file_path",
     "file_found",
 ]
-
-pytestmark = pytest.mark.skipif(not FIXTURE.exists(), reason="the Open edX fixture course is not available")
 
 
 def anon(user_id: int) -> str:

@@ -6,7 +6,6 @@ import io
 import json
 import tarfile
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -21,8 +20,9 @@ from functions.logic.usage_keys import usage_key
 from functions.models.access import Role, RoleGrant
 from functions.models.tasks import TaskState
 from tests.helpers.api import course_path
+from tests.helpers.fixtures import DEMO_COURSE_EXPORT
 
-FIXTURE = Path("/work/shared/fixtures/openedx-demo-course.tar.gz")
+FIXTURE = DEMO_COURSE_EXPORT  # in the repository: a missing fixture fails, never skips
 DEMO = "course-v1:OpenedX+DemoX+DemoCourse"
 MC = "870b16e640d541af94a308caac834d2e"  # "Basic Multiple Choice": Lion (choice_0) is right
 MC_INPUT = f"{MC}_2_1"
@@ -30,8 +30,6 @@ NUMERIC_UNIT = "18f8c8467e734220a3aa6fd228152a37"  # "Numerical Input Problems":
 NUMERIC = "3b8100660f3947c198e0a9b35f7c6cf6"  # answer 600
 LEARNERS = range(5001, 5151)  # 150 learners: 2 chunks of 100
 ANSWER = {0: "choice_0", 1: "choice_1", 2: "choice_2"}  # Lion, Tiger, Elephant by user id % 3
-
-pytestmark = pytest.mark.skipif(not FIXTURE.exists(), reason="the Open edX fixture course is not available")
 
 
 def fixture_archive(broken_key: bool = False, exam_chapter: str | None = None) -> bytes:
@@ -197,6 +195,42 @@ def test_rescore_if_higher_keeps_the_higher_old_scores(demo):
     # Lion answers go up; Tiger answers keep their (higher) point; Elephant stays at 0
     assert all(scores[u] == ((0.0, 1.0) if u % 3 == 2 else (1.0, 1.0)) for u in LEARNERS)
     assert payload["task_progress"]["down"] == 0 and payload["task_progress"]["up"] == 50
+
+
+def test_rescore_if_higher_scores_answers_that_had_no_score_yet(demo):
+    # Given answers to the numerical problem (600 is right) stored without any score: half right,
+    # half wrong (an answer saved before grading, or state loaded from a system that kept none)
+    import_course(demo, fixture_archive())
+    courses = CourseRepository(demo.settings)
+    lines = [
+        json.dumps(
+            {
+                "user_id": u,
+                "problem": NUMERIC,
+                "answers": {f"{NUMERIC}_2_1": "600" if u % 2 == 0 else "7"},
+                "attempts": 1,
+            }
+        )
+        for u in LEARNERS
+    ]
+    status, body = demo.api(
+        "POST", course_path(DEMO, "data/state"), "admin", raw_body="\n".join(lines).encode()
+    )
+    assert status == 200, body
+    assert all(state.earned is None for state in courses.read_states(DEMO, NUMERIC, list(LEARNERS)).values())
+    # When the instructor rescores the problem "if higher"
+    payload = run(demo, "rescore_problem_if_higher", {"problem_url": usage_key(DEMO, "problem", NUMERIC)})
+    # Then a missing earlier score is not "higher": every learner now has a score, wrong answers 0 of 1
+    states = courses.read_states(DEMO, NUMERIC, list(LEARNERS))
+    assert {u: (states[u].earned, states[u].possible) for u in LEARNERS} == {
+        u: ((1.0, 1.0) if u % 2 == 0 else (0.0, 1.0)) for u in LEARNERS
+    }
+    # and the grade reports read those scores
+    sheets = {
+        learner.enrollment.user_id: learner.scores for learner in courses.read_learners(DEMO, [5001, 5002])
+    }
+    assert (sheets[5001][NUMERIC].earned, sheets[5002][NUMERIC].earned) == (0.0, 1.0)
+    assert (payload["task_progress"]["attempted"], payload["task_progress"]["succeeded"]) == (150, 150)
 
 
 def test_the_dry_run_predicts_exactly_what_the_run_does(demo):

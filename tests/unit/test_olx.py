@@ -7,15 +7,15 @@ import json
 import tarfile
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from functions.logic.olx import OlxError, import_course, import_course_file
 from functions.models.content import ImportedCourse
 from functions.models.course import DEFAULT_GRADERS, Block, Course, GraderEntry
+from tests.helpers.fixtures import DEMO_COURSE_EXPORT
 
-FIXTURE = Path("/work/shared/fixtures/openedx-demo-course.tar.gz")
+FIXTURE = DEMO_COURSE_EXPORT  # in the repository: a missing fixture fails, never skips
 
 
 # ---------------------------------------------------------------------------------------------
@@ -56,8 +56,6 @@ def names(course: Course, ids: list[str]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo() -> ImportedCourse:
-    if not FIXTURE.exists():
-        pytest.skip(f"{FIXTURE} is not available")
     return import_course_file(FIXTURE)
 
 

@@ -1,0 +1,112 @@
+"""The sweeper fails tasks that can no longer finish, and leaves alone every task that still can.
+
+Through the real sweeper Lambda (as its schedule rule invokes it), with its grace period set by the
+setting it reads at invocation time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+from functions.dal.tasks_repo import TaskRepository
+from functions.models.tasks import Task, TaskState
+from tests.helpers.api import course_path
+from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID
+
+SCHEDULED_EVENT = {"source": "aws.events", "detail-type": "Scheduled Event"}
+
+
+def orphan(stack, task_id: str, course_id: str, age: timedelta, **update) -> Task:
+    """A task (slot taken) last updated ``age`` ago whose execution does not exist."""
+    now = datetime.now(UTC)
+    execution = stack.settings.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{task_id}"
+    task = Task(
+        task_id=task_id,
+        course_id=course_id,
+        task_type="grade_course",
+        task_key="",
+        task_input="{}",
+        state=TaskState.QUEUING,
+        requester="instructor",
+        created=now - age,
+        updated=now - age,
+        execution_arn=execution,
+    ).model_copy(update=update)
+    TaskRepository(stack.settings).create(task)
+    return task
+
+
+def sweep(stack, monkeypatch, grace_s: int) -> dict:
+    monkeypatch.setitem(os.environ, "ITASK_SWEEPER_GRACE_SECONDS", str(grace_s))
+    return stack.router.invoke("sweeper", SCHEDULED_EVENT)
+
+
+def test_a_task_updated_within_the_grace_period_is_left_alone(stack, monkeypatch):
+    # Given two tasks whose executions are gone: one last updated an hour ago, one 30 seconds ago
+    orphan(stack, "old-orphan", COURSE_ID, timedelta(hours=1))
+    orphan(stack, "recent-orphan", OTHER_COURSE_ID, timedelta(seconds=30))
+    # When the sweeper runs with a 10-minute grace period
+    result = sweep(stack, monkeypatch, grace_s=600)
+    # Then it looked at both and failed only the old one
+    assert (result["examined"], result["swept"]) == (2, ["old-orphan"])
+    repo = TaskRepository(stack.settings)
+    old = stack.task("old-orphan")
+    assert old.state is TaskState.FAILURE
+    assert json.loads(old.task_output or "") == {
+        "exception": "TaskLost",
+        "message": "The task's execution ended (MISSING) before the task finished.",
+    }
+    assert repo.slot_holder(COURSE_ID, "grade_course", "") is None
+    # the recent one (Finalize or MarkFailed may be writing it right now) keeps its state and its slot
+    assert stack.task("recent-orphan").state is TaskState.QUEUING
+    assert repo.slot_holder(OTHER_COURSE_ID, "grade_course", "") == "recent-orphan"
+    # and once the grace period has passed for it too, it is swept
+    assert sweep(stack, monkeypatch, grace_s=10)["swept"] == ["recent-orphan"]
+    assert repo.slot_holder(OTHER_COURSE_ID, "grade_course", "") is None
+
+
+def test_a_task_whose_execution_is_still_running_is_left_alone(stack, monkeypatch):
+    # Given a grade report whose chunks are held (its execution is RUNNING, the task in PROGRESS)
+    gate = stack.hooks.gate("process-chunk")
+    status, body = stack.api(
+        "POST", course_path(COURSE_ID, "tasks"), "instructor", {"task_type": "grade_course"}
+    )
+    assert status == 202, body
+    gate.wait_arrivals(1)
+    assert stack.task(body["task_id"]).state is TaskState.PROGRESS
+    # When the sweeper runs with no grace period at all
+    result = sweep(stack, monkeypatch, grace_s=0)
+    # Then it examined the task and left it running, slot held
+    assert (result["examined"], result["swept"]) == (1, [])
+    assert stack.task(body["task_id"]).state is TaskState.PROGRESS
+    assert TaskRepository(stack.settings).slot_holder(COURSE_ID, "grade_course", "") == body["task_id"]
+    # and the task finishes normally once its chunks go on
+    gate.release()
+    task = stack.wait(body["task_id"])
+    assert task.state is TaskState.SUCCESS, task.task_output
+    assert json.loads(task.task_output or "")["succeeded"] == 300
+    assert sweep(stack, monkeypatch, grace_s=0) == {"examined": 0, "swept": []}
+
+
+def test_a_task_never_started_is_swept_and_a_scheduled_one_is_not(stack, monkeypatch):
+    # Given a task whose execution was never created, and a scheduled task (no execution by design)
+    orphan(stack, "never-started", COURSE_ID, timedelta(hours=1), execution_arn=None)
+    orphan(
+        stack,
+        "scheduled",
+        OTHER_COURSE_ID,
+        timedelta(days=3),
+        execution_arn=None,
+        state=TaskState.SCHEDULED,
+    )
+    # When the sweeper runs
+    result = sweep(stack, monkeypatch, grace_s=60)
+    # Then only the first is failed, with a message that says what happened
+    assert (result["examined"], result["swept"]) == (1, ["never-started"])
+    assert json.loads(stack.task("never-started").task_output or "")["message"] == (
+        "The task was never started: its execution could not be created."
+    )
+    assert stack.task("scheduled").state is TaskState.SCHEDULED
+    assert TaskRepository(stack.settings).slot_holder(OTHER_COURSE_ID, "grade_course", "") == "scheduled"
