@@ -266,16 +266,19 @@ def start_stack(settings: Settings) -> Iterator[Stack]:
     from moto import mock_aws
 
     from itask.local.resources import export_settings, provision
-    from tests.integration.conftest import ANONYMIZATION_SECRET, COUNTER, ROUTER, seed
+    from tests.helpers.gates import Hooks
+    from tests.integration.conftest import ANONYMIZATION_SECRET, AWS_FAULTS, COUNTER, ROUTER, seed
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         provisioned = provision(settings, ROUTER, {"anonymization": ANONYMIZATION_SECRET})
         export_settings(provisioned)
         seed(provisioned, 10)
-        stack = Stack(provisioned, ROUTER, COUNTER)
+        stack = Stack(provisioned, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
         try:
             yield stack
         finally:
+            stack.hooks.close()
+            AWS_FAULTS.clear()
             deadline = time.monotonic() + 60
             while (stack.executions_running() or passback_executions_running(stack)) and (
                 time.monotonic() < deadline
