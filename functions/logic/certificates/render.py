@@ -51,6 +51,11 @@ _MODE_LABELS = {
 }
 
 
+def certificate_key(certificates_prefix: str, verify_uuid: str) -> str:
+    """Where a certificate's page is kept in the bucket."""
+    return f"{certificates_prefix}/{verify_uuid}.html"
+
+
 def verify_path(verify_uuid: str) -> str:
     return f"/certificates/{verify_uuid}"
 

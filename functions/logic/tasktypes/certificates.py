@@ -53,10 +53,6 @@ STATUSES_FROM_LIST = "Please select certificate statuses from the list only."
 NO_STATUSES = "Please select one or more certificate statuses that require certificate regeneration."
 
 
-def certificate_key(settings: Any, verify_uuid: str) -> str:
-    return f"{settings.certificates_prefix}/{verify_uuid}.html"
-
-
 class StudentSetInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -251,7 +247,9 @@ class _CertificateTask(CsvReportTask):
                     base_url=ctx.settings.public_base_url,
                 )
                 ctx.objects.put_bytes(
-                    certificate_key(ctx.settings, certificate.verify_uuid), html, "text/html; charset=utf-8"
+                    render.certificate_key(ctx.settings.certificates_prefix, certificate.verify_uuid),
+                    html,
+                    "text/html; charset=utf-8",
                 )
                 certificates.put_verification(certificate.verify_uuid, task.course_id, decision.user_id)
             records.set_certificate(task.course_id, decision.user_id, certificate)
