@@ -106,8 +106,10 @@ class CertificateRepository:
                 )
                 transaction.save(item)
         except TransactWriteError as error:
-            reasons = error.cancellation_reasons
-            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+            # Only the enrollment update has a condition (pynamodb orders the items its own way).
+            if any(
+                r is not None and r.code == "ConditionalCheckFailed" for r in error.cancellation_reasons or []
+            ):
                 raise NotEnrolled(str(entry.user_id)) from error
             raise
 
