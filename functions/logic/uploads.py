@@ -94,11 +94,14 @@ def read_upload(ctx: RunContext, course_id: str, purpose: Purpose, upload_id: st
     size = ctx.objects.size_of(key)
     if size is None:
         raise BadRequest(f"No {rule.what} was uploaded as {upload_id} for this course (or it has expired)")
-    data = ctx.objects.get_bytes(key, max_bytes=rule.max_bytes)
-    if size > rule.max_bytes or len(data) > rule.max_bytes:
-        raise BadRequest(f"The {rule.what} is larger than {rule.max_bytes:,} bytes")
-    if not data:
+    if size == 0:
         raise BadRequest(f"The {rule.what} is empty")
+    if size > rule.max_bytes:
+        raise BadRequest(f"The {rule.what} is larger than {rule.max_bytes:,} bytes")
+    # Read at most one byte past the limit: an object replaced since the size was read is caught too.
+    data = ctx.objects.get_bytes(key, max_bytes=rule.max_bytes)
+    if len(data) > rule.max_bytes:
+        raise BadRequest(f"The {rule.what} is larger than {rule.max_bytes:,} bytes")
     return data
 
 
