@@ -14,6 +14,7 @@ once.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -374,10 +375,10 @@ class StudentEnrollmentBatch(CsvReportTask):
         sent = 0
         for row in decisions.rows:
             if row.notify and row.email:
+                # One message of a kind per person and task, however often the list names them.
+                marker = f"{row.notify}-{hashlib.sha256(row.email.lower().encode()).hexdigest()[:32]}"
                 subject, text = enrollment_mail.learner_message(row.notify, course, task_input.auto_enroll)
-                sent += enrollment_mail.send_once(
-                    ctx, task.task_id, f"row-{row.number:09d}", row.email, subject, text
-                )
+                sent += enrollment_mail.send_once(ctx, task.task_id, marker, row.email, subject, text)
         ctx.objects.put_json(
             ctx.work_key(task.task_id, f"summaries/{chunk.index:06d}.json"), {"emails": sent}
         )
