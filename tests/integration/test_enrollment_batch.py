@@ -37,7 +37,13 @@ from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
 from tests.helpers.staff import Redelivery, add_learner, add_profiles, report_rows, sent_emails
 
-IDENTIFIERS = "u4001, u4002\nU4003@Example.org  fresh@example.org,,invited@example.org\tnot-an-email\nu4004 bad@@x u4003"
+IDENTIFIERS = "\n".join(
+    [
+        "u4001, u4002",
+        "U4003@Example.org  fresh@example.org,,invited@example.org\tnot-an-email",
+        "u4004 bad@@x u4003",
+    ]
+)
 HEADER = ["identifier", "success", "state_transition", "error_type", "error_message"]
 ENROLL_ROWS = [
     HEADER,
