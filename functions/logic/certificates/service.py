@@ -24,11 +24,11 @@ NOT_A_CERTIFICATE = "No valid certificate has this verification id."
 
 
 def _learner(ctx: RunContext, course_id: str, identifier: str) -> int:
-    """The user id an identifier names (a user id, username or email); 400 "User does not exist."."""
-    if identifier.isdigit() and len(identifier) <= 12:
-        return int(identifier)
+    """The user id an identifier names (a username, email or user id); 400 "User does not exist."."""
     user = directory.resolve(ctx, [identifier]).get(identifier)
     user_id = user.id if user else ctx.courses.find_user_id(course_id, identifier)
+    if user_id is None and identifier.isdigit() and len(identifier) <= 12:
+        user_id = int(identifier)  # a username made of digits wins over a user id (checked first)
     if user_id is None:
         raise BadRequest("User does not exist.")
     return user_id
