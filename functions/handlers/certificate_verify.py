@@ -9,19 +9,29 @@ tell nothing about which ids exist.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.errors import ApiError, NotFound
+from functions.handlers.contract import public_answers
 from functions.logic.certificates import service
 from functions.logic.registry import RunContext
+from functions.models import api as models
 from functions.observability import logger, metrics, tracer
 from functions.settings import get_settings
 
-app = APIGatewayHttpResolver()
+# Part of the published contract (docs/openapi.json): ``api.openapi_document`` adds these routes as
+# public operations (``security: []``), and the authorization matrix expects every caller's 200.
+app = APIGatewayHttpResolver(enable_validation=True)
+VerifyId = Annotated[
+    str,
+    Path(description="A certificate's verification id (32 hexadecimal digits)", min_length=1, max_length=64),
+]
 # Public pages may be cached briefly, never stored by shared caches with someone's data elsewhere.
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -30,15 +40,29 @@ def _context() -> RunContext:
     return RunContext.create(get_settings())
 
 
-@app.get("/certificates/<verify_uuid>")
-def get_certificate(verify_uuid: str) -> Response:
+@app.get(
+    "/certificates/<verify_uuid>",
+    operation_id="verifyCertificate",
+    summary="Public, no token: what a valid certificate says; the same 404 for any other id",
+    tags=["certificates"],
+    responses=public_answers(
+        200, {"application/json": {"model": models.CertificateVerification}}, "A valid certificate", 404
+    ),
+)
+def get_certificate(verify_uuid: VerifyId):
     body = service.verify(_context(), verify_uuid)
     metrics.add_metric(name="CertificatesVerified", unit="Count", value=1)
     return Response(200, content_types.APPLICATION_JSON, json.dumps(body), headers=_HEADERS)
 
 
-@app.get("/certificates/<verify_uuid>/view")
-def get_certificate_page(verify_uuid: str) -> Response:
+@app.get(
+    "/certificates/<verify_uuid>/view",
+    operation_id="viewCertificate",
+    summary="Public, no token: the rendered certificate page of a valid id; the same 404 for any other",
+    tags=["certificates"],
+    responses=public_answers(200, {"text/html": {"schema": {"type": "string"}}}, "The certificate page", 404),
+)
+def get_certificate_page(verify_uuid: VerifyId):
     page = service.certificate_html(_context(), verify_uuid)
     headers = {**_HEADERS, "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
     return Response(200, "text/html; charset=utf-8", page.decode("utf-8"), headers=headers)
@@ -52,6 +76,12 @@ def handle_api_error(error: ApiError) -> Response:
         json.dumps({"error": error.message, "code": error.code}),
         headers=_HEADERS,
     )
+
+
+@app.exception_handler(RequestValidationError)
+def handle_invalid_id(_: RequestValidationError) -> Response:
+    # An id out of the documented bounds is one more id that is not a valid certificate's.
+    return handle_api_error(NotFound(service.NOT_A_CERTIFICATE))
 
 
 @app.not_found
