@@ -3,8 +3,11 @@
 moto's DynamoDB evaluates a condition and then writes, without a lock, so two threads can both pass
 ``attribute_not_exists`` (and a transaction deep-copies tables while others write). Real DynamoDB
 serialises writes to an item. We serialise moto's DynamoDB request handling so that local runs and
-tests see the same guarantees our race-free slot relies on in AWS. Likewise S3's conditional
-``PutObject`` (``If-None-Match: *``, which the chunk journal relies on): moto checks, then writes.
+tests see the same guarantees our race-free slot relies on in AWS. Likewise S3's ``PutObject``:
+moto checks a condition (``If-None-Match: *``, which the chunk journal relies on), then writes; and
+two puts of the same key at once can fail in moto (the replaced object's buffer is closed while the
+other request still reads its ETag: "I/O operation on closed file"), where S3 makes each put atomic
+and the last one wins. Every put is serialised (a chunk delivered twice writes the same keys twice).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import threading
 from typing import Any
 
 _lock = threading.RLock()
-_s3_lock = threading.Lock()
+_s3_lock = threading.RLock()
 _applied = False
 
 
@@ -39,8 +42,6 @@ def apply() -> None:
 
     @functools.wraps(original_put)
     def put_object(self: Any) -> Any:
-        if not self.headers.get("If-None-Match"):
-            return original_put(self)
         with _s3_lock:
             return original_put(self)
 
