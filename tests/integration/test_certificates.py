@@ -392,7 +392,8 @@ def test_a_chunk_delivered_twice_at_once_generates_each_certificate_once(small_c
     ids = {
         records[u].verify_uuid for u in (PASS_VERIFIED, ALLOW_FAIL_AUDIT, UNAVAILABLE_CERT, PASS_PROFESSIONAL)
     }
-    pointers = {item.pk.removeprefix("CERTV#") for item in VerifyItem.scan()}
+    # (a scan reads the whole table: only the verification pointers are counted)
+    pointers = {item.pk.removeprefix("CERTV#") for item in VerifyItem.scan() if item.pk.startswith("CERTV#")}
     assert pointers == ids
     pages = {info.key for info in ObjectStore(stack.settings).list(f"{stack.settings.certificates_prefix}/")}
     assert pages == {f"{stack.settings.certificates_prefix}/{i}.html" for i in ids}
