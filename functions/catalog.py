@@ -146,6 +146,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             29,
         ),
         FunctionSpec(
+            "certificate-verify",
+            "functions.handlers.certificate_verify.lambda_handler",
+            "Public certificate verification (no bearer token)",
+            256,
+            29,
+        ),
+        FunctionSpec(
             "lti-score-changed",
             "functions.handlers.lti_events.lambda_handler",
             "ScoreChanged events -> LTI pass-backs queued",
@@ -182,6 +189,8 @@ EVENT_RULES: tuple[EventRuleSpec, ...] = (
 
 PUBLIC_ROUTES: tuple[PublicRouteSpec, ...] = (
     PublicRouteSpec("POST", "/lti/launch/{course_id}/{usage_id}", "lti-launch"),
+    PublicRouteSpec("GET", "/certificates/{verify_uuid}", "certificate-verify"),
+    PublicRouteSpec("GET", "/certificates/{verify_uuid}/view", "certificate-verify"),
 )
 
 # The LTI pass-back state machine (statemachines/lti_passback.asl.json) and its placeholders.

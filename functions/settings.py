@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     grader_batch_size: int = Field(default=100, ge=1, le=1000)
     grader_concurrency: int = Field(default=4, ge=1, le=32)
 
+    # ---- staff uploads, certificates, batch enrollment (spec §7) ----
+    # Files staff upload (pre-signed POSTs) live under <uploads_prefix>/<sha1(course_id)>/<purpose>/.
+    uploads_prefix: str = "uploads"
+    upload_url_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    # Rendered certificates: <certificates_prefix>/<verification id>.html.
+    certificates_prefix: str = "certificates"
+    # Where the public certificate routes are reached (printed on certificates); empty: paths only.
+    public_base_url: str = ""
+    # Named in learners' and requesters' emails (upstream's PLATFORM_NAME and SITE_NAME).
+    platform_name: str = "Open edX"
+    site_name: str = "courses.example.com"
+
     # ---- LTI grade pass-back (spec §8; functions/logic/lti) ----
     lti_table: str = "itask-lti"
     # KMS key (id, ARN or alias) that encrypts consumer secrets and tool private keys.

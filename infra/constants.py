@@ -25,6 +25,10 @@ WORK_PREFIX: Final = "work"
 LOADS_PREFIX: Final = "loads"
 ATTACHMENTS_PREFIX: Final = "attachments"  # ORA submission files (loaded by admins, read by the ORA reports)
 WORK_EXPIRATION_DAYS: Final = 7
+# Files staff upload for a task (pre-signed POSTs; expired like scratch) and rendered certificates.
+UPLOADS_PREFIX: Final = "uploads"
+UPLOADS_EXPIRATION_DAYS: Final = 7
+CERTIFICATES_PREFIX: Final = "certificates"
 
 # Environment variable names read by functions/settings.py (prefix ITASK_).
 ENV_TASKS_TABLE: Final = "ITASK_TASKS_TABLE"
@@ -34,6 +38,8 @@ ENV_BUCKET: Final = "ITASK_BUCKET"
 ENV_REPORTS_PREFIX: Final = "ITASK_REPORTS_PREFIX"
 ENV_WORK_PREFIX: Final = "ITASK_WORK_PREFIX"
 ENV_LOADS_PREFIX: Final = "ITASK_LOADS_PREFIX"
+ENV_UPLOADS_PREFIX: Final = "ITASK_UPLOADS_PREFIX"
+ENV_CERTIFICATES_PREFIX: Final = "ITASK_CERTIFICATES_PREFIX"
 ENV_STATE_MACHINE_ARN: Final = "ITASK_STATE_MACHINE_ARN"
 ENV_EVENT_BUS_NAME: Final = "ITASK_EVENT_BUS_NAME"
 ENV_NOTIFY_FROM: Final = "ITASK_NOTIFY_FROM"

@@ -135,6 +135,23 @@ def _problem_item(course_id: str, problem: ProblemDefinition, now: datetime) -> 
     return ProblemItem(course_id, f"{PROBLEM_PREFIX}{problem.id}", data=data, updated=now)
 
 
+def certificate_map(cert: Certificate) -> CertificateMap:
+    return CertificateMap(**cert.model_dump())
+
+
+def certificate_of(cert: CertificateMap) -> Certificate:
+    return Certificate(
+        status=cert.status,
+        mode=cert.mode,
+        grade=cert.grade,
+        verify_uuid=cert.verify_uuid,
+        created=cert.created,
+        modified=cert.modified,
+        task_id=cert.task_id,
+        error_reason=cert.error_reason,
+    )
+
+
 def _enrollment_item(enrollment: Enrollment) -> EnrollmentItem:
     cert = enrollment.certificate
     return EnrollmentItem(
@@ -153,7 +170,7 @@ def _enrollment_item(enrollment: Enrollment) -> EnrollmentItem:
         team=enrollment.team,
         experiment_groups=dict(enrollment.experiment_groups) or None,
         allowlisted=enrollment.allowlisted,
-        certificate=None if cert is None else CertificateMap(status=cert.status, mode=cert.mode),
+        certificate=None if cert is None else certificate_map(cert),
     )
 
 
@@ -174,7 +191,7 @@ def _enrollment(item: EnrollmentItem) -> Enrollment:
         team=item.team,
         experiment_groups={str(k): str(v) for k, v in groups.items()},
         allowlisted=bool(item.allowlisted),
-        certificate=None if cert is None else Certificate(status=cert.status, mode=cert.mode),
+        certificate=None if cert is None else certificate_of(cert),
     )
 
 

@@ -20,6 +20,8 @@ from functions.settings import Settings
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum size of every part but the last
 PART_BYTES = 8 * 1024 * 1024
 READ_BYTES = 1024 * 1024
+_CONDITIONAL_ATTEMPTS = 5
+_CONFLICT_PAUSE_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,58 @@ class ObjectStore:
 
     def put_bytes(self, key: str, body: bytes, content_type: str) -> None:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    def put_if_absent(self, key: str, body: bytes, content_type: str) -> bool:
+        """Write ``key`` only if no object has that key (S3 conditional write); False if one does."""
+        for _ in range(_CONDITIONAL_ATTEMPTS):
+            try:
+                self._s3.put_object(
+                    Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
+                )
+                return True
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code")
+                if code == "PreconditionFailed":
+                    return False
+                # 409 ConditionalRequestConflict: another conditional write of the key is in flight.
+                if code != "ConditionalRequestConflict":
+                    raise
+                time.sleep(_CONFLICT_PAUSE_S)
+        return False
+
+    def get_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
+        """The whole object; with ``max_bytes``, at most that many bytes plus one (a size check)."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if max_bytes is not None:
+            params["Range"] = f"bytes=0-{max_bytes}"
+        body: bytes = self._s3.get_object(**params)["Body"].read()
+        return body
+
+    def size_of(self, key: str) -> int | None:
+        """The object's size in bytes, or None when there is no such object."""
+        try:
+            return int(self._s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+
+    def delete(self, key: str) -> None:
+        self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def presign_post(
+        self, key: str, max_bytes: int, ttl_seconds: int, content_type: str | None = None
+    ) -> dict[str, Any]:
+        """A browser-style upload form for exactly ``key``: the signed policy bounds the size."""
+        fields: dict[str, str] = {}
+        conditions: list[Any] = [["content-length-range", 1, max_bytes]]
+        if content_type:
+            fields["Content-Type"] = content_type
+            conditions.append({"Content-Type": content_type})
+        post: dict[str, Any] = self._s3.generate_presigned_post(
+            self.bucket, key, Fields=fields or None, Conditions=conditions, ExpiresIn=ttl_seconds
+        )
+        return post
 
     def iter_bytes(self, key: str) -> Iterator[bytes]:
         """The object's content in pieces of at most 1 MiB."""

@@ -5,6 +5,10 @@
 * allowed  : pk = course, sk ``ALLOW#<lower-case email>``: enrollment-allowed emails, one range.
 * surveys  : pk = course, sk ``SURVEY#<uid>``: one learner's answers (a JSON object), one range.
 * attempts : pk = course, sk ``PROCTOR#<uid>#<attempt code>``: a learner's exam attempts side by side.
+* directory: pk ``UNAME#<username>`` / ``UEMAIL#<lower-case email>``, sk ``USER``: the user id of a
+             username or an email, written with the profile (tasks resolve identifiers 100 at a time);
+             sk ``PENDING`` under an email: the courses holding an invitation made by batch enrollment
+             for that email, so loading the person's profile later can enroll them.
 
 No item here carries ``username``, ``email`` or ``user_key``: those attributes are the range and hash
 keys of the table's sparse indexes, and our items must not turn up in enrollment look-ups.
@@ -17,7 +21,13 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.models import Model
 
 from functions.dal import tables
@@ -31,6 +41,10 @@ PROFILE_SK = "PROFILE"
 ALLOWED_PREFIX = "ALLOW#"
 SURVEY_PREFIX = "SURVEY#"
 ATTEMPT_PREFIX = "PROCTOR#"
+USERNAME_PREFIX = "UNAME#"
+EMAIL_PREFIX = "UEMAIL#"
+DIRECTORY_SK = "USER"
+PENDING_SK = "PENDING"
 # After every "<uid>#<code>" key of one user and before the next user's ("$" follows "#" in ASCII).
 _AFTER_USER = "$"
 
@@ -45,6 +59,18 @@ def survey_sk(user_id: int) -> str:
 
 def attempt_sk(user_id: int, attempt_code: str) -> str:
     return f"{ATTEMPT_PREFIX}{user_id:012d}#{attempt_code}"
+
+
+def username_pk(username: str) -> str:
+    return f"{USERNAME_PREFIX}{username}"
+
+
+def email_pk(email: str) -> str:
+    return f"{EMAIL_PREFIX}{email.lower()}"
+
+
+def _directory_keys(profile: UserProfile) -> tuple[str, str]:
+    return username_pk(profile.username), email_pk(profile.email)
 
 
 def allowed_sk(email: str) -> str:
@@ -85,6 +111,30 @@ class AllowedItem(Model):
     created = UTCDateTimeAttribute(null=True)
 
 
+class UserPointerItem(Model):
+    """A username or an email pointing at its user (the directory; no name attribute on purpose)."""
+
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    user_id = NumberAttribute()
+
+
+class PendingCoursesItem(Model):
+    """Courses where an email has an invitation waiting for the person's account."""
+
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    courses = UnicodeSetAttribute(null=True)
+
+
 class SurveyItem(Model):
     class Meta:
         table_name = "itask-courses"
@@ -108,7 +158,14 @@ class AttemptItem(Model):
     data = UnicodeAttribute()  # JSON of ProctoredAttempt
 
 
-_MODELS: tuple[type[Model], ...] = (ProfileItem, AllowedItem, SurveyItem, AttemptItem)
+_MODELS: tuple[type[Model], ...] = (
+    ProfileItem,
+    AllowedItem,
+    SurveyItem,
+    AttemptItem,
+    UserPointerItem,
+    PendingCoursesItem,
+)
 
 
 def _profile_item(profile: UserProfile, now: datetime) -> ProfileItem:
@@ -157,9 +214,18 @@ class PeopleRepository:
 
     # ---- profiles ----
     def put_profiles(self, profiles: Iterable[UserProfile]) -> int:
+        """Store profiles and their directory entries (a changed username or email: the old one goes)."""
         now = datetime.now(UTC)
         count = 0
+        profiles = list(profiles)
+        before = self.get_profiles(profile.id for profile in profiles)
+        pointers = {pk: profile.id for profile in profiles for pk in _directory_keys(profile)}
+        stale = {pk for old in before.values() for pk in _directory_keys(old)} - pointers.keys()
         with ProfileItem.batch_write() as batch:
+            for pk in stale:
+                batch.delete(UserPointerItem(pk, DIRECTORY_SK))
+            for pk, user_id in pointers.items():
+                batch.save(UserPointerItem(pk, DIRECTORY_SK, user_id=user_id))
             for profile in profiles:
                 batch.save(_profile_item(profile, now))
                 count += 1
@@ -176,6 +242,51 @@ class PeopleRepository:
         return {
             int(item.user_id): UserProfile.model_validate_json(item.data)
             for item in ProfileItem.batch_get(keys)
+        }
+
+    def find_users(self, identifiers: Iterable[str]) -> dict[str, UserProfile]:
+        """Identifier (a username, or an email with any case) -> the user's profile, for the known ones.
+
+        Two BatchGetItem rounds per 100 identifiers (directory, then profiles); a directory entry
+        that no longer matches its profile (renamed meanwhile) is not a match.
+        """
+        wanted = {
+            identifier: (email_pk(identifier) if "@" in identifier else username_pk(identifier))
+            for identifier in set(identifiers)
+            if identifier
+        }
+        pointers = {
+            item.pk: int(item.user_id)
+            for item in UserPointerItem.batch_get([(pk, DIRECTORY_SK) for pk in set(wanted.values())])
+        }
+        profiles = self.get_profiles(set(pointers.values()))
+        found: dict[str, UserProfile] = {}
+        for identifier, pk in wanted.items():
+            profile = profiles.get(pointers.get(pk, -1))
+            if profile is None:
+                continue
+            if profile.username == identifier or profile.email.lower() == identifier.lower():
+                found[identifier] = profile
+        return found
+
+    # ---- invitations waiting for an account ----
+    def add_pending_course(self, email: str, course_id: str) -> None:
+        PendingCoursesItem(email_pk(email), PENDING_SK).update(
+            actions=[PendingCoursesItem.courses.add({course_id})]
+        )
+
+    def remove_pending_course(self, email: str, course_id: str) -> None:
+        PendingCoursesItem(email_pk(email), PENDING_SK).update(
+            actions=[PendingCoursesItem.courses.delete({course_id})]
+        )
+
+    def pending_courses(self, emails: Iterable[str]) -> dict[str, set[str]]:
+        """Lower-cased email -> courses with an invitation waiting (BatchGetItem, 100 emails each)."""
+        keys = [(email_pk(email), PENDING_SK) for email in {email.lower() for email in emails}]
+        return {
+            item.pk[len(EMAIL_PREFIX) :]: set(item.courses)
+            for item in PendingCoursesItem.batch_get(keys)
+            if item.courses
         }
 
     # ---- enrollments (written by CourseRepository; read here by key) ----
@@ -213,6 +324,21 @@ class PeopleRepository:
 
     def check_allowed(self, course_id: str, allowed: Iterable[EnrollmentAllowed]) -> tuple[int, str] | None:
         return first_problem(_allowed_item(course_id, entry) for entry in allowed)
+
+    def get_allowed(self, course_id: str, emails: Iterable[str]) -> dict[str, EnrollmentAllowed]:
+        """Lower-cased email -> its allowed record, for those of these emails that have one."""
+        keys = [(course_id, allowed_sk(email)) for email in {email.lower() for email in emails}]
+        return {
+            item.allowed_email.lower(): EnrollmentAllowed(
+                email=item.allowed_email, auto_enroll=bool(item.auto_enroll), created=item.created
+            )
+            for item in AllowedItem.batch_get(keys)
+        }
+
+    def delete_allowed(self, course_id: str, emails: Iterable[str]) -> None:
+        with AllowedItem.batch_write() as batch:
+            for email in {email.lower() for email in emails}:
+                batch.delete(AllowedItem(course_id, allowed_sk(email)))
 
     def iter_allowed(self, course_id: str) -> Iterator[EnrollmentAllowed]:
         """The course's allowed emails ordered by lower-cased email."""

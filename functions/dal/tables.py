@@ -165,8 +165,17 @@ class CourseItem(Model):
 
 
 class CertificateMap(MapAttribute):
+    """The learner's certificate in the course (upstream's GeneratedCertificate), on the enrollment:
+    the grade reports read it with the learner, and a chunk of certificates is one range."""
+
     status = UnicodeAttribute()
     mode = UnicodeAttribute()
+    grade = UnicodeAttribute(null=True)
+    verify_uuid = UnicodeAttribute(null=True)
+    created = UTCDateTimeAttribute(null=True)
+    modified = UTCDateTimeAttribute(null=True)
+    task_id = UnicodeAttribute(null=True)
+    error_reason = UnicodeAttribute(null=True)
 
 
 class EnrollmentItem(Model):

@@ -28,6 +28,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, RootModel
 
 from functions.errors import ApiError, BadRequest, Unauthorized
+from functions.handlers import certificate_verify
 from functions.handlers.contract import (
     DOCUMENTED_BODIES,
     MAX_QUERY,
@@ -37,6 +38,7 @@ from functions.handlers.contract import (
     document_body,
 )
 from functions.handlers.lti_routes import router as lti_router
+from functions.handlers.staff_routes import router as staff_router
 from functions.logic import json_body, keys, service, tokens
 from functions.logic.failures import new_error_id
 from functions.models import api as models
@@ -56,6 +58,7 @@ app = APIGatewayHttpResolver(
     serializer=lambda body: json.dumps(body, indent=4),
 )
 app.include_router(lti_router)
+app.include_router(staff_router)
 
 
 class TaskStatusMap(RootModel[dict[str, models.TaskStatus]]):
@@ -328,6 +331,26 @@ def _request_body(documented: tuple[str, Any, bool], document: dict[str, Any]) -
     return {"required": required, "content": {media_type: {"schema": schema}}}
 
 
+# Functions whose routes API Gateway serves without the JWT authorizer (functions.catalog.PUBLIC_ROUTES)
+# and that declare them for the contract: their operations join the document with ``security: []``.
+PUBLIC_APPS: tuple[APIGatewayHttpResolver, ...] = (certificate_verify.app,)
+
+
+def _add_public_operations(document: dict[str, Any]) -> None:
+    for public in PUBLIC_APPS:
+        extra: dict[str, Any] = json.loads(
+            public.get_openapi_json_schema(title=API_TITLE, version=API_VERSION)
+        )
+        for path, operations in extra["paths"].items():
+            for operation in operations.values():
+                operation["responses"].pop("422", None)
+                operation["security"] = []  # public: no token needed (one sent is ignored)
+            document["paths"].setdefault(path, {}).update(operations)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in extra.get("components", {}).get("schemas", {}).items():
+            schemas.setdefault(name, schema)
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route, generated from the declarations above.
@@ -340,7 +363,8 @@ def openapi_document() -> dict[str, Any]:
         version=API_VERSION,
         description=(
             "Background jobs for Open edX course staff: reports, problem-state tasks, task status. "
-            "Every route needs a bearer JWT (tokens must expire within 12 h by default); errors "
+            "Every route needs a bearer JWT (tokens must expire within 12 h by default) except the "
+            "public certificate verification; errors "
             'are JSON {"error", "code"} with a 4xx status.'
         ),
         security_schemes={BEARER: HTTPBearer(bearerFormat="JWT")},
@@ -363,6 +387,7 @@ def openapi_document() -> dict[str, Any]:
                 links = _LINKS.get((operation.get("operationId", ""), status))
                 if links is not None:
                     answer["links"] = links
+    _add_public_operations(document)
     schemas = document.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(name, None)

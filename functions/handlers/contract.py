@@ -56,6 +56,18 @@ def answers(status: int, model: type[BaseModel], description: str, *errors: int)
     return documented
 
 
+def public_answers(status: int, content: dict[str, Any], description: str, *errors: int) -> dict[int, Any]:
+    """The documented answers of a public route (no token, so no 401): ``content`` is the success's
+    ``{media type: {"model": Model} | {"schema": {...}}}``."""
+    documented: dict[int, Any] = {status: {"description": description, "content": content}}
+    for code in sorted(errors):
+        documented[code] = {
+            "description": DESCRIPTIONS[code],
+            "content": {"application/json": {"model": models.ApiErrorBody}},
+        }
+    return documented
+
+
 # Bodies that routes read themselves (raw bytes, JSON lines, or JSON they validate with their own
 # messages), by operation id: (media type, pydantic model or a JSON schema, required).
 DOCUMENTED_BODIES: dict[str, tuple[str, type[BaseModel] | dict[str, Any], bool]] = {}

@@ -49,7 +49,9 @@ def finish_task(
         # The state is already saved; a lost event must not undo it. Alarmed through the metric.
         logger.exception("TaskCompleted not published", extra={"task_id": task.task_id})
         metrics.add_metric(name="EventsNotPublished", unit="Count", value=1)
-    if state is TaskState.SUCCESS and event.report_name and task.requester_email:
+    task_type = registry.get(task.task_type)
+    report_email = task_type is None or task_type.report_email
+    if state is TaskState.SUCCESS and event.report_name and task.requester_email and report_email:
         _email_report_ready(ctx, finished, event.report_name)
     return True
 

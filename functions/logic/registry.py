@@ -104,6 +104,9 @@ class TaskType(ABC):
     running_step: ClassVar[str | None] = None
     finalizing_step: ClassVar[str | None] = None
     done_step: ClassVar[str | None] = None
+    # Email the requester a link when the output names a report (types that send their own
+    # completion email turn it off).
+    report_email: ClassVar[bool] = True
 
     # ---- submission ----
     def parse_input(self, raw: Any) -> BaseModel:
@@ -164,6 +167,10 @@ class TaskType(ABC):
                 "see Pending Tasks below."
             )
         return "Task created"
+
+    def submitted_message_for(self, task_input: BaseModel) -> str:
+        """The submit answer's status text; types whose text names their input override this."""
+        return self.submitted_message
 
     # ---- the run ----
     @abstractmethod

@@ -69,7 +69,7 @@ def submit(
             "requester": principal.username,
         },
     )
-    return Submitted(task=task, message=task_type.submitted_message)
+    return Submitted(task=task, message=task_type.submitted_message_for(task_input))
 
 
 def _create(ctx: registry.RunContext, task: Task, task_type: registry.TaskType) -> None:

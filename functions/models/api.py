@@ -173,3 +173,120 @@ class LtiResent(_Answer):
     resent: list[str]
     superseded: list[str]
     more: bool
+
+
+# ---- certificates, cohorts, uploads, batch enrollment (functions/handlers/staff_routes.py) ----
+class UploadRequest(BaseModel):
+    """What a file is for: it decides the size limit and who may upload it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: Literal["cohorts", "enrollment_identifiers"]
+
+
+class UploadForm(_Answer):
+    """A pre-signed S3 POST form for one file: POST ``fields`` and the file to ``url``, then name
+    ``upload_id`` in the task's input."""
+
+    upload_id: str
+    purpose: str
+    url: str
+    fields: dict[str, str]
+    max_bytes: int
+    expires: str
+
+
+class CohortList(_Answer):
+    course_id: str
+    is_cohorted: bool
+    cohorts: list[dict[str, Any]]
+
+
+class CohortCreated(_Answer):
+    course_id: str
+    cohort: dict[str, Any]
+
+
+class CohortSettingsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    is_cohorted: bool
+
+
+class CohortSettings(_Answer):
+    course_id: str
+    is_cohorted: bool
+
+
+class Allowlist(_Answer):
+    """Certificate exceptions of the course, with each learner's certificate status (or null)."""
+
+    course_id: str
+    allowlist: list[dict[str, Any]]
+
+
+class AllowlistAdded(_Answer):
+    course_id: str
+    user_id: int
+    user: str
+
+
+class AllowlistRemoved(_Answer):
+    course_id: str
+    user_id: int
+    removed: bool
+
+
+class CertificateHistory(_Answer):
+    """Certificate generation history: who, when, for which learners, regeneration or not."""
+
+    course_id: str
+    history: list[dict[str, Any]]
+
+
+class BatchEnrollmentRequest(BaseModel):
+    """Enroll or unenroll learners named inline (split on commas, whitespace, newlines) or in an
+    uploaded file (purpose ``enrollment_identifiers``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(max_length=32, description="enroll or unenroll")
+    identifiers: str | list[str] | None = None
+    upload_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    auto_enroll: bool = True
+    email_students: bool = False
+    reason: str | None = Field(default=None, max_length=255)
+    secure: bool = True
+
+
+class BatchEnrollmentSubmitted(_Answer):
+    """Spec §7.3's answer for the asynchronous path."""
+
+    action: str
+    auto_enroll: bool
+    async_processing: bool
+    task_id: str
+    task_state: str
+    message: str
+    total_students: int
+
+
+class EnrollmentAudit(_Answer):
+    """Manual enrollment audit records, newest first."""
+
+    course_id: str
+    records: list[dict[str, Any]]
+
+
+class CertificateVerification(_Answer):
+    """What a valid certificate says (public: no token)."""
+
+    valid: bool
+    verify_uuid: str
+    course_id: str
+    course_name: str
+    learner_name: str
+    mode: str
+    status: str
+    issued: str | None = None
+    certificate_url: str

@@ -138,10 +138,18 @@ class ProblemScore(BaseModel):
 
 
 class Certificate(BaseModel):
+    """A learner's certificate in a course (upstream's GeneratedCertificate)."""
+
     model_config = ConfigDict(frozen=True)
 
     status: str  # e.g. "downloadable", "notpassing"
     mode: str
+    grade: str | None = None  # the course percent when it was decided, as upstream stores it
+    verify_uuid: str | None = None  # the public verification id (unguessable)
+    created: datetime | None = None
+    modified: datetime | None = None
+    task_id: str | None = None  # the task that last decided it
+    error_reason: str | None = None
 
 
 class Enrollment(BaseModel):

@@ -67,6 +67,7 @@ class ServicePermissions(Construct):
             "sweeper": self._sweeper,
             "grader": self._grader,
             "lti-launch": self._lti_launch,
+            "certificate-verify": self._certificate_verify,
             "lti-score-changed": self._lti_score_changed,
             "lti-send": self._lti_send,
         }
@@ -91,6 +92,9 @@ class ServicePermissions(Construct):
         self._reports.grant_read(fn, constants.REPORTS_PREFIX, constants.WORK_PREFIX)
         self._reports.grant_read_write(fn, constants.ATTACHMENTS_PREFIX)  # the ORA submissions loader
         self._reports.grant_read_write_delete(fn, constants.LOADS_PREFIX)  # bulk loads' journals
+        # Staff uploads: sign upload forms (S3 checks the signer may PutObject), read a file to check
+        # it before queuing, remove a refused one, store a list given inline.
+        self._reports.grant_read_write_delete(fn, constants.UPLOADS_PREFIX)
         self._workflow.state_machine.grant_start_execution(fn)
         allow(
             fn, ["states:StopExecution"], [self._workflow.execution_arns], wildcard_reason=_EXECUTIONS_REASON
@@ -108,6 +112,11 @@ class ServicePermissions(Construct):
         self._read(fn, self._data.courses)
         allow(fn, ["kms:Decrypt"], [self._lti.key.key_arn])
 
+    def _certificate_verify(self, fn: lambda_.IFunction) -> None:
+        # The public verification: the certificate's record (and the learner's name), and its page.
+        self._read(fn, self._data.courses)
+        self._reports.grant_read(fn, constants.CERTIFICATES_PREFIX)
+
     def _lti_score_changed(self, fn: lambda_.IFunction) -> None:
         # Bump assignment versions, write ledger records, start one pass-back execution each
         # (the queue's receive/delete permissions come with its event source mapping).
@@ -122,10 +131,12 @@ class ServicePermissions(Construct):
         allow(fn, ["kms:Decrypt"], [self._lti.key.key_arn])
 
     def _plan(self, fn: lambda_.IFunction) -> None:
-        # Read course data, move the task to PROGRESS, write the snapshot and the chunk list under work/.
+        # Read course data, move the task to PROGRESS, write the snapshot and the chunk list under work/;
+        # certificate generation records its history; staff tasks read their uploaded file.
         self._read_write(fn, self._data.tasks)
-        self._read(fn, self._data.courses)
+        self._read_write(fn, self._data.courses)
         self._reports.grant_read_write_delete(fn, constants.WORK_PREFIX)
+        self._reports.grant_read(fn, constants.UPLOADS_PREFIX)
 
     def _process_chunk(self, fn: lambda_.IFunction) -> None:
         # Read learners; problem-state tasks also write their state and score sheets and announce
@@ -138,6 +149,9 @@ class ServicePermissions(Construct):
         self._reports.grant_read(fn, constants.REPORTS_PREFIX)  # the grade report diff reads two reports
         self._reports.grant_read(fn, constants.ATTACHMENTS_PREFIX)  # the ORA files archive
         self._publish_events(fn)
+        # Certificates: their rendered pages; batch enrollment: the learners' notification emails.
+        self._reports.grant_read_write(fn, constants.CERTIFICATES_PREFIX)
+        self._send_email(fn)
 
     def _finalize(self, fn: lambda_.IFunction) -> None:
         # Merge the parts into the report, clean work/, finish the task, email a link to the report.

@@ -66,6 +66,11 @@ class ReportsBucket(Construct):
                     expiration=Duration.days(constants.WORK_EXPIRATION_DAYS),
                 ),
                 s3.LifecycleRule(
+                    id="expire-uploads",
+                    prefix=f"{constants.UPLOADS_PREFIX}/",
+                    expiration=Duration.days(constants.UPLOADS_EXPIRATION_DAYS),
+                ),
+                s3.LifecycleRule(
                     id="abort-incomplete-multipart-uploads",
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 ),
@@ -80,6 +85,8 @@ class ReportsBucket(Construct):
             constants.ENV_REPORTS_PREFIX: constants.REPORTS_PREFIX,
             constants.ENV_WORK_PREFIX: constants.WORK_PREFIX,
             constants.ENV_LOADS_PREFIX: constants.LOADS_PREFIX,
+            constants.ENV_UPLOADS_PREFIX: constants.UPLOADS_PREFIX,
+            constants.ENV_CERTIFICATES_PREFIX: constants.CERTIFICATES_PREFIX,
         }
 
     def objects_under(self, prefix: str) -> str:

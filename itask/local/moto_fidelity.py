@@ -1,9 +1,13 @@
-"""Make moto keep one promise DynamoDB makes: every request is atomic.
+"""Make moto keep promises DynamoDB and S3 make: conditional writes are atomic.
 
 moto's DynamoDB evaluates a condition and then writes, without a lock, so two threads can both pass
 ``attribute_not_exists`` (and a transaction deep-copies tables while others write). Real DynamoDB
 serialises writes to an item. We serialise moto's DynamoDB request handling so that local runs and
-tests see the same guarantees our race-free slot relies on in AWS.
+tests see the same guarantees our race-free slot relies on in AWS. Likewise S3's ``PutObject``:
+moto checks a condition (``If-None-Match: *``, which the chunk journal relies on), then writes; and
+two puts of the same key at once can fail in moto (the replaced object's buffer is closed while the
+other request still reads its ETag: "I/O operation on closed file"), where S3 makes each put atomic
+and the last one wins. Every put is serialised (a chunk delivered twice writes the same keys twice).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 from typing import Any
 
 _lock = threading.RLock()
+_s3_lock = threading.RLock()
 _applied = False
 
 
@@ -30,4 +35,15 @@ def apply() -> None:
             return original(self)
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+    from moto.s3.responses import S3Response
+
+    original_put = S3Response.put_object
+
+    @functools.wraps(original_put)
+    def put_object(self: Any) -> Any:
+        with _s3_lock:
+            return original_put(self)
+
+    S3Response.put_object = put_object  # type: ignore[method-assign]
     _applied = True

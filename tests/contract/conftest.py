@@ -22,10 +22,14 @@ from itask.local.stack import LocalStack, prepare_process
 prepare_process()  # fake credentials and quiet Powertools before any function module is imported
 
 from functions.dal.access_repo import AccessRepository  # noqa: E402
+from functions.dal.cohort_repo import CohortRepository  # noqa: E402
 from functions.dal.course_repo import CourseRepository  # noqa: E402
 from functions.dal.people_repo import PeopleRepository  # noqa: E402
+from functions.logic import uploads  # noqa: E402
+from functions.logic.registry import RunContext  # noqa: E402
 from functions.logic.usage_keys import usage_key  # noqa: E402
 from functions.models.access import Principal, Role, RoleGrant  # noqa: E402
+from functions.models.cohorts import Cohort  # noqa: E402
 from functions.settings import Settings  # noqa: E402
 from itask.client import ApiClient  # noqa: E402
 from itask.seed import DEMO_COURSE, seed_course  # noqa: E402
@@ -103,6 +107,8 @@ class ContractStack:
     grade_task: str  # a finished grade report
     reset_task: str  # a finished all-learner reset
     consumer: str  # a registered LTI consumer
+    verify_id: str  # a valid certificate's verification id (public route)
+    cohort_upload: str  # an uploaded cohort CSV (for cohort_students)
     _clients: dict[str, ApiClient] = field(default_factory=dict)
 
     def token(self, role: str) -> str:
@@ -152,6 +158,8 @@ def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContractStack
         grade_task=_finished(admin, "grade_course", {}),
         reset_task=_finished(admin, "reset_problem_attempts", {"problem_url": problem_url}),
         consumer=_consumer(admin),
+        verify_id=_a_certificate(admin, stack.settings),
+        cohort_upload=_a_cohort_csv(stack.settings),
     )
     try:
         yield contract
@@ -166,6 +174,28 @@ def _consumer(admin: ApiClient) -> str:
     )
     assert registered.status == 201, registered.body
     return "m-lms"
+
+
+def _a_certificate(admin: ApiClient, settings: Settings) -> str:
+    """Generate the course's certificates; the verification id of one that was issued."""
+    _finished(admin, "generate_certificates_all_student", {})
+    people = PeopleRepository(settings)
+    ids = [ref.user_id for ref in people.iter_enrollment_refs(DEMO_COURSE)]
+    for enrollment in CourseRepository(settings).get_enrollments(DEMO_COURSE, ids).values():
+        certificate = enrollment.certificate
+        if certificate is not None and certificate.status == "downloadable" and certificate.verify_uuid:
+            return certificate.verify_uuid
+    raise AssertionError("no certificate was generated in the demo course")
+
+
+def _a_cohort_csv(settings: Settings) -> str:
+    """A cohort CSV stored as an upload of the demo course (as the pre-signed POST would)."""
+    ctx = RunContext.create(settings)
+    CohortRepository(settings).create(DEMO_COURSE, Cohort(name="Matrix cohort"))
+    learner = _a_learner(settings)
+    return uploads.store_upload(
+        ctx, DEMO_COURSE, uploads.Purpose.COHORTS, f"username,cohort\n{learner},Matrix cohort\n".encode()
+    )
 
 
 def _a_learner(settings: Settings) -> str:

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 
-from functions.handlers.api import app
+from functions.handlers.api import PUBLIC_APPS, app
 from itask.seed import DEMO_COURSE
 from tests.contract.conftest import OTHER_COURSE, ROLES, ContractStack, course_path, olx_archive
 
@@ -65,6 +66,12 @@ SHOW_TASKS = (*COURSE_STAFF, "data_researcher")  # instructor.show_tasks: course
 RESEARCH = ("global_staff", "data_researcher")  # instructor.research: not plain course staff
 LTI_PASSBACKS = COURSE_STAFF  # a course's pass-backs: course staff (README, LTI section)
 INSTRUCTOR = ("global_staff", "instructor")  # "Requires instructor access."
+CERTIFICATES = INSTRUCTOR  # §9.1: certificate start/regenerate/exceptions: global staff or instructor
+ASSIGN_TO_COHORTS = COURSE_STAFF  # instructor.assign_to_cohorts: course staff
+ENROLL = COURSE_STAFF  # instructor.enroll: course staff
+# The public certificate verification takes no token (API Gateway routes it without the authorizer):
+# every caller, even one whose token has expired, gets the answer.
+PUBLIC = {role: {200} for role in ROLES}
 SUBMITTED = {202, 409}  # accepted, or the same task is running (the permission check passed first)
 
 
@@ -85,11 +92,32 @@ def get(
     return request
 
 
-def post(path: Callable[[ContractStack], str], raw_body: bytes | None = None, body: Any = None) -> Request:
+def post(
+    path: Callable[[ContractStack], str],
+    raw_body: bytes | None = None,
+    body: Any = None,
+    method: str = "POST",
+) -> Request:
     def request(contract: ContractStack) -> tuple[str, str, dict[str, Any]]:
         if raw_body is not None:
-            return "POST", path(contract), {"raw_body": raw_body}
-        return "POST", path(contract), {"body": body} if body is not None else {}
+            return method, path(contract), {"raw_body": raw_body}
+        return method, path(contract), {"body": body} if body is not None else {}
+
+    return request
+
+
+def post_with(path: Callable[[ContractStack], str], body: Callable[[ContractStack], Any]) -> Request:
+    """A JSON body that names what only the running stack knows (a learner, an upload)."""
+
+    def request(contract: ContractStack) -> tuple[str, str, dict[str, Any]]:
+        return "POST", path(contract), {"body": body(contract)}
+
+    return request
+
+
+def delete(path: Callable[[ContractStack], str]) -> Request:
+    def request(contract: ContractStack) -> tuple[str, str, dict[str, Any]]:
+        return "DELETE", path(contract), {}
 
     return request
 
@@ -257,6 +285,110 @@ CASES: list[Case] = [
         answers(LTI_PASSBACKS, {202}),
     ),
     Case(
+        "submit certificate generation for all learners (instructor)",
+        ("POST", "/courses/{course_id}/tasks"),
+        submit("generate_certificates_all_student"),
+        answers(CERTIFICATES, SUBMITTED),
+    ),
+    Case(
+        "submit a cohort CSV (assign_to_cohorts: course staff)",
+        ("POST", "/courses/{course_id}/tasks"),
+        submit("cohort_students", lambda c: {"upload_id": c.cohort_upload}),
+        answers(ASSIGN_TO_COHORTS, SUBMITTED),
+    ),
+    Case(
+        "submit a batch enrollment as a task (enroll: course staff)",
+        ("POST", "/courses/{course_id}/tasks"),
+        submit("student_enrollment_batch", lambda c: {"action": "enroll", "identifiers": "m1@example.org"}),
+        answers(ENROLL, SUBMITTED),
+    ),
+    Case(
+        "an upload form for a cohort CSV (assign_to_cohorts: course staff)",
+        ("POST", "/courses/{course_id}/uploads"),
+        post(lambda c: course_path(DEMO_COURSE, "uploads"), body={"purpose": "cohorts"}),
+        answers(ASSIGN_TO_COHORTS, {201}),
+    ),
+    Case(
+        "an upload form for a list of learners (enroll: course staff)",
+        ("POST", "/courses/{course_id}/uploads"),
+        post(lambda c: course_path(DEMO_COURSE, "uploads"), body={"purpose": "enrollment_identifiers"}),
+        answers(ENROLL, {201}),
+    ),
+    Case(
+        "list cohorts (assign_to_cohorts: course staff)",
+        ("GET", "/courses/{course_id}/cohorts"),
+        get(lambda c: course_path(DEMO_COURSE, "cohorts")),
+        answers(ASSIGN_TO_COHORTS, {200}),
+    ),
+    Case(
+        "create a cohort (course staff; 409: the name is then in use)",
+        ("POST", "/courses/{course_id}/cohorts"),
+        post(lambda c: course_path(DEMO_COURSE, "cohorts"), body={"name": "Matrix created"}),
+        answers(ASSIGN_TO_COHORTS, {201, 409}),
+    ),
+    Case(
+        "turn cohorts on (course staff)",
+        ("PUT", "/courses/{course_id}/cohorts/settings"),
+        post(
+            lambda c: course_path(DEMO_COURSE, "cohorts/settings"), body={"is_cohorted": True}, method="PUT"
+        ),
+        answers(ASSIGN_TO_COHORTS, {200}),
+    ),
+    Case(
+        "list the certificate allowlist (instructor)",
+        ("GET", "/courses/{course_id}/certificates/allowlist"),
+        get(lambda c: course_path(DEMO_COURSE, "certificates/allowlist")),
+        answers(CERTIFICATES, {200}),
+    ),
+    Case(
+        "add a learner to the certificate allowlist (instructor)",
+        ("POST", "/courses/{course_id}/certificates/allowlist"),
+        post_with(
+            lambda c: course_path(DEMO_COURSE, "certificates/allowlist"),
+            lambda c: {"user": c.learner, "notes": "matrix"},
+        ),
+        answers(CERTIFICATES, {201}),
+    ),
+    Case(
+        "remove a learner from the certificate allowlist (instructor; 409: no longer on it)",
+        ("DELETE", "/courses/{course_id}/certificates/allowlist/{user}"),
+        delete(lambda c: course_path(DEMO_COURSE, f"certificates/allowlist/{c.learner}")),
+        answers(CERTIFICATES, {200, 409}),
+    ),
+    Case(
+        "certificate generation history (instructor)",
+        ("GET", "/courses/{course_id}/certificates/history"),
+        get(lambda c: course_path(DEMO_COURSE, "certificates/history")),
+        answers(CERTIFICATES, {200}),
+    ),
+    Case(
+        "batch enrollment (enroll: course staff; 409: a similar batch is running)",
+        ("POST", "/courses/{course_id}/enrollments/batch"),
+        post(
+            lambda c: course_path(DEMO_COURSE, "enrollments/batch"),
+            body={"action": "enroll", "identifiers": "m2@example.org, m3@example.org"},
+        ),
+        answers(ENROLL, SUBMITTED),
+    ),
+    Case(
+        "the manual enrollment audit trail (enroll: course staff)",
+        ("GET", "/courses/{course_id}/enrollments/audit"),
+        get(lambda c: course_path(DEMO_COURSE, "enrollments/audit")),
+        answers(ENROLL, {200}),
+    ),
+    Case(
+        "verify a certificate (public)",
+        ("GET", "/certificates/{verify_uuid}"),
+        get(lambda c: f"/certificates/{c.verify_id}"),
+        PUBLIC,
+    ),
+    Case(
+        "view a certificate (public)",
+        ("GET", "/certificates/{verify_uuid}/view"),
+        get(lambda c: f"/certificates/{c.verify_id}/view"),
+        PUBLIC,
+    ),
+    Case(
         "list another course's reports (research there only)",
         ("GET", "/courses/{course_id}/reports"),
         get(lambda c: course_path(OTHER_COURSE, "reports")),
@@ -267,7 +399,9 @@ CASES: list[Case] = [
 
 def test_every_route_has_matrix_cases():
     registered = {
-        (route.method.upper(), route.openapi_path) for route in app._static_routes + app._dynamic_routes
+        (route.method.upper(), route.openapi_path)
+        for resolver in (app, *PUBLIC_APPS)
+        for route in resolver._static_routes + resolver._dynamic_routes
     }
     covered = {case.route for case in CASES}
     assert registered - covered == set(), "routes without an authorization matrix entry"
@@ -291,3 +425,18 @@ def test_the_route_answers_each_role_as_the_spec_says(contract, case):
             if problem:
                 deviations.append(f"{role}: {problem}")
     assert deviations == [], "\n".join(deviations)
+
+
+def test_the_public_certificate_routes_need_no_token(contract):
+    """No Authorization header at all: a valid id answers, a forged one is the same 404 as any."""
+    with httpx.Client(base_url=contract.url, timeout=60) as http:
+        valid = http.get(f"/certificates/{contract.verify_id}")
+        assert valid.status_code == 200 and valid.json()["verify_uuid"] == contract.verify_id
+        page = http.get(f"/certificates/{contract.verify_id}/view")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        for forged in ("ab" * 16, "x" * 65):
+            refused = http.get(f"/certificates/{forged}")
+            assert refused.status_code == 404, refused.text
+            assert refused.json()["error"] == "No valid certificate has this verification id."
+        # The staff routes next to them do need one
+        assert http.get(course_path(DEMO_COURSE, "certificates/history")).status_code == 401

@@ -96,6 +96,10 @@ def map_path_parameters(context: Any, path_parameters: dict[str, Any]) -> dict[s
         path_parameters["task_id"] = KNOWN["grade_task"]
     if _worth_mapping(path_parameters.get("key")) and "consumer" in KNOWN:
         path_parameters["key"] = KNOWN["consumer"]
+    if _worth_mapping(path_parameters.get("verify_uuid")) and "verify_id" in KNOWN:
+        path_parameters["verify_uuid"] = KNOWN["verify_id"]
+    if _worth_mapping(path_parameters.get("user")) and "learner" in KNOWN:
+        path_parameters["user"] = KNOWN["learner"]
     return path_parameters
 
 
@@ -103,6 +107,8 @@ def map_path_parameters(context: Any, path_parameters: dict[str, Any]) -> dict[s
 def _known(contract: ContractStack) -> None:
     KNOWN["grade_task"] = contract.grade_task
     KNOWN["consumer"] = contract.consumer
+    KNOWN["verify_id"] = contract.verify_id
+    KNOWN["learner"] = contract.learner
 
 
 @schema.parametrize()

@@ -24,16 +24,25 @@ def test_jwt_authorizer_reads_issuer_and_audience_from_context(synthesized: Synt
     }
 
 
-def test_every_route_but_the_lti_launch_is_authorized_by_the_jwt_authorizer(synthesized: Synthesized) -> None:
+def test_every_route_but_the_public_ones_is_authorized_by_the_jwt_authorizer(
+    synthesized: Synthesized,
+) -> None:
     # Given the API's routes and its authorizer
     authorizer_id, _ = _only(synthesized, "AWS::ApiGatewayV2::Authorizer")
     routes = {
         route["Properties"]["RouteKey"]: route
         for route in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
     }
-    # Then there is the catch-all route and the public LTI launch (signed by the LMS, see test_infra_lti)
-    assert sorted(routes) == ["ANY /{proxy+}", "POST /lti/launch/{course_id}/{usage_id}"]
-    routes.pop("POST /lti/launch/{course_id}/{usage_id}")
+    # Then there is the catch-all route, the public LTI launch (signed by the LMS, see test_infra_lti)
+    # and the public certificate verification (an unguessable id is the key)
+    public = [
+        "GET /certificates/{verify_uuid}",
+        "GET /certificates/{verify_uuid}/view",
+        "POST /lti/launch/{course_id}/{usage_id}",
+    ]
+    assert sorted(routes) == ["ANY /{proxy+}", *public]
+    for key in public:
+        routes.pop(key)
     for route in routes.values():
         assert route["Properties"]["AuthorizationType"] == "JWT"
         assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}

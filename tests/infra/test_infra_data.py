@@ -111,10 +111,14 @@ def test_reports_bucket_lifecycle_expires_work_and_aborts_uploads(synthesized: S
     rules = synthesized.resource(synthesized.stack.reports.bucket)["Properties"]["LifecycleConfiguration"][
         "Rules"
     ]
-    # Then scratch under work/ expires after 7 days and incomplete uploads are aborted after 1 day
-    assert {"ExpirationInDays": 7, "Prefix": "work/", "Status": "Enabled"}.items() <= _rule_with(
-        rules, "ExpirationInDays"
-    ).items()
+    # Then scratch under work/ and staff uploads under uploads/ expire after 7 days, and incomplete
+    # multipart uploads are aborted after 1 day
+    expiring = sorted(
+        (rule["Prefix"], rule["ExpirationInDays"], rule["Status"])
+        for rule in rules
+        if "ExpirationInDays" in rule
+    )
+    assert expiring == [("uploads/", 7, "Enabled"), ("work/", 7, "Enabled")]
     assert _rule_with(rules, "AbortIncompleteMultipartUpload")["AbortIncompleteMultipartUpload"] == {
         "DaysAfterInitiation": 1
     }

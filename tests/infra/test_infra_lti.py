@@ -154,3 +154,22 @@ def test_failed_passbacks_and_dead_letters_alarm(synthesized: Synthesized) -> No
     assert failed[0]["AlarmActions"] == [topic]
     dead = [a for a in alarms if a.get("MetricName") == "ApproximateNumberOfMessagesVisible"]
     assert len(dead) == len(EVENT_RULES) and all(a["AlarmActions"] == [topic] for a in dead)
+
+
+def test_the_certificate_routes_have_no_authorizer_and_a_read_only_function(synthesized: Synthesized) -> None:
+    verify = synthesized.logical_id(synthesized.stack.functions["certificate-verify"])
+    routes = [
+        r["Properties"]
+        for r in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
+        if r["Properties"]["RouteKey"].startswith("GET /certificates/")
+    ]
+    assert len(routes) == 2
+    for route in routes:
+        assert route.get("AuthorizationType", "NONE") == "NONE" and "AuthorizerId" not in route
+        integration = synthesized.resources[route["Target"]["Fn::Join"][1][1]["Ref"]]["Properties"]
+        assert integration["IntegrationUri"] == {"Fn::GetAtt": [verify, "Arn"]}
+    # It reads: no writes to any table or object, no task, no state machine, no email, no events
+    actions = _actions(_statements_of(synthesized, "certificate-verify"))
+    assert not {a for a in actions if a.startswith(("states:", "events:", "ses:", "kms:"))}
+    assert not {a for a in actions if a.startswith(("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete"))}
+    assert not {a for a in actions if a in ("s3:PutObject", "s3:DeleteObject", "dynamodb:BatchWriteItem")}

@@ -171,6 +171,12 @@ def stack() -> Iterator[Stack]:
 
 
 @pytest.fixture
+def small_chunks_stack() -> Iterator[Stack]:
+    """The hand-made courses without learners (tests add their own); chunks of 3 learners or rows."""
+    yield from _start(chunk_size=3, learner_count=0)
+
+
+@pytest.fixture
 def big_stack() -> Iterator[Stack]:
     """2,000 learners, default chunk size (500): for counting requests at realistic scale."""
     yield from _start(chunk_size=500, learner_count=2000)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from functions.dal.people_repo import PeopleRepository
 from functions.errors import BadRequest
-from functions.logic import load_journal, loaders
+from functions.logic import enrollment_pending, load_journal, loaders
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, refuse_unstorable
 from functions.logic.registry import RunContext
@@ -93,6 +93,8 @@ def load_profiles(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared
             "profiles": len(profiles),
             "enrolled_in_course": len(enrolled),
             "enrollment_copies_updated": sum(len(courses) for courses in stale.values()),
+            # Emails invited by a batch enrollment (auto-enroll) are enrolled when the rows apply.
+            "enrolled_from_invitations": enrollment_pending.count_invited(ctx, profiles),
         },
     )
 
@@ -105,6 +107,7 @@ def _apply_profiles(ctx: RunContext, course_id: str, rows: Sequence[ProfileLoadR
         for row in rows
         for stale_course in row.stale_copies
     )
+    enrollment_pending.enroll_invited(ctx, [row.profile for row in rows])
 
 
 @loader(ENROLLMENT_ALLOWED)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from functions.errors import TaskNotRunnable
 from functions.logic import grading
+from functions.logic.certificates import eligibility
 from functions.logic.permissions import Permission
 from functions.logic.registry import ChunkWork, CsvReportTask, RunContext, register
 from functions.models.course import Course, Learner
@@ -88,8 +89,9 @@ def learner_row(
     else:
         verification = "N/A"
     certificate = enrollment.certificate
-    downloadable = certificate is not None and certificate.status == "downloadable"
-    eligible = enrollment.allowlisted or (grade.letter_grade is not None and verified_mode) or downloadable
+    downloadable = certificate is not None and certificate.status == eligibility.DOWNLOADABLE
+    # Certificate generation decides with the same rule and the same grade, so the two agree.
+    eligible = eligibility.eligible(enrollment, grade) or downloadable
     delivered = downloadable and certificates_displayable(course, now)
     row += [
         enrollment.mode,
