@@ -71,6 +71,10 @@ class EventRuleSpec:
     detail_types: tuple[str, ...]
     description: str
     batch_size: int = 10
+    # The events' source (None: any) and bus: "service" (the itask bus) or "default" (the account's
+    # default bus, where AWS services such as SES publish).
+    source: str | None = None
+    bus: str = "service"
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,11 @@ class PublicRouteSpec:
     method: str
     path: str  # API Gateway route path, e.g. /lti/launch/{course_id}/{usage_id}
     target: str  # FunctionSpec.name
+    # Why no bearer token is needed (what authenticates the request instead).
+    reason: str = (
+        "LTI 1.1 launches come from an LMS as OAuth 1.0a signed form posts: the function "
+        "verifies the consumer's signature, timestamp and nonce; there is no bearer token."
+    )
 
     @property
     def prefix(self) -> str:
@@ -153,6 +162,20 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             60,
         ),
         FunctionSpec(
+            "email-unsubscribe",
+            "functions.handlers.email_unsubscribe.lambda_handler",
+            "Course email unsubscribe links (signed token, no bearer token)",
+            256,
+            29,
+        ),
+        FunctionSpec(
+            "email-events",
+            "functions.handlers.email_events.lambda_handler",
+            "SES bounces and complaints -> suppressed addresses, counted per send",
+            256,
+            60,
+        ),
+        FunctionSpec(
             "lti-send",
             "functions.handlers.lti_send.lambda_handler",
             "Send one LTI pass-back (replaceResult or AGS score) and keep its ledger",
@@ -178,10 +201,24 @@ EVENT_RULES: tuple[EventRuleSpec, ...] = (
         ("ScoreChanged",),
         "Score changes (from our tasks or an LMS) to the LTI pass-back",
     ),
+    EventRuleSpec(
+        "email-ses-events",
+        "email-events",
+        ("Email Bounced", "Email Complaint Received"),
+        "SES bounces and complaints of course email (the configuration set's EventBridge destination)",
+        source="aws.ses",
+        bus="default",
+    ),
 )
 
+_UNSUBSCRIBE_REASON = (
+    "Unsubscribe links are followed from a mailbox (and one-click POSTed by mail providers, RFC 8058): "
+    "the HMAC-signed token in the path names the learner and course; there is no bearer token."
+)
 PUBLIC_ROUTES: tuple[PublicRouteSpec, ...] = (
     PublicRouteSpec("POST", "/lti/launch/{course_id}/{usage_id}", "lti-launch"),
+    PublicRouteSpec("GET", "/email/unsubscribe/{token}", "email-unsubscribe", _UNSUBSCRIBE_REASON),
+    PublicRouteSpec("POST", "/email/unsubscribe/{token}", "email-unsubscribe", _UNSUBSCRIBE_REASON),
 )
 
 # The LTI pass-back state machine (statemachines/lti_passback.asl.json) and its placeholders.

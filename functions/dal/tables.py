@@ -16,6 +16,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     NumberSetAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
 )
@@ -196,6 +197,20 @@ class EnrollmentItem(Model):
     course_email = CourseEmailIndex()
 
 
+class CourseGroupsItem(Model):
+    """The cohorts and enrollment modes a course's enrollments use (sk ``GROUPS``), kept by every
+    enrollment write: email targets are checked against it without reading the enrollments."""
+
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    cohorts = UnicodeSetAttribute(null=True)
+    modes = UnicodeSetAttribute(null=True)
+
+
 class ScoreSheetItem(Model):
     """All of one learner's problem scores in a course: ``{block_id: [earned, possible, epoch|null]}``.
 
@@ -252,6 +267,17 @@ class StateItem(Model):
 # --------------------------------------------------------------------------------------------
 # access table
 # --------------------------------------------------------------------------------------------
+class ScopeGrantsIndex(GlobalSecondaryIndex["AccessItem"]):
+    """Sparse (role grants only): every grant of a scope, e.g. a course's staff and instructors."""
+
+    class Meta:
+        index_name = "scope-grants"
+        projection = AllProjection()
+
+    scope = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
+
+
 class AccessItem(Model):
     """Identity (sk ``IDENTITY``) or role grant (sk ``ROLE#<scope>#<role>``) of a token subject."""
 
@@ -268,6 +294,8 @@ class AccessItem(Model):
     scope = UnicodeAttribute(null=True)
     role = UnicodeAttribute(null=True)
 
+    scope_grants = ScopeGrantsIndex()
+
 
 # The model that creates each table (it declares the table's indexes), by settings field.
 TABLE_OWNERS: dict[str, type[Model]] = {
@@ -277,7 +305,7 @@ TABLE_OWNERS: dict[str, type[Model]] = {
 }
 _MODELS_BY_TABLE: dict[str, tuple[type[Model], ...]] = {
     "tasks_table": (TaskItem, SlotItem),
-    "courses_table": (CourseItem, EnrollmentItem, ScoreSheetItem, ProblemItem, StateItem),
+    "courses_table": (CourseItem, EnrollmentItem, CourseGroupsItem, ScoreSheetItem, ProblemItem, StateItem),
     "access_table": (AccessItem,),
 }
 

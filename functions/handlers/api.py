@@ -36,6 +36,7 @@ from functions.handlers.contract import (
     answers,
     document_body,
 )
+from functions.handlers.email_routes import router as email_router
 from functions.handlers.lti_routes import router as lti_router
 from functions.logic import json_body, keys, service, tokens
 from functions.logic.failures import new_error_id
@@ -56,6 +57,7 @@ app = APIGatewayHttpResolver(
     serializer=lambda body: json.dumps(body, indent=4),
 )
 app.include_router(lti_router)
+app.include_router(email_router)
 
 
 class TaskStatusMap(RootModel[dict[str, models.TaskStatus]]):

@@ -30,4 +30,8 @@ def apply() -> None:
             return original(self)
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    # Transactions back up the items they touch, not whole tables (see the module).
+    from itask.local import moto_transactions
+
+    moto_transactions.apply()
     _applied = True
