@@ -36,7 +36,6 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -298,7 +297,7 @@ class EmailRepository:
         tables.bind(settings)  # the ledger's transactions check the task item
 
     def _transaction(self) -> TransactWrite:
-        return TransactWrite(connection=Connection(region=self.settings.region))
+        return TransactWrite(connection=tables.connection(self.settings.region))
 
     # ---- course emails ----
     def next_email_id(self) -> int:

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
@@ -20,6 +22,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -308,6 +311,20 @@ _MODELS_BY_TABLE: dict[str, tuple[type[Model], ...]] = {
     "courses_table": (CourseItem, EnrollmentItem, CourseGroupsItem, ScoreSheetItem, ProblemItem, StateItem),
     "access_table": (AccessItem,),
 }
+
+
+_connections: dict[str, Connection] = {}
+_connections_lock = threading.Lock()
+
+
+def connection(region: str) -> Connection:
+    """One PynamoDB connection per region for transactions: a new one per transaction would build a
+    new botocore client (loading its service model: tenths of a second, seconds on a busy machine)."""
+    found = _connections.get(region)
+    if found is None:
+        with _connections_lock:
+            found = _connections.setdefault(region, Connection(region=region))
+    return found
 
 
 def bind_models(settings: Settings, table_field: str, models: tuple[type[Model], ...]) -> None:

@@ -294,10 +294,10 @@ def update_email(
 
 def preview(ctx: registry.RunContext, principal: Principal, course_id: str, body: Any) -> dict[str, Any]:
     """One recipient's message as it would be sent: headers, text and HTML (nothing sent or stored)."""
+    _require_email_permission(ctx, principal, course_id)
     request: PreviewRequest = _parse(
         PreviewRequest, body, '{"subject": "...", "message": "<html>", "user"?: "..."}'
     )
-    _require_email_permission(ctx, principal, course_id)
     subject = check_subject(request.subject)
     html = check_message(request.message)
     template = render.check_template(request.template_name or ctx.settings.email_template)
