@@ -14,7 +14,7 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_conne
 # Synchronous calls that may last minutes (the sandbox grader): a read timeout to match.
 _LONG_CALL_CONFIG = _CONFIG.merge(Config(read_timeout=900, connect_timeout=10))
 # Calls that must not be sent twice behind our back (an email): the caller decides what to retry.
-_SINGLE_ATTEMPT_CONFIG = _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
+_SINGLE_ATTEMPT_CONFIG = _CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 
 def client(service: str, region: str, long_calls: bool = False, single_attempt: bool = False) -> Any:

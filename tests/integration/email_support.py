@@ -42,6 +42,7 @@ UNENROLLED = 21  # cohort Alpha, verified, enrollment not active
 INACTIVE_ACCOUNT = 22  # no cohort, audit, account not active
 OPTED_OUT = 23  # cohort Beta, audit, opted out of the course's email
 SUPPRESSED = 24  # no cohort, verified, address hard-bounced before
+GHOST = 25  # the only member of cohort Ghost, enrollment not active: the cohort exists, selects nobody
 INSTRUCTOR = 90  # enrolled: cohort Alpha, audit (the sender)
 STAFF = 91  # enrolled: verified, no cohort
 STAFF_NOT_ENROLLED = 92
@@ -60,6 +61,7 @@ class MailCourse:
     instructor: str  # token subjects
     staff: str
     outsider: str
+    extra: int = 0  # learners 200.. (audit, no cohort) beyond the roster
     mailbox: Mailbox = field(default_factory=Mailbox)
 
     @classmethod
@@ -82,6 +84,7 @@ class MailCourse:
             (base + INACTIVE_ACCOUNT, None, "audit", True, False),
             (base + OPTED_OUT, "Beta", "audit", True, True),
             (base + SUPPRESSED, None, "verified", True, True),
+            (base + GHOST, "Ghost", "audit", False, True),
             (base + INSTRUCTOR, "Alpha", "audit", True, True),
             (base + STAFF, None, "verified", True, True),
             (base + STAFF_DISABLED, None, "audit", True, False),
@@ -134,7 +137,7 @@ class MailCourse:
             )
         )
         EmailRepository(settings).put_opt_out(course_id, base + OPTED_OUT, "test")
-        mail = cls(stack, course_id, base, subjects[INSTRUCTOR], subjects[STAFF], outsider)
+        mail = cls(stack, course_id, base, subjects[INSTRUCTOR], subjects[STAFF], outsider, learners_extra)
         return mail
 
     def uid(self, offset: int) -> int:
@@ -152,10 +155,12 @@ class MailCourse:
             INACTIVE_ACCOUNT,
             OPTED_OUT,
             SUPPRESSED,
+            GHOST,
             INSTRUCTOR,
             STAFF,
             STAFF_NOT_ENROLLED,
             STAFF_DISABLED,
+            *range(200, 200 + self.extra),
         ]
         return self.addresses(offsets)
 

@@ -5,6 +5,7 @@ link in a delivered message, the opt-out it records, and bad input refused with 
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -33,6 +34,7 @@ from tests.integration.email_support import (
     deliver_ses_event,
     email_settings,
     ses_bounce,
+    ses_complaint,
     start_stack,
 )
 
@@ -283,3 +285,81 @@ def _nothing_written(stack: Stack, course: MailCourse) -> None:
     assert code == 200 and listed == {"tasks": []}
     assert list(EmailItem.query(email_pk(course.course_id))) == []
     assert TaskRepository(stack.settings).list_course(course.course_id) == []
+
+
+def test_hard_bounces_and_complaints_suppress_and_show_in_the_history(mail_stack):
+    course = MailCourse.create(mail_stack)
+    bounced, complained, soft = (course.uid(BETA[0]), course.uid(BETA[1]), course.uid(BETA[2]))
+    task_id = course.send_ok(["cohort:Beta"])
+    course.wait(task_id)
+    # SES reports them on the default bus; the rule's queue hands them to the real handler.
+    deliver_ses_event(mail_stack, ses_bounce(address(bounced), task_id, bounced), "Email Bounced")
+    complaint = ses_complaint(address(complained), task_id, complained)
+    deliver_ses_event(mail_stack, complaint, "Email Complaint Received")
+    deliver_ses_event(mail_stack, complaint, "Email Complaint Received")  # delivered twice: counted once
+    deliver_ses_event(mail_stack, ses_bounce(address(soft), task_id, soft, "Transient"), "Email Bounced")
+    suppressed = EmailRepository(mail_stack.settings).suppressions([bounced, complained, soft])
+    assert suppressed == {
+        bounced: (address(bounced), "bounce"),
+        complained: (address(complained), "complaint"),
+    }
+    code, history = mail_stack.api("GET", course_path(course.course_id, "email_tasks"), course.instructor)
+    assert code == 200
+    [row] = history["tasks"]
+    assert row["counts"]["bounced"] == 1 and row["counts"]["complained"] == 1
+    code, contents = mail_stack.api("GET", course_path(course.course_id, "emails"), course.instructor)
+    assert contents["emails"][0]["counts"]["bounced"] == 1
+    # The next email to them skips the two suppressed addresses, not the soft bounce.
+    course.mailbox.mark()
+    again = course.send_ok(["cohort:Beta"])
+    course.wait(again)
+    reached = set(course.mailbox.counts(course.every_address()))
+    assert reached == course.addresses(BETA) - {address(bounced), address(complained)}
+    assert course.output(again)["skipped_reasons"] == {"opted_out": 1, "suppressed": 2}
+
+
+def test_history_and_content_lists_have_upstreams_shapes(mail_stack):
+    course = MailCourse.create(mail_stack)
+    first = course.send_ok(["cohort:Alpha", "cohort:Beta", "track:verified"], subject="First")
+    course.wait(first)
+    second = course.send_ok(["myself"], subject="Second")
+    course.wait(second)
+    code, history = mail_stack.api("GET", course_path(course.course_id, "email_tasks"), course.instructor)
+    assert code == 200
+    assert [row["task_id"] for row in history["tasks"]] == [second, first]  # newest first
+    row = history["tasks"][1]
+    assert set(row) >= {
+        "task_type",
+        "task_input",
+        "task_id",
+        "requester",
+        "task_state",
+        "created",
+        "duration_sec",
+        "status",
+        "task_message",
+    }
+    assert row["task_type"] == "bulk_course_email" and row["requester"] == f"u{course.uid(INSTRUCTOR)}"
+    assert json.loads(row["task_input"])["to_option"] == ["2 cohort", "track"]
+    assert row["status"] == "Complete"
+    # Alpha (8 and the instructor) + Beta (6; the opted-out one skipped) + verified (Beta again, and the
+    # roster's SUPPRESSED learner, who has not bounced in this course).
+    assert row["task_message"] == "Message successfully emailed for 16 recipients (skipping 1) (out of 17)"
+    code, contents = mail_stack.api("GET", course_path(course.course_id, "emails"), course.instructor)
+    assert code == 200
+    newest, oldest = contents["emails"]
+    assert newest["email"]["subject"] == "Second" and newest["sent_to"] == ["Myself"]
+    assert newest["number_sent"] == "1 sent"
+    assert oldest["sent_to"] == ["Cohort: Alpha", "Cohort: Beta", "Course mode: Verified Certificate"]
+    assert oldest["number_sent"] == "16 sent" and oldest["requester"] == f"u{course.uid(INSTRUCTOR)}"
+    assert set(oldest["email"]) == {"subject", "html_message", "id"}
+    email_id = oldest["email"]["id"]
+    code, one = mail_stack.api("GET", course_path(course.course_id, f"emails/{email_id}"), course.instructor)
+    assert code == 200
+    assert one["targets"] == ["cohort-Alpha", "cohort-Beta", "track-verified"]
+    assert one["text_message"].strip() == "Hello %%USER_FULLNAME%%"
+    # Another course's email id is not found here.
+    other = MailCourse.create(mail_stack)
+    assert (
+        mail_stack.api("GET", course_path(other.course_id, f"emails/{email_id}"), other.instructor)[0] == 404
+    )
