@@ -44,6 +44,12 @@ SECRETS: dict[str, SecretSpec] = {
             "anonymization_secret_arn",
             "Key of the anonymized learner ids in reports (HMAC-SHA256). Not rotated: every id would change.",
         ),
+        SecretSpec(
+            "email-unsubscribe",
+            "email_unsubscribe_secret_arn",
+            "Signs the unsubscribe links of course email (HMAC-SHA256). Not rotated: links in mail already "
+            "sent would stop working.",
+        ),
     )
 }
 
@@ -100,7 +106,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     spec.name: spec
     for spec in (
         FunctionSpec(
-            "api", "functions.handlers.api.lambda_handler", "HTTP API: submit, status, reports", 512, 29
+            "api",
+            "functions.handlers.api.lambda_handler",
+            "HTTP API: submit, status, reports",
+            512,
+            29,
+            # Email previews render a message as sent: its %%USER_ID%% and unsubscribe link.
+            secrets=("anonymization", "email-unsubscribe"),
         ),
         FunctionSpec(
             "plan",
@@ -115,7 +127,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "Do one chunk of a task's work",
             1024,
             900,
-            secrets=("anonymization",),
+            secrets=("anonymization", "email-unsubscribe"),
         ),
         FunctionSpec(
             "finalize",
@@ -167,6 +179,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "Course email unsubscribe links (signed token, no bearer token)",
             256,
             29,
+            secrets=("email-unsubscribe",),
         ),
         FunctionSpec(
             "email-events",

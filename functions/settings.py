@@ -128,8 +128,8 @@ class Settings(BaseSettings):
     email_configuration_set: str = ""
     # Public base URL of the HTTP API (unsubscribe links point at it), e.g. https://api.example.org
     email_public_base_url: str = "http://127.0.0.1:8080"
-    # Key of the unsubscribe links' HMAC. Set your own (changing it voids links already sent).
-    email_unsubscribe_secret: str = "local-development-unsubscribe-secret"
+    # ARN of the Secrets Manager secret keying the unsubscribe links' HMAC (the stack creates it).
+    email_unsubscribe_secret_arn: str = ""
     # Upstream's BULK_COURSE_EMAIL_LAST_LOGIN_ELIGIBILITY_PERIOD: learners whose last login is older
     # than this many months are skipped (no login at all: kept). 0: off.
     email_last_login_months: int = Field(default=0, ge=0, le=1200)

@@ -315,6 +315,7 @@ _LINKS: dict[tuple[str, str], dict[str, Any]] = {
     ("submitTask", "202"): _task_links("getTask", "getTasks", "cancelTask", "resumeTask"),
     ("cancelTask", "200"): _task_links("getTask", "resumeTask"),
     ("resumeTask", "202"): _task_links("getTask", "cancelTask"),
+    ("sendCourseEmail", "202"): _task_links("getTask", "getTasks", "cancelTask", "resumeTask"),
 }
 
 

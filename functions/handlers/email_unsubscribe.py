@@ -16,6 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.errors import ApiError
+from functions.handlers.startup import refuses_to_start_without_secrets
 from functions.logic.email import service
 from functions.logic.email.render import render_page
 from functions.logic.registry import RunContext
@@ -83,5 +84,6 @@ def handle_unexpected(error: Exception) -> Response:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@refuses_to_start_without_secrets
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

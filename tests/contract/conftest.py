@@ -103,6 +103,7 @@ class ContractStack:
     grade_task: str  # a finished grade report
     reset_task: str  # a finished all-learner reset
     consumer: str  # a registered LTI consumer
+    email_id: str  # a course email of the demo course (sent to its writer)
     _clients: dict[str, ApiClient] = field(default_factory=dict)
 
     def token(self, role: str) -> str:
@@ -152,6 +153,7 @@ def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContractStack
         grade_task=_finished(admin, "grade_course", {}),
         reset_task=_finished(admin, "reset_problem_attempts", {"problem_url": problem_url}),
         consumer=_consumer(admin),
+        email_id=_email(admin),
     )
     try:
         yield contract
@@ -166,6 +168,13 @@ def _consumer(admin: ApiClient) -> str:
     )
     assert registered.status == 201, registered.body
     return "m-lms"
+
+
+def _email(admin: ApiClient) -> str:
+    body = {"send_to": ["myself"], "subject": "Matrix", "message": "<p>Hello %%USER_FULLNAME%%</p>"}
+    written = admin.request("POST", course_path(DEMO_COURSE, "emails"), body)
+    assert written.status == 202, written.body
+    return str(written.body["email_id"])
 
 
 def _a_learner(settings: Settings) -> str:

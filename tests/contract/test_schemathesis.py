@@ -96,6 +96,8 @@ def map_path_parameters(context: Any, path_parameters: dict[str, Any]) -> dict[s
         path_parameters["task_id"] = KNOWN["grade_task"]
     if _worth_mapping(path_parameters.get("key")) and "consumer" in KNOWN:
         path_parameters["key"] = KNOWN["consumer"]
+    if _worth_mapping(path_parameters.get("email_id")) and "email_id" in KNOWN:
+        path_parameters["email_id"] = KNOWN["email_id"]
     return path_parameters
 
 
@@ -103,6 +105,7 @@ def map_path_parameters(context: Any, path_parameters: dict[str, Any]) -> dict[s
 def _known(contract: ContractStack) -> None:
     KNOWN["grade_task"] = contract.grade_task
     KNOWN["consumer"] = contract.consumer
+    KNOWN["email_id"] = contract.email_id
 
 
 @schema.parametrize()

@@ -212,11 +212,11 @@ def start_stack(settings: Settings, send_rate: float = 500.0) -> Iterator[Stack]
 
     from itask.local.email_resources import ses_quota
     from itask.local.resources import export_settings, provision
-    from tests.integration.conftest import COUNTER, ROUTER, seed
+    from tests.integration.conftest import COUNTER, ROUTER, SECRET_VALUES, seed
 
     ses_quota(send_rate)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        provisioned = provision(settings, ROUTER)
+        provisioned = provision(settings, ROUTER, SECRET_VALUES)
         export_settings(provisioned)
         seed(provisioned, 10)
         stack = Stack(provisioned, ROUTER, COUNTER)

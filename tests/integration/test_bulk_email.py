@@ -18,7 +18,7 @@ from functions.logic.anonymity import anonymized_id
 from itask.local.http_adapter import build_event
 from tests.helpers.api import course_path
 from tests.helpers.mailbox import parts
-from tests.integration.conftest import Stack
+from tests.integration.conftest import ANONYMIZATION_SECRET, Stack
 from tests.integration.email_support import (
     ALPHA,
     BETA,
@@ -109,7 +109,7 @@ def test_keywords_and_unsubscribe_link_in_a_delivered_message_and_following_it_o
     course.wait(task_id)
     [delivered] = course.mailbox.messages_to(address(learner))
     text, body = parts(delivered)
-    anonymous = anonymized_id(mail_stack.settings.anonymization_secret, learner)
+    anonymous = anonymized_id(ANONYMIZATION_SECRET, learner)
     course_title = "Mail {} <Course>".format(course.course_id.split("+")[1][1:])
     # Keywords: filled in; HTML-escaped in the HTML part, as is in the text part.
     assert f"Dear Learner Ü{learner}, your id is {anonymous}." in text

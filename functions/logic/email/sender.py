@@ -305,9 +305,9 @@ def _wait_after_throttle(run: _Run, result: SendResult) -> None:
 
 
 def _message(run: _Run, person: Recipient) -> bytes:
-    plan, settings = run.plan, run.ctx.settings
+    plan, secrets = run.plan, run.ctx.secrets
     link = unsubscribe_url(
-        plan.unsubscribe_base, make_token(settings.email_unsubscribe_secret, person.user_id, plan.course_id)
+        plan.unsubscribe_base, make_token(secrets.get("email-unsubscribe"), person.user_id, plan.course_id)
     )
     rendered = render.render(
         template=plan.template,
@@ -316,7 +316,7 @@ def _message(run: _Run, person: Recipient) -> bytes:
         text_message=plan.text_message,
         course=render.CourseFacts(plan.course_id, plan.course_title, plan.course_start, plan.course_end),
         recipient=person,
-        anonymous_id=anonymized_id(settings.anonymization_secret, person.user_id),
+        anonymous_id=anonymized_id(secrets.get("anonymization"), person.user_id),
         unsubscribe_link=link,
         platform_name=plan.platform_name,
     )

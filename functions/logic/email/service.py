@@ -21,13 +21,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.dal.email_repo import EmailRepository
+from functions.dal.secrets import SecretStore
 from functions.dal.ses_mail import Answer, SendResult, SesMail
 from functions.errors import ApiError, BadRequest, Conflict, NotFound
 from functions.logic import permissions, registry, status, submit
 from functions.logic.anonymity import anonymized_id
 from functions.logic.email import render
 from functions.logic.email import targets as target_rules
-from functions.logic.email.unsubscribe import Unsubscribe, make_token, read_token, unsubscribe_url
+from functions.logic.email.unsubscribe import Unsubscribe, read_token, unsubscribe_url
 from functions.models.access import Principal
 from functions.models.email import MESSAGE_MAX, SUBJECT_MAX, CourseEmail, Recipient, Target
 from functions.models.tasks import Task
@@ -313,7 +314,7 @@ def preview(ctx: registry.RunContext, principal: Principal, course_id: str, body
         text_message=render.html_to_text(html),
         course=render.CourseFacts(course_id, course.display_name, course.start, course.end),
         recipient=recipient,
-        anonymous_id=anonymized_id(settings.anonymization_secret, recipient.user_id),
+        anonymous_id=anonymized_id(ctx.secrets.get("anonymization"), recipient.user_id),
         unsubscribe_link=link,
         platform_name=settings.email_platform_name,
     )
@@ -446,7 +447,7 @@ def get_email(
 
 # ---- unsubscribe (public) ----
 def read_unsubscribe(settings: Settings, token: str) -> Unsubscribe:
-    return read_token(settings.email_unsubscribe_secret, token)
+    return read_token(SecretStore(settings).get("email-unsubscribe"), token)
 
 
 def opt_out(ctx: registry.RunContext, token: str, source: str) -> tuple[Unsubscribe, bool]:
@@ -462,12 +463,6 @@ def opt_out(ctx: registry.RunContext, token: str, source: str) -> tuple[Unsubscr
         extra={"course_id": who.course_id, "user_id": who.user_id, "source": source, "new": created},
     )
     return who, created
-
-
-def unsubscribe_link(settings: Settings, user_id: int, course_id: str) -> str:
-    return unsubscribe_url(
-        settings.email_public_base_url, make_token(settings.email_unsubscribe_secret, user_id, course_id)
-    )
 
 
 # ---- one message (for other capabilities' notices) ----
