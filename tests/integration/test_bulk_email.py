@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from functions.dal.access_repo import AccessRepository
 from functions.dal.email_repo import EmailItem, EmailRepository, email_pk
 from functions.dal.tasks_repo import TaskRepository
 from functions.logic.anonymity import anonymized_id
@@ -363,3 +364,69 @@ def test_history_and_content_lists_have_upstreams_shapes(mail_stack):
     assert (
         mail_stack.api("GET", course_path(other.course_id, f"emails/{email_id}"), other.instructor)[0] == 404
     )
+
+
+def test_describe_and_update_email_for_the_schedules_api(mail_stack):
+    """The two calls the schedules capability's §6.7 routes make: the ``course_email`` object, and an
+    edit checked as when written (text derived again, targets replaced whole, nothing changed on bad
+    input, 404 for another course's email, course staff only)."""
+    from functions.errors import ApiError, BadRequest, Forbidden, NotFound
+    from functions.logic.email import service
+    from functions.logic.registry import RunContext
+
+    course = MailCourse.create(mail_stack)
+    other = MailCourse.create(mail_stack)
+    code, written = course.send(["cohort:Alpha", "cohort:Beta", "track:honor"], subject="Week 1")
+    assert code == 202, written
+    course.wait(written["task_id"])
+    ctx = RunContext.create(mail_stack.settings)
+    access = AccessRepository(mail_stack.settings)
+    instructor = access.get_principal(course.instructor)
+    assert instructor is not None
+    email_id = written["email_id"]
+    assert service.describe_email(ctx, course.course_id, email_id) == {
+        "id": email_id,
+        "subject": "Week 1",
+        "html_message": "<p>Hello %%USER_FULLNAME%%</p>",
+        "text_message": "Hello %%USER_FULLNAME%%\n",
+        "course_id": course.course_id,
+        "to_option": ["2 cohort", "track"],
+        "sender": f"u{course.uid(INSTRUCTOR)}",
+        "targets": ["cohort-Alpha", "cohort-Beta", "track-honor"],
+    }
+    # An edit: new subject and HTML (text derived again), targets replaced as a whole
+    edited = service.update_email(
+        ctx,
+        instructor,
+        course.course_id,
+        email_id,
+        subject="Week 1, moved",
+        html_message="<p>Now on <b>Friday</b></p>",
+        targets=["learners"],
+    )
+    assert edited["subject"] == "Week 1, moved"
+    assert edited["text_message"].split() == ["Now", "on", "Friday"]
+    assert edited["targets"] == ["learners"] and edited["to_option"] == ["learners"]
+    assert service.describe_email(ctx, course.course_id, email_id) == edited
+    # Bad input is refused with the creation's messages, and changes nothing
+    for change, words in (
+        ({"subject": ""}, "subject is required"),
+        ({"subject": "x" * 129}, "at most 128"),
+        ({"targets": ["cohort:Nowhere"]}, "cohort 'Nowhere' does not exist"),
+        ({"targets": []}, "non-empty"),
+        ({"html_message": "<p>%%NOPE%%</p>"}, "Unknown keyword %%NOPE%%"),
+    ):
+        with pytest.raises(BadRequest, match=words):
+            service.update_email(ctx, instructor, course.course_id, email_id, **change)
+    assert service.describe_email(ctx, course.course_id, email_id) == edited
+    # Another course's email is not found through this course; other staff may not edit
+    for missing in (email_id, "12x"):
+        with pytest.raises(NotFound):
+            service.describe_email(ctx, other.course_id, missing)
+    outsider = access.get_principal(course.outsider)
+    assert outsider is not None
+    with pytest.raises(Forbidden):
+        service.update_email(ctx, outsider, course.course_id, email_id, subject="Mine")
+    with pytest.raises(ApiError):
+        service.update_email(ctx, instructor, other.course_id, email_id, subject="Lost")
+    assert service.describe_email(ctx, course.course_id, email_id)["subject"] == "Week 1, moved"
