@@ -203,7 +203,7 @@ class EmailCounts(_Answer):
 
     sent: int
     failed: int
-    skipped: int
+    skipped: dict[str, int] = Field(description="Recipients skipped, by reason (opted_out, disabled, ...)")
     in_doubt: int
     bounced: int
     complained: int

@@ -41,9 +41,10 @@ def _html(path: Path) -> str:
 
 def _counts(row: dict[str, Any]) -> str:
     counts = row.get("counts") or {}
-    return ", ".join(
-        f"{name} {counts[name]}" for name in ("sent", "failed", "skipped", "in_doubt") if name in counts
-    )
+    skipped = counts.get("skipped") or {}
+    shown = [f"{name} {counts[name]}" for name in ("sent", "failed", "in_doubt") if counts.get(name)]
+    shown += [f"skipped {reason} {n}" for reason, n in sorted(skipped.items())]
+    return ", ".join(shown) or "-"
 
 
 @email.command("send")
