@@ -1,4 +1,6 @@
-"""Course email tests' AWS fault stand-ins (kept apart from aws_faults.py, the general switch). AWS misbehaving on purpose: botocore event hooks that answer some calls as AWS would when it
+"""Course email tests' AWS fault stand-ins (apart from aws_faults.py, the general switch).
+
+AWS misbehaving on purpose: botocore event hooks that answer some calls as AWS would when it
 fails. SES: throttling, a rejected address, a paused account, an answer lost after SES accepted the
 message, the sending process killed. DynamoDB: a request failing with a 5xx. Stand-ins for AWS (the
 outside world), not mocks of our code: our code calls as always and sees what AWS would answer.

@@ -212,17 +212,20 @@ def start_stack(settings: Settings, send_rate: float = 500.0) -> Iterator[Stack]
 
     from itask.local.email_resources import ses_quota
     from itask.local.resources import export_settings, provision
-    from tests.integration.conftest import COUNTER, ROUTER, SECRET_VALUES, seed
+    from tests.helpers.gates import Hooks
+    from tests.integration.conftest import AWS_FAULTS, COUNTER, ROUTER, SECRET_VALUES, seed
 
     ses_quota(send_rate)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         provisioned = provision(settings, ROUTER, SECRET_VALUES)
         export_settings(provisioned)
         seed(provisioned, 10)
-        stack = Stack(provisioned, ROUTER, COUNTER)
+        stack = Stack(provisioned, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
         try:
             yield stack
         finally:
+            stack.hooks.close()
+            AWS_FAULTS.clear()
             deadline = time.monotonic() + 60
             while stack.executions_running() and time.monotonic() < deadline:
                 time.sleep(0.05)
