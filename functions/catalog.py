@@ -44,6 +44,12 @@ SECRETS: dict[str, SecretSpec] = {
             "anonymization_secret_arn",
             "Key of the anonymized learner ids in reports (HMAC-SHA256). Not rotated: every id would change.",
         ),
+        SecretSpec(
+            "email-unsubscribe",
+            "email_unsubscribe_secret_arn",
+            "Signs the unsubscribe links of course email (HMAC-SHA256). Not rotated: links in mail already "
+            "sent would stop working.",
+        ),
     )
 }
 
@@ -71,6 +77,10 @@ class EventRuleSpec:
     detail_types: tuple[str, ...]
     description: str
     batch_size: int = 10
+    # The events' source (None: any) and bus: "service" (the itask bus) or "default" (the account's
+    # default bus, where AWS services such as SES publish).
+    source: str | None = None
+    bus: str = "service"
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,11 @@ class PublicRouteSpec:
     method: str
     path: str  # API Gateway route path, e.g. /lti/launch/{course_id}/{usage_id}
     target: str  # FunctionSpec.name
+    # Why no bearer token is needed (what authenticates the request instead).
+    reason: str = (
+        "LTI 1.1 launches come from an LMS as OAuth 1.0a signed form posts: the function "
+        "verifies the consumer's signature, timestamp and nonce; there is no bearer token."
+    )
 
     @property
     def prefix(self) -> str:
@@ -91,7 +106,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     spec.name: spec
     for spec in (
         FunctionSpec(
-            "api", "functions.handlers.api.lambda_handler", "HTTP API: submit, status, reports", 512, 29
+            "api",
+            "functions.handlers.api.lambda_handler",
+            "HTTP API: submit, status, reports",
+            512,
+            29,
+            # Email previews render a message as sent: its %%USER_ID%% and unsubscribe link.
+            secrets=("anonymization", "email-unsubscribe"),
         ),
         FunctionSpec(
             "plan",
@@ -106,7 +127,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "Do one chunk of a task's work",
             1024,
             900,
-            secrets=("anonymization",),
+            secrets=("anonymization", "email-unsubscribe"),
         ),
         FunctionSpec(
             "finalize",
@@ -160,6 +181,21 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             60,
         ),
         FunctionSpec(
+            "email-unsubscribe",
+            "functions.handlers.email_unsubscribe.lambda_handler",
+            "Course email unsubscribe links (signed token, no bearer token)",
+            256,
+            29,
+            secrets=("email-unsubscribe",),
+        ),
+        FunctionSpec(
+            "email-events",
+            "functions.handlers.email_events.lambda_handler",
+            "SES bounces and complaints -> suppressed addresses, counted per send",
+            256,
+            60,
+        ),
+        FunctionSpec(
             "lti-send",
             "functions.handlers.lti_send.lambda_handler",
             "Send one LTI pass-back (replaceResult or AGS score) and keep its ledger",
@@ -185,12 +221,30 @@ EVENT_RULES: tuple[EventRuleSpec, ...] = (
         ("ScoreChanged",),
         "Score changes (from our tasks or an LMS) to the LTI pass-back",
     ),
+    EventRuleSpec(
+        "email-ses-events",
+        "email-events",
+        ("Email Bounced", "Email Complaint Received"),
+        "SES bounces and complaints of course email (the configuration set's EventBridge destination)",
+        source="aws.ses",
+        bus="default",
+    ),
 )
 
+_UNSUBSCRIBE_REASON = (
+    "Unsubscribe links are followed from a mailbox (and one-click POSTed by mail providers, RFC 8058): "
+    "the HMAC-signed token in the path names the learner and course; there is no bearer token."
+)
+_CERTIFICATE_REASON = (
+    "Certificates are verified by anyone holding one's verification id (128 random bits); the function "
+    "only reads, and answers the same 404 for every id that is not valid."
+)
 PUBLIC_ROUTES: tuple[PublicRouteSpec, ...] = (
     PublicRouteSpec("POST", "/lti/launch/{course_id}/{usage_id}", "lti-launch"),
-    PublicRouteSpec("GET", "/certificates/{verify_uuid}", "certificate-verify"),
-    PublicRouteSpec("GET", "/certificates/{verify_uuid}/view", "certificate-verify"),
+    PublicRouteSpec("GET", "/certificates/{verify_uuid}", "certificate-verify", _CERTIFICATE_REASON),
+    PublicRouteSpec("GET", "/certificates/{verify_uuid}/view", "certificate-verify", _CERTIFICATE_REASON),
+    PublicRouteSpec("GET", "/email/unsubscribe/{token}", "email-unsubscribe", _UNSUBSCRIBE_REASON),
+    PublicRouteSpec("POST", "/email/unsubscribe/{token}", "email-unsubscribe", _UNSUBSCRIBE_REASON),
 )
 
 # The LTI pass-back state machine (statemachines/lti_passback.asl.json) and its placeholders.

@@ -111,3 +111,11 @@ class TaskNotRunnable(ItaskError):
 
 class ChunkFailed(ItaskError):
     """A whole chunk could not be processed (not a per-learner error, which goes to the error CSV)."""
+
+
+class SendingPaused(ItaskError):
+    """SES will not send for the account (suspended or paused): the task stops, resumable later."""
+
+
+class EmptyRecipientSet(ItaskError):
+    """A bulk email whose targets select nobody (upstream: ``Bulk Email Task: Empty recipient set``)."""

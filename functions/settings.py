@@ -109,6 +109,45 @@ class Settings(BaseSettings):
     # Extra CA certificates (PEM file) trusted for outcome services, e.g. a test CA; empty: system CAs.
     lti_ca_bundle: str = ""
 
+    # ---- Bulk course email (spec §6; functions/logic/email) ----
+    email_table: str = "itask-email"
+    # Upstream's BULK_EMAIL_DEFAULT_FROM_EMAIL: an address of an SES-verified domain.
+    email_from: str = "no-reply@example.com"
+    # Upstream's "use course id in from address" toggle: '"<Course title>" Course Staff <NUMBER-from>'.
+    email_from_course: bool = True
+    # Recipients per chunk (upstream's BULK_EMAIL_EMAILS_PER_TASK); Plan cuts smaller chunks when the
+    # send rate would not finish one within a chunk function's run.
+    email_recipients_per_chunk: int = Field(default=500, ge=1, le=5000)
+    # Recipients claimed in the ledger per DynamoDB transaction (at most 98: a transaction holds 100
+    # actions, one checks the task is still running and one records the previous batch). It bounds
+    # what a process killed outright leaves "in doubt".
+    email_claim_batch: int = Field(default=98, ge=1, le=98)
+    # A claim older than this, not recorded as sent or failed, belongs to a run that died: in doubt.
+    email_claim_lease_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    # SES throttling: wait and try the same message again, for at most this long in all per chunk run.
+    email_throttle_max_wait_seconds: float = Field(default=600.0, ge=0, le=3600)
+    email_throttle_base_seconds: float = Field(default=1.0, ge=0, le=60)
+    # Share of the account's maximum send rate all chunks together may use (others share the account).
+    email_send_rate_share: float = Field(default=0.9, gt=0, le=1)
+    # Messages per second one chunk can push (SES call latency); with the account's rate it sets the
+    # Map concurrency: ceil(rate * share / this), at most max_concurrency.
+    email_chunk_send_capacity: float = Field(default=10.0, gt=0, le=1000)
+    # A lower ceiling than SES's MaxSendRate for this service (0: the account's rate).
+    email_max_send_rate: float = Field(default=0.0, ge=0)
+    # The packaged template used when an email names none.
+    email_template: str = "default"
+    # SES configuration set whose event destination reports bounces and complaints (empty: none).
+    email_configuration_set: str = ""
+    # Public base URL of the HTTP API (unsubscribe links point at it), e.g. https://api.example.org
+    email_public_base_url: str = "http://127.0.0.1:8080"
+    # ARN of the Secrets Manager secret keying the unsubscribe links' HMAC (the stack creates it).
+    email_unsubscribe_secret_arn: str = ""
+    # Upstream's BULK_COURSE_EMAIL_LAST_LOGIN_ELIGIBILITY_PERIOD: learners whose last login is older
+    # than this many months are skipped (no login at all: kept). 0: off.
+    email_last_login_months: int = Field(default=0, ge=0, le=1200)
+    # Shown in the message footer.
+    email_platform_name: str = "Your Platform Name Here"
+
 
 def get_settings() -> Settings:
     """Read the settings now (cheap; called at the start of each invocation)."""

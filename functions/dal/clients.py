@@ -9,22 +9,27 @@ import boto3
 from botocore.config import Config
 
 _lock = threading.Lock()
-_clients: dict[tuple[str, str, bool], Any] = {}
+_clients: dict[tuple[str, str, bool, bool], Any] = {}
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=50)
 # Synchronous calls that may last minutes (the sandbox grader): a read timeout to match.
 _LONG_CALL_CONFIG = _CONFIG.merge(Config(read_timeout=900, connect_timeout=10))
+# Calls that must not be sent twice behind our back (an email): the caller decides what to retry.
+_SINGLE_ATTEMPT_CONFIG = _CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 
-def client(service: str, region: str, long_calls: bool = False) -> Any:
+def client(service: str, region: str, long_calls: bool = False, single_attempt: bool = False) -> Any:
     """A client for ``service``; honours ``AWS_ENDPOINT_URL`` (the local stack) like every AWS SDK.
-    ``long_calls``: for requests that may take minutes to answer."""
-    key = (service, region, long_calls)
+    ``long_calls``: for requests that may take minutes to answer. ``single_attempt``: botocore never
+    repeats a request (a repeat of a request SES may have accepted would send a second message)."""
+    key = (service, region, long_calls, single_attempt)
     found = _clients.get(key)
     if found is not None:
         return found
     with _lock:
         if key not in _clients:
-            config = _LONG_CALL_CONFIG if long_calls else _CONFIG
+            config = (
+                _SINGLE_ATTEMPT_CONFIG if single_attempt else _LONG_CALL_CONFIG if long_calls else _CONFIG
+            )
             _clients[key] = boto3.session.Session().client(service, region_name=region, config=config)
         return _clients[key]
 

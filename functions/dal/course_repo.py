@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from functions.dal.item_limits import first_problem, item_problem
 from functions.dal.tables import (
     CertificateMap,
+    CourseGroupsItem,
     CourseItem,
     EnrollmentItem,
     ProblemItem,
@@ -22,10 +24,12 @@ from functions.dal.tables import (
 )
 from functions.models.content import ProblemDefinition
 from functions.models.course import Certificate, Course, Enrollment, Learner, ProblemScore
+from functions.models.email import EnrollmentView
 from functions.models.state import ProblemState
 from functions.settings import Settings
 
 COURSE_SK = "COURSE"
+GROUPS_SK = "GROUPS"
 ENROLLMENT_PREFIX = "E#"
 SCORES_PREFIX = "S#"
 PROBLEM_PREFIX = "P#"
@@ -219,9 +223,29 @@ class CourseRepository:
 
     # ---- learners ----
     def put_enrollments(self, enrollments: Iterable[Enrollment]) -> None:
+        groups: dict[str, tuple[set[str], set[str]]] = {}
         with EnrollmentItem.batch_write() as batch:
             for enrollment in enrollments:
                 batch.save(_enrollment_item(enrollment))
+                cohorts, modes = groups.setdefault(enrollment.course_id, (set(), set()))
+                modes.add(enrollment.mode)
+                if enrollment.cohort:
+                    cohorts.add(enrollment.cohort)
+        # One write per course and call: the cohorts and modes now in use (never removed: an empty
+        # cohort is still the course's).
+        for course_id, (cohorts, modes) in groups.items():
+            actions: list[Action] = [CourseGroupsItem.modes.add(modes)]
+            if cohorts:
+                actions.append(CourseGroupsItem.cohorts.add(cohorts))
+            CourseGroupsItem(course_id, GROUPS_SK).update(actions=actions)
+
+    def course_groups(self, course_id: str) -> tuple[set[str], set[str]]:
+        """(cohort names, enrollment modes) in use in the course: one GetItem."""
+        try:
+            item = CourseGroupsItem.get(course_id, GROUPS_SK, consistent_read=True)
+        except DoesNotExist:
+            return set(), set()
+        return set(item.cohorts or ()), set(item.modes or ())
 
     def put_score_sheets(self, course_id: str, sheets: Iterable[tuple[int, dict[str, ProblemScore]]]) -> None:
         now = datetime.now(UTC)
@@ -245,6 +269,35 @@ class CourseRepository:
             attributes_to_get=["user_id", "mode", "is_active"],
         ):
             yield EnrollmentKey(int(item.user_id), item.mode, bool(item.is_active))
+
+    def iter_audience(self, course_id: str) -> Iterator[EnrollmentView]:
+        """Every enrollment of the course in user-id order, with what email targets choose by (pages
+        of a projected Query: no request per learner)."""
+        for item in EnrollmentItem.query(
+            course_id,
+            EnrollmentItem.sk.startswith(ENROLLMENT_PREFIX),
+            attributes_to_get=["user_id", "mode", "is_active", "user_is_active", "cohort"],
+        ):
+            yield EnrollmentView(
+                int(item.user_id),
+                item.mode,
+                bool(item.is_active),
+                True if item.user_is_active is None else bool(item.user_is_active),
+                item.cohort,
+            )
+
+    def read_enrollments(self, course_id: str, user_ids: list[int]) -> dict[int, Enrollment]:
+        """These learners' enrollments: one key range (Query pages of 1 MB), whatever their number."""
+        if not user_ids:
+            return {}
+        wanted = set(user_ids)
+        return {
+            int(item.user_id): _enrollment(item)
+            for item in EnrollmentItem.query(
+                course_id, EnrollmentItem.sk.between(enrollment_sk(min(wanted)), enrollment_sk(max(wanted)))
+            )
+            if int(item.user_id) in wanted
+        }
 
     def set_problem_score(
         self, course_id: str, user_id: int, problem_id: str, score: ProblemScore | None

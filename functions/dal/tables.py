@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
@@ -16,9 +18,11 @@ from pynamodb.attributes import (
     NumberAttribute,
     NumberSetAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -205,6 +209,20 @@ class EnrollmentItem(Model):
     course_email = CourseEmailIndex()
 
 
+class CourseGroupsItem(Model):
+    """The cohorts and enrollment modes a course's enrollments use (sk ``GROUPS``), kept by every
+    enrollment write: email targets are checked against it without reading the enrollments."""
+
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    cohorts = UnicodeSetAttribute(null=True)
+    modes = UnicodeSetAttribute(null=True)
+
+
 class ScoreSheetItem(Model):
     """All of one learner's problem scores in a course: ``{block_id: [earned, possible, epoch|null]}``.
 
@@ -261,6 +279,17 @@ class StateItem(Model):
 # --------------------------------------------------------------------------------------------
 # access table
 # --------------------------------------------------------------------------------------------
+class ScopeGrantsIndex(GlobalSecondaryIndex["AccessItem"]):
+    """Sparse (role grants only): every grant of a scope, e.g. a course's staff and instructors."""
+
+    class Meta:
+        index_name = "scope-grants"
+        projection = AllProjection()
+
+    scope = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
+
+
 class AccessItem(Model):
     """Identity (sk ``IDENTITY``) or role grant (sk ``ROLE#<scope>#<role>``) of a token subject."""
 
@@ -277,6 +306,8 @@ class AccessItem(Model):
     scope = UnicodeAttribute(null=True)
     role = UnicodeAttribute(null=True)
 
+    scope_grants = ScopeGrantsIndex()
+
 
 # The model that creates each table (it declares the table's indexes), by settings field.
 TABLE_OWNERS: dict[str, type[Model]] = {
@@ -286,9 +317,23 @@ TABLE_OWNERS: dict[str, type[Model]] = {
 }
 _MODELS_BY_TABLE: dict[str, tuple[type[Model], ...]] = {
     "tasks_table": (TaskItem, SlotItem),
-    "courses_table": (CourseItem, EnrollmentItem, ScoreSheetItem, ProblemItem, StateItem),
+    "courses_table": (CourseItem, EnrollmentItem, CourseGroupsItem, ScoreSheetItem, ProblemItem, StateItem),
     "access_table": (AccessItem,),
 }
+
+
+_connections: dict[str, Connection] = {}
+_connections_lock = threading.Lock()
+
+
+def connection(region: str) -> Connection:
+    """One PynamoDB connection per region for transactions: a new one per transaction would build a
+    new botocore client (loading its service model: tenths of a second, seconds on a busy machine)."""
+    found = _connections.get(region)
+    if found is None:
+        with _connections_lock:
+            found = _connections.setdefault(region, Connection(region=region))
+    return found
 
 
 def bind_models(settings: Settings, table_field: str, models: tuple[type[Model], ...]) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from functions.dal.loads_repo import PENDING_PK, LoadsRepository, PendingLoadItem, pending_sk
-from functions.dal.tables import SlotItem, TaskActionAttribute, TaskItem, bind
+from functions.dal.tables import SlotItem, TaskActionAttribute, TaskItem, bind, connection
 from functions.errors import LoadInProgress, TaskNotRunnable
 from functions.models.tasks import Counters, Task, TaskAction, TaskState
 from functions.settings import Settings
@@ -150,7 +149,7 @@ class TaskRepository:
             created=task.created,
         )
         try:
-            with TransactWrite(connection=Connection(region=self._region)) as transaction:
+            with TransactWrite(connection=connection(self._region)) as transaction:
                 _no_pending_load(transaction, task.course_id)
                 transaction.save(slot, condition=SlotItem.pk.does_not_exist())
                 transaction.save(_to_item(task), condition=TaskItem.pk.does_not_exist())
@@ -269,7 +268,7 @@ class TaskRepository:
             slot_pk(task.course_id, task.task_type, task.task_key), SLOT_SK, task_id=task.task_id, created=now
         )
         try:
-            with TransactWrite(connection=Connection(region=self._region)) as transaction:
+            with TransactWrite(connection=connection(self._region)) as transaction:
                 _no_pending_load(transaction, task.course_id)
                 transaction.save(slot, condition=SlotItem.pk.does_not_exist())
                 transaction.update(
@@ -349,7 +348,7 @@ class TaskRepository:
             actions.append(_append_action(action))
         slot = SlotItem(slot_pk(task.course_id, task.task_type, task.task_key), SLOT_SK)
         try:
-            with TransactWrite(connection=Connection(region=self._region)) as transaction:
+            with TransactWrite(connection=connection(self._region)) as transaction:
                 transaction.update(
                     TaskItem(task_pk(task.task_id), TASK_SK),
                     actions=actions,

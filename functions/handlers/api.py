@@ -37,6 +37,7 @@ from functions.handlers.contract import (
     answers,
     document_body,
 )
+from functions.handlers.email_routes import router as email_router
 from functions.handlers.lti_routes import router as lti_router
 from functions.handlers.staff_routes import router as staff_router
 from functions.logic import json_body, keys, service, tokens
@@ -59,6 +60,7 @@ app = APIGatewayHttpResolver(
 )
 app.include_router(lti_router)
 app.include_router(staff_router)
+app.include_router(email_router)
 
 
 class TaskStatusMap(RootModel[dict[str, models.TaskStatus]]):
@@ -316,6 +318,7 @@ _LINKS: dict[tuple[str, str], dict[str, Any]] = {
     ("submitTask", "202"): _task_links("getTask", "getTasks", "cancelTask", "resumeTask"),
     ("cancelTask", "200"): _task_links("getTask", "resumeTask"),
     ("resumeTask", "202"): _task_links("getTask", "cancelTask"),
+    ("sendCourseEmail", "202"): _task_links("getTask", "getTasks", "cancelTask", "resumeTask"),
 }
 
 

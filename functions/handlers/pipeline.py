@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -44,7 +45,9 @@ def retryable(handler: Handler) -> Handler:
 def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = PlanInput.model_validate(event)
     logger.append_keys(task_id=request.task_id)
-    return pipeline.plan(RunContext.create(get_settings()), request.task_id, request.resume).model_dump()
+    return pipeline.plan(
+        RunContext.create(get_settings()), request.task_id, request.resume, request.max_concurrency
+    ).model_dump()
 
 
 @logger.inject_lambda_context
@@ -55,7 +58,10 @@ def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 def process_chunk_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ChunkInput.model_validate(event)
     logger.append_keys(task_id=request.task_id, chunk=request.chunk.index)
-    outcome = pipeline.process_chunk(RunContext.create(get_settings()), request)
+    ctx = RunContext.create(get_settings())
+    # Work that can stop early (a long send) stops cleanly before the function's time runs out.
+    ctx.deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    outcome = pipeline.process_chunk(ctx, request)
     return {"index": outcome.index, "duplicate": outcome.duplicate}
 
 

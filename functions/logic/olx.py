@@ -430,7 +430,7 @@ class _Importer:
     # ---- course settings ---------------------------------------------------------------------
     def _course_settings(self, fields: dict[str, Any]) -> dict[str, Any]:
         settings: dict[str, Any] = {}
-        for name in ("end", "certificate_available_date"):
+        for name in ("start", "end", "certificate_available_date"):
             if fields.get(name) is not None:
                 settings[name] = self._datetime(fields[name], f"course: {name}")
         behavior = fields.get("certificates_display_behavior")

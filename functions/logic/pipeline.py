@@ -53,7 +53,9 @@ def _load(ctx: registry.RunContext, task_id: str) -> tuple[Task, registry.TaskTy
     return task, task_type, task_type.parse_input(task.task_input)
 
 
-def plan(ctx: registry.RunContext, task_id: str, resume: bool = False) -> PlanResult:
+def plan(
+    ctx: registry.RunContext, task_id: str, resume: bool = False, max_concurrency: int | None = None
+) -> PlanResult:
     """Snapshot what chunks need, cut the population into chunks in S3, move the task to PROGRESS.
 
     On a resume the snapshot and chunk list of the first run are kept, and only the chunks missing
@@ -63,22 +65,31 @@ def plan(ctx: registry.RunContext, task_id: str, resume: bool = False) -> PlanRe
     if not task.running:
         raise TaskNotRunnable(f"Task {task_id} is already {task.state.value}")
     chunks_key = ctx.work_key(task_id, "chunks.json")
+    requested = max_concurrency or ctx.settings.max_concurrency
     if resume and task.chunk_count is not None:
-        return _plan_remaining(ctx, task, task_type, chunks_key)
+        return _plan_remaining(ctx, task, task_type, chunks_key, requested)
     snapshot = task_type.prepare(ctx, task, task_input)
     ctx.objects.put_json(ctx.work_key(task_id, "context.json"), snapshot)
     user_ids, total = task_type.plan_population(ctx, task, task_input, snapshot)
-    chunks = [
-        chunk.model_dump() for chunk in _chunks(user_ids, task_type.chunk_size or ctx.settings.chunk_size)
-    ]
+    chunks = [chunk.model_dump() for chunk in _chunks(user_ids, task_type.plan_chunk_size(ctx, snapshot))]
     ctx.objects.put_json(chunks_key, chunks)
     ctx.tasks.start_progress(task_id, total=total, chunk_count=len(chunks), step=task_type.running_step)
-    logger.info("task planned", extra={"task_id": task_id, "total": total, "chunks": len(chunks)})
-    return PlanResult(bucket=ctx.objects.bucket, chunks_key=chunks_key, chunk_count=len(chunks), total=total)
+    concurrency = task_type.plan_concurrency(ctx, snapshot, requested)
+    logger.info(
+        "task planned",
+        extra={"task_id": task_id, "total": total, "chunks": len(chunks), "concurrency": concurrency},
+    )
+    return PlanResult(
+        bucket=ctx.objects.bucket,
+        chunks_key=chunks_key,
+        chunk_count=len(chunks),
+        total=total,
+        max_concurrency=concurrency,
+    )
 
 
 def _plan_remaining(
-    ctx: registry.RunContext, task: Task, task_type: registry.TaskType, chunks_key: str
+    ctx: registry.RunContext, task: Task, task_type: registry.TaskType, chunks_key: str, requested: int
 ) -> PlanResult:
     chunks = ctx.objects.get_json(chunks_key)
     remaining = [chunk for chunk in chunks if chunk["index"] not in task.done_chunks]
@@ -90,8 +101,13 @@ def _plan_remaining(
         "task resumed from its ledger",
         extra={"task_id": task.task_id, "remaining": len(remaining), "chunks": len(chunks)},
     )
+    snapshot = ctx.objects.get_json(ctx.work_key(task.task_id, "context.json"))
     return PlanResult(
-        bucket=ctx.objects.bucket, chunks_key=remaining_key, chunk_count=len(chunks), total=total
+        bucket=ctx.objects.bucket,
+        chunks_key=remaining_key,
+        chunk_count=len(chunks),
+        total=total,
+        max_concurrency=task_type.plan_concurrency(ctx, snapshot, requested),
     )
 
 
@@ -156,14 +172,15 @@ def finalize(ctx: registry.RunContext, event: FinalizeInput) -> dict[str, Any]:
     if task_type.done_step:
         progress["step"] = task_type.done_step
     progress.update(extra)
-    finished = lifecycle.finish_task(
-        ctx, task, TaskState.SUCCESS, progress_output(progress), step=task_type.done_step
-    )
+    state = task_type.final_state(task)
+    finished = lifecycle.finish_task(ctx, task, state, progress_output(progress), step=task_type.done_step)
     if finished:
         ctx.objects.delete_prefix(ctx.work_key(task.task_id, ""))
-        metrics.add_metric(name="TasksSucceeded", unit="Count", value=1)
-    logger.info("task finished", extra={"task_id": task.task_id, "progress": progress})
-    return {"task_id": task.task_id, "state": TaskState.SUCCESS.value if finished else task.state.value}
+        metrics.add_metric(
+            name="TasksSucceeded" if state is TaskState.SUCCESS else "TasksFailed", unit="Count", value=1
+        )
+    logger.info("task finished", extra={"task_id": task.task_id, "state": state.value, "progress": progress})
+    return {"task_id": task.task_id, "state": state.value if finished else task.state.value}
 
 
 def _chunk_failure(ctx: registry.RunContext, task: Task) -> Failure | None:

@@ -31,7 +31,7 @@ from functions.logic import permissions, reports
 from functions.logic.csvfile import encode_rows
 from functions.logic.permissions import Permission
 from functions.models.access import Principal
-from functions.models.tasks import ChunkDescriptor, Counters, Task
+from functions.models.tasks import ChunkDescriptor, Counters, Task, TaskState
 from functions.settings import Settings
 
 TASK_INPUT_LIMIT = 10_000
@@ -52,6 +52,8 @@ class RunContext:
     tasks: TaskRepository
     courses: CourseRepository
     objects: ObjectStore
+    # time.monotonic() by which a chunk's work must have stopped (the function's time limit), if known.
+    deadline: float | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> RunContext:
@@ -189,6 +191,18 @@ class TaskType(ABC):
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
     ) -> Iterable[int]:
         """The user ids to work on, ascending."""
+
+    def plan_chunk_size(self, ctx: RunContext, snapshot: dict[str, Any]) -> int:
+        """Units per Map item for this run."""
+        return self.chunk_size or ctx.settings.chunk_size
+
+    def plan_concurrency(self, ctx: RunContext, snapshot: dict[str, Any], requested: int) -> int:
+        """Map concurrency for this run: the execution's, unless the type must go slower."""
+        return requested
+
+    def final_state(self, task: Task) -> TaskState:
+        """The state a task whose every chunk is counted ends in (a send that reached nobody: FAILURE)."""
+        return TaskState.SUCCESS
 
     @abstractmethod
     def process_chunk(

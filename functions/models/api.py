@@ -290,3 +290,88 @@ class CertificateVerification(_Answer):
     status: str
     issued: str | None = None
     certificate_url: str
+
+
+# ---- course email ----
+class EmailSent(_Answer):
+    """A course email written and its send task accepted (or scheduled)."""
+
+    course_id: str
+    success: bool
+    email_id: int
+    task_id: str
+    task_state: str
+    status: str
+
+
+class EmailPreview(_Answer):
+    """One recipient's message as it would be sent; nothing is sent or stored."""
+
+    from_: str = Field(alias="from")
+    to: str
+    subject: str
+    headers: dict[str, str]
+    text: str
+    html: str
+
+
+class EmailCounts(_Answer):
+    """Per send: sent, failed, skipped (opted out, disabled, suppressed), in doubt, bounced, complained."""
+
+    sent: int
+    failed: int
+    skipped: dict[str, int] = Field(description="Recipients skipped, by reason (opted_out, disabled, ...)")
+    in_doubt: int
+    bounced: int
+    complained: int
+
+
+class EmailTaskRow(TaskListRow):
+    """An email task history row (spec §3.4) with the email it sent and its counts."""
+
+    email_id: int | None
+    counts: EmailCounts
+
+
+class EmailTasks(_Answer):
+    tasks: list[EmailTaskRow]
+
+
+class EmailContentSummary(_Answer):
+    subject: str
+    html_message: str
+    id: int
+
+
+class EmailContentRow(_Answer):
+    """A sent-email content row (spec §3.4 ``list_email_content``) with its task and counts."""
+
+    created: str
+    sent_to: list[str]
+    requester: str
+    email: EmailContentSummary
+    number_sent: str
+    task_id: str
+    task_state: str
+    counts: EmailCounts
+
+
+class EmailContents(_Answer):
+    emails: list[EmailContentRow]
+
+
+class CourseEmail(_Answer):
+    """Spec §6.7's ``course_email`` object, with when it was written and changed."""
+
+    id: int
+    subject: str
+    html_message: str
+    text_message: str
+    course_id: str
+    to_option: list[str]
+    sender: str
+    targets: list[str]
+    created: str
+    modified: str
+    template_name: str | None
+    sent_to: list[str]

@@ -109,6 +109,7 @@ class Course(BaseModel):
     grade_report_verified_only: bool = False
     problem_grade_report_verified_only: bool = False
     certificates_display_behavior: str = "end"  # "end" | "end_with_date" | "early_no_info"
+    start: datetime | None = None
     end: datetime | None = None
     certificate_available_date: datetime | None = None
     entrance_exam_id: str | None = None  # the chapter learners must pass first, when enabled

@@ -81,6 +81,7 @@ class ChunkDescriptor(BaseModel):
 class PlanInput(BaseModel):
     task_id: str
     resume: bool = False
+    max_concurrency: int = Field(default=20, ge=1)  # what the execution was started with
 
 
 class PlanResult(BaseModel):
@@ -88,6 +89,8 @@ class PlanResult(BaseModel):
     chunks_key: str
     chunk_count: int
     total: int
+    # The Map's concurrency: the execution's, unless the task type needs fewer (e.g. a send rate).
+    max_concurrency: int = Field(default=20, ge=1)
 
 
 class ChunkInput(BaseModel):

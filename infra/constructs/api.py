@@ -38,15 +38,6 @@ ACCESS_LOG_FORMAT = {
 }
 
 
-# Why each public route has no authorizer (cdk-nag AwsSolutions-APIG4), by the function serving it.
-PUBLIC_ROUTE_REASONS = {
-    "lti-launch": "LTI 1.1 launches come from an LMS as OAuth 1.0a signed form posts: the function "
-    "verifies the consumer's signature, timestamp and nonce; there is no bearer token.",
-    "certificate-verify": "Certificates are verified by anyone holding one's verification id (128 random "
-    "bits); the function only reads, and answers the same 404 for every id that is not valid.",
-}
-
-
 @jsii.implements(apigwv2.IAccessLogSettings)
 class AccessLogSettings:
     """``IAccessLogSettings`` is an interface only; jsii needs a class implementing it."""
@@ -104,19 +95,22 @@ class HttpApi(Construct):
         )
         # Routes a caller cannot hold a bearer token for (an LMS's signed LTI launch): no JWT
         # authorizer, their own function, which authenticates the request itself.
+        public_integrations: dict[str, integrations.HttpLambdaIntegration] = {}
         for route, function in (public_routes or {}).items():
-            created = self.api.add_routes(
-                path=route.path,
-                methods=[apigwv2.HttpMethod(route.method)],
-                integration=integrations.HttpLambdaIntegration(
+            if route.target not in public_integrations:  # one integration per function, shared by its routes
+                public_integrations[route.target] = integrations.HttpLambdaIntegration(
                     f"{route.target}-integration",
                     function,
                     payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
-                ),
+                )
+            created = self.api.add_routes(
+                path=route.path,
+                methods=[apigwv2.HttpMethod(route.method)],
+                integration=public_integrations[route.target],
                 authorizer=apigwv2.HttpNoneAuthorizer(),
             )
             for found in created:
-                acknowledge(found, "AwsSolutions-APIG4", PUBLIC_ROUTE_REASONS[route.target])
+                acknowledge(found, "AwsSolutions-APIG4", route.reason)
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
         )

@@ -77,6 +77,12 @@ class FunctionError(Exception):
     """An in-process invoke (adapter, rule firer) whose handler raised."""
 
 
+class ProcessKilled(BaseException):
+    """Stands for the function's process being killed (out of memory, a crash): raised inside a
+    handler by a test, it skips every ``except Exception`` of our code, as a kill skips all of it,
+    and the invoke ends as Lambda reports a runtime that exited (``Runtime.ExitError``)."""
+
+
 class LambdaRouter:
     def __init__(self, region: str):
         self.region = region
@@ -139,6 +145,14 @@ class LambdaRouter:
                 "errorType": type(error).__name__,
                 "requestId": context.aws_request_id,
                 "stackTrace": traceback.format_exception(error),
+            }
+        except ProcessKilled:
+            ok = False
+            result = {
+                "errorMessage": (
+                    f"RequestId: {context.aws_request_id} Error: Runtime exited with error: signal: killed"
+                ),
+                "errorType": "Runtime.ExitError",
             }
         finally:
             peak = 0

@@ -31,7 +31,14 @@ def render_lti_asl(router: LambdaRouter) -> str:
 
 def event_pattern(rule: EventRuleSpec) -> str:
     """The same pattern CDK gives the rule (tests/infra compares them)."""
-    return json.dumps({"detail-type": list(rule.detail_types)})
+    pattern: dict[str, list[str]] = {"detail-type": list(rule.detail_types)}
+    if rule.source:
+        pattern["source"] = [rule.source]
+    return json.dumps(pattern)
+
+
+def rule_bus(settings: Settings, rule: EventRuleSpec) -> str:
+    return settings.event_bus_name if rule.bus == "service" else "default"
 
 
 def provision_lti(settings: Settings, router: LambdaRouter) -> Settings:
@@ -53,11 +60,11 @@ def provision_lti(settings: Settings, router: LambdaRouter) -> Settings:
             "QueueArn"
         ]
         events.put_rule(
-            Name=f"itask-{rule.name}", EventBusName=settings.event_bus_name, EventPattern=event_pattern(rule)
+            Name=f"itask-{rule.name}", EventBusName=rule_bus(settings, rule), EventPattern=event_pattern(rule)
         )
         events.put_targets(
             Rule=f"itask-{rule.name}",
-            EventBusName=settings.event_bus_name,
+            EventBusName=rule_bus(settings, rule),
             Targets=[{"Id": "queue", "Arn": queue_arn}],
         )
     return settings.model_copy(update={"lti_state_machine_arn": arn, "lti_kms_key_id": alias})

@@ -46,4 +46,9 @@ def apply() -> None:
             return original_put(self)
 
     S3Response.put_object = put_object  # type: ignore[method-assign]
+
+    # Transactions back up the items they touch, not whole tables (see the module).
+    from itask.local import moto_transactions
+
+    moto_transactions.apply()
     _applied = True

@@ -80,9 +80,10 @@ def provision(settings: Settings, router: LambdaRouter, secret_values: Mapping[s
     settings = settings.model_copy(
         update={"state_machine_arn": arn, "grader_function": grader, **secret_arns}
     )
+    from itask.local.email_resources import provision_email
     from itask.local.lti_resources import provision_lti
 
-    return provision_lti(settings, router)
+    return provision_email(provision_lti(settings, router))
 
 
 def provision_local_downloads(settings: Settings, download_url: str, key: str) -> Settings:

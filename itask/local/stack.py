@@ -21,6 +21,7 @@ from functions.dal.clients import reset_clients
 from functions.models.access import Principal
 from functions.settings import Settings
 from itask.local import lambda_router, moto_fidelity
+from itask.local.email_resources import DEFAULT_MAX_SEND_RATE, ses_quota
 from itask.local.event_delivery import EventDelivery
 from itask.local.http_adapter import ApiGatewayAdapter
 from itask.local.jwt_local import LocalIssuer
@@ -107,6 +108,7 @@ class LocalStack:
         persist: bool = True,
         fresh: bool = False,
         snapshot_interval_s: float = DEFAULT_SNAPSHOT_INTERVAL_S,
+        ses_max_send_rate: float = DEFAULT_MAX_SEND_RATE,
     ):
         """``persist``: restore the last snapshot of ``home`` at start, save one periodically and at
         stop; ``fresh``: forget the saved state first (start empty)."""
@@ -116,6 +118,7 @@ class LocalStack:
         self._base_settings = settings
         self.quiet = quiet
         self.announce = announce
+        self.ses_max_send_rate = ses_max_send_rate
         self.settings: Settings | None = None
         self.info: StackInfo | None = None
         self._server: Any = None
@@ -137,6 +140,7 @@ class LocalStack:
         moto_fidelity.apply()
         self.router = lambda_router.install(region)  # before any botocore client is created
         watcher = install_watcher()
+        ses_quota(self.ses_max_send_rate)  # what moto's SES tells sends about the account's rate
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -165,6 +169,9 @@ class LocalStack:
         self.settings = provision_local_downloads(
             self.settings, self.adapter.url, local_secret(self.home, "local-download")
         )
+        # Unsubscribe links in course email point at this API (a deployment: its public URL).
+        if not (self._base_settings and "email_public_base_url" in self._base_settings.model_fields_set):
+            self.settings = self.settings.model_copy(update={"email_public_base_url": self.adapter.url})
         export_settings(self.settings)
         if self.persist:
             self._restore()

@@ -109,6 +109,7 @@ class ContractStack:
     consumer: str  # a registered LTI consumer
     verify_id: str  # a valid certificate's verification id (public route)
     cohort_upload: str  # an uploaded cohort CSV (for cohort_students)
+    email_id: str  # a course email of the demo course (sent to its writer)
     _clients: dict[str, ApiClient] = field(default_factory=dict)
 
     def token(self, role: str) -> str:
@@ -160,6 +161,7 @@ def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContractStack
         consumer=_consumer(admin),
         verify_id=_a_certificate(admin, stack.settings),
         cohort_upload=_a_cohort_csv(stack.settings),
+        email_id=_email(admin),
     )
     try:
         yield contract
@@ -196,6 +198,13 @@ def _a_cohort_csv(settings: Settings) -> str:
     return uploads.store_upload(
         ctx, DEMO_COURSE, uploads.Purpose.COHORTS, f"username,cohort\n{learner},Matrix cohort\n".encode()
     )
+
+
+def _email(admin: ApiClient) -> str:
+    body = {"send_to": ["myself"], "subject": "Matrix", "message": "<p>Hello %%USER_FULLNAME%%</p>"}
+    written = admin.request("POST", course_path(DEMO_COURSE, "emails"), body)
+    assert written.status == 202, written.body
+    return str(written.body["email_id"])
 
 
 def _a_learner(settings: Settings) -> str:

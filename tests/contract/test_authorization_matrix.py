@@ -64,6 +64,7 @@ EVERYONE = (
 COURSE_STAFF = ("global_staff", "instructor", "staff")
 SHOW_TASKS = (*COURSE_STAFF, "data_researcher")  # instructor.show_tasks: course staff or data researcher
 RESEARCH = ("global_staff", "data_researcher")  # instructor.research: not plain course staff
+EMAIL = COURSE_STAFF  # instructor.email: course staff (send, email task history, email content)
 LTI_PASSBACKS = COURSE_STAFF  # a course's pass-backs: course staff (README, LTI section)
 INSTRUCTOR = ("global_staff", "instructor")  # "Requires instructor access."
 CERTIFICATES = INSTRUCTOR  # §9.1: certificate start/regenerate/exceptions: global staff or instructor
@@ -387,6 +388,48 @@ CASES: list[Case] = [
         ("GET", "/certificates/{verify_uuid}/view"),
         get(lambda c: f"/certificates/{c.verify_id}/view"),
         PUBLIC,
+    ),
+    Case(
+        "send a course email to oneself (email: course staff)",
+        ("POST", "/courses/{course_id}/emails"),
+        post(
+            lambda c: course_path(DEMO_COURSE, "emails"),
+            body={"send_to": ["myself"], "subject": "Matrix", "message": "<p>Hello</p>"},
+        ),
+        answers(EMAIL, {202}),
+    ),
+    Case(
+        "preview a course email (email: course staff)",
+        ("POST", "/courses/{course_id}/emails/preview"),
+        post(
+            lambda c: course_path(DEMO_COURSE, "emails/preview"),
+            body={"subject": "Matrix", "message": "<p>Hello %%USER_FULLNAME%%</p>"},
+        ),
+        answers(EMAIL, {200}),
+    ),
+    Case(
+        "the course's sent-email contents (email: course staff)",
+        ("GET", "/courses/{course_id}/emails"),
+        get(lambda c: course_path(DEMO_COURSE, "emails")),
+        answers(EMAIL, {200}),
+    ),
+    Case(
+        "one course email (email: course staff)",
+        ("GET", "/courses/{course_id}/emails/{email_id}"),
+        get(lambda c: course_path(DEMO_COURSE, f"emails/{c.email_id}")),
+        answers(EMAIL, {200}),
+    ),
+    Case(
+        "the course's email task history (email: course staff)",
+        ("GET", "/courses/{course_id}/email_tasks"),
+        get(lambda c: course_path(DEMO_COURSE, "email_tasks")),
+        answers(EMAIL, {200}),
+    ),
+    Case(
+        "another course's email task history (course staff there only)",
+        ("GET", "/courses/{course_id}/email_tasks"),
+        get(lambda c: course_path(OTHER_COURSE, "email_tasks")),
+        answers(["global_staff", "other_instructor"], {200}),
     ),
     Case(
         "list another course's reports (research there only)",

@@ -100,6 +100,8 @@ def map_path_parameters(context: Any, path_parameters: dict[str, Any]) -> dict[s
         path_parameters["verify_uuid"] = KNOWN["verify_id"]
     if _worth_mapping(path_parameters.get("user")) and "learner" in KNOWN:
         path_parameters["user"] = KNOWN["learner"]
+    if _worth_mapping(path_parameters.get("email_id")) and "email_id" in KNOWN:
+        path_parameters["email_id"] = KNOWN["email_id"]
     return path_parameters
 
 
@@ -109,6 +111,7 @@ def _known(contract: ContractStack) -> None:
     KNOWN["consumer"] = contract.consumer
     KNOWN["verify_id"] = contract.verify_id
     KNOWN["learner"] = contract.learner
+    KNOWN["email_id"] = contract.email_id
 
 
 @schema.parametrize()

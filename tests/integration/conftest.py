@@ -32,6 +32,9 @@ from tests.helpers.gates import Hooks  # noqa: E402
 moto_fidelity.apply()
 # The tests' anonymization key (the local stack generates its own; AWS's comes from the stack).
 ANONYMIZATION_SECRET = "integration-tests-anonymization-key"
+UNSUBSCRIBE_SECRET = "integration-tests-unsubscribe-key"
+# What the tests' Secrets Manager holds, per ``functions.catalog.SECRETS`` entry.
+SECRET_VALUES = {"anonymization": ANONYMIZATION_SECRET, "email-unsubscribe": UNSUBSCRIBE_SECRET}
 ROUTER = lambda_router.install("us-east-1")
 COUNTER = counting.install()
 NETWORK_FAULTS = network_faults.install()
@@ -149,7 +152,7 @@ def _start(chunk_size: int, learner_count: int) -> Iterator[Stack]:
         settings = provision(
             Settings(chunk_size=chunk_size, max_concurrency=4),
             ROUTER,
-            {"anonymization": ANONYMIZATION_SECRET},
+            SECRET_VALUES,
         )
         export_settings(settings)
         seed(settings, learner_count)

@@ -267,10 +267,10 @@ def start_stack(settings: Settings) -> Iterator[Stack]:
 
     from itask.local.resources import export_settings, provision
     from tests.helpers.gates import Hooks
-    from tests.integration.conftest import ANONYMIZATION_SECRET, AWS_FAULTS, COUNTER, ROUTER, seed
+    from tests.integration.conftest import AWS_FAULTS, COUNTER, ROUTER, SECRET_VALUES, seed
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        provisioned = provision(settings, ROUTER, {"anonymization": ANONYMIZATION_SECRET})
+        provisioned = provision(settings, ROUTER, SECRET_VALUES)
         export_settings(provisioned)
         seed(provisioned, 10)
         stack = Stack(provisioned, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)

@@ -326,3 +326,8 @@ def _demo_steps(
     data = download(entry["url"])
     say(f"6. downloaded {len(data):,d} bytes; first rows:\n")
     csv_preview(data, 8)
+    say(
+        "\nMore to try on `itask serve`: course email, e.g. `itask email preview COURSE --subject S "
+        "--file MSG.html` then `itask email send COURSE --subject S --file MSG.html --to myself --wait` "
+        "(README, Course email)."
+    )

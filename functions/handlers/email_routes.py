@@ -1,0 +1,133 @@
+"""The course email routes of the HTTP API (bearer token; ``api.py`` includes this router).
+
+Thin: parse, resolve the caller, call ``functions.logic.email.service``. Errors are ``ApiError``s,
+mapped to HTTP by the api app's one handler. Permission: ``email`` (course staff, spec §9.1).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, cast
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from functions.dal.access_repo import AccessRepository
+from functions.errors import BadRequest, Forbidden, Unauthorized
+from functions.handlers.contract import CourseId, answers, document_body
+from functions.logic import permissions
+from functions.logic.email import service
+from functions.logic.registry import RunContext
+from functions.models import api as models
+from functions.models.access import Principal
+from functions.settings import get_settings
+
+router = Router()
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 500
+
+# (The contract: operation ids, typed parameters and answers here; docs/openapi.json, the schemathesis
+# run and the authorization matrix pick the routes up from the app, see docs/api-contract.md.)
+EmailId = Annotated[str, Path(description="The email's number (an integer)", min_length=1, max_length=20)]
+Limit = Annotated[int, Query(description="At most this many rows", ge=1, le=MAX_LIMIT)]
+# The bodies are read here and checked by the service, with its own messages (spec §6.3's among them).
+document_body("sendCourseEmail", "application/json", service.SendRequest)
+document_body("previewCourseEmail", "application/json", service.PreviewRequest)
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body),
+        headers=headers,
+    )
+
+
+def _context() -> tuple[RunContext, Principal]:
+    settings = get_settings()
+    event = cast(APIGatewayProxyEventV2, router.current_event)
+    claims = event.request_context.authorizer.jwt_claim or {}
+    subject = claims.get("sub")
+    if not subject:
+        raise Unauthorized("Missing or invalid bearer token")
+    principal = AccessRepository(settings).get_principal(subject)
+    if principal is None:
+        raise Forbidden(permissions.FORBIDDEN_MESSAGE)
+    return RunContext.create(settings), principal
+
+
+def _body() -> Any:
+    raw = router.current_event.decoded_body or ""
+    if not raw.strip():
+        raise BadRequest("A JSON body is required")
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise BadRequest("Malformed JSON body") from error
+
+
+@router.post(
+    "/courses/<course_id>/emails",
+    operation_id="sendCourseEmail",
+    summary="Write a course email and send it now (202), or at ``schedule``",
+    tags=["email"],
+    responses=answers(
+        202, models.EmailSent, "Written; its send task is accepted", 400, 403, 404, 409, 413, 503
+    ),
+)
+def post_email(course_id: CourseId):
+    ctx, principal = _context()
+    result = service.send_email(ctx, principal, unquote(course_id), _body())
+    return _json(202, result, headers={"Location": f"/tasks/{result['task_id']}"})
+
+
+@router.post(
+    "/courses/<course_id>/emails/preview",
+    operation_id="previewCourseEmail",
+    summary="One recipient's message as it would be sent (nothing sent or stored)",
+    tags=["email"],
+    responses=answers(200, models.EmailPreview, "Headers, text and HTML of the message", 400, 403, 404, 413),
+)
+def post_preview(course_id: CourseId):
+    ctx, principal = _context()
+    return _json(200, service.preview(ctx, principal, unquote(course_id), _body()))
+
+
+@router.get(
+    "/courses/<course_id>/emails",
+    operation_id="listCourseEmails",
+    summary="Sent-email contents of the course (spec §3.4), newest first, with their counts",
+    tags=["email"],
+    responses=answers(200, models.EmailContents, "Emails sent or being sent", 400, 403, 404),
+)
+def get_emails(course_id: CourseId, limit: Limit = DEFAULT_LIMIT):
+    ctx, principal = _context()
+    return _json(200, service.email_contents(ctx, principal, unquote(course_id), limit))
+
+
+@router.get(
+    "/courses/<course_id>/emails/<email_id>",
+    operation_id="getCourseEmail",
+    summary="One course email: content, targets, sender",
+    tags=["email"],
+    responses=answers(200, models.CourseEmail, "The email", 400, 403, 404),
+)
+def get_email(course_id: CourseId, email_id: EmailId):
+    ctx, principal = _context()
+    return _json(200, service.get_email(ctx, principal, unquote(course_id), unquote(email_id)))
+
+
+@router.get(
+    "/courses/<course_id>/email_tasks",
+    operation_id="listCourseEmailTasks",
+    summary="Email task history of the course (spec §3.4), newest first, with each send's counts",
+    tags=["email"],
+    responses=answers(200, models.EmailTasks, "Email task rows", 400, 403, 404),
+)
+def get_email_tasks(course_id: CourseId, limit: Limit = DEFAULT_LIMIT):
+    ctx, principal = _context()
+    return _json(200, service.email_tasks(ctx, principal, unquote(course_id), limit))

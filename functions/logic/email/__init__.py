@@ -1,0 +1,1 @@
+"""Bulk course email (spec §6): targets, rendering, the exactly-once sender, bounces, the routes' logic."""
