@@ -79,4 +79,3 @@ class UpdateScheduleRequest(BaseModel):
     recurrence: str | None = Field(default=None, max_length=128)
     time_zone: str | None = Field(default=None, max_length=64)
     notify: list[str] | None = Field(default=None, max_length=100)
-

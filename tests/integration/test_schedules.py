@@ -13,6 +13,7 @@ import pytest
 from functions.dal.access_repo import AccessRepository, subject_pk
 from functions.dal.tables import AccessItem
 from functions.dal.tasks_repo import TaskRepository
+from functions.logic.usage_keys import usage_key
 from functions.models.access import Principal, Role, RoleGrant
 from functions.models.tasks import Task, TaskState
 from tests.helpers.api import course_path
@@ -254,3 +255,40 @@ def test_cancelling_a_pending_run_skips_it_and_the_schedule_goes_on(shared):
     assert (after["state"], after["runs"], after["last_task_id"]) == ("ACTIVE", 1, created["task_id"])
     assert after["next_run"] == (first_due + timedelta(days=1)).isoformat()
     assert TaskRepository(shared.settings).get(after["task_id"]).state is TaskState.SCHEDULED
+
+
+def test_changing_a_schedule_takes_the_checks_of_submitting_its_new_input(shared):
+    # Given course staff who scheduled a one-learner reset (course staff may reset one learner)
+    problem = usage_key(COURSE_ID, "problem", "p1")
+    one_learner = {"problem_url": problem, "student": "user1001"}
+    reset = {"task_type": "reset_problem_attempts", "input": one_learner}
+    created = create(shared, {**reset, "schedule": iso(CLOCK.now() + timedelta(days=6))}, subject="staff")
+    one = schedules_path(schedule_id=created["schedule_id"])
+    # When they edit it into an every-learner reset: refused as that submission is, and nothing changed
+    status, refused = shared.api("PATCH", one, "staff", {"input": {"problem_url": problem}})
+    assert (status, refused["error"]) == (403, "Requires instructor access.")
+    assert (
+        shared.api(
+            "POST", course_path(COURSE_ID, "tasks"), "staff", {**reset, "input": {"problem_url": problem}}
+        )[0]
+        == 403
+    )
+    assert shared.api("GET", one, "staff")[1]["task_input"]["student"] == "user1001"
+    # An instructor may make that change; from then on course staff may neither see, move, delete it
+    # nor cancel its pending run
+    status, changed = shared.api("PATCH", one, "instructor", {"input": {"problem_url": problem}})
+    assert (status, changed["task_input"]["problem_url"], changed["task_input"].get("student")) == (
+        200,
+        problem,
+        None,
+    )
+    later = {"schedule": iso(CLOCK.now() + timedelta(days=7))}
+    for method, body in (("GET", None), ("PATCH", later), ("DELETE", None)):
+        assert shared.api(method, one, "staff", body)[:1] == (403,), method
+    status, refused = shared.api("POST", f"/tasks/{created['task_id']}/cancel", "staff")
+    assert (status, refused["error"]) == (403, "Requires instructor access.")
+    assert TaskRepository(shared.settings).get(created["task_id"]).state is TaskState.SCHEDULED
+    # and the instructor may cancel it
+    assert (
+        shared.api("POST", f"/tasks/{created['task_id']}/cancel", "instructor")[1]["task_state"] == "REVOKED"
+    )

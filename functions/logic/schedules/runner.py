@@ -18,6 +18,7 @@ scheduler invocations at once, or an edit or a delete racing a tick, never run a
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,7 +40,6 @@ from functions.errors import (
 from functions.logic import registry, submit
 from functions.logic.lifecycle import finish_task
 from functions.logic.schedules import clock, recipients, service, timing
-from functions.logic.task_output import failure_output
 from functions.models.schedules import Schedule
 from functions.models.tasks import Task, TaskState
 from functions.observability import logger, metrics
@@ -79,7 +79,9 @@ def run_due(ctx: registry.RunContext, now: datetime | None = None) -> dict[str, 
 
 
 def _fail(ctx: registry.RunContext, task: Task, exception: str, message: str) -> None:
-    finish_task(ctx, task, TaskState.FAILURE, failure_output(exception, message, None))
+    # Upstream's failure shape without an error id: these are the service's own refusals, said in
+    # full here; the logs hold nothing more about them.
+    finish_task(ctx, task, TaskState.FAILURE, json.dumps({"exception": exception, "message": message}))
 
 
 def _fire(
