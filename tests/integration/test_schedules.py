@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.dal.access_repo import AccessRepository, subject_pk
+from functions.dal.loads_repo import PENDING_PK, LoadsRepository, PendingLoadItem, pending_sk
 from functions.dal.tables import AccessItem
 from functions.dal.tasks_repo import TaskRepository
 from functions.logic.usage_keys import usage_key
 from functions.models.access import Principal, Role, RoleGrant
+from functions.models.loads import LoadRecord, LoadState
 from functions.models.tasks import Task, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID
@@ -292,3 +294,40 @@ def test_changing_a_schedule_takes_the_checks_of_submitting_its_new_input(shared
     assert (
         shared.api("POST", f"/tasks/{created['task_id']}/cancel", "instructor")[1]["task_state"] == "REVOKED"
     )
+
+
+def test_a_due_run_waits_while_a_load_of_its_course_is_applied(shared):
+    # Given a profile report of the other course due in five minutes, and a bulk load of that course
+    # pending when it comes due (the course lock of all-or-nothing loads)
+    due = CLOCK.now() + timedelta(minutes=5)
+    report = {"task_type": "profile_info_csv", "input": {}, "schedule": iso(due)}
+    created = create(shared, report, subject="admin", course=OTHER_COURSE_ID)
+    loads = LoadsRepository(shared.settings)
+    now = datetime.now(UTC)
+    loads.begin(
+        LoadRecord(
+            load_id="held-load",
+            course_id=OTHER_COURSE_ID,
+            kind="profiles",
+            state=LoadState.APPLYING,
+            owner="the-test",
+            requester="admin",
+            created=now,
+            updated=now,
+        )
+    )
+    advance_to(due)
+    try:
+        # Then the run waits, saying why, and takes no slot
+        assert fire(shared).get("waiting") == 1
+        run = TaskRepository(shared.settings).get(created["task_id"])
+        assert run is not None and run.state is TaskState.SCHEDULED
+        assert run.step and run.step.startswith(
+            f"Waiting: A profiles load of {OTHER_COURSE_ID} is being applied"
+        )
+        assert TaskRepository(shared.settings).slot_holder(OTHER_COURSE_ID, "profile_info_csv", "") is None
+    finally:
+        PendingLoadItem(PENDING_PK, pending_sk(OTHER_COURSE_ID)).delete()
+    # When the load is done, the next tick submits it and it runs
+    assert fire(shared).get("submitted") == 1
+    assert shared.wait(created["task_id"]).state is TaskState.SUCCESS
