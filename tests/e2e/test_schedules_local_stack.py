@@ -27,7 +27,7 @@ SCHEDULES = f"/courses/{quote(DEMO_COURSE, safe='')}/schedules"
 
 
 def client(stack, subject: str) -> ApiClient:
-    return ApiClient(stack.info.api_url, stack.issuer.mint(subject))
+    return ApiClient(stack.info.api_url, stack.issuer.mint(subject), timeout_s=120)
 
 
 def wait(api: ApiClient, task_id: str, timeout_s: float = 180) -> dict:
