@@ -38,8 +38,8 @@ from functions.handlers.contract import (
     document_body,
 )
 from functions.handlers.lti_routes import router as lti_router
-from functions.handlers.staff_routes import router as staff_router
 from functions.handlers.schedule_routes import router as schedule_router
+from functions.handlers.staff_routes import router as staff_router
 from functions.logic import json_body, keys, service, tokens
 from functions.logic.failures import new_error_id
 from functions.models import api as models

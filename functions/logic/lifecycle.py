@@ -56,8 +56,8 @@ def announce_finished(ctx: registry.RunContext, task: Task, state: TaskState, ou
         logger.exception("TaskCompleted not published", extra={"task_id": task.task_id})
         metrics.add_metric(name="EventsNotPublished", unit="Count", value=1)
     task_type = registry.get(task.task_type)
-    report_email = task_type is None or task_type.report_email
-    if state is TaskState.SUCCESS and event.report_name and (task.requester_email or task.notify) and report_email:
+    report_email = (task_type is None or task_type.report_email) and (task.requester_email or task.notify)
+    if state is TaskState.SUCCESS and event.report_name and report_email:
         _email_report_ready(ctx, finished, event.report_name)
 
 
