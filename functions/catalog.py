@@ -160,6 +160,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             900,
         ),
         FunctionSpec(
+            "scheduler",
+            "functions.handlers.scheduler.lambda_handler",
+            "Submit the scheduled runs that are due",
+            512,
+            120,
+        ),
+        FunctionSpec(
             "lti-launch",
             "functions.handlers.lti_launch.lambda_handler",
             "LTI 1.1 launches (OAuth 1.0a signed, no bearer token)",
@@ -212,6 +219,7 @@ RULES: tuple[RuleSpec, ...] = (
         5,
         "Fail QUEUING/PROGRESS tasks whose execution no longer runs; complete interrupted bulk loads",
     ),
+    RuleSpec("scheduler", "scheduler", 1, "Submit scheduled runs that are due"),
 )
 
 EVENT_RULES: tuple[EventRuleSpec, ...] = (

@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     anonymization_secret_arn: str = ""
     # How long a function keeps a secret it has read before asking Secrets Manager again.
     secrets_max_age_seconds: int = Field(default=300, ge=0, le=3600)
+    # ---- Scheduled runs (functions/logic/schedules) ----
+    # A due run whose running slot is held (the same task runs) is tried again at every tick of the
+    # scheduler rule for this long after its due time, then ends FAILURE with the duplicate message.
+    schedule_max_delay_seconds: int = Field(default=3600, ge=0, le=7 * 24 * 3600)
+    # Recurring schedules: the shortest gap between two runs a cron expression may give.
+    schedule_min_interval_minutes: int = Field(default=15, ge=1, le=7 * 24 * 60)
+    # Recurring reports mailed to at most this many addresses.
+    schedule_notify_max: int = Field(default=20, ge=0, le=100)
+    # Local stack and tests only (never set on AWS): how far the scheduling clock runs ahead of the
+    # real one, so a schedule can come due without waiting. Moves forward only (itask clock advance).
+    local_clock_offset_seconds: int = Field(default=0, ge=0, le=10 * 366 * 24 * 3600)
     # Problem responses report: at most this many rows in all (upstream's MAX_PROBLEM_RESPONSES_COUNT).
     problem_responses_max: int = Field(default=5000, ge=1)
     # Learner profile report: fields never exported, comma separated.

@@ -51,6 +51,17 @@ class AccessRepository:
             grants=grants,
         )
 
+    def subjects_with_email(self, email: str) -> list[str]:
+        """Token subjects whose identity has this address (case-insensitive); one index Query."""
+        key = email.strip().lower()
+        if not key:
+            return []
+        return [
+            item.pk[len(subject_pk("")) :]
+            for item in AccessItem.principal_email.query(key)
+            if item.pk.startswith(subject_pk(""))
+        ]
+
     def put_principal(self, principal: Principal) -> None:
         """Write a subject's identity and replace nothing else (grants are added with ``grant``)."""
         AccessItem(
@@ -59,6 +70,8 @@ class AccessRepository:
             user_id=principal.user_id,
             username=principal.username,
             email=principal.email,
+            # An index key cannot be empty: identities without an address stay out of the index.
+            email_key=principal.email.strip().lower() or None,
             global_staff=principal.global_staff,
         ).save()
         self.grant(principal.subject, principal.grants)

@@ -1,6 +1,8 @@
 """PynamoDB models of the three tables. They never leave the data layer.
 
-* tasks   : task items (pk ``TASK#<id>``) and running slots (pk ``SLOT#<course>#<type>#<key>``).
+* tasks   : task items (pk ``TASK#<id>``), running slots (pk ``SLOT#<course>#<type>#<key>``), a
+            course's schedules (pk ``SCHEDULES#<course>``, sk ``SCHEDULE#<id>``) and the scheduler's
+            cursor (pk ``SCHEDULER``).
 * courses : one partition per course: the course (sk ``COURSE``), enrollments (``E#<uid>``) and
             score sheets (``S#<uid>``), user ids zero-padded so a chunk of learners is one key range.
 * access  : token subjects (pk ``P#<sub>``): identity (sk ``IDENTITY``) and role grants (``ROLE#..``).
@@ -64,6 +66,21 @@ class TaskActionAttribute(MapAttribute):  # type: ignore[type-arg]
     at = UTCDateTimeAttribute()
 
 
+class DueSchedulesIndex(GlobalSecondaryIndex["ScheduleItem"]):
+    """Sparse: active schedules by the UTC day of their next run, in due order within the day.
+
+    One small partition per day; the scheduler reads only the due part of the days from its cursor
+    to today.
+    """
+
+    class Meta:
+        index_name = "due-schedules"
+        projection = AllProjection()
+
+    due_bucket = UnicodeAttribute(hash_key=True)
+    due_key = UnicodeAttribute(range_key=True)
+
+
 class TaskItem(Model):
     class Meta:
         table_name = "itask-tasks"
@@ -98,9 +115,15 @@ class TaskItem(Model):
     done_chunks = NumberSetAttribute(null=True)
     resumes = NumberAttribute(default=0)
     actions = ListAttribute(of=TaskActionAttribute, null=True)
+    # A run of a schedule: the schedule, its due time, and who its report is mailed to (JSON list).
+    schedule_id = UnicodeAttribute(null=True)
+    due = UTCDateTimeAttribute(null=True)
+    notify = UnicodeAttribute(null=True)
 
     course_tasks = CourseTasksIndex()
     running_tasks = RunningTasksIndex()
+    # Declared on the table's owner so the table is created with it; queried through ScheduleItem.
+    due_schedules = DueSchedulesIndex()
 
 
 class SlotItem(Model):
@@ -114,6 +137,55 @@ class SlotItem(Model):
     sk = UnicodeAttribute(range_key=True)
     task_id = UnicodeAttribute()
     created = UTCDateTimeAttribute()
+
+
+class ScheduleItem(Model):
+    """A schedule of a course (one partition per course: listing a course's schedules is one Query,
+    and a schedule id looked up under another course is simply not found)."""
+
+    class Meta:
+        table_name = "itask-tasks"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    schedule_id = UnicodeAttribute()
+    course_id = UnicodeAttribute()
+    task_type = UnicodeAttribute()
+    task_input = UnicodeAttribute()
+    requester = UnicodeAttribute()
+    requester_subject = UnicodeAttribute()
+    requester_email = UnicodeAttribute(null=True)
+    task_args = UnicodeAttribute()
+    state = UnicodeAttribute()
+    task_id = UnicodeAttribute()
+    due = UTCDateTimeAttribute(null=True)
+    due_bucket = UnicodeAttribute(null=True)  # present only while ACTIVE (the sparse due index)
+    due_key = UnicodeAttribute(null=True)
+    recurrence = UnicodeAttribute(null=True)
+    time_zone = UnicodeAttribute(default="UTC")
+    notify = UnicodeAttribute(default="[]")  # JSON list of addresses
+    runs = NumberAttribute(default=0)
+    last_task_id = UnicodeAttribute(null=True)
+    last_run = UTCDateTimeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+    created = UTCDateTimeAttribute()
+    modified = UTCDateTimeAttribute()
+
+    due_schedules = DueSchedulesIndex()
+
+
+class SchedulerCursorItem(Model):
+    """The oldest UTC day whose due index partition may still hold a schedule."""
+
+    class Meta:
+        table_name = "itask-tasks"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    day = UnicodeAttribute()
+    updated = UTCDateTimeAttribute()
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,6 +362,17 @@ class ScopeGrantsIndex(GlobalSecondaryIndex["AccessItem"]):
     pk = UnicodeAttribute(range_key=True)
 
 
+class PrincipalEmailIndex(GlobalSecondaryIndex["AccessItem"]):
+    """Sparse: identities by email address, lower-cased (who a report link may be mailed to)."""
+
+    class Meta:
+        index_name = "principal-email"
+        projection = KeysOnlyProjection()
+
+    email_key = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
+
+
 class AccessItem(Model):
     """Identity (sk ``IDENTITY``) or role grant (sk ``ROLE#<scope>#<role>``) of a token subject."""
 
@@ -305,6 +388,9 @@ class AccessItem(Model):
     global_staff = BooleanAttribute(null=True)
     scope = UnicodeAttribute(null=True)
     role = UnicodeAttribute(null=True)
+    email_key = UnicodeAttribute(null=True)  # identities with an email: the address, lower-cased
+
+    principal_email = PrincipalEmailIndex()
 
     scope_grants = ScopeGrantsIndex()
 
@@ -316,7 +402,7 @@ TABLE_OWNERS: dict[str, type[Model]] = {
     "access_table": AccessItem,
 }
 _MODELS_BY_TABLE: dict[str, tuple[type[Model], ...]] = {
-    "tasks_table": (TaskItem, SlotItem),
+    "tasks_table": (TaskItem, SlotItem, ScheduleItem, SchedulerCursorItem),
     "courses_table": (CourseItem, EnrollmentItem, CourseGroupsItem, ScoreSheetItem, ProblemItem, StateItem),
     "access_table": (AccessItem,),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
@@ -67,7 +68,15 @@ def _to_item(task: Task) -> TaskItem:
         total=task.total,
         chunk_count=task.chunk_count,
         step=task.step,
+        schedule_id=task.schedule_id,
+        due=task.due,
+        notify=json.dumps(list(task.notify)) if task.notify else None,
     )
+
+
+def task_item(task: Task) -> TaskItem:
+    """The item of a task (for transactions written by other repositories of the tasks table)."""
+    return _to_item(task)
 
 
 def _to_task(item: TaskItem) -> Task:
@@ -101,6 +110,9 @@ def _to_task(item: TaskItem) -> Task:
             TaskAction.model_validate({"action": entry.action, "by": entry.by, "at": entry.at})
             for entry in (item.actions or ())
         ),
+        schedule_id=item.schedule_id,
+        due=item.due,
+        notify=tuple(json.loads(item.notify)) if item.notify else (),
     )
 
 
@@ -169,6 +181,65 @@ class TaskRepository:
             f"{what} of {course_id} is being applied{since}; tasks of this course can be submitted or "
             "resumed once it is complete, so that no task reads a half-loaded course."
         )
+
+    def activate_scheduled(self, task: Task, expected_due: datetime | None) -> None:
+        """A due SCHEDULED task -> QUEUING, taking its running slot, atomically (the scheduler's submit).
+
+        ``task`` carries what the submission checked again (input, key) and its execution ARN.
+        ``LoadInProgress`` while a bulk load of the course is pending (as ``create``);
+        ``SlotTaken`` if someone holds the slot; ``TaskNotRunnable`` if the task is no longer
+        SCHEDULED at ``expected_due`` (run, revoked or moved meanwhile).
+        """
+        now = _now()
+        slot = SlotItem(
+            slot_pk(task.course_id, task.task_type, task.task_key), SLOT_SK, task_id=task.task_id, created=now
+        )
+        condition = TaskItem.state == TaskState.SCHEDULED.value
+        condition &= (
+            TaskItem.due == expected_due if expected_due is not None else TaskItem.due.does_not_exist()
+        )
+        try:
+            with TransactWrite(connection=connection(self._region)) as transaction:
+                _no_pending_load(transaction, task.course_id)
+                transaction.save(slot, condition=SlotItem.pk.does_not_exist())
+                transaction.update(
+                    TaskItem(task_pk(task.task_id), TASK_SK),
+                    actions=[
+                        TaskItem.state.set(TaskState.QUEUING.value),
+                        TaskItem.task_input.set(task.task_input),
+                        TaskItem.task_key.set(task.task_key),
+                        TaskItem.notify.set(json.dumps(list(task.notify)))
+                        if task.notify
+                        else TaskItem.notify.remove(),
+                        TaskItem.execution_arn.set(task.execution_arn or ""),
+                        TaskItem.running_course.set(task.course_id),
+                        TaskItem.step.remove(),
+                        TaskItem.updated.set(now),
+                    ],
+                    condition=condition,
+                )
+        except TransactWriteError as error:
+            reasons = _reasons(error)
+            if reasons[_LOAD_CHECK] == _FAILED:
+                raise self._load_in_progress(task.course_id) from error
+            if reasons[_SLOT] == _FAILED:
+                raise SlotTaken(self.slot_holder(task.course_id, task.task_type, task.task_key)) from error
+            if reasons[_TASK] == _FAILED:
+                raise TaskNotRunnable(f"Task {task.task_id} is no longer scheduled at that time") from error
+            raise
+
+    def set_scheduled_note(self, task_id: str, note: str) -> bool:
+        """Say on a SCHEDULED task why it has not started yet (shown as its step). False if it moved on."""
+        try:
+            TaskItem(task_pk(task_id), TASK_SK).update(
+                actions=[TaskItem.step.set(note), TaskItem.updated.set(_now())],
+                condition=TaskItem.state == TaskState.SCHEDULED.value,
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
 
     def slot_holder(self, course_id: str, task_type: str, task_key: str) -> str | None:
         try:

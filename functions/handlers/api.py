@@ -39,6 +39,7 @@ from functions.handlers.contract import (
 )
 from functions.handlers.email_routes import router as email_router
 from functions.handlers.lti_routes import router as lti_router
+from functions.handlers.schedule_routes import router as schedule_router
 from functions.handlers.staff_routes import router as staff_router
 from functions.logic import json_body, keys, service, tokens
 from functions.logic.failures import new_error_id
@@ -61,6 +62,7 @@ app = APIGatewayHttpResolver(
 app.include_router(lti_router)
 app.include_router(staff_router)
 app.include_router(email_router)
+app.include_router(schedule_router)
 
 
 class TaskStatusMap(RootModel[dict[str, models.TaskStatus]]):

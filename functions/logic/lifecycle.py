@@ -41,6 +41,12 @@ def finish_task(
     """
     if not ctx.tasks.finish(task, state, output, step, action):
         return False
+    announce_finished(ctx, task, state, output)
+    return True
+
+
+def announce_finished(ctx: registry.RunContext, task: Task, state: TaskState, output: str) -> None:
+    """Tell the world a task reached a READY state (saved already): the bus, and the report's mail."""
     finished = task.model_copy(update={"state": state, "task_output": output, "finished": datetime.now(UTC)})
     event = completion_event(finished)
     try:
@@ -50,10 +56,9 @@ def finish_task(
         logger.exception("TaskCompleted not published", extra={"task_id": task.task_id})
         metrics.add_metric(name="EventsNotPublished", unit="Count", value=1)
     task_type = registry.get(task.task_type)
-    report_email = task_type is None or task_type.report_email
-    if state is TaskState.SUCCESS and event.report_name and task.requester_email and report_email:
+    report_email = (task_type is None or task_type.report_email) and (task.requester_email or task.notify)
+    if state is TaskState.SUCCESS and event.report_name and report_email:
         _email_report_ready(ctx, finished, event.report_name)
-    return True
 
 
 def completion_event(task: Task) -> TaskCompleted:
@@ -81,23 +86,34 @@ _OUTCOME_FIELDS = ("report_name", "error_report_name", "exception", "message")
 
 
 def _email_report_ready(ctx: registry.RunContext, task: Task, report_name: str) -> None:
+    """A fresh link to the report for the requester and, for a scheduled run, the addresses its
+    schedule mails (checked when scheduled and again when the run was submitted)."""
     task_type = registry.get(task.task_type)
     label = f"{task_type.report_label} report" if task_type and task_type.report_label else "report"
     key = reports.report_key(ctx.settings, task.course_id, report_name)
     ttl = ctx.settings.email_link_ttl_seconds
     url = ctx.objects.presign_get(key, ttl, download_name=report_name)
-    text = (
-        f"Hello {task.requester},\n\n"
-        f"The {label} you requested for {task.course_id} is ready:\n{report_name}\n\n"
-        f"Download it here (the link works for {ttl // 60} minutes):\n{url}\n\n"
-        "Later, list the course's reports again for a new link.\n"
-    )
-    try:
-        ctx.mailer.send(task.requester_email or "", f"Your {label} for {task.course_id} is ready", text)
-        metrics.add_metric(name="ReportEmailsSent", unit="Count", value=1)
-    except (ClientError, BotoCoreError):
-        logger.exception("report email not sent", extra={"task_id": task.task_id})
-        metrics.add_metric(name="ReportEmailsFailed", unit="Count", value=1)
+    recipients: dict[str, str] = {}  # each address once, whatever its case, in order
+    for address in (task.requester_email, *task.notify):
+        if address:
+            recipients.setdefault(address.lower(), address)
+    for address in recipients.values():
+        if address == task.requester_email:
+            greeting, why = task.requester, f"The {label} you requested"
+        else:
+            greeting, why = "", f"The {label} that {task.requester} scheduled"
+        text = (
+            f"Hello{' ' + greeting if greeting else ''},\n\n"
+            f"{why} for {task.course_id} is ready:\n{report_name}\n\n"
+            f"Download it here (the link works for {ttl // 60} minutes):\n{url}\n\n"
+            "Later, list the course's reports again for a new link.\n"
+        )
+        try:
+            ctx.mailer.send(address, f"Your {label} for {task.course_id} is ready", text)
+            metrics.add_metric(name="ReportEmailsSent", unit="Count", value=1)
+        except (ClientError, BotoCoreError):
+            logger.exception("report email not sent", extra={"task_id": task.task_id})
+            metrics.add_metric(name="ReportEmailsFailed", unit="Count", value=1)
 
 
 def _load_for_change(

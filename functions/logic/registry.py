@@ -104,6 +104,8 @@ class TaskType(ABC):
     # set their own, e.g. a report computed as one unit).
     chunk_size: ClassVar[int | None] = None
     running_step: ClassVar[str | None] = None
+    # Each run ends with a report file (its link can be mailed to the staff a schedule names).
+    produces_report: ClassVar[bool] = False
     finalizing_step: ClassVar[str | None] = None
     done_step: ClassVar[str | None] = None
     # Email the requester a link when the output names a report (types that send their own
@@ -229,6 +231,7 @@ class CsvReportTask(TaskType):
     """A report whose chunks write CSV rows; finalize streams them, in order, into one object."""
 
     csv_name: ClassVar[str]
+    produces_report = True
     error_header: ClassVar[Sequence[str]] = ("Student ID", "Username", "Error")
     # Grade reports are stamped when uploaded; other reports with the task start (spec §5.1).
     stamp_at_upload: ClassVar[bool] = False

@@ -173,12 +173,23 @@ def status_payload(task: Task, action_name: str, now: datetime | None = None) ->
     if eta is not None:
         payload["eta_seconds"] = eta
     payload["actions"] = actions_list(task)
+    payload.update(_schedule_fields(task))
     return payload
 
 
 def actions_list(task: Task) -> list[dict[str, str]]:
     """Who cancelled or resumed the task, and when, oldest first (beyond upstream)."""
     return [{"action": a.action, "by": a.by, "at": a.at.isoformat()} for a in task.actions]
+
+
+def _schedule_fields(task: Task) -> dict[str, Any]:
+    """A scheduled run says which schedule it belongs to and when it is (was) due."""
+    fields: dict[str, Any] = {}
+    if task.schedule_id:
+        fields["schedule_id"] = task.schedule_id
+    if task.due is not None:
+        fields["task_due"] = task.due.isoformat()
+    return fields
 
 
 def list_row(task: Task, action_name: str, now: datetime | None = None) -> dict[str, Any]:
@@ -197,4 +208,5 @@ def list_row(task: Task, action_name: str, now: datetime | None = None) -> dict[
         "status": "Complete" if succeeded else "Incomplete",
         "task_message": message,
         "actions": actions_list(task),
+        **_schedule_fields(task),
     }

@@ -84,6 +84,8 @@ class TaskStatus(_Answer):
     succeeded: bool | None = None
     eta_seconds: int | None = None
     actions: list[TaskAction] = Field(default_factory=list)
+    schedule_id: str | None = Field(default=None, description="A run of this schedule")
+    task_due: str | None = Field(default=None, description="When the scheduled run is (was) due, UTC")
 
 
 class TaskListRow(_Answer):
@@ -99,6 +101,8 @@ class TaskListRow(_Answer):
     status: Literal["Complete", "Incomplete"]
     task_message: str
     actions: list[TaskAction] = Field(default_factory=list)
+    schedule_id: str | None = None
+    task_due: str | None = None
 
 
 class TaskList(_Answer):
@@ -375,3 +379,38 @@ class CourseEmail(_Answer):
     modified: str
     template_name: str | None
     sent_to: list[str]
+
+
+class ScheduleView(_Answer):
+    """A schedule of a task of any type: its pending run and when it is due (UTC and local)."""
+
+    schedule_id: str
+    course_id: str
+    task_type: str
+    task_input: Any
+    state: Literal["ACTIVE", "DONE", "STOPPED"]
+    task_id: str | None = Field(description="The pending run (a SCHEDULED task) while ACTIVE")
+    next_run: str | None
+    next_run_local: str | None
+    recurrence: str | None = Field(description="A 5-field cron expression in time_zone")
+    recurrence_text: str | None
+    time_zone: str
+    notify: list[str]
+    runs: int
+    last_task_id: str | None
+    last_run: str | None
+    note: str | None = Field(description="Why the pending run waits, or why the schedule stopped")
+    requester: str
+    created: str | None
+    modified: str | None
+
+
+class ScheduleList(_Answer):
+    schedules: list[ScheduleView]
+
+
+class ScheduleDeleted(_Answer):
+    schedule_id: str
+    course_id: str
+    deleted: bool
+    revoked_task_id: str | None = Field(description="The pending run, now REVOKED (None if none waited)")

@@ -64,6 +64,11 @@ class Task(BaseModel):
     done_chunks: frozenset[int] = frozenset()  # the chunk ledger: chunks whose counts were added
     resumes: int = 0  # how many times a FAILURE/REVOKED task was resumed
     actions: tuple[TaskAction, ...] = ()  # cancels and resumes, oldest first
+    # A run of a schedule (functions/logic/schedules): its schedule, when it is (or was) due, and the
+    # addresses its report link is mailed to besides the requester.
+    schedule_id: str | None = None
+    due: datetime | None = None
+    notify: tuple[str, ...] = ()
 
     @property
     def running(self) -> bool:

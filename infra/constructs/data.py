@@ -28,12 +28,14 @@ class Index:
 TASKS_INDEXES = (
     Index("course-tasks", "course_id", "created_key", dynamodb.ProjectionType.ALL),
     Index("running-tasks", "running_course", "created_key", dynamodb.ProjectionType.ALL),
+    Index("due-schedules", "due_bucket", "due_key", dynamodb.ProjectionType.ALL),
 )
 COURSES_INDEXES = (
     Index("user-enrollments", "user_key", "pk", dynamodb.ProjectionType.KEYS_ONLY),
     Index("course-username", "pk", "username", dynamodb.ProjectionType.KEYS_ONLY),
     Index("course-email", "pk", "email", dynamodb.ProjectionType.KEYS_ONLY),
 )
+ACCESS_INDEXES = (Index("principal-email", "email_key", "pk", dynamodb.ProjectionType.KEYS_ONLY),)
 
 
 class DataTables(Construct):
@@ -45,7 +47,7 @@ class DataTables(Construct):
         # so they also get deletion protection against an accidental table delete.
         self.tasks = self._table("Tasks", TASKS_INDEXES, protected=False)
         self.courses = self._table("Courses", COURSES_INDEXES, protected=True)
-        self.access = self._table("Access", (), protected=True)
+        self.access = self._table("Access", ACCESS_INDEXES, protected=True)
 
     def environment(self) -> dict[str, str]:
         """The settings the functions need to find the tables."""

@@ -4,8 +4,9 @@ Every catalog function must have an entry here: a new function fails synthesis u
 permissions are decided, instead of silently getting none or too many. A function reads exactly the
 secrets its catalog entry lists (``FunctionSpec.secrets``), and no other.
 Who calls what (functions/logic): ``lifecycle.finish_task`` publishes TaskCompleted on the bus and,
-for a finished report, emails the requester; it runs in api (cancel, failed start), finalize,
-mark-failed and the sweeper.
+for a finished report, emails the requester (and a scheduled run's staff list); it runs in api
+(cancel, failed start), finalize, mark-failed, the sweeper and the scheduler (a run that cannot
+start; never a finished report).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class ServicePermissions(Construct):
             "finalize": self._finalize,
             "mark-failed": self._mark_failed,
             "sweeper": self._sweeper,
+            "scheduler": self._scheduler,
             "grader": self._grader,
             "lti-launch": self._lti_launch,
             "certificate-verify": self._certificate_verify,
@@ -187,6 +189,17 @@ class ServicePermissions(Construct):
             [self._workflow.execution_arns],
             wildcard_reason=_EXECUTIONS_REASON,
         )
+        self._publish_events(fn)
+
+    def _scheduler(self, fn: lambda_.IFunction) -> None:
+        # Due runs through the submit path: check them again (who the requester is, the course, the
+        # input: a grade report diff reads its reports), take the slot, start the pipeline; advance
+        # the schedule; a run that cannot start ends FAILURE and is announced.
+        self._read_write(fn, self._data.tasks)
+        self._read(fn, self._data.courses)
+        self._read(fn, self._data.access)
+        self._reports.grant_read(fn, constants.REPORTS_PREFIX)
+        self._workflow.state_machine.grant_start_execution(fn)
         self._publish_events(fn)
 
     # --- grants -------------------------------------------------------------------------------

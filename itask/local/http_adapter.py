@@ -136,6 +136,8 @@ class ApiGatewayAdapter:
         threads: int = THREADS,
     ):
         self.router, self.issuer = router, issuer
+        # Local-only routes served here, not by the api function (the clock of itask/local/clock.py).
+        self.local_routes: dict[str, Any] = {}
         self._server = create_server(
             self.wsgi,
             host=host,
@@ -194,6 +196,10 @@ class ApiGatewayAdapter:
             return self._reply(
                 start_response, 401, _UNAUTHORIZED, {"www-authenticate": 'Bearer error="invalid_token"'}
             )
+        local = self.local_routes.get(urlsplit(target).path)
+        if local is not None:
+            status, answer = local.handle(method, str(claims.get("sub", "")), body)
+            return self._reply(start_response, status, answer, {})
         event = build_event(method, target, headers, body, claims, source_ip)
         return self._respond(start_response, self.router.invoke("api", event))
 

@@ -21,6 +21,8 @@ from functions.dal.clients import reset_clients
 from functions.models.access import Principal
 from functions.settings import Settings
 from itask.local import lambda_router, moto_fidelity
+from itask.local.clock import ROUTE as CLOCK_ROUTE
+from itask.local.clock import ClockRoute, LocalClock
 from itask.local.email_resources import DEFAULT_MAX_SEND_RATE, ses_quota
 from itask.local.event_delivery import EventDelivery
 from itask.local.http_adapter import ApiGatewayAdapter
@@ -131,6 +133,7 @@ class LocalStack:
         self.store: StateStore | None = None
         self.snapshots: PeriodicSnapshots | None = None
         self.restored: SnapshotInfo | None = None
+        self.clock = LocalClock()  # the scheduling clock (`itask clock advance`)
 
     def start(self) -> StackInfo:
         from moto.server import ThreadedMotoServer
@@ -188,6 +191,7 @@ class LocalStack:
             # (those updated within its grace period, at a later firing), before the API opens.
             self.firer.fire_all()
         self.firer.start()
+        self.adapter.local_routes[CLOCK_ROUTE] = ClockRoute(self.clock, self.firer)
         self.events = EventDelivery(self.router, region)
         self.events.start()
         if self.store is not None:

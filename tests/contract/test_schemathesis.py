@@ -13,6 +13,7 @@ import os
 import re
 import zlib
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from functions.handlers.api import openapi_document
 from itask.seed import DEMO_COURSE
-from tests.contract.conftest import ContractStack
+from tests.contract.conftest import ContractStack, course_path
 
 # Roles whose tokens every generated request is sent with: the one who may do everything, a course
 # instructor, course staff, and a learner who may do nothing.
@@ -102,6 +103,8 @@ def map_path_parameters(context: Any, path_parameters: dict[str, Any]) -> dict[s
         path_parameters["user"] = KNOWN["learner"]
     if _worth_mapping(path_parameters.get("email_id")) and "email_id" in KNOWN:
         path_parameters["email_id"] = KNOWN["email_id"]
+    if _worth_mapping(path_parameters.get("schedule_id")) and "schedule" in KNOWN:
+        path_parameters["schedule_id"] = KNOWN["schedule"]
     return path_parameters
 
 
@@ -112,6 +115,13 @@ def _known(contract: ContractStack) -> None:
     KNOWN["verify_id"] = contract.verify_id
     KNOWN["learner"] = contract.learner
     KNOWN["email_id"] = contract.email_id
+    if "schedule" not in KNOWN:  # a grade report a year ahead: moved, maybe deleted, never run here
+        due = (datetime.now(UTC) + timedelta(days=365)).replace(microsecond=0).isoformat()
+        created = contract.client("global_staff").request(
+            "POST", course_path(DEMO_COURSE, "schedules"), {"task_type": "grade_course", "schedule": due}
+        )
+        assert created.status == 201, created.body
+        KNOWN["schedule"] = str(created.body["schedule_id"])
 
 
 @schema.parametrize()

@@ -41,9 +41,10 @@ def test_the_expected_indexes_exist(synthesized: Synthesized) -> None:
         "tasks_table": {
             "course-tasks": (_key_schema("course_id", "created_key"), "ALL"),
             "running-tasks": (_key_schema("running_course", "created_key"), "ALL"),
+            "due-schedules": (_key_schema("due_bucket", "due_key"), "ALL"),
         },
         "courses_table": {"user-enrollments": (_key_schema("user_key", "pk"), "KEYS_ONLY")},
-        "access_table": {},
+        "access_table": {"principal-email": (_key_schema("email_key", "pk"), "KEYS_ONLY")},
     }
     for setting, indexes in expected.items():
         # When reading that table's GSIs

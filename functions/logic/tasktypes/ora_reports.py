@@ -712,6 +712,7 @@ class ExportOra2SubmissionFiles(TaskType):
     name = "export_ora2_submission_files"
     action_name = "compressed"
     permission = Permission.RESEARCH
+    produces_report = True
     chunk_size = 1
     running_step = "Downloading and compressing attachments files"
     finalizing_step = "Uploading zip file to storage"

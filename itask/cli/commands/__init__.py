@@ -6,6 +6,7 @@ The import order is the order of the panels in ``itask --help``.
 # isort: off
 from itask.cli.commands import local_stack  # noqa: F401
 from itask.cli.commands import tasks  # noqa: F401
+from itask.cli.commands import schedules  # noqa: F401
 from itask.cli.commands import problems  # noqa: F401
 from itask.cli.commands import reports, data  # noqa: F401
 from itask.cli.commands import staff  # noqa: F401

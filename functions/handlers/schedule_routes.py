@@ -1,0 +1,133 @@
+"""Schedule routes of the HTTP API (bearer token; ``api.py`` includes this router).
+
+``/courses/{course_id}/schedules[/{schedule_id}]``: schedules of any task type, once or recurring.
+
+Thin: parse, resolve the caller, call ``functions.logic.schedules.service``. Errors are ``ApiError``s,
+mapped to HTTP by the api app's one handler. The bodies are read here and validated by the service
+with its own messages (documented with ``document_body``), as the spec's schedule messages need.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, cast
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from functions.dal.access_repo import AccessRepository
+from functions.errors import BadRequest, Forbidden, Unauthorized
+from functions.handlers.contract import CourseId, answers, document_body
+from functions.logic import json_body, permissions, registry
+from functions.logic.schedules import service
+from functions.models import api as models
+from functions.models.access import Principal
+from functions.models.schedules import CreateScheduleRequest, UpdateScheduleRequest
+from functions.settings import get_settings
+
+router = Router()
+
+# (The contract: operation ids, typed parameters and answers here; docs/openapi.json, the schemathesis
+# run and the authorization matrix pick the routes up from the app, see docs/api-contract.md.)
+ScheduleId = Annotated[str, Path(description="Schedule id", min_length=1, max_length=64)]
+document_body("createSchedule", "application/json", CreateScheduleRequest)
+document_body("updateSchedule", "application/json", UpdateScheduleRequest)
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def _context() -> tuple[registry.RunContext, Principal]:
+    settings = get_settings()
+    event = cast(APIGatewayProxyEventV2, router.current_event)
+    claims = event.request_context.authorizer.jwt_claim or {}
+    subject = claims.get("sub")
+    if not subject:
+        raise Unauthorized("Missing or invalid bearer token")
+    principal = AccessRepository(settings).get_principal(subject)
+    if principal is None:
+        raise Forbidden(permissions.FORBIDDEN_MESSAGE)
+    return registry.RunContext.create(settings), principal
+
+
+def _body() -> Any:
+    raw = router.current_event.decoded_body or ""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise BadRequest("The body must be UTF-8 JSON") from error
+    if not raw.strip():
+        raise BadRequest("A JSON body is required")
+    # The api app's parser: refuses deep nesting, NaN and over-long numbers with a 400.
+    return json_body.parse(raw)
+
+
+@router.get(
+    "/courses/<course_id>/schedules",
+    operation_id="listSchedules",
+    summary="Schedules of the course's task types the caller may run, soonest first",
+    tags=["schedules"],
+    responses=answers(200, models.ScheduleList, "Schedules, soonest first", 400, 403, 404),
+)
+def get_schedules(
+    course_id: CourseId,
+    state: Annotated[
+        Literal["active", "all"], Query(description="active (default) or all (also ended schedules)")
+    ] = "active",
+):
+    ctx, principal = _context()
+    return _json(200, service.list_schedules(ctx, principal, unquote(course_id), state == "all"))
+
+
+@router.post(
+    "/courses/<course_id>/schedules",
+    operation_id="createSchedule",
+    summary="Schedule a task of any type, once (schedule) or recurring (cron recurrence in a time zone)",
+    tags=["schedules"],
+    responses=answers(201, models.ScheduleView, "The schedule and its pending run", 400, 403, 404, 413),
+)
+def post_schedule(course_id: CourseId):
+    ctx, principal = _context()
+    return _json(201, service.create(ctx, principal, unquote(course_id), _body()))
+
+
+@router.get(
+    "/courses/<course_id>/schedules/<schedule_id>",
+    operation_id="getSchedule",
+    summary="One schedule (who may run its task type)",
+    tags=["schedules"],
+    responses=answers(200, models.ScheduleView, "The schedule", 400, 403, 404),
+)
+def get_schedule(course_id: CourseId, schedule_id: ScheduleId):
+    ctx, principal = _context()
+    return _json(200, service.get(ctx, principal, unquote(course_id), unquote(schedule_id)))
+
+
+@router.patch(
+    "/courses/<course_id>/schedules/<schedule_id>",
+    operation_id="updateSchedule",
+    summary="Move a schedule or change its recurrence, time zone, recipients or input",
+    tags=["schedules"],
+    responses=answers(200, models.ScheduleView, "The schedule as changed", 400, 403, 404, 409, 413),
+)
+def patch_schedule(course_id: CourseId, schedule_id: ScheduleId):
+    ctx, principal = _context()
+    changed = service.update(ctx, principal, unquote(course_id), unquote(schedule_id), _body())
+    return _json(200, changed)
+
+
+@router.delete(
+    "/courses/<course_id>/schedules/<schedule_id>",
+    operation_id="deleteSchedule",
+    summary="Delete a schedule; its pending run becomes REVOKED",
+    tags=["schedules"],
+    responses=answers(200, models.ScheduleDeleted, "Deleted", 400, 403, 404, 409),
+)
+def delete_schedule(course_id: CourseId, schedule_id: ScheduleId):
+    ctx, principal = _context()
+    return _json(200, service.delete(ctx, principal, unquote(course_id), unquote(schedule_id)))
