@@ -222,11 +222,9 @@ def send_email(ctx: registry.RunContext, principal: Principal, course_id: str, b
 
 
 def _scheduler() -> Any:
-    """The schedules capability's ``schedule_task`` (400 while it is not part of this deployment)."""
-    try:
-        from functions.logic.schedules.service import schedule_task  # type: ignore[import-not-found]
-    except ImportError:
-        raise BadRequest("Scheduling is not available in this deployment; send the email now") from None
+    """The schedules capability's ``schedule_task`` (imported when used: schedules import submit)."""
+    from functions.logic.schedules.service import schedule_task
+
     return schedule_task
 
 
