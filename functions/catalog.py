@@ -87,6 +87,21 @@ class PublicRouteSpec:
         return self.path.split("{", 1)[0]
 
 
+@dataclass(frozen=True)
+class AuthorizedPrefixSpec:
+    """Routes under a path prefix that a Lambda authorizer guards instead of the JWT authorizer
+    (callers hold another issuer's tokens), served by ``target``."""
+
+    prefix: str  # e.g. /api/instructor/v2/
+    authorizer: str  # FunctionSpec.name of the Lambda authorizer
+    target: str  # FunctionSpec.name serving the routes
+
+    @property
+    def path(self) -> str:
+        """The API Gateway route path covering every route under the prefix."""
+        return self.prefix + "{proxy+}"
+
+
 FUNCTIONS: dict[str, FunctionSpec] = {
     spec.name: spec
     for spec in (
@@ -137,6 +152,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             # Rolling a load forward reads its journal a chunk at a time and writes like the api did.
             1024,
             900,
+        ),
+        FunctionSpec(
+            "openedx-authorizer",
+            "functions.handlers.openedx_authorizer.lambda_handler",
+            "Lambda authorizer: Open edX LMS JWTs (header or split cookies) for /api/instructor/v2/",
+            256,
+            10,
         ),
         FunctionSpec(
             "lti-launch",
@@ -192,6 +214,9 @@ PUBLIC_ROUTES: tuple[PublicRouteSpec, ...] = (
     PublicRouteSpec("GET", "/certificates/{verify_uuid}", "certificate-verify"),
     PublicRouteSpec("GET", "/certificates/{verify_uuid}/view", "certificate-verify"),
 )
+
+# Open edX's instructor dashboard API (issue #17): the LMS's own JWTs, checked by a Lambda authorizer.
+OPENEDX_ROUTES = AuthorizedPrefixSpec("/api/instructor/v2/", "openedx-authorizer", "api")
 
 # The LTI pass-back state machine (statemachines/lti_passback.asl.json) and its placeholders.
 LTI_ASL_FILE = "lti_passback.asl.json"

@@ -27,6 +27,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, RootModel
 
+from functions.catalog import OPENEDX_ROUTES
 from functions.errors import ApiError, BadRequest, Unauthorized
 from functions.handlers import certificate_verify
 from functions.handlers.contract import (
@@ -38,6 +39,7 @@ from functions.handlers.contract import (
     document_body,
 )
 from functions.handlers.lti_routes import router as lti_router
+from functions.handlers.openedx_v2_routes import router as openedx_router
 from functions.handlers.staff_routes import router as staff_router
 from functions.logic import json_body, keys, service, tokens
 from functions.logic.failures import new_error_id
@@ -59,6 +61,7 @@ app = APIGatewayHttpResolver(
 )
 app.include_router(lti_router)
 app.include_router(staff_router)
+app.include_router(openedx_router)
 
 
 class TaskStatusMap(RootModel[dict[str, models.TaskStatus]]):
@@ -395,11 +398,19 @@ def openapi_document() -> dict[str, Any]:
 
 
 # ---- errors: mapped here and only here ----
+def _openedx(path: str | None) -> bool:
+    """Open edX's own API: its clients read DRF's ``{"detail"}`` (and the views' ``{"error"}``)."""
+    return (path or "").startswith(OPENEDX_ROUTES.prefix)
+
+
 def _error(status: int, message: str, code: str, error_id: str | None = None) -> Response:
     body = {"error": message, "code": code}
     if error_id:
         body["error_id"] = error_id
-    return _json(status, body)
+    if _openedx(app.current_event.path):
+        body["detail"] = message
+    headers = {"WWW-Authenticate": 'JWT realm="api"'} if status == 401 and "detail" in body else None
+    return _json(status, body, headers)
 
 
 @app.exception_handler(ApiError)
@@ -465,7 +476,10 @@ def _token_refused(event: dict[str, Any]) -> dict[str, Any] | None:
     """401 for a request API Gateway's JWT authorizer let through without verified claims, or with a
     token that lives too long (the authorizer checks expiry, not lifetime); before any routing, as
     the authorizer answers before the function runs."""
-    claims = (((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}).get("claims")
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    if _openedx(event.get("rawPath")):
+        return _openedx_refused(authorizer.get("lambda") or {})
+    claims = (authorizer.get("jwt") or {}).get("claims")
     try:
         if not claims:
             raise Unauthorized("Missing or invalid bearer token")
@@ -479,6 +493,21 @@ def _token_refused(event: dict[str, Any]) -> dict[str, Any] | None:
             "isBase64Encoded": False,
         }
     return None
+
+
+def _openedx_refused(context: dict[str, Any]) -> dict[str, Any] | None:
+    """Upstream's 401 for an Open edX route whose token the Lambda authorizer refused (it says why
+    in its context) or that reached us without an identity."""
+    if context.get("subject") and "refused" not in context:
+        return None
+    message = str(context.get("refused") or "Authentication credentials were not provided.")
+    logger.info("Open edX token refused", extra={"error": message})
+    return {
+        "statusCode": 401,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, "WWW-Authenticate": 'JWT realm="api"'},
+        "body": json.dumps({"detail": message, "error": message, "code": Unauthorized.code}, indent=4),
+        "isBase64Encoded": False,
+    }
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -24,6 +24,7 @@ from itask.local import lambda_router, moto_fidelity
 from itask.local.event_delivery import EventDelivery
 from itask.local.http_adapter import ApiGatewayAdapter
 from itask.local.jwt_local import LocalIssuer
+from itask.local.lms_issuer import JWKS_PATH, LocalLms
 from itask.local.persistence import PeriodicSnapshots, SnapshotInfo, StateStore, install_watcher
 from itask.local.resources import export_settings, local_secret, provision, provision_local_downloads
 from itask.local.rule_firer import RuleFirer
@@ -128,6 +129,7 @@ class LocalStack:
         self.store: StateStore | None = None
         self.snapshots: PeriodicSnapshots | None = None
         self.restored: SnapshotInfo | None = None
+        self.lms = LocalLms(home)
 
     def start(self) -> StackInfo:
         from moto.server import ThreadedMotoServer
@@ -160,11 +162,23 @@ class LocalStack:
             {name: local_secret(self.home, name) for name in SECRETS},
         )
         self.adapter = ApiGatewayAdapter(
-            self.router, self.issuer, port=self.api_port, request_timeout_s=self.request_timeout_s
+            self.router,
+            self.issuer,
+            port=self.api_port,
+            request_timeout_s=self.request_timeout_s,
+            lms=self.lms,
         )
         self.settings = provision_local_downloads(
             self.settings, self.adapter.url, local_secret(self.home, "local-download")
         )
+        if not self.settings.openedx_jwt_issuer:  # play the LMS, unless told to trust another
+            self.settings = self.settings.model_copy(
+                update={
+                    "openedx_jwt_issuer": self.lms.issuer,
+                    "openedx_jwt_audience": self.lms.audience,
+                    "openedx_jwks_url": self.adapter.url + JWKS_PATH,
+                }
+            )
         export_settings(self.settings)
         if self.persist:
             self._restore()
