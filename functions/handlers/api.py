@@ -354,6 +354,32 @@ def _add_public_operations(document: dict[str, Any]) -> None:
             schemas.setdefault(name, schema)
 
 
+OPENEDX_SCHEMES = {
+    "openedxJwt": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "An Open edX LMS's JWT: 'JWT <token>' (its key set, issuer and audience: settings)",
+    },
+    "openedxJwtCookies": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "edx-jwt-cookie-header-payload",
+        "description": "With edx-jwt-cookie-signature: the split JWT cookies of the LMS's front ends; "
+        "a POST also needs the csrftoken cookie and an X-CSRFToken header of the same secret",
+    },
+}
+
+
+def _openedx_security(document: dict[str, Any]) -> None:
+    """Open edX's routes take the LMS's JWTs (Lambda authorizer), not this API's bearer tokens."""
+    document.setdefault("components", {}).setdefault("securitySchemes", {}).update(OPENEDX_SCHEMES)
+    for path, operations in document["paths"].items():
+        if path.startswith(OPENEDX_ROUTES.prefix):
+            for operation in operations.values():
+                operation["security"] = [{name: []} for name in OPENEDX_SCHEMES]
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route, generated from the declarations above.
@@ -391,6 +417,7 @@ def openapi_document() -> dict[str, Any]:
                 if links is not None:
                     answer["links"] = links
     _add_public_operations(document)
+    _openedx_security(document)
     schemas = document.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(name, None)

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import BaseModel, ValidationError
 
 from functions.catalog import OPENEDX_ROUTES
-from functions.errors import Unauthorized
+from functions.errors import BadRequest, Unauthorized
 from functions.handlers.contract import DESCRIPTIONS, MAX_QUERY, document_body
 from functions.logic import openedx_auth, openedx_v2, service
 from functions.models import api as models
@@ -109,6 +109,13 @@ def post_generate(
     raw = router.current_event.decoded_body or ""
     text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
     body = openedx_v2.parse_body(text)
+    if body is not None:
+        try:
+            models.OpenedxGenerateRequest.model_validate(body)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = ".".join(str(part) for part in problem.get("loc", ())) or "body"
+            raise BadRequest(f"Invalid body: {where}: {problem.get('msg', 'invalid')}") from error
     result = openedx_v2.generate_report(api, principal, unquote(course_id), unquote(report_type), body)
     return _json(200, result)
 

@@ -141,11 +141,11 @@ def list_reports(api: service.ApiContext, principal: Principal, course_id: str) 
     return {
         "downloads": [
             {
+                **download,  # ours (name, url, link, size), then upstream's names
                 "report_name": download["name"],
                 "report_url": download["url"],
                 "date_generated": download["date_generated"],
                 "report_type": report_type_of(course_id, download["name"]),
-                **download,
             }
             for download in downloads
         ]

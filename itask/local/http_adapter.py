@@ -239,6 +239,7 @@ class ApiGatewayAdapter:
     ) -> Iterable[bytes]:
         """Open edX's routes: the Lambda authorizer first (as API Gateway calls it), its context
         where API Gateway puts it, then the function."""
+        headers = {"x-forwarded-proto": "http", **headers}  # as API Gateway adds it
         event = build_event(method, target, headers, body, {}, source_ip)
         answer = self.router.invoke(OPENEDX_ROUTES.authorizer, authorizer_event(event))
         if not answer.get("isAuthorized"):

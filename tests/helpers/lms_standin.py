@@ -32,7 +32,7 @@ class StandInLms:
     def __init__(self, issuer: str | None = None, audience: str = AUDIENCE) -> None:
         self.audience = audience
         self.key = new_key()
-        self.kid = "lms-key-1"
+        self.kid = f"lms-key-{uuid.uuid4().hex[:8]}"
         self.fetches = 0
         self._lock = threading.Lock()
         owner = self
