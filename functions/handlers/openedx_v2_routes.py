@@ -82,7 +82,7 @@ def _api() -> service.ApiContext:
     operation_id="listOpenedxReports",
     summary="Open edX v2: the course's reports with time-limited links (ReportDownloadsView)",
     tags=["openedx-v2"],
-    responses=openedx_answers(200, models.OpenedxReports, "Reports, newest first", 403, 404),
+    responses=openedx_answers(200, models.OpenedxReports, "Reports, newest first", 400, 403, 404),
 )
 def get_reports(course_id: OpenedxCourseId):
     api = _api()
