@@ -136,7 +136,8 @@ def test_other_schemes_and_unconfigured_service_are_refused(lms):
     with pytest.raises(Unauthorized, match="expected 'JWT <token>'"):
         openedx_auth.authenticate(settings_for(lms), event({"Authorization": f"Basic {lms.mint('x')}"}))
     with pytest.raises(Unauthorized, match="not accepted here"):
-        openedx_auth.authenticate(Settings(), event({"Authorization": f"JWT {lms.mint('x')}"}))
+        unconfigured = Settings(openedx_jwt_issuer="", openedx_jwt_audience="")
+        openedx_auth.authenticate(unconfigured, event({"Authorization": f"JWT {lms.mint('x')}"}))
 
 
 def test_keys_are_fetched_once_and_again_after_a_rotation(lms):
