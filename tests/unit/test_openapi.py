@@ -42,6 +42,9 @@ def test_every_route_is_in_it_with_an_operation_id_and_its_refusals():
             answers = operation["responses"]
             if (method, path) in PUBLIC:  # no token needed, so never refused for one
                 assert operation["security"] == [] and "401" not in answers, (method, path)
+            elif path.startswith("/api/instructor/v2/"):  # the LMS's JWTs (its own schemes)
+                assert operation["security"] == [{"openedxJwt": []}, {"openedxJwtCookies": []}]
+                assert "401" in answers, (method, path)
             else:
                 assert "security" not in operation and "401" in answers, (method, path)
             assert "422" not in answers, (method, path)
