@@ -102,6 +102,21 @@ class PublicRouteSpec:
         return self.path.split("{", 1)[0]
 
 
+@dataclass(frozen=True)
+class AuthorizedPrefixSpec:
+    """Routes under a path prefix that a Lambda authorizer guards instead of the JWT authorizer
+    (callers hold another issuer's tokens), served by ``target``."""
+
+    prefix: str  # e.g. /api/instructor/v2/
+    authorizer: str  # FunctionSpec.name of the Lambda authorizer
+    target: str  # FunctionSpec.name serving the routes
+
+    @property
+    def path(self) -> str:
+        """The API Gateway route path covering every route under the prefix."""
+        return self.prefix + "{proxy+}"
+
+
 FUNCTIONS: dict[str, FunctionSpec] = {
     spec.name: spec
     for spec in (
@@ -165,6 +180,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "Submit the scheduled runs that are due",
             512,
             120,
+        ),
+        FunctionSpec(
+            "openedx-authorizer",
+            "functions.handlers.openedx_authorizer.lambda_handler",
+            "Lambda authorizer: Open edX LMS JWTs (header or split cookies) for /api/instructor/v2/",
+            256,
+            10,
         ),
         FunctionSpec(
             "lti-launch",
@@ -254,6 +276,9 @@ PUBLIC_ROUTES: tuple[PublicRouteSpec, ...] = (
     PublicRouteSpec("GET", "/email/unsubscribe/{token}", "email-unsubscribe", _UNSUBSCRIBE_REASON),
     PublicRouteSpec("POST", "/email/unsubscribe/{token}", "email-unsubscribe", _UNSUBSCRIBE_REASON),
 )
+
+# Open edX's instructor dashboard API (issue #17): the LMS's own JWTs, checked by a Lambda authorizer.
+OPENEDX_ROUTES = AuthorizedPrefixSpec("/api/instructor/v2/", "openedx-authorizer", "api")
 
 # The LTI pass-back state machine (statemachines/lti_passback.asl.json) and its placeholders.
 LTI_ASL_FILE = "lti_passback.asl.json"

@@ -90,6 +90,24 @@ class Settings(BaseSettings):
     # Named in learners' and requesters' emails (upstream's PLATFORM_NAME and SITE_NAME).
     platform_name: str = "Open edX"
     site_name: str = "courses.example.com"
+    # ---- Open edX identities (issue #17; functions/logic/openedx_auth.py) ----
+    # The LMS whose JWTs the /api/instructor/v2/ routes accept: its JWT_ISSUER and JWT_AUDIENCE, and
+    # its public signing keys, from a URL serving a JWK set or inline (the LMS's
+    # JWT_PUBLIC_SIGNING_JWK_SET, JSON). No issuer: those routes refuse every caller (401).
+    openedx_jwt_issuer: str = ""
+    openedx_jwt_audience: str = ""
+    openedx_jwks_url: str = ""
+    openedx_jwks: str = ""
+    # How long a fetched key set is kept (a token signed by a key not in it fetches it again).
+    openedx_jwks_cache_seconds: int = Field(default=300, ge=0, le=86_400)
+    # The split JWT cookies (edx-drf-extensions' JWT_AUTH_COOKIE_HEADER_PAYLOAD / _SIGNATURE) and
+    # Django's CSRF cookie; origins other than the API's own allowed to POST with cookies.
+    openedx_jwt_cookie_header_payload: str = "edx-jwt-cookie-header-payload"
+    openedx_jwt_cookie_signature: str = "edx-jwt-cookie-signature"
+    openedx_csrf_cookie: str = "csrftoken"
+    openedx_csrf_trusted_origins: str = ""  # comma separated, e.g. https://apps.lms.example.com
+    # Access-table subject of an Open edX user: this prefix and the token's preferred_username.
+    openedx_subject_prefix: str = "openedx:"
 
     # ---- LTI grade pass-back (spec §8; functions/logic/lti) ----
     lti_table: str = "itask-lti"

@@ -19,6 +19,12 @@ DEFAULTS: dict[str, Any] = {
     "jwtAudience": "itask",
     "layerDir": "build/layer",
     "notifyFrom": "no-reply@example.com",
+    # Open edX's instructor dashboard API (/api/instructor/v2/): the LMS whose JWTs it trusts.
+    "openedxJwtIssuer": "",
+    "openedxJwtAudience": "",
+    "openedxJwksUrl": "",
+    "openedxJwks": "",
+    "openedxCsrfTrustedOrigins": "",
 }
 
 
@@ -68,6 +74,13 @@ def create_app(
         jwt_issuer=str(setting("jwtIssuer")),
         jwt_audience=audiences(setting("jwtAudience")),
         notify_from=str(setting("notifyFrom")),
+        openedx={
+            constants.ENV_OPENEDX_JWT_ISSUER: str(setting("openedxJwtIssuer")),
+            constants.ENV_OPENEDX_JWT_AUDIENCE: str(setting("openedxJwtAudience")),
+            constants.ENV_OPENEDX_JWKS_URL: str(setting("openedxJwksUrl")),
+            constants.ENV_OPENEDX_JWKS: str(setting("openedxJwks")),
+            constants.ENV_OPENEDX_CSRF_TRUSTED_ORIGINS: str(setting("openedxCsrfTrustedOrigins")),
+        },
     )
     # cdk-nag 3 is a policy-validation plugin: synthesis fails while any finding is unacknowledged.
     # The acknowledgements (with reasons) are also written into the template's Metadata as an audit trail.

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from functions.catalog import PUBLIC_ROUTES
+from functions.catalog import OPENEDX_ROUTES, PUBLIC_ROUTES
 from infra import constants
 from infra.constructs.api import HttpApi
 from infra.constructs.data import DataTables
@@ -35,6 +35,7 @@ class InstructorTasksStack(Stack):
         jwt_issuer: str,
         jwt_audience: Sequence[str],
         notify_from: str,
+        openedx: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -60,6 +61,8 @@ class InstructorTasksStack(Stack):
                 constants.ENV_NOTIFY_FROM: notify_from,
                 constants.ENV_GRADER_FUNCTION: by_name["grader"].function_name,
                 **self.lti.environment(),
+                # Empty values are left out: the functions' defaults stand (no Open edX issuer trusted).
+                **{name: value for name, value in (openedx or {}).items() if value},
             }
         )
         self.secrets = ServiceSecrets(self, "Secrets", functions=by_name)
@@ -82,6 +85,9 @@ class InstructorTasksStack(Stack):
             jwt_issuer=jwt_issuer,
             jwt_audience=jwt_audience,
             public_routes={route: by_name[route.target] for route in PUBLIC_ROUTES},
+            authorized_prefixes={
+                OPENEDX_ROUTES: (by_name[OPENEDX_ROUTES.authorizer], by_name[OPENEDX_ROUTES.target])
+            },
         )
         self.monitoring = Monitoring(
             self, "Monitoring", state_machine=self.workflow.state_machine, functions=by_name

@@ -213,16 +213,18 @@ def seed_staff(settings: Settings, course_id: str) -> list[str]:
     access = AccessRepository(settings)
     for username, (user_id, global_staff, roles) in STAFF.items():
         scope = parsed.org_scope if username == "researcher" and parsed else course_id
-        access.put_principal(
-            Principal(
-                subject=username,
-                user_id=user_id,
-                username=username,
-                email=f"{username}@example.org",
-                global_staff=global_staff,
-                grants=[RoleGrant(scope=scope, role=role) for role in roles],
-            )
+        principal = Principal(
+            subject=username,
+            user_id=user_id,
+            username=username,
+            email=f"{username}@example.org",
+            global_staff=global_staff,
+            grants=[RoleGrant(scope=scope, role=role) for role in roles],
         )
+        access.put_principal(principal)
+        # The same person signed in at the (local) Open edX LMS: `itask token --openedx USER`.
+        openedx = f"{settings.openedx_subject_prefix}{username}"
+        access.put_principal(principal.model_copy(update={"subject": openedx}))
     return list(STAFF)
 
 

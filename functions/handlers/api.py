@@ -27,6 +27,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, RootModel
 
+from functions.catalog import OPENEDX_ROUTES
 from functions.errors import ApiError, BadRequest, Unauthorized
 from functions.handlers import certificate_verify
 from functions.handlers.contract import (
@@ -39,6 +40,7 @@ from functions.handlers.contract import (
 )
 from functions.handlers.email_routes import router as email_router
 from functions.handlers.lti_routes import router as lti_router
+from functions.handlers.openedx_v2_routes import router as openedx_router
 from functions.handlers.schedule_routes import router as schedule_router
 from functions.handlers.staff_routes import router as staff_router
 from functions.logic import json_body, keys, service, tokens
@@ -63,6 +65,7 @@ app.include_router(lti_router)
 app.include_router(staff_router)
 app.include_router(email_router)
 app.include_router(schedule_router)
+app.include_router(openedx_router)
 
 
 class TaskStatusMap(RootModel[dict[str, models.TaskStatus]]):
@@ -356,6 +359,32 @@ def _add_public_operations(document: dict[str, Any]) -> None:
             schemas.setdefault(name, schema)
 
 
+OPENEDX_SCHEMES = {
+    "openedxJwt": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "An Open edX LMS's JWT: 'JWT <token>' (its key set, issuer and audience: settings)",
+    },
+    "openedxJwtCookies": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "edx-jwt-cookie-header-payload",
+        "description": "With edx-jwt-cookie-signature: the split JWT cookies of the LMS's front ends; "
+        "a POST also needs the csrftoken cookie and an X-CSRFToken header of the same secret",
+    },
+}
+
+
+def _openedx_security(document: dict[str, Any]) -> None:
+    """Open edX's routes take the LMS's JWTs (Lambda authorizer), not this API's bearer tokens."""
+    document.setdefault("components", {}).setdefault("securitySchemes", {}).update(OPENEDX_SCHEMES)
+    for path, operations in document["paths"].items():
+        if path.startswith(OPENEDX_ROUTES.prefix):
+            for operation in operations.values():
+                operation["security"] = [{name: []} for name in OPENEDX_SCHEMES]
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route, generated from the declarations above.
@@ -393,6 +422,7 @@ def openapi_document() -> dict[str, Any]:
                 if links is not None:
                     answer["links"] = links
     _add_public_operations(document)
+    _openedx_security(document)
     schemas = document.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(name, None)
@@ -400,11 +430,19 @@ def openapi_document() -> dict[str, Any]:
 
 
 # ---- errors: mapped here and only here ----
+def _openedx(path: str | None) -> bool:
+    """Open edX's own API: its clients read DRF's ``{"detail"}`` (and the views' ``{"error"}``)."""
+    return (path or "").startswith(OPENEDX_ROUTES.prefix)
+
+
 def _error(status: int, message: str, code: str, error_id: str | None = None) -> Response:
     body = {"error": message, "code": code}
     if error_id:
         body["error_id"] = error_id
-    return _json(status, body)
+    if _openedx(app.current_event.path):
+        body["detail"] = message
+    headers = {"WWW-Authenticate": 'JWT realm="api"'} if status == 401 and "detail" in body else None
+    return _json(status, body, headers)
 
 
 @app.exception_handler(ApiError)
@@ -470,7 +508,10 @@ def _token_refused(event: dict[str, Any]) -> dict[str, Any] | None:
     """401 for a request API Gateway's JWT authorizer let through without verified claims, or with a
     token that lives too long (the authorizer checks expiry, not lifetime); before any routing, as
     the authorizer answers before the function runs."""
-    claims = (((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}).get("claims")
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    if _openedx(event.get("rawPath")):
+        return _openedx_refused(authorizer.get("lambda") or {})
+    claims = (authorizer.get("jwt") or {}).get("claims")
     try:
         if not claims:
             raise Unauthorized("Missing or invalid bearer token")
@@ -484,6 +525,21 @@ def _token_refused(event: dict[str, Any]) -> dict[str, Any] | None:
             "isBase64Encoded": False,
         }
     return None
+
+
+def _openedx_refused(context: dict[str, Any]) -> dict[str, Any] | None:
+    """Upstream's 401 for an Open edX route whose token the Lambda authorizer refused (it says why
+    in its context) or that reached us without an identity."""
+    if context.get("subject") and "refused" not in context:
+        return None
+    message = str(context.get("refused") or "Authentication credentials were not provided.")
+    logger.info("Open edX token refused", extra={"error": message})
+    return {
+        "statusCode": 401,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, "WWW-Authenticate": 'JWT realm="api"'},
+        "body": json.dumps({"detail": message, "error": message, "code": Unauthorized.code}, indent=4),
+        "isBase64Encoded": False,
+    }
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

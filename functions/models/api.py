@@ -414,3 +414,70 @@ class ScheduleDeleted(_Answer):
     course_id: str
     deleted: bool
     revoked_task_id: str | None = Field(description="The pending run, now REVOKED (None if none waited)")
+
+
+# ---- Open edX instructor dashboard API v2 (functions/handlers/openedx_v2_routes.py) ----
+# Field names from upstream's views and serializers (lms/djangoapps/instructor/views/api_v2.py,
+# serializers_v2.py) and the front end's types (openedx/frontend-app-instruct).
+class OpenedxError(_Answer):
+    """Upstream's refusals: DRF's ``{"detail"}`` (401, 403, 404) and the views' ``{"error"}`` (400):
+    both are given, with our stable ``code``."""
+
+    detail: str
+    error: str
+    code: str
+
+
+class OpenedxReport(_Answer):
+    """ReportDownloadsView's item (and ours: name, url, link, size)."""
+
+    report_name: str
+    report_url: str
+    date_generated: str | None
+    report_type: str
+
+
+class OpenedxReports(_Answer):
+    downloads: list[OpenedxReport]
+
+
+class OpenedxGenerateRequest(BaseModel):
+    """GenerateReportView's body: a problem or section for problem_responses, else nothing."""
+
+    model_config = ConfigDict(extra="allow")
+
+    problem_location: str | None = Field(default=None, max_length=1024)
+    problem_types_filter: list[str] | None = None
+
+
+class OpenedxReportGenerated(_Answer):
+    status: str
+    task_id: str
+
+
+class OpenedxTask(_Answer):
+    """InstructorTaskSerializer's fields, and the front end's InstructorTask (task_name, updated)."""
+
+    task_id: str
+    task_type: str
+    task_state: str
+    status: str
+    created: str
+    duration_sec: str
+    task_message: str
+    requester: str
+    task_input: str
+    task_output: str | None
+    task_name: str
+    updated: str
+
+
+class OpenedxTaskPage(_Answer):
+    """Upstream's ``{"tasks"}`` and the front end's DataList page (count, num_pages, results)."""
+
+    tasks: list[OpenedxTask]
+    results: list[OpenedxTask]
+    count: int
+    num_pages: int
+    next: int | None
+    previous: int | None

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 import jsii
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.catalog import PublicRouteSpec
+from functions.catalog import AuthorizedPrefixSpec, PublicRouteSpec
 from infra.nag import acknowledge
 
 THROTTLE = apigwv2.ThrottleSettings(burst_limit=100, rate_limit=50)
@@ -67,6 +67,8 @@ class HttpApi(Construct):
         jwt_issuer: str,
         jwt_audience: Sequence[str],
         public_routes: Mapping[PublicRouteSpec, lambda_.IFunction] | None = None,
+        authorized_prefixes: Mapping[AuthorizedPrefixSpec, tuple[lambda_.IFunction, lambda_.IFunction]]
+        | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not jwt_issuer or not list(jwt_audience):
@@ -111,6 +113,30 @@ class HttpApi(Construct):
             )
             for found in created:
                 acknowledge(found, "AwsSolutions-APIG4", route.reason)
+        # Routes whose callers hold another issuer's tokens (an Open edX LMS's JWTs, in a header or
+        # in cookies): a Lambda authorizer instead of the JWT authorizer.
+        for spec, (authorizer_function, function) in (authorized_prefixes or {}).items():
+            self.api.add_routes(
+                path=spec.path,
+                methods=[apigwv2.HttpMethod.ANY],
+                integration=integrations.HttpLambdaIntegration(
+                    f"{spec.authorizer}-routes",
+                    function,
+                    payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+                ),
+                authorizer=authorizers.HttpLambdaAuthorizer(
+                    f"{spec.authorizer}-authorizer",
+                    authorizer_function,
+                    response_types=[authorizers.HttpLambdaResponseType.SIMPLE],
+                    # API Gateway caches an authorizer's answer only by identity sources that every
+                    # request carries, and these callers send the token either in the Authorization
+                    # header or in cookies, never both: the gateway cache stays off and the
+                    # authorizer caches instead (the LMS's key set, and each verified token until it
+                    # expires, for the life of a warm function).
+                    results_cache_ttl=Duration.seconds(0),
+                    identity_source=[],
+                ),
+            )
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
         )

@@ -72,6 +72,7 @@ class ServicePermissions(Construct):
             "certificate-verify": self._certificate_verify,
             "lti-score-changed": self._lti_score_changed,
             "lti-send": self._lti_send,
+            "openedx-authorizer": self._openedx_authorizer,
         }
         undecided = sorted(set(functions) - set(policies))
         if undecided:
@@ -168,6 +169,11 @@ class ServicePermissions(Construct):
         self._read_write(fn, self._data.tasks)
         self._reports.grant_read(fn, constants.WORK_PREFIX)
         self._publish_events(fn)
+
+    def _openedx_authorizer(self, fn: lambda_.IFunction) -> None:
+        # Verifies LMS JWTs against the LMS's published key set (HTTPS, no AWS call): nothing beyond
+        # its own logs. Course roles are read later, by the api function.
+        return None
 
     def _grader(self, fn: lambda_.IFunction) -> None:
         # Runs course authors' Python: nothing beyond its own logs (granted with its role) and the

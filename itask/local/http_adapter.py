@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from waitress.server import create_server
 
-from functions.catalog import PUBLIC_ROUTES
+from functions.catalog import OPENEDX_ROUTES, PUBLIC_ROUTES
 from functions.dal import download_links
 from functions.dal.clients import client
 from functions.dal.secrets import SecretStore
@@ -34,6 +34,7 @@ from functions.logic.tokens import require_bounded_lifetime
 from functions.settings import Settings, get_settings
 from itask.local.jwt_local import InvalidToken, LocalIssuer
 from itask.local.lambda_router import LambdaRouter
+from itask.local.lms_issuer import JWKS_PATH, LocalLms
 
 MAX_BODY = 6 * 1024 * 1024  # the Lambda payload limit
 BACKLOG = 1024
@@ -73,11 +74,16 @@ def build_event(
     except UnicodeDecodeError:
         text, is_base64 = base64.b64encode(body).decode(), True
     now = datetime.now(UTC)
+    # Payload 2.0 lists the cookies apart and leaves the Cookie header out.
+    headers = dict(headers)
+    cookie_header = headers.pop("cookie", "")
+    cookies = [piece.strip() for piece in cookie_header.split(";") if piece.strip()]
     return {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": split.path,
         "rawQueryString": split.query,
+        **({"cookies": cookies} if cookies else {}),
         "headers": headers,
         "queryStringParameters": query or None,
         "requestContext": {
@@ -101,6 +107,26 @@ def build_event(
         },
         "body": text or None,
         "isBase64Encoded": is_base64,
+    }
+
+
+def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
+    """What API Gateway sends a Lambda authorizer (payload 2.0, REQUEST) for a request's event."""
+    context = dict(event["requestContext"])
+    context.pop("authorizer", None)
+    return {
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": f"arn:aws:execute-api:us-east-1:123456789012:local/$default/{context['http']['method']}"
+        f"{event['rawPath']}",
+        "identitySource": [],
+        "routeKey": event["routeKey"],
+        "rawPath": event["rawPath"],
+        "rawQueryString": event["rawQueryString"],
+        **({"cookies": event["cookies"]} if event.get("cookies") else {}),
+        "headers": event["headers"],
+        "queryStringParameters": event["queryStringParameters"],
+        "requestContext": context,
     }
 
 
@@ -134,8 +160,9 @@ class ApiGatewayAdapter:
         port: int = 0,
         request_timeout_s: int = REQUEST_TIMEOUT_S,
         threads: int = THREADS,
+        lms: LocalLms | None = None,
     ):
-        self.router, self.issuer = router, issuer
+        self.router, self.issuer, self.lms = router, issuer, lms
         # Local-only routes served here, not by the api function (the clock of itask/local/clock.py).
         self.local_routes: dict[str, Any] = {}
         self._server = create_server(
@@ -178,6 +205,8 @@ class ApiGatewayAdapter:
         body = environ["wsgi.input"].read(length) if length else b""
         if method == "GET" and urlsplit(target).path.startswith(download_links.LOCAL_DOWNLOAD_PATH):
             return self._download(target, start_response)
+        if method == "GET" and self.lms is not None and urlsplit(target).path == JWKS_PATH:
+            return self._reply(start_response, 200, self.lms.jwks())  # the stand-in LMS's key set
         source_ip = str(environ.get("REMOTE_ADDR") or "127.0.0.1")
         public = public_route(method, urlsplit(target).path)
         if public is not None:  # API Gateway routes these without the JWT authorizer
@@ -185,6 +214,8 @@ class ApiGatewayAdapter:
             del event["requestContext"]["authorizer"]
             event["headers"].setdefault("x-forwarded-proto", "http")
             return self._respond(start_response, self.router.invoke(public, event))
+        if urlsplit(target).path.startswith(OPENEDX_ROUTES.prefix):
+            return self._openedx(method, target, headers, body, source_ip, start_response)
         settings = get_settings()
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -202,6 +233,25 @@ class ApiGatewayAdapter:
             return self._reply(start_response, status, answer, {})
         event = build_event(method, target, headers, body, claims, source_ip)
         return self._respond(start_response, self.router.invoke("api", event))
+
+    def _openedx(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        source_ip: str,
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        """Open edX's routes: the Lambda authorizer first (as API Gateway calls it), its context
+        where API Gateway puts it, then the function."""
+        headers = {"x-forwarded-proto": "http", **headers}  # as API Gateway adds it
+        event = build_event(method, target, headers, body, {}, source_ip)
+        answer = self.router.invoke(OPENEDX_ROUTES.authorizer, authorizer_event(event))
+        if not answer.get("isAuthorized"):
+            return self._reply(start_response, 403, {"message": "Forbidden"})
+        event["requestContext"]["authorizer"] = {"lambda": answer.get("context") or {}}
+        return self._respond(start_response, self.router.invoke(OPENEDX_ROUTES.target, event))
 
     @staticmethod
     def _respond(start_response: StartResponse, response: dict[str, Any]) -> Iterable[bytes]:

@@ -27,6 +27,7 @@ from itask.local.email_resources import DEFAULT_MAX_SEND_RATE, ses_quota
 from itask.local.event_delivery import EventDelivery
 from itask.local.http_adapter import ApiGatewayAdapter
 from itask.local.jwt_local import LocalIssuer
+from itask.local.lms_issuer import JWKS_PATH, LocalLms
 from itask.local.persistence import PeriodicSnapshots, SnapshotInfo, StateStore, install_watcher
 from itask.local.resources import export_settings, local_secret, provision, provision_local_downloads
 from itask.local.rule_firer import RuleFirer
@@ -134,6 +135,7 @@ class LocalStack:
         self.snapshots: PeriodicSnapshots | None = None
         self.restored: SnapshotInfo | None = None
         self.clock = LocalClock()  # the scheduling clock (`itask clock advance`)
+        self.lms = LocalLms(home)
 
     def start(self) -> StackInfo:
         from moto.server import ThreadedMotoServer
@@ -167,7 +169,11 @@ class LocalStack:
             {name: local_secret(self.home, name) for name in SECRETS},
         )
         self.adapter = ApiGatewayAdapter(
-            self.router, self.issuer, port=self.api_port, request_timeout_s=self.request_timeout_s
+            self.router,
+            self.issuer,
+            port=self.api_port,
+            request_timeout_s=self.request_timeout_s,
+            lms=self.lms,
         )
         self.settings = provision_local_downloads(
             self.settings, self.adapter.url, local_secret(self.home, "local-download")
@@ -175,6 +181,14 @@ class LocalStack:
         # Unsubscribe links in course email point at this API (a deployment: its public URL).
         if not (self._base_settings and "email_public_base_url" in self._base_settings.model_fields_set):
             self.settings = self.settings.model_copy(update={"email_public_base_url": self.adapter.url})
+        if not self.settings.openedx_jwt_issuer:  # play the LMS, unless told to trust another
+            self.settings = self.settings.model_copy(
+                update={
+                    "openedx_jwt_issuer": self.lms.issuer,
+                    "openedx_jwt_audience": self.lms.audience,
+                    "openedx_jwks_url": self.adapter.url + JWKS_PATH,
+                }
+            )
         export_settings(self.settings)
         if self.persist:
             self._restore()

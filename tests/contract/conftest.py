@@ -10,11 +10,12 @@ from __future__ import annotations
 import io
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 from itask.local.stack import LocalStack, prepare_process
@@ -33,6 +34,7 @@ from functions.models.cohorts import Cohort  # noqa: E402
 from functions.settings import Settings  # noqa: E402
 from itask.client import ApiClient  # noqa: E402
 from itask.seed import DEMO_COURSE, seed_course  # noqa: E402
+from tests.helpers.lms_standin import StandInLms  # noqa: E402
 
 OTHER_COURSE = "course-v1:OtherX+Elsewhere+2026_T1"
 LEARNERS = 40
@@ -110,6 +112,7 @@ class ContractStack:
     verify_id: str  # a valid certificate's verification id (public route)
     cohort_upload: str  # an uploaded cohort CSV (for cohort_students)
     email_id: str  # a course email of the demo course (sent to its writer)
+    lms: StandInLms  # the Open edX LMS whose JWTs the /api/instructor/v2/ routes trust
     _clients: dict[str, ApiClient] = field(default_factory=dict)
 
     def token(self, role: str) -> str:
@@ -119,6 +122,28 @@ class ContractStack:
         if role not in self._clients:
             self._clients[role] = ApiClient(self.url, self.token(role), timeout_s=120)
         return self._clients[role]
+
+    def openedx_token(self, role: str) -> str:
+        """The same person's LMS JWT: global staff is the token's administrator flag; course roles
+        are the access table's, under openedx:<username>."""
+        expiry = {"exp": int(time.time()) - 60} if role == "expired" else {}
+        return self.lms.mint(SUBJECTS[role], administrator=role in ("global_staff", "expired"), **expiry)
+
+    def openedx_client(self, role: str) -> ApiClient:
+        if f"openedx:{role}" not in self._clients:
+            self._clients[f"openedx:{role}"] = ApiClient(self.url, JwtHeader(self.openedx_token(role)), 120)
+        return self._clients[f"openedx:{role}"]
+
+
+class JwtHeader(httpx.Auth):
+    """``Authorization: JWT <token>``, as Open edX's services send an LMS token."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"JWT {self.token}"
+        yield request
 
 
 def _finished(api: ApiClient, task_type: str, task_input: dict) -> str:
@@ -136,9 +161,15 @@ def _finished(api: ApiClient, task_type: str, task_input: dict) -> str:
 @pytest.fixture(scope="session")
 def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContractStack]:
     home: Path = tmp_path_factory.mktemp("itask-contract")
-    stack = LocalStack(
-        home, settings=Settings(chunk_size=100, max_concurrency=4), rule_interval_s=3600, request_timeout_s=10
+    lms = StandInLms().__enter__()
+    settings = Settings(
+        chunk_size=100,
+        max_concurrency=4,
+        openedx_jwt_issuer=lms.issuer,
+        openedx_jwt_audience=lms.audience,
+        openedx_jwks_url=lms.jwks_url,
     )
+    stack = LocalStack(home, settings=settings, rule_interval_s=3600, request_timeout_s=10)
     info = stack.start()
     assert stack.settings is not None
     seed_course(stack.settings, DEMO_COURSE, learners=LEARNERS, seed=5)
@@ -146,6 +177,8 @@ def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContractStack
     access = AccessRepository(stack.settings)
     for principal in _principals():
         access.put_principal(principal)
+        # The same people signed in at the LMS: their course roles under the Open edX subject.
+        access.put_principal(principal.model_copy(update={"subject": f"openedx:{principal.username}"}))
     course = CourseRepository(stack.settings).get_course(DEMO_COURSE)
     assert course is not None
     problem = next(block.id for block in course.blocks.values() if block.category == "problem")
@@ -162,12 +195,14 @@ def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContractStack
         verify_id=_a_certificate(admin, stack.settings),
         cohort_upload=_a_cohort_csv(stack.settings),
         email_id=_email(admin),
+        lms=lms,
     )
     try:
         yield contract
     finally:
         stack.wait_for_executions(timeout_s=120)
         stack.stop()
+        lms.__exit__()
 
 
 def _consumer(admin: ApiClient) -> str:

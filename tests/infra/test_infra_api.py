@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from infra_support import Synthesized
 
 
@@ -11,9 +13,19 @@ def _only(synthesized: Synthesized, resource_type: str) -> tuple[str, dict]:
     return next(iter(found.items()))
 
 
+def _authorizer(synthesized: Synthesized, kind: str) -> tuple[str, dict]:
+    found = {
+        logical_id: resource
+        for logical_id, resource in synthesized.of_type("AWS::ApiGatewayV2::Authorizer").items()
+        if resource["Properties"]["AuthorizerType"] == kind
+    }
+    assert len(found) == 1, f"expected one {kind} authorizer, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
 def test_jwt_authorizer_reads_issuer_and_audience_from_context(synthesized: Synthesized) -> None:
-    # Given the API's authorizer
-    _, authorizer = _only(synthesized, "AWS::ApiGatewayV2::Authorizer")
+    # Given the API's JWT authorizer
+    _, authorizer = _authorizer(synthesized, "JWT")
     properties = authorizer["Properties"]
     # Then it validates JWTs from the Authorization header against the cdk.json issuer and audience
     assert properties["AuthorizerType"] == "JWT"
@@ -27,8 +39,9 @@ def test_jwt_authorizer_reads_issuer_and_audience_from_context(synthesized: Synt
 def test_every_route_but_the_public_ones_is_authorized_by_the_jwt_authorizer(
     synthesized: Synthesized,
 ) -> None:
-    # Given the API's routes and its authorizer
-    authorizer_id, _ = _only(synthesized, "AWS::ApiGatewayV2::Authorizer")
+    # Given the API's routes and its authorizers
+    authorizer_id, _ = _authorizer(synthesized, "JWT")
+    openedx_id, _ = _authorizer(synthesized, "REQUEST")
     routes = {
         route["Properties"]["RouteKey"]: route
         for route in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
@@ -40,12 +53,45 @@ def test_every_route_but_the_public_ones_is_authorized_by_the_jwt_authorizer(
         "GET /certificates/{verify_uuid}/view",
         "POST /lti/launch/{course_id}/{usage_id}",
     ]
-    assert sorted(routes) == ["ANY /{proxy+}", *public]
+    # and Open edX's API behind the Lambda authorizer (the LMS's JWTs)
+    assert sorted(routes) == sorted(["ANY /{proxy+}", "ANY /api/instructor/v2/{proxy+}", *public])
     for key in public:
         routes.pop(key)
+    openedx = routes.pop("ANY /api/instructor/v2/{proxy+}")
+    assert openedx["Properties"]["AuthorizationType"] == "CUSTOM"
+    assert openedx["Properties"]["AuthorizerId"] == {"Ref": openedx_id}
     for route in routes.values():
         assert route["Properties"]["AuthorizationType"] == "JWT"
         assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
+
+
+def test_open_edx_routes_have_a_lambda_authorizer_trusting_the_configured_lms(
+    synthesized: Synthesized,
+) -> None:
+    # Given the Lambda authorizer and its function
+    _, authorizer = _authorizer(synthesized, "REQUEST")
+    properties = authorizer["Properties"]
+    function = synthesized.logical_id(synthesized.stack.functions["openedx-authorizer"])
+    # Then it is a payload 2.0 simple-response authorizer invoking that function
+    assert properties["AuthorizerPayloadFormatVersion"] == "2.0"
+    assert properties["EnableSimpleResponses"] is True
+    assert function in json.dumps(properties["AuthorizerUri"])
+    # whose answer API Gateway never caches: a caller sends the header or the cookies, and a cache
+    # key needs sources every request has (the function caches keys and verified tokens instead)
+    assert properties["AuthorizerResultTtlInSeconds"] == 0
+    assert not properties.get("IdentitySource")
+    # API Gateway may invoke it, and it trusts the LMS named in the context
+    invokers = [
+        p["Properties"]["Principal"]
+        for p in synthesized.of_type("AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function, "Arn"]}
+    ]
+    assert invokers == ["apigateway.amazonaws.com"]
+    environment = synthesized.resources[function]["Properties"]["Environment"]["Variables"]
+    assert environment["ITASK_OPENEDX_JWT_ISSUER"] == synthesized.context["openedxJwtIssuer"]
+    assert environment["ITASK_OPENEDX_JWT_AUDIENCE"] == synthesized.context["openedxJwtAudience"]
+    assert environment["ITASK_OPENEDX_JWKS_URL"] == synthesized.context["openedxJwksUrl"]
+    assert "ITASK_OPENEDX_JWKS" not in environment  # empty in the context: left out
 
 
 def test_catch_all_route_invokes_the_api_function_with_payload_v2(synthesized: Synthesized) -> None:
@@ -73,8 +119,8 @@ def test_api_gateway_may_invoke_the_api_function(synthesized: Synthesized) -> No
         for p in synthesized.of_type("AWS::Lambda::Permission").values()
         if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [api_function, "Arn"]}
     ]
-    # Then API Gateway is allowed to invoke it
-    assert [p["Principal"] for p in permissions] == ["apigateway.amazonaws.com"]
+    # Then API Gateway is allowed to invoke it (from the catch-all route and Open edX's routes)
+    assert [p["Principal"] for p in permissions] == ["apigateway.amazonaws.com"] * 2
 
 
 def test_default_stage_logs_access_and_throttles(synthesized: Synthesized) -> None:

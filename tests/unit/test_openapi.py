@@ -42,6 +42,9 @@ def test_every_route_is_in_it_with_an_operation_id_and_its_refusals():
             answers = operation["responses"]
             if (method, path) in PUBLIC:  # no token needed, so never refused for one
                 assert operation["security"] == [] and "401" not in answers, (method, path)
+            elif path.startswith("/api/instructor/v2/"):  # the LMS's JWTs (its own schemes)
+                assert operation["security"] == [{"openedxJwt": []}, {"openedxJwtCookies": []}]
+                assert "401" in answers, (method, path)
             else:
                 assert "security" not in operation and "401" in answers, (method, path)
             assert "422" not in answers, (method, path)
@@ -53,6 +56,9 @@ def test_every_route_is_in_it_with_an_operation_id_and_its_refusals():
                     schema = answer["content"]["application/json"]["schema"]
                     # API Gateway refuses tokens (401) and oversized bodies (413) in its own shape
                     expected = {"anyOf": [ours, gateway]} if code in ("401", "413") else ours
+                    if path.startswith("/api/instructor/v2/"):
+                        # Open edX's routes: upstream's {"detail"} and {"error"}; the function answers 401
+                        expected = {"$ref": "#/components/schemas/OpenedxError"}
                     assert {k: v for k, v in schema.items() if k != "title"} == expected, (method, path, code)
 
 
@@ -64,3 +70,19 @@ def test_every_route_needs_a_bearer_token_and_task_types_are_listed():
 
     task_type = document["components"]["schemas"]["SubmitRequest"]["properties"]["task_type"]
     assert task_type["enum"] == sorted(registry.all_types())
+
+
+def test_open_edx_routes_take_the_lms_jwt_in_a_header_or_cookies():
+    document = openapi_document()
+    schemes = document["components"]["securitySchemes"]
+    assert (schemes["openedxJwt"]["in"], schemes["openedxJwt"]["name"]) == ("header", "Authorization")
+    assert schemes["openedxJwtCookies"]["in"] == "cookie"
+    v2 = {path: item for path, item in document["paths"].items() if path.startswith("/api/instructor/v2/")}
+    assert set(v2) == {
+        "/api/instructor/v2/courses/{course_id}/reports",
+        "/api/instructor/v2/courses/{course_id}/reports/{report_type}/generate",
+        "/api/instructor/v2/courses/{course_id}/instructor_tasks",
+    }
+    for item in v2.values():
+        for operation in item.values():
+            assert operation["security"] == [{"openedxJwt": []}, {"openedxJwtCookies": []}]

@@ -148,9 +148,35 @@ def token(
         ),
     ] = None,
     ttl: Annotated[int, typer.Option(min=1, help="lifetime in seconds")] = 3600,
+    openedx: Annotated[
+        bool,
+        typer.Option(
+            "--openedx", help="an Open edX LMS JWT from the local stand-in LMS (for /api/instructor/v2/)"
+        ),
+    ] = False,
+    administrator: Annotated[
+        bool, typer.Option("--administrator", help="with --openedx: the LMS's global staff flag")
+    ] = False,
+    cookies: Annotated[
+        bool, typer.Option("--cookies", help="with --openedx: print the split JWT cookies (a Cookie header)")
+    ] = False,
 ) -> None:
     """Print a bearer token: minted for USER on the local stack, or the one used with --api."""
     opts = options(ctx)
+    if openedx:
+        if opts.api is not None or not user:
+            raise CliError(
+                "--openedx mints for a USER of the local stack, e.g. `itask token --openedx instructor`"
+            )
+        from itask.local.lms_issuer import LocalLms, split_cookies
+
+        minted = LocalLms(opts.home).mint(user, administrator=administrator, ttl_seconds=ttl)
+        if cookies:
+            header_payload, signature = split_cookies(minted)
+            say(f"edx-jwt-cookie-header-payload={header_payload}; edx-jwt-cookie-signature={signature}")
+        else:
+            say(minted)
+        return
     if opts.api is None:
         if not user:
             raise CliError("name the token's user, e.g. `itask token instructor`")
