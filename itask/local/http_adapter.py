@@ -42,6 +42,7 @@ CONNECTION_LIMIT = 1000
 REQUEST_TIMEOUT_S = 30  # a connection idle this long (e.g. waiting for a body it was promised) is closed
 _UNAUTHORIZED = {"message": "Unauthorized"}  # API Gateway's own body for a refused token
 _JSON = "application/json"
+LOCAL_JWKS_PATH = "/local-jwks.json"
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -73,7 +74,10 @@ def build_event(
     except UnicodeDecodeError:
         text, is_base64 = base64.b64encode(body).decode(), True
     now = datetime.now(UTC)
-    return {
+    # Payload 2.0 passes the Cookie header as a list of "name=value" strings, not as a header.
+    headers = dict(headers)
+    cookies = [one.strip() for one in headers.pop("cookie", "").split(";") if one.strip()]
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": split.path,
@@ -102,12 +106,15 @@ def build_event(
         "body": text or None,
         "isBase64Encoded": is_base64,
     }
+    if cookies:
+        event["cookies"] = cookies
+    return event
 
 
 def public_route(method: str, path: str) -> str | None:
     """The function serving an unauthenticated route (``functions.catalog.PUBLIC_ROUTES``), if any."""
     for route in PUBLIC_ROUTES:
-        if method == route.method and path.startswith(route.prefix):
+        if route.matches(method, path):
             return route.target
     return None
 
@@ -178,6 +185,9 @@ class ApiGatewayAdapter:
         body = environ["wsgi.input"].read(length) if length else b""
         if method == "GET" and urlsplit(target).path.startswith(download_links.LOCAL_DOWNLOAD_PATH):
             return self._download(target, start_response)
+        if method == "GET" and urlsplit(target).path == LOCAL_JWKS_PATH:
+            # The local issuer's public keys, for the dashboard's own token check (on AWS: the IdP's).
+            return self._reply(start_response, 200, self.issuer.jwks())
         source_ip = str(environ.get("REMOTE_ADDR") or "127.0.0.1")
         public = public_route(method, urlsplit(target).path)
         if public is not None:  # API Gateway routes these without the JWT authorizer
@@ -216,6 +226,7 @@ class ApiGatewayAdapter:
                 for name, value in (response.get("headers") or {}).items()
                 if name.lower() != "content-length"
             ]
+            + [("Set-Cookie", str(cookie)) for cookie in response.get("cookies") or []]
             + [("Content-Length", str(len(data)))],
         )
         return [data]

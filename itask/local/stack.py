@@ -25,7 +25,7 @@ from itask.local.clock import ROUTE as CLOCK_ROUTE
 from itask.local.clock import ClockRoute, LocalClock
 from itask.local.email_resources import DEFAULT_MAX_SEND_RATE, ses_quota
 from itask.local.event_delivery import EventDelivery
-from itask.local.http_adapter import ApiGatewayAdapter
+from itask.local.http_adapter import LOCAL_JWKS_PATH, ApiGatewayAdapter
 from itask.local.jwt_local import LocalIssuer
 from itask.local.persistence import PeriodicSnapshots, SnapshotInfo, StateStore, install_watcher
 from itask.local.resources import export_settings, local_secret, provision, provision_local_downloads
@@ -175,6 +175,14 @@ class LocalStack:
         # Unsubscribe links in course email point at this API (a deployment: its public URL).
         if not (self._base_settings and "email_public_base_url" in self._base_settings.model_fields_set):
             self.settings = self.settings.model_copy(update={"email_public_base_url": self.adapter.url})
+        # The dashboard checks tokens as the adapter does, with the issuer's published keys.
+        self.settings = self.settings.model_copy(
+            update={
+                "web_jwt_issuer": self.issuer.issuer,
+                "web_jwt_audience": self.issuer.audience,
+                "web_jwks_url": f"{self.adapter.url}{LOCAL_JWKS_PATH}",
+            }
+        )
         export_settings(self.settings)
         if self.persist:
             self._restore()
