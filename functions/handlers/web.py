@@ -36,7 +36,8 @@ SECURITY_HEADERS = {
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin: with no-referrer, browsers send "Origin: null" on form posts (the CSRF check reads it).
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 _STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
