@@ -254,6 +254,10 @@ def run_form(
 ) -> Answer:
     service.course_tasks(visitor.api, visitor.principal, course_id, limit=1)  # the course's checks
     declared = _task_type(visitor, course_id, task_type)
+    # The form of a type the API would refuse to run is refused too (the API's own rule).
+    permissions.require(
+        visitor.api.settings, visitor.principal, course_id, permissions.Permission(declared["permission"])
+    )
     return render(
         "run.html",
         status,
