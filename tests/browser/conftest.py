@@ -109,7 +109,8 @@ class Visit:
 def visit(browser: Browser) -> Iterator[Visit]:
     context = browser.new_context(accept_downloads=True, timezone_id="Europe/Paris")
     page = context.new_page()
-    page.set_default_timeout(60_000)  # long waits on tasks name WAIT_MS
+    # Bounded, generous: a submit starts a workflow on moto, slow when the machine is loaded.
+    page.set_default_timeout(WAIT_MS)
     traffic = Traffic()
     page.on("response", traffic.record)
     try:
