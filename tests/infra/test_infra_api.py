@@ -26,11 +26,14 @@ def test_jwt_authorizer_reads_issuer_and_audience_from_context(synthesized: Synt
 
 # Routes without the JWT authorizer, and the function each one reaches: the LTI launch (signed by the
 # LMS, see test_infra_lti), the certificate verification (an unguessable id is the key) and the
-# dashboard's pages (a session cookie the web function verifies).
+# unsubscribe links (an HMAC-signed token) and the dashboard's pages (a session cookie the web
+# function verifies).
 PUBLIC = {
     "POST /lti/launch/{course_id}/{usage_id}": "lti-launch",
     "GET /certificates/{verify_uuid}": "certificate-verify",
     "GET /certificates/{verify_uuid}/view": "certificate-verify",
+    "GET /email/unsubscribe/{token}": "email-unsubscribe",
+    "POST /email/unsubscribe/{token}": "email-unsubscribe",
     "GET /": "web",
     "GET /web": "web",
     "ANY /web/{proxy+}": "web",
