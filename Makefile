@@ -14,11 +14,12 @@ PYTEST_COV := $(PYTEST) --cov --cov-report=
 LAYER_DIR ?= build/layer
 CDK ?= npx --yes aws-cdk@2.1148.2
 
-.PHONY: help venv demo serve test suites coverage lint unit integration e2e infra contract openapi schemas mutation bench layer synth deploy deploy-check clean
+.PHONY: help venv demo serve test suites coverage lint unit integration e2e browser chromium infra contract openapi schemas mutation bench layer synth deploy deploy-check clean
 
 help:
 	@echo "make demo     start the local stack, seed 2,000 learners, run a grade report over HTTP, show it"
-	@echo "make test     lint + type-check + unit, integration, end-to-end, contract and infrastructure tests,"
+	@echo "make test     lint + type-check + unit, integration, end-to-end, contract, browser and infrastructure"
+	@echo "              tests,"
 	@echo "              then the branch-coverage floor (tests/tools/coverage_gate.py)"
 	@echo "make mutation mutation testing of the task-safety modules (slow; score in TESTING.md)"
 	@echo "make serve    run the local stack until Ctrl-C (API on http://127.0.0.1:8080)"
@@ -61,7 +62,7 @@ test: lint $(INFRA_STAMP)
 	@$(MAKE) --no-print-directory -j 3 --output-sync=target suites
 	@$(MAKE) --no-print-directory coverage
 
-suites: unit integration e2e contract infra
+suites: unit integration e2e contract browser infra
 
 coverage: $(BASE_STAMP)
 	$(PY) -m coverage combine --keep --data-file=$(COVERAGE_DIR)/all.coverage \
@@ -83,6 +84,17 @@ integration: $(BASE_STAMP)
 
 e2e: $(BASE_STAMP)
 	$(PYTEST) tests/e2e
+
+# The dashboard in a real browser: Debian's chromium (installed with apt when missing; Playwright's
+# own browser downloads are never used) driven by Playwright, against a local stack of its own. The
+# suite fails, never skips, without chromium.
+browser: $(BASE_STAMP) chromium
+	$(PYTEST) tests/browser
+
+chromium:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
 # The API contract over HTTP: schemathesis against docs/openapi.json and the authorization matrix, on a
 # local stack of their own (a real server: its own pytest process, like e2e).

@@ -101,6 +101,14 @@ class PublicRouteSpec:
         """The literal part before the first path parameter (the local adapter matches on it)."""
         return self.path.split("{", 1)[0]
 
+    def matches(self, method: str, path: str) -> bool:
+        """As API Gateway routes: ANY takes every method; a path without parameters is exact."""
+        if self.method not in ("ANY", method):
+            return False
+        if "{" not in self.path:
+            return path == self.path
+        return path.startswith(self.prefix) and len(path) > len(self.prefix)
+
 
 @dataclass(frozen=True)
 class AuthorizedPrefixSpec:
@@ -203,6 +211,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             29,
         ),
         FunctionSpec(
+            "web",
+            "functions.handlers.web.lambda_handler",
+            "Course staff dashboard: HTML pages (session cookie holding the API's bearer token)",
+            512,
+            29,
+        ),
+        FunctionSpec(
             "lti-score-changed",
             "functions.handlers.lti_events.lambda_handler",
             "ScoreChanged events -> LTI pass-backs queued",
@@ -265,6 +280,11 @@ _UNSUBSCRIBE_REASON = (
     "Unsubscribe links are followed from a mailbox (and one-click POSTed by mail providers, RFC 8058): "
     "the HMAC-signed token in the path names the learner and course; there is no bearer token."
 )
+_WEB_REASON = (
+    "The dashboard's pages come from a browser, which sends the API's bearer token in a Secure HttpOnly "
+    "SameSite=Strict cookie, not an Authorization header: the function verifies it as the JWT authorizer "
+    "does (issuer's keys, issuer, audience, expiry, lifetime)."
+)
 _CERTIFICATE_REASON = (
     "Certificates are verified by anyone holding one's verification id (128 random bits); the function "
     "only reads, and answers the same 404 for every id that is not valid."
@@ -275,6 +295,11 @@ PUBLIC_ROUTES: tuple[PublicRouteSpec, ...] = (
     PublicRouteSpec("GET", "/certificates/{verify_uuid}/view", "certificate-verify", _CERTIFICATE_REASON),
     PublicRouteSpec("GET", "/email/unsubscribe/{token}", "email-unsubscribe", _UNSUBSCRIBE_REASON),
     PublicRouteSpec("POST", "/email/unsubscribe/{token}", "email-unsubscribe", _UNSUBSCRIBE_REASON),
+    # The dashboard's pages: a browser sends its session cookie, not an Authorization header, so the
+    # function verifies the token itself (functions/web/session.py).
+    PublicRouteSpec("GET", "/", "web", _WEB_REASON),
+    PublicRouteSpec("GET", "/web", "web", _WEB_REASON),
+    PublicRouteSpec("ANY", "/web/{proxy+}", "web", _WEB_REASON),
 )
 
 # Open edX's instructor dashboard API (issue #17): the LMS's own JWTs, checked by a Lambda authorizer.

@@ -18,11 +18,14 @@ class ApiError(ItaskError):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, error_id: str | None = None):
+    def __init__(self, message: str, error_id: str | None = None, fields: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         # Set when the logs hold more about this error (an operator looks it up by this id).
         self.error_id = error_id
+        # Input field -> what is wrong with it, when the error is about named fields of a task's input
+        # (the dashboard shows each message beside its field; the JSON body keeps the one message).
+        self.fields = dict(fields or {})
 
 
 class BadRequest(ApiError):

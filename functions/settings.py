@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     # Secrets Manager secret the local stack creates.
     local_download_url: str = ""
     local_download_key_arn: str = ""
+    # ---- the course staff dashboard (functions/web; its own function, no JWT authorizer) ----
+    # The pages take the API's bearer token from a cookie and verify it themselves, as the JWT
+    # authorizer does: this issuer and audience (comma separated), keys from this JWKS URL (empty:
+    # the issuer's OpenID configuration names it). Empty issuer: the pages refuse every sign-in.
+    web_jwt_issuer: str = ""
+    web_jwt_audience: str = ""
+    web_jwks_url: str = ""
     # Optional JSON overriding the permission rules, e.g. {"research": ["global_staff", "instructor"]}.
     permission_overrides: str = ""
     # The sandbox grader function (name or ARN) that runs problems' Python; empty: such problems

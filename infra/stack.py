@@ -59,6 +59,9 @@ class InstructorTasksStack(Stack):
                 constants.ENV_STATE_MACHINE_ARN: self.workflow.state_machine_arn,
                 constants.ENV_EVENT_BUS_NAME: self.schedules.event_bus.event_bus_name,
                 constants.ENV_NOTIFY_FROM: notify_from,
+                # The dashboard verifies the cookie's token against the authorizer's issuer.
+                constants.ENV_WEB_JWT_ISSUER: jwt_issuer,
+                constants.ENV_WEB_JWT_AUDIENCE: ",".join(jwt_audience),
                 constants.ENV_GRADER_FUNCTION: by_name["grader"].function_name,
                 **self.lti.environment(),
                 # Empty values are left out: the functions' defaults stand (no Open edX issuer trusted).

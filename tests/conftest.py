@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import event_contract
 
-_EXCLUSIVE = ("integration", "e2e", "contract")
+_EXCLUSIVE = ("integration", "e2e", "contract", "browser")
 # Before any botocore client exists: every PutEvents entry of every suite is checked (docs/events/).
 EVENTS = event_contract.install()
 
@@ -20,8 +20,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kinds = {part for item in items for part in item.path.parts if part in _EXCLUSIVE}
     if len(kinds) > 1:
         raise pytest.UsageError(
-            "tests/integration, tests/e2e and tests/contract must run in separate pytest processes: "
-            "use `make test` (or `make integration`, `make e2e`, `make contract`)."
+            "tests/integration, tests/e2e, tests/contract and tests/browser must run in separate pytest "
+            "processes: use `make test` (or `make integration`, `make e2e`, `make contract`, `make browser`)."
         )
 
 

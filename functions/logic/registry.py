@@ -123,7 +123,11 @@ class TaskType(ABC):
                 f"{'.'.join(str(p) for p in issue['loc']) or 'input'}: {issue['msg']}"
                 for issue in error.errors()
             )
-            raise BadRequest(f"Invalid input for {self.name}: {problems}") from error
+            fields: dict[str, str] = {}
+            for issue in error.errors():
+                name = str(issue["loc"][0]) if issue["loc"] else "input"
+                fields[name] = "; ".join(filter(None, [fields.get(name), issue["msg"]]))
+            raise BadRequest(f"Invalid input for {self.name}: {problems}", fields=fields) from error
 
     def task_key(self, task_input: BaseModel) -> str:
         return ""

@@ -70,6 +70,7 @@ class ServicePermissions(Construct):
             "grader": self._grader,
             "lti-launch": self._lti_launch,
             "certificate-verify": self._certificate_verify,
+            "web": self._web,
             "lti-score-changed": self._lti_score_changed,
             "lti-send": self._lti_send,
             "openedx-authorizer": self._openedx_authorizer,
@@ -107,6 +108,20 @@ class ServicePermissions(Construct):
         self._read_write(fn, self._lti.table)
         allow(fn, ["kms:Encrypt"], [self._lti.key.key_arn])
         allow(fn, ["states:StartExecution"], [self._lti.state_machine_arn])
+
+    def _web(self, fn: lambda_.IFunction) -> None:
+        # The dashboard acts through the api's task functions: submit, cancel, resume, status and
+        # history, report links; reads who may do what and the course (names, problems, learners).
+        # Not the api's admin or LTI rights (imports, bulk loads, consumers).
+        self._read_write(fn, self._data.tasks)
+        self._read(fn, self._data.courses)
+        self._read(fn, self._data.access)
+        self._reports.grant_read(fn, constants.REPORTS_PREFIX, constants.WORK_PREFIX)
+        self._workflow.state_machine.grant_start_execution(fn)
+        allow(
+            fn, ["states:StopExecution"], [self._workflow.execution_arns], wildcard_reason=_EXECUTIONS_REASON
+        )
+        self._publish_events(fn)
 
     def _lti_launch(self, fn: lambda_.IFunction) -> None:
         # The public launch: the consumer's secret (decrypt), nonce, assignment; the course's blocks

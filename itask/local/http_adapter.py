@@ -43,6 +43,7 @@ CONNECTION_LIMIT = 1000
 REQUEST_TIMEOUT_S = 30  # a connection idle this long (e.g. waiting for a body it was promised) is closed
 _UNAUTHORIZED = {"message": "Unauthorized"}  # API Gateway's own body for a refused token
 _JSON = "application/json"
+LOCAL_JWKS_PATH = "/local-jwks.json"
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -74,16 +75,14 @@ def build_event(
     except UnicodeDecodeError:
         text, is_base64 = base64.b64encode(body).decode(), True
     now = datetime.now(UTC)
-    # Payload 2.0 lists the cookies apart and leaves the Cookie header out.
+    # Payload 2.0 passes the Cookie header as a list of "name=value" strings, not as a header.
     headers = dict(headers)
-    cookie_header = headers.pop("cookie", "")
-    cookies = [piece.strip() for piece in cookie_header.split(";") if piece.strip()]
-    return {
+    cookies = [one.strip() for one in headers.pop("cookie", "").split(";") if one.strip()]
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": split.path,
         "rawQueryString": split.query,
-        **({"cookies": cookies} if cookies else {}),
         "headers": headers,
         "queryStringParameters": query or None,
         "requestContext": {
@@ -108,6 +107,9 @@ def build_event(
         "body": text or None,
         "isBase64Encoded": is_base64,
     }
+    if cookies:
+        event["cookies"] = cookies
+    return event
 
 
 def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +135,7 @@ def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
 def public_route(method: str, path: str) -> str | None:
     """The function serving an unauthenticated route (``functions.catalog.PUBLIC_ROUTES``), if any."""
     for route in PUBLIC_ROUTES:
-        if method == route.method and path.startswith(route.prefix):
+        if route.matches(method, path):
             return route.target
     return None
 
@@ -207,6 +209,9 @@ class ApiGatewayAdapter:
             return self._download(target, start_response)
         if method == "GET" and self.lms is not None and urlsplit(target).path == JWKS_PATH:
             return self._reply(start_response, 200, self.lms.jwks())  # the stand-in LMS's key set
+        if method == "GET" and urlsplit(target).path == LOCAL_JWKS_PATH:
+            # The local issuer's public keys, for the dashboard's own token check (on AWS: the IdP's).
+            return self._reply(start_response, 200, self.issuer.jwks())
         source_ip = str(environ.get("REMOTE_ADDR") or "127.0.0.1")
         public = public_route(method, urlsplit(target).path)
         if public is not None:  # API Gateway routes these without the JWT authorizer
@@ -266,6 +271,7 @@ class ApiGatewayAdapter:
                 for name, value in (response.get("headers") or {}).items()
                 if name.lower() != "content-length"
             ]
+            + [("Set-Cookie", str(cookie)) for cookie in response.get("cookies") or []]
             + [("Content-Length", str(len(data)))],
         )
         return [data]

@@ -6,6 +6,8 @@ adapter verifies these the same way (signature, expiry, issuer, audience) before
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,11 @@ class LocalIssuer:
             raise ValueError(f"{path} is not an RSA private key")
         self._private: rsa.RSAPrivateKey = private
         self._public: rsa.RSAPublicKey = private.public_key()
+        # Key id, as identity providers put in a token's header and their key set.
+        der = self._public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.key_id = hashlib.sha256(der).hexdigest()[:16]
 
     def mint(self, subject: str, ttl_seconds: int = 3600, **claims: Any) -> str:
         now = int(time.time())
@@ -56,8 +63,17 @@ class LocalIssuer:
         }
         # A claim given as None is left out (tests make tokens without exp).
         return jwt.encode(
-            {k: v for k, v in payload.items() if v is not None}, self._private, algorithm="RS256"
+            {k: v for k, v in payload.items() if v is not None},
+            self._private,
+            algorithm="RS256",
+            headers={"kid": self.key_id},
         )
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key as a JSON Web Key Set (what an identity provider publishes)."""
+        key = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._public))
+        key.update({"use": "sig", "alg": "RS256", "kid": self.key_id})
+        return {"keys": [key]}
 
     def verify(self, token: str) -> dict[str, Any]:
         """Signature, issuer, audience and expiry (when there is one), as API Gateway's authorizer

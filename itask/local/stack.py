@@ -25,7 +25,7 @@ from itask.local.clock import ROUTE as CLOCK_ROUTE
 from itask.local.clock import ClockRoute, LocalClock
 from itask.local.email_resources import DEFAULT_MAX_SEND_RATE, ses_quota
 from itask.local.event_delivery import EventDelivery
-from itask.local.http_adapter import ApiGatewayAdapter
+from itask.local.http_adapter import LOCAL_JWKS_PATH, ApiGatewayAdapter
 from itask.local.jwt_local import LocalIssuer
 from itask.local.lms_issuer import JWKS_PATH, LocalLms
 from itask.local.persistence import PeriodicSnapshots, SnapshotInfo, StateStore, install_watcher
@@ -189,6 +189,14 @@ class LocalStack:
                     "openedx_jwks_url": self.adapter.url + JWKS_PATH,
                 }
             )
+        # The dashboard checks tokens as the adapter does, with the issuer's published keys.
+        self.settings = self.settings.model_copy(
+            update={
+                "web_jwt_issuer": self.issuer.issuer,
+                "web_jwt_audience": self.issuer.audience,
+                "web_jwks_url": f"{self.adapter.url}{LOCAL_JWKS_PATH}",
+            }
+        )
         export_settings(self.settings)
         if self.persist:
             self._restore()

@@ -36,6 +36,22 @@ def test_jwt_authorizer_reads_issuer_and_audience_from_context(synthesized: Synt
     }
 
 
+# Routes without the JWT authorizer, and the function each one reaches: the LTI launch (signed by the
+# LMS, see test_infra_lti), the certificate verification (an unguessable id is the key) and the
+# unsubscribe links (an HMAC-signed token) and the dashboard's pages (a session cookie the web
+# function verifies).
+PUBLIC = {
+    "POST /lti/launch/{course_id}/{usage_id}": "lti-launch",
+    "GET /certificates/{verify_uuid}": "certificate-verify",
+    "GET /certificates/{verify_uuid}/view": "certificate-verify",
+    "GET /email/unsubscribe/{token}": "email-unsubscribe",
+    "POST /email/unsubscribe/{token}": "email-unsubscribe",
+    "GET /": "web",
+    "GET /web": "web",
+    "ANY /web/{proxy+}": "web",
+}
+
+
 def test_every_route_but_the_public_ones_is_authorized_by_the_jwt_authorizer(
     synthesized: Synthesized,
 ) -> None:
@@ -46,20 +62,19 @@ def test_every_route_but_the_public_ones_is_authorized_by_the_jwt_authorizer(
         route["Properties"]["RouteKey"]: route
         for route in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
     }
-    # Then there is the catch-all route, the public LTI launch (signed by the LMS, see test_infra_lti)
-    # and the public certificate verification (an unguessable id is the key)
-    public = [
-        "GET /certificates/{verify_uuid}",
-        "GET /certificates/{verify_uuid}/view",
-        "POST /lti/launch/{course_id}/{usage_id}",
-    ]
-    # and Open edX's API behind the Lambda authorizer (the LMS's JWTs)
-    assert sorted(routes) == sorted(["ANY /{proxy+}", "ANY /api/instructor/v2/{proxy+}", *public])
-    for key in public:
-        routes.pop(key)
+    # Then there is the catch-all route, the public ones, and Open edX's API behind the Lambda authorizer
+    assert sorted(routes) == sorted(["ANY /{proxy+}", "ANY /api/instructor/v2/{proxy+}", *PUBLIC])
     openedx = routes.pop("ANY /api/instructor/v2/{proxy+}")
     assert openedx["Properties"]["AuthorizationType"] == "CUSTOM"
     assert openedx["Properties"]["AuthorizerId"] == {"Ref": openedx_id}
+    for key, target in PUBLIC.items():
+        route = routes.pop(key)
+        assert route["Properties"]["AuthorizationType"] == "NONE", key
+        integration_id = route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
+        function = synthesized.logical_id(synthesized.stack.functions[target])
+        assert synthesized.resources[integration_id]["Properties"]["IntegrationUri"] == {
+            "Fn::GetAtt": [function, "Arn"]
+        }, key
     for route in routes.values():
         assert route["Properties"]["AuthorizationType"] == "JWT"
         assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}

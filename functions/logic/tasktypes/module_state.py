@@ -74,7 +74,11 @@ class ProblemTaskInput(BaseModel):
     problem_url: str | None = None
     entrance_exam_url: str | None = None
     student: str | None = Field(default=None, max_length=254)  # username or email; absent: all learners
-    student_id: UserId | None = Field(default=None, description="set by the service from student")
+    student_id: UserId | None = Field(
+        default=None,
+        description="set by the service from student",
+        json_schema_extra={"readOnly": True},  # forms (the dashboard) leave it out
+    )
     only_if_higher: bool = False
     # Strict and finite: a boolean, a string, NaN or Infinity is refused, not taken for a number.
     score: Score | None = None

@@ -122,7 +122,9 @@ def serve(
             ) from None
         raise CliError(f"the local stack could not start: {error.strerror or error}") from None
     say(
-        f"itask local stack ready\n  API      {info.api_url}\n  AWS      {info.moto_url} (moto)\n"
+        f"itask local stack ready\n  API      {info.api_url}\n  pages    {info.api_url}/ (course staff "
+        "dashboard: sign in with a token)\n"
+        f"  AWS      {info.moto_url} (moto)\n"
         f"  home     {info.home}\n  token    itask token instructor\nCtrl-C to stop."
     )
     sys.stdout.flush()
@@ -356,4 +358,6 @@ def _demo_steps(
         "\nMore to try on `itask serve`: course email, e.g. `itask email preview COURSE --subject S "
         "--file MSG.html` then `itask email send COURSE --subject S --file MSG.html --to myself --wait` "
         "(README, Course email)."
+        "\nThe course staff dashboard: `make serve`, then open http://127.0.0.1:8080/ and sign in with "
+        "the token `itask token instructor` prints."
     )
