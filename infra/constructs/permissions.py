@@ -141,6 +141,10 @@ class ServicePermissions(Construct):
         self._publish_events(fn)
         # Submitting a course email send checks that the email exists.
         self._read(fn, self._data.email)
+        # Submitting through the task types' checks (functions/logic/submit.py): batch enrollment
+        # stores a list given inline as an upload, cohorts and enrollment read the named upload and
+        # remove a refused one.
+        self._reports.grant_read_write_delete(fn, constants.UPLOADS_PREFIX)
 
     def _lti_launch(self, fn: lambda_.IFunction) -> None:
         # The public launch: the consumer's secret (decrypt), nonce, assignment; the course's blocks
@@ -250,6 +254,9 @@ class ServicePermissions(Construct):
         self._workflow.state_machine.grant_start_execution(fn)
         self._publish_events(fn)
         self._read(fn, self._data.email)  # a scheduled course email send: the email still exists
+        # The submit checks run again on the stored input: read the named upload (cohorts, batch
+        # enrollment), remove one refused now. Inline lists were stored when the run was scheduled.
+        self._reports.grant_read_delete(fn, constants.UPLOADS_PREFIX)
 
     def _email_events(self, fn: lambda_.IFunction) -> None:
         # SES bounces and complaints: suppress the address, record the event and count it on the
