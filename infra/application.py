@@ -19,6 +19,11 @@ DEFAULTS: dict[str, Any] = {
     "jwtAudience": "itask",
     "layerDir": "build/layer",
     "notifyFrom": "no-reply@example.com",
+    # Course email: sender (empty: notifyFrom), SES configuration set (empty: none), and the public
+    # base URL of unsubscribe links (empty: the HTTP API's own URL).
+    "emailFrom": "",
+    "emailConfigurationSet": "",
+    "emailPublicBaseUrl": "",
     # Open edX's instructor dashboard API (/api/instructor/v2/): the LMS whose JWTs it trusts.
     "openedxJwtIssuer": "",
     "openedxJwtAudience": "",
@@ -74,6 +79,9 @@ def create_app(
         jwt_issuer=str(setting("jwtIssuer")),
         jwt_audience=audiences(setting("jwtAudience")),
         notify_from=str(setting("notifyFrom")),
+        email_from=str(setting("emailFrom")),
+        email_configuration_set=str(setting("emailConfigurationSet")),
+        email_public_base_url=str(setting("emailPublicBaseUrl")),
         openedx={
             constants.ENV_OPENEDX_JWT_ISSUER: str(setting("openedxJwtIssuer")),
             constants.ENV_OPENEDX_JWT_AUDIENCE: str(setting("openedxJwtAudience")),

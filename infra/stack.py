@@ -35,6 +35,9 @@ class InstructorTasksStack(Stack):
         jwt_issuer: str,
         jwt_audience: Sequence[str],
         notify_from: str,
+        email_from: str = "",
+        email_configuration_set: str = "",
+        email_public_base_url: str = "",
         openedx: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -59,6 +62,14 @@ class InstructorTasksStack(Stack):
                 constants.ENV_STATE_MACHINE_ARN: self.workflow.state_machine_arn,
                 constants.ENV_EVENT_BUS_NAME: self.schedules.event_bus.event_bus_name,
                 constants.ENV_NOTIFY_FROM: notify_from,
+                # Course email: its sender (report notices' sender unless set), and the SES
+                # configuration set whose EventBridge destination reports bounces (if any).
+                constants.ENV_EMAIL_FROM: email_from or notify_from,
+                **(
+                    {constants.ENV_EMAIL_CONFIGURATION_SET: email_configuration_set}
+                    if email_configuration_set
+                    else {}
+                ),
                 # The dashboard verifies the cookie's token against the authorizer's issuer.
                 constants.ENV_WEB_JWT_ISSUER: jwt_issuer,
                 constants.ENV_WEB_JWT_AUDIENCE: ",".join(jwt_audience),
@@ -78,6 +89,8 @@ class InstructorTasksStack(Stack):
             workflow=self.workflow,
             event_bus=self.schedules.event_bus,
             notify_from=notify_from,
+            email_from=email_from or notify_from,
+            email_configuration_set=email_configuration_set,
             lti=self.lti,
             secrets=self.secrets,
         )
@@ -91,6 +104,11 @@ class InstructorTasksStack(Stack):
             authorized_prefixes={
                 OPENEDX_ROUTES: (by_name[OPENEDX_ROUTES.authorizer], by_name[OPENEDX_ROUTES.target])
             },
+        )
+        # Unsubscribe links point at this API (or at the public base URL given, e.g. a custom domain);
+        # the links drop its trailing slash (functions/logic/email/unsubscribe.py).
+        self.functions.add_environment(
+            {constants.ENV_EMAIL_PUBLIC_BASE_URL: email_public_base_url or self.api.url}
         )
         self.monitoring = Monitoring(
             self, "Monitoring", state_machine=self.workflow.state_machine, functions=by_name

@@ -1,4 +1,5 @@
-"""The three DynamoDB tables; keys and indexes mirror the PynamoDB models of ``functions/dal/tables.py``.
+"""The service's DynamoDB tables; keys and indexes mirror the PynamoDB models of ``functions/dal/tables.py``
+(tasks, courses, access) and ``functions/dal/email_repo.py`` (course email).
 
 (tests/infra checks the two agree.) Note for deployments: CloudFormation can add or remove only one
 GSI per table per stack update, so new indexes on a live table must ship one deployment at a time.
@@ -35,11 +36,17 @@ COURSES_INDEXES = (
     Index("course-username", "pk", "username", dynamodb.ProjectionType.KEYS_ONLY),
     Index("course-email", "pk", "email", dynamodb.ProjectionType.KEYS_ONLY),
 )
-ACCESS_INDEXES = (Index("principal-email", "email_key", "pk", dynamodb.ProjectionType.KEYS_ONLY),)
+ACCESS_INDEXES = (
+    Index("principal-email", "email_key", "pk", dynamodb.ProjectionType.KEYS_ONLY),
+    Index("scope-grants", "scope", "pk", dynamodb.ProjectionType.ALL),
+)
+# Course email reads every partition by a key its reader knows (email_repo.py): no index.
+EMAIL_INDEXES: tuple[Index, ...] = ()
 
 
 class DataTables(Construct):
-    """Tasks (operational state), courses (the learner data reports read) and access (roles)."""
+    """Tasks (operational state), courses (the learner data reports read), access (roles) and course
+    email (messages, opt-outs and suppressions, send ledgers)."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
@@ -48,6 +55,8 @@ class DataTables(Construct):
         self.tasks = self._table("Tasks", TASKS_INDEXES, protected=False)
         self.courses = self._table("Courses", COURSES_INDEXES, protected=True)
         self.access = self._table("Access", ACCESS_INDEXES, protected=True)
+        # Opt-outs and suppressions are learners' choices and the sender's reputation: source data.
+        self.email = self._table("Email", EMAIL_INDEXES, protected=True)
 
     def environment(self) -> dict[str, str]:
         """The settings the functions need to find the tables."""
@@ -55,6 +64,7 @@ class DataTables(Construct):
             constants.ENV_TASKS_TABLE: self.tasks.table_name,
             constants.ENV_COURSES_TABLE: self.courses.table_name,
             constants.ENV_ACCESS_TABLE: self.access.table_name,
+            constants.ENV_EMAIL_TABLE: self.email.table_name,
         }
 
     def _table(self, construct_id: str, indexes: tuple[Index, ...], *, protected: bool) -> dynamodb.Table:

@@ -84,7 +84,8 @@ class LtiPassback(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
-        # ScoreChanged: bus rule -> queue -> function (batches, partial failures, dead letters).
+        # EVENT_RULES (ScoreChanged, SES bounces and complaints): bus rule -> queue -> function
+        # (batches, partial failures, dead letters).
         self.queues: dict[str, sqs.Queue] = {}
         self.dead_letters: dict[str, sqs.Queue] = {}
         for rule in EVENT_RULES:
@@ -108,9 +109,13 @@ class LtiPassback(Construct):
             events.Rule(
                 self,
                 f"{pascal_case(rule.name)}Rule",
-                event_bus=event_bus,
+                # AWS services (SES's configuration set destination) publish on the default bus.
+                event_bus=event_bus if rule.bus == "service" else None,
                 description=rule.description,
-                event_pattern=events.EventPattern(detail_type=list(rule.detail_types)),
+                event_pattern=events.EventPattern(
+                    detail_type=list(rule.detail_types),
+                    source=[rule.source] if rule.source else None,
+                ),
                 targets=[targets.SqsQueue(queue)],
             )
             target.add_event_source(

@@ -7,6 +7,10 @@ Who calls what (functions/logic): ``lifecycle.finish_task`` publishes TaskComple
 for a finished report, emails the requester (and a scheduled run's staff list); it runs in api
 (cancel, failed start), finalize, mark-failed, the sweeper and the scheduler (a run that cannot
 start; never a finished report).
+Course email (functions/logic/email): the api writes emails and reads their ledgers; submitting a send
+(api, web, scheduler) checks the email exists; plan reads the email, the course staff (access table)
+and the account's SES quota; process-chunk claims and sends (SES v2 raw); finalize sums the ledger;
+email-events records bounces and complaints; email-unsubscribe records opt-outs.
 """
 
 from __future__ import annotations
@@ -37,6 +41,11 @@ _EXECUTIONS_REASON = (
     "pipeline state machine."
 )
 
+_QUOTA_REASON = (
+    "ses:GetSendQuota (the account's sending rate, which paces a course email send) supports no "
+    "resource-level permissions: AWS only grants it on '*'; it reads, and changes nothing."
+)
+
 
 class ServicePermissions(Construct):
     """Grants of every function on the tables, the bucket, the state machine, the bus and SES."""
@@ -52,6 +61,8 @@ class ServicePermissions(Construct):
         workflow: Workflow,
         event_bus: events.IEventBus,
         notify_from: str,
+        email_from: str,
+        email_configuration_set: str,
         lti: LtiPassback,
         secrets: ServiceSecrets,
     ) -> None:
@@ -59,6 +70,7 @@ class ServicePermissions(Construct):
         self._data, self._reports, self._workflow, self._lti = data, reports, workflow, lti
         self._grader_function = functions["grader"]
         self._event_bus, self._notify_from = event_bus, notify_from
+        self._email_from, self._email_configuration_set = email_from, email_configuration_set
         policies: dict[str, Callable[[lambda_.IFunction], None]] = {
             "api": self._api,
             "plan": self._plan,
@@ -74,6 +86,8 @@ class ServicePermissions(Construct):
             "lti-score-changed": self._lti_score_changed,
             "lti-send": self._lti_send,
             "openedx-authorizer": self._openedx_authorizer,
+            "email-events": self._email_events,
+            "email-unsubscribe": self._email_unsubscribe,
         }
         undecided = sorted(set(functions) - set(policies))
         if undecided:
@@ -108,6 +122,9 @@ class ServicePermissions(Construct):
         self._read_write(fn, self._lti.table)
         allow(fn, ["kms:Encrypt"], [self._lti.key.key_arn])
         allow(fn, ["states:StartExecution"], [self._lti.state_machine_arn])
+        # Course email: write and list emails, their ledgers' summaries (its previews read the
+        # unsubscribe secret, granted from the catalog).
+        self._read_write(fn, self._data.email)
 
     def _web(self, fn: lambda_.IFunction) -> None:
         # The dashboard acts through the api's task functions: submit, cancel, resume, status and
@@ -122,6 +139,12 @@ class ServicePermissions(Construct):
             fn, ["states:StopExecution"], [self._workflow.execution_arns], wildcard_reason=_EXECUTIONS_REASON
         )
         self._publish_events(fn)
+        # Submitting a course email send checks that the email exists.
+        self._read(fn, self._data.email)
+        # Submitting through the task types' checks (functions/logic/submit.py): batch enrollment
+        # stores a list given inline as an upload, cohorts and enrollment read the named upload and
+        # remove a refused one.
+        self._reports.grant_read_write_delete(fn, constants.UPLOADS_PREFIX)
 
     def _lti_launch(self, fn: lambda_.IFunction) -> None:
         # The public launch: the consumer's secret (decrypt), nonce, assignment; the course's blocks
@@ -155,6 +178,10 @@ class ServicePermissions(Construct):
         self._read_write(fn, self._data.courses)
         self._reports.grant_read_write_delete(fn, constants.WORK_PREFIX)
         self._reports.grant_read(fn, constants.UPLOADS_PREFIX)
+        # Course email: the email, the course's staff (scope-grants), the account's sending rate.
+        self._read(fn, self._data.email)
+        self._read(fn, self._data.access)
+        allow(fn, ["ses:GetSendQuota"], ["*"], wildcard_reason=_QUOTA_REASON)
 
     def _process_chunk(self, fn: lambda_.IFunction) -> None:
         # Read learners; problem-state tasks also write their state and score sheets and announce
@@ -170,6 +197,9 @@ class ServicePermissions(Construct):
         # Certificates: their rendered pages; batch enrollment: the learners' notification emails.
         self._reports.grant_read_write(fn, constants.CERTIFICATES_PREFIX)
         self._send_email(fn)
+        # Course email: claim recipients and record outcomes (read opt-outs and suppressions), send.
+        self._read_write(fn, self._data.email)
+        self._send_course_email(fn)
 
     def _finalize(self, fn: lambda_.IFunction) -> None:
         # Merge the parts into the report, clean work/, finish the task, email a link to the report.
@@ -178,6 +208,7 @@ class ServicePermissions(Construct):
         self._reports.grant_read_write_delete(fn, constants.WORK_PREFIX, constants.REPORTS_PREFIX)
         self._publish_events(fn)
         self._send_email(fn)
+        self._read_write(fn, self._data.email)  # course email: sum the chunks' ledgers into a summary
 
     def _mark_failed(self, fn: lambda_.IFunction) -> None:
         # Record the failure (reads the last chunk error under work/), announce it.
@@ -222,25 +253,61 @@ class ServicePermissions(Construct):
         self._reports.grant_read(fn, constants.REPORTS_PREFIX)
         self._workflow.state_machine.grant_start_execution(fn)
         self._publish_events(fn)
+        self._read(fn, self._data.email)  # a scheduled course email send: the email still exists
+        # The submit checks run again on the stored input: read the named upload (cohorts, batch
+        # enrollment), remove one refused now. Inline lists were stored when the run was scheduled.
+        self._reports.grant_read_delete(fn, constants.UPLOADS_PREFIX)
+
+    def _email_events(self, fn: lambda_.IFunction) -> None:
+        # SES bounces and complaints: suppress the address, record the event and count it on the
+        # send's summary (the queue's receive/delete permissions come with its event source mapping).
+        self._read_write(fn, self._data.email)
+
+    def _email_unsubscribe(self, fn: lambda_.IFunction) -> None:
+        # The public opt-out: the course (its name, that it exists), the opt-out record; the link's
+        # key is the email-unsubscribe secret (granted from the catalog).
+        self._read(fn, self._data.courses)
+        self._read_write(fn, self._data.email)
 
     # --- grants -------------------------------------------------------------------------------
     def _publish_events(self, fn: lambda_.IFunction) -> None:
         allow(fn, ["events:PutEvents"], [self._event_bus.event_bus_arn])
 
     def _send_email(self, fn: lambda_.IFunction) -> None:
-        # SES authorises SendEmail against the verified identity of the sender: its address or its domain.
+        # Report-ready notices (SES v1 SendEmail from notify_from).
+        allow(fn, ["ses:SendEmail"], self._identities(self._notify_from))
+
+    def _send_course_email(self, fn: lambda_.IFunction) -> None:
+        # Course email goes out through SES v2 SendEmail with raw MIME content, from email_from or a
+        # course address under its domain (<number>-<email_from>), in the configuration set if one is
+        # set (SES then authorises the set too). SendRawEmail rides along: SES checks it for raw
+        # content, as CDK's own EmailIdentity.grantSendEmail grants both.
         stack = Stack.of(self)
-        domain = self._notify_from.rpartition("@")[2]
-        identities = [
+        resources = self._identities(self._email_from)
+        if self._email_configuration_set:
+            resources.append(
+                stack.format_arn(
+                    service="ses",
+                    resource="configuration-set",
+                    resource_name=self._email_configuration_set,
+                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                )
+            )
+        allow(fn, ["ses:SendEmail", "ses:SendRawEmail"], resources)
+
+    def _identities(self, sender: str) -> list[str]:
+        # SES authorises a send against the verified identity of the sender: its address or its domain.
+        stack = Stack.of(self)
+        domain = sender.rpartition("@")[2]
+        return [
             stack.format_arn(
                 service="ses",
                 resource="identity",
                 resource_name=name,
                 arn_format=ArnFormat.SLASH_RESOURCE_NAME,
             )
-            for name in dict.fromkeys([self._notify_from, domain])
+            for name in dict.fromkeys([sender, domain])
         ]
-        allow(fn, ["ses:SendEmail"], identities)
 
     @staticmethod
     def _read(fn: lambda_.IFunction, table: dynamodb.ITable) -> None:

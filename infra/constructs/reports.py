@@ -107,6 +107,16 @@ class ReportsBucket(Construct):
             grantee, _WRITE_ACTIONS, [self.objects_under(p) for p in prefixes], wildcard_reason=_PREFIX_REASON
         )
 
+    def grant_read_delete(self, grantee: iam.IGrantable, *prefixes: str) -> None:
+        """Read and delete under ``prefixes``; no write."""
+        self.grant_read(grantee, *prefixes)
+        allow(
+            grantee,
+            _DELETE_ACTIONS,
+            [self.objects_under(p) for p in prefixes],
+            wildcard_reason=_PREFIX_REASON,
+        )
+
     def grant_read_write_delete(self, grantee: iam.IGrantable, *prefixes: str) -> None:
         """Read, write (multipart included) and delete under ``prefixes``."""
         self.grant_read(grantee, *prefixes)

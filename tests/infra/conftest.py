@@ -74,7 +74,10 @@ def synthesized(layer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sy
 @pytest.fixture(scope="session")
 def declared_tables() -> dict[str, DeclaredTable]:
     """Settings field -> table, as the PynamoDB models declare it."""
-    return parse_tables(REPO_ROOT / "functions" / "dal" / "tables.py")
+    return {
+        **parse_tables(REPO_ROOT / "functions" / "dal" / "tables.py"),
+        **parse_tables(REPO_ROOT / "functions" / "dal" / "email_repo.py", ("email_table", "EmailItem")),
+    }
 
 
 @pytest.fixture(scope="session")

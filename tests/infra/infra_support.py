@@ -109,8 +109,10 @@ def _bases(cls: ast.ClassDef) -> set[str]:
     return names
 
 
-def parse_tables(path: Path) -> dict[str, DeclaredTable]:
-    """Settings field -> table declared by the PynamoDB models of ``functions/dal/tables.py``."""
+def parse_tables(path: Path, owner: tuple[str, str] | None = None) -> dict[str, DeclaredTable]:
+    """Settings field -> table declared by the PynamoDB models of ``functions/dal/tables.py`` (its
+    ``TABLE_OWNERS``), or by the models of a module holding one table: ``owner`` = (settings field,
+    owning model), with the indexes of every model of the module."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     indexes: dict[str, DeclaredIndex] = {}
@@ -124,6 +126,17 @@ def parse_tables(path: Path) -> dict[str, DeclaredTable]:
         hash_key, range_key = _keys(cls)
         projection = PROJECTIONS[_call_name(settings["projection"]) or ""]
         indexes[name] = DeclaredIndex(str(index_name.value), hash_key, range_key, projection)
+    if owner is not None:
+        setting, owner_name = owner
+        hash_key, range_key = _keys(classes[owner_name])
+        used = [
+            indexes[kind]
+            for cls in classes.values()
+            if "Model" in _bases(cls)
+            for _, call in _assignments(cls)
+            if (kind := _call_name(call)) in indexes
+        ]
+        return {setting: DeclaredTable(setting, hash_key, range_key, {index.name: index for index in used})}
     owners = next(
         node.value
         for node in tree.body

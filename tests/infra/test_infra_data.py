@@ -8,7 +8,12 @@ import pytest
 from aws_cdk.assertions import Match
 from infra_support import DeclaredTable, Synthesized
 
-TABLE_OF_SETTING = {"tasks_table": "tasks", "courses_table": "courses", "access_table": "access"}
+TABLE_OF_SETTING = {
+    "tasks_table": "tasks",
+    "courses_table": "courses",
+    "access_table": "access",
+    "email_table": "email",
+}
 
 
 def _key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
@@ -22,11 +27,12 @@ def _table(synthesized: Synthesized, setting: str) -> dict[str, Any]:
     return synthesized.resource(getattr(synthesized.stack.data, TABLE_OF_SETTING[setting]))
 
 
-def test_four_tables_pay_per_request_with_point_in_time_recovery(synthesized: Synthesized) -> None:
+def test_five_tables_pay_per_request_with_point_in_time_recovery(synthesized: Synthesized) -> None:
     # Given the synthesised template
     tables = synthesized.of_type("AWS::DynamoDB::Table")
-    # Then it holds exactly the four tables (tasks, courses, access, LTI), on demand and recoverable
-    assert len(tables) == 4
+    # Then it holds exactly the five tables (tasks, courses, access, course email, LTI), on demand and
+    # recoverable
+    assert len(tables) == 5
     for table in tables.values():
         properties = table["Properties"]
         assert properties["BillingMode"] == "PAY_PER_REQUEST"
@@ -44,7 +50,13 @@ def test_the_expected_indexes_exist(synthesized: Synthesized) -> None:
             "due-schedules": (_key_schema("due_bucket", "due_key"), "ALL"),
         },
         "courses_table": {"user-enrollments": (_key_schema("user_key", "pk"), "KEYS_ONLY")},
-        "access_table": {"principal-email": (_key_schema("email_key", "pk"), "KEYS_ONLY")},
+        "access_table": {
+            "principal-email": (_key_schema("email_key", "pk"), "KEYS_ONLY"),
+            # A course's staff and instructors (course email's "staff" target, the plan reads them)
+            "scope-grants": (_key_schema("scope", "pk"), "ALL"),
+        },
+        # Course email reads every partition by its key: no index
+        "email_table": {},
     }
     for setting, indexes in expected.items():
         # When reading that table's GSIs
@@ -83,8 +95,9 @@ def test_tables_match_the_pynamodb_models(
 
 
 def test_source_data_tables_are_protected_against_deletion(synthesized: Synthesized) -> None:
-    # Given the courses and access tables (the service's source data)
-    for setting in ("courses_table", "access_table"):
+    # Given the courses, access and email tables (the service's source data: opt-outs and
+    # suppressions are learners' choices and the sender's reputation)
+    for setting in ("courses_table", "access_table", "email_table"):
         # Then deletion protection is on and a stack delete keeps them
         table = _table(synthesized, setting)
         assert table["Properties"].get("DeletionProtectionEnabled") is True, setting

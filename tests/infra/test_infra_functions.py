@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +93,15 @@ def test_every_function_gets_the_settings_it_reads(
         "ITASK_TASKS_TABLE": {"Ref": synthesized.logical_id(stack.data.tasks)},
         "ITASK_COURSES_TABLE": {"Ref": synthesized.logical_id(stack.data.courses)},
         "ITASK_ACCESS_TABLE": {"Ref": synthesized.logical_id(stack.data.access)},
+        "ITASK_EMAIL_TABLE": {"Ref": synthesized.logical_id(stack.data.email)},
         "ITASK_BUCKET": {"Ref": synthesized.logical_id(stack.reports.bucket)},
         "ITASK_REPORTS_PREFIX": "reports",
         "ITASK_WORK_PREFIX": "work",
         "ITASK_LOADS_PREFIX": "loads",
         "ITASK_EVENT_BUS_NAME": {"Ref": synthesized.logical_id(stack.schedules.event_bus)},
         "ITASK_NOTIFY_FROM": synthesized.context["notifyFrom"],
+        # Course email: cdk.json sets no emailFrom, so the notices' sender
+        "ITASK_EMAIL_FROM": synthesized.context.get("emailFrom") or synthesized.context["notifyFrom"],
         **POWERTOOLS,
     }
     expected["ITASK_GRADER_FUNCTION"] = {"Ref": synthesized.logical_id(stack.functions["grader"])}
@@ -112,6 +116,8 @@ def test_every_function_gets_the_settings_it_reads(
             assert variables.get(key) == value, f"{name}: {key}"
         # And the state machine ARN is that of the pipeline, by name (no Ref: no dependency cycle)
         assert stack.workflow.state_machine_name in str(variables["ITASK_STATE_MACHINE_ARN"])
+        # And unsubscribe links point at this stack's HTTP API
+        assert synthesized.logical_id(stack.api.api) in json.dumps(variables["ITASK_EMAIL_PUBLIC_BASE_URL"])
         # And every ITASK_ variable is one functions/settings.py actually reads
         unknown = {key for key in variables if key.startswith("ITASK_")} - settings_env_vars
         assert unknown == set(), f"{name}: settings.py reads no {sorted(unknown)}"

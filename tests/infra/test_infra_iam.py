@@ -11,7 +11,7 @@ from infra_support import Synthesized
 from infra.nag import flatten_cfn_reference
 
 # Actions allowed on Resource "*": they support no resource-level permissions (AWS service
-# authorization reference). Each is added by a construct, never by our own grants.
+# authorization reference). Each is added by a construct, or granted where the code calls it.
 STAR_RESOURCE_ACTIONS = {
     # Lambda active tracing and Step Functions tracing: X-Ray accepts only "*".
     "xray:PutTraceSegments",
@@ -29,6 +29,8 @@ STAR_RESOURCE_ACTIONS = {
     "logs:DescribeLogGroups",
     # A function in a VPC (the sandbox grader): EC2 describes network interfaces on "*" only.
     "ec2:DescribeNetworkInterfaces",
+    # The account's SES sending rate (course email paces its sends by it): SES grants it on "*" only.
+    "ses:GetSendQuota",
 }
 # Network interfaces Lambda creates for the sandbox grader: their ids are not known in advance.
 NETWORK_INTERFACES = "arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*"

@@ -17,13 +17,23 @@ def _environment(synthesized: Synthesized, name: str) -> dict[str, Any]:
 
 def _readers(synthesized: Synthesized, secret_id: str) -> set[str]:
     """Logical ids of the roles whose policies allow reading the secret."""
+    secret_refs = [
+        {"Ref": synthesized.logical_id(secret)} for secret in synthesized.stack.secrets.secrets.values()
+    ]
     roles = set()
     for resource in synthesized.of_type("AWS::IAM::Policy").values():
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if "secretsmanager:GetSecretValue" in actions:
-                assert statement["Resource"] == {"Ref": secret_id}, statement
-                roles.update(role["Ref"] for role in resource["Properties"]["Roles"])
+                # Named secrets only (IAM merges a function's grants on several into one statement)
+                resources = (
+                    statement["Resource"]
+                    if isinstance(statement["Resource"], list)
+                    else [statement["Resource"]]
+                )
+                assert all(found in secret_refs for found in resources), statement
+                if {"Ref": secret_id} in resources:
+                    roles.update(role["Ref"] for role in resource["Properties"]["Roles"])
     return roles
 
 
