@@ -263,6 +263,12 @@ def test_a_sign_in_that_cannot_be_renewed_is_one_line(local_stack, cli):
     assert "invalid_grant: refresh token revoked" in line
 
 
+def _ctrl_c_reaches_the_cli() -> None:
+    """A background job (``make test &``) starts with SIGINT ignored, and children inherit that: give
+    the CLI the terminal's default so the Ctrl-C these tests send reaches it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_while_waiting_for_sign_in_is_one_line(tmp_path):
     provider = OidcProvider(device_answers=["authorization_pending"])  # never approved
     with running(provider):
@@ -270,6 +276,7 @@ def test_ctrl_c_while_waiting_for_sign_in_is_one_line(tmp_path):
             [sys.executable, "-m", "itask.cli", "--api", "http://127.0.0.1:9", "login",
              "--issuer", provider.issuer, "--client-id", "itask-cli"],
             cwd=tmp_path, env=env_for(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_ctrl_c_reaches_the_cli,
         )  # fmt: skip
         provider.wait_for(lambda seen: seen.path == "/token")
         process.send_signal(signal.SIGINT)
@@ -383,7 +390,7 @@ def test_ctrl_c_while_watching_says_the_task_keeps_running(tmp_path):
             [sys.executable, "-m", "itask.cli", "--api", gateway.url,
              "submit", "c", "--wait", "--interval", "0.05"],
             cwd=tmp_path, env=env_for(tmp_path, ITASK_TOKEN="t"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_reaches_the_cli,
         )  # fmt: skip
         gateway.wait_for(lambda seen: seen.path == "/tasks/task-1", at_least=2)
         process.send_signal(signal.SIGINT)
