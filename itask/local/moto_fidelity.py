@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from typing import Any
 
 _lock = threading.RLock()
@@ -46,6 +47,23 @@ def apply() -> None:
             return original_put(self)
 
     S3Response.put_object = put_object  # type: ignore[method-assign]
+
+    # StopExecution right after StartExecution: moto's worker thread creates the execution's
+    # environment only when it starts running, and stop() then fails on None (an AttributeError that
+    # surfaces as a 500 from a cancel). Real Step Functions stops an execution at any moment: wait
+    # (bounded) for the environment, then stop it.
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original_stop = ExecutionWorker.stop
+
+    @functools.wraps(original_stop)
+    def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> Any:
+        deadline = time.monotonic() + 60
+        while getattr(self, "env", None) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return original_stop(self, stop_date, error, cause)
+
+    ExecutionWorker.stop = stop  # type: ignore[method-assign]
 
     # Transactions back up the items they touch, not whole tables (see the module).
     from itask.local import moto_transactions

@@ -18,10 +18,17 @@ from functions.dal.access_repo import AccessRepository
 from functions.dal.faults import is_transient
 from functions.dal.tasks_repo import TaskRepository
 from functions.models.access import Principal
-from functions.models.tasks import Counters, Task, TaskState
+from functions.models.tasks import (
+    Counters,
+    Task,
+    TaskAction,
+    TaskState,
+)
 from tests.helpers.api import course_path
 from tests.helpers.aws_faults import body_has
 from tests.helpers.course import COURSE_ID
+
+RESUMED = TaskAction(action="resume", by="instructor", at=datetime(2026, 1, 2, tzinfo=UTC))
 
 THROTTLED = "ProvisionedThroughputExceededException"
 GRADE = {"task_type": "grade_course"}
@@ -116,7 +123,7 @@ def test_a_throttled_reopen_is_an_error_and_the_task_stays_failed(stack, repo):
     assert failed is not None
     stack.aws.fail("dynamodb", "TransactWriteItems", THROTTLED)
     with pytest.raises(TransactWriteError):
-        repo.reopen(failed, "arn:aws:states:us-east-1:123456789012:execution:x:t1-resume-1")
+        repo.reopen(failed, "arn:aws:states:us-east-1:123456789012:execution:x:t1-resume-1", RESUMED)
     stored = repo.get("t1")
     assert stored is not None and (stored.state, stored.resumes) == (TaskState.FAILURE, 0)
     assert slot(repo) is None

@@ -14,9 +14,15 @@ import pytest
 from functions.dal.tables import SlotItem
 from functions.dal.tasks_repo import SLOT_SK, SlotTaken, TaskRepository, slot_pk
 from functions.errors import TaskNotRunnable
-from functions.models.tasks import Task, TaskState
+from functions.models.tasks import (
+    Task,
+    TaskAction,
+    TaskState,
+)
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
+
+RESUMED = TaskAction(action="resume", by="instructor", at=datetime(2026, 1, 2, tzinfo=UTC))
 
 GRADE = {"task_type": "grade_course"}
 ALREADY_RUNNING = (
@@ -158,7 +164,7 @@ def test_reopening_for_a_resume_conflicts(repo):
     assert old is not None
     # Then A cannot be reopened while B runs: SlotTaken names B, and A is untouched
     with pytest.raises(SlotTaken) as taken:
-        repo.reopen(old, "arn:aws:states:us-east-1:123456789012:execution:x:old-resume-1")
+        repo.reopen(old, "arn:aws:states:us-east-1:123456789012:execution:x:old-resume-1", RESUMED)
     assert taken.value.holder_task_id == "new"
     untouched = repo.get("old")
     assert untouched is not None and (untouched.state, untouched.resumes) == (TaskState.FAILURE, 0)
@@ -168,10 +174,10 @@ def test_reopening_for_a_resume_conflicts(repo):
     new = repo.get("new")
     assert new is not None
     with pytest.raises(TaskNotRunnable):
-        repo.reopen(new, "arn:aws:states:us-east-1:123456789012:execution:x:new-resume-1")
+        repo.reopen(new, "arn:aws:states:us-east-1:123456789012:execution:x:new-resume-1", RESUMED)
     assert repo.slot_holder(COURSE_ID, "grade_course", "") is None  # the transaction took nothing
     # ... and A can: QUEUING again, holding the slot, one resume counted, its old output gone
-    reopened = repo.reopen(old, "arn:aws:states:us-east-1:123456789012:execution:x:old-resume-1")
+    reopened = repo.reopen(old, "arn:aws:states:us-east-1:123456789012:execution:x:old-resume-1", RESUMED)
     assert (reopened.state, reopened.resumes, reopened.task_output, reopened.finished) == (
         TaskState.QUEUING,
         1,

@@ -54,10 +54,15 @@ def test_a_task_updated_within_the_grace_period_is_left_alone(stack, monkeypatch
     repo = TaskRepository(stack.settings)
     old = stack.task("old-orphan")
     assert old.state is TaskState.FAILURE
-    assert json.loads(old.task_output or "") == {
+    output = json.loads(old.task_output or "")
+    # the message carries the error id an operator looks up in the logs (and nothing internal)
+    assert output == {
         "exception": "TaskLost",
-        "message": "The task's execution ended (MISSING) before the task finished.",
+        "message": "The task's execution ended (MISSING) before the task finished. "
+        f"(error id {output['error_id']})",
+        "error_id": output["error_id"],
     }
+    assert len(output["error_id"]) == 32
     assert repo.slot_holder(COURSE_ID, "grade_course", "") is None
     # the recent one (Finalize or MarkFailed may be writing it right now) keeps its state and its slot
     assert stack.task("recent-orphan").state is TaskState.QUEUING
@@ -87,7 +92,7 @@ def test_a_task_whose_execution_is_still_running_is_left_alone(stack, monkeypatc
     task = stack.wait(body["task_id"])
     assert task.state is TaskState.SUCCESS, task.task_output
     assert json.loads(task.task_output or "")["succeeded"] == 300
-    assert sweep(stack, monkeypatch, grace_s=0) == {"examined": 0, "swept": []}
+    assert sweep(stack, monkeypatch, grace_s=0) == {"examined": 0, "swept": [], "loads": {}}
 
 
 def test_a_task_never_started_is_swept_and_a_scheduled_one_is_not(stack, monkeypatch):
@@ -105,8 +110,8 @@ def test_a_task_never_started_is_swept_and_a_scheduled_one_is_not(stack, monkeyp
     result = sweep(stack, monkeypatch, grace_s=60)
     # Then only the first is failed, with a message that says what happened
     assert (result["examined"], result["swept"]) == (1, ["never-started"])
-    assert json.loads(stack.task("never-started").task_output or "")["message"] == (
-        "The task was never started: its execution could not be created."
+    assert json.loads(stack.task("never-started").task_output or "")["message"].startswith(
+        "The task was never started: its execution could not be created. (error id "
     )
     assert stack.task("scheduled").state is TaskState.SCHEDULED
     assert TaskRepository(stack.settings).slot_holder(OTHER_COURSE_ID, "grade_course", "") == "scheduled"
