@@ -35,7 +35,13 @@ def _world() -> Settings:
 
 def _tables(settings: Settings) -> set[str]:
     """Every table the stack provisions, as its settings name them."""
-    return {settings.tasks_table, settings.courses_table, settings.access_table, settings.lti_table}
+    return {
+        settings.tasks_table,
+        settings.courses_table,
+        settings.access_table,
+        settings.lti_table,
+        settings.email_table,
+    }
 
 
 def _sealed_load(settings: Settings) -> str:
