@@ -11,7 +11,10 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
 
+from functions.dal.access_repo import AccessRepository
+from functions.logic import service
 from functions.models import api as models
+from functions.models.access import Principal
 
 MAX_PATH_PARAM = 1024  # percent-encoded; a decoded key is never longer (DynamoDB keys stay < 2 KiB)
 MAX_QUERY = 1024
@@ -77,3 +80,10 @@ def document_body(
     operation_id: str, media_type: str, schema: type[BaseModel] | dict[str, Any], required: bool = True
 ) -> None:
     DOCUMENTED_BODIES[operation_id] = (media_type, schema, required)
+
+
+def bearer_principal(current_event: Any, access: AccessRepository) -> Principal:
+    """The caller of a JWT-authorized route (401 without a subject, 403 when unknown): the api's own
+    check (``service.principal_for``), for route modules that build their own context."""
+    claims = current_event.request_context.authorizer.jwt_claim or {}
+    return service.principal_of(access, claims.get("sub"))

@@ -7,18 +7,16 @@ mapped to HTTP by the api app's one handler.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from functions.dal.access_repo import AccessRepository
-from functions.errors import BadRequest, Forbidden, Unauthorized
-from functions.handlers.contract import CourseId, answers, document_body
-from functions.logic import permissions
+from functions.errors import BadRequest
+from functions.handlers.contract import CourseId, answers, bearer_principal, document_body
 from functions.logic.lti import admin
 from functions.logic.lti.context import LtiContext
 from functions.models import api as models
@@ -41,14 +39,7 @@ def _json(status: int, body: dict[str, Any]) -> Response:
 
 def _context() -> tuple[LtiContext, Principal]:
     settings = get_settings()
-    event = cast(APIGatewayProxyEventV2, router.current_event)
-    claims = event.request_context.authorizer.jwt_claim or {}
-    subject = claims.get("sub")
-    if not subject:
-        raise Unauthorized("Missing or invalid bearer token")
-    principal = AccessRepository(settings).get_principal(subject)
-    if principal is None:
-        raise Forbidden(permissions.FORBIDDEN_MESSAGE)
+    principal = bearer_principal(router.current_event, AccessRepository(settings))
     return LtiContext.create(settings), principal
 
 

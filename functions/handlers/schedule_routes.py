@@ -10,18 +10,17 @@ with its own messages (documented with ``document_body``), as the spec's schedul
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from functions.dal.access_repo import AccessRepository
-from functions.errors import BadRequest, Forbidden, Unauthorized
-from functions.handlers.contract import CourseId, answers, document_body
-from functions.logic import json_body, permissions, registry
+from functions.errors import BadRequest
+from functions.handlers.contract import CourseId, answers, bearer_principal, document_body
+from functions.logic import json_body, registry
 from functions.logic.schedules import service
 from functions.models import api as models
 from functions.models.access import Principal
@@ -43,14 +42,7 @@ def _json(status: int, body: dict[str, Any]) -> Response:
 
 def _context() -> tuple[registry.RunContext, Principal]:
     settings = get_settings()
-    event = cast(APIGatewayProxyEventV2, router.current_event)
-    claims = event.request_context.authorizer.jwt_claim or {}
-    subject = claims.get("sub")
-    if not subject:
-        raise Unauthorized("Missing or invalid bearer token")
-    principal = AccessRepository(settings).get_principal(subject)
-    if principal is None:
-        raise Forbidden(permissions.FORBIDDEN_MESSAGE)
+    principal = bearer_principal(router.current_event, AccessRepository(settings))
     return registry.RunContext.create(settings), principal
 
 

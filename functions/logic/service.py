@@ -32,9 +32,14 @@ class ApiContext:
 
 
 def principal_for(api: ApiContext, subject: str | None) -> Principal:
+    return principal_of(api.access, subject)
+
+
+def principal_of(access: AccessRepository, subject: str | None) -> Principal:
+    """The principal a token's subject names: 401 without one, 403 when no such principal exists."""
     if not subject:
         raise Unauthorized("Missing or invalid bearer token")
-    principal = api.access.get_principal(subject)
+    principal = access.get_principal(subject)
     if principal is None:
         raise Forbidden(permissions.FORBIDDEN_MESSAGE)
     return principal
