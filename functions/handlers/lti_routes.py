@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from functions.dal.access_repo import AccessRepository
 from functions.errors import BadRequest
 from functions.handlers.contract import CourseId, answers, bearer_principal, document_body
+from functions.logic import json_body
 from functions.logic.lti import admin
 from functions.logic.lti.context import LtiContext
 from functions.models import api as models
@@ -54,10 +55,7 @@ def _body(required: bool = True) -> Any:
         if required:
             raise BadRequest("A JSON body is required")
         return None
-    try:
-        return json.loads(raw)
-    except ValueError as error:
-        raise BadRequest("Malformed JSON body") from error
+    return json_body.parse(raw)  # the api's parser: NaN, deep nesting and bad JSON are 400s
 
 
 @router.post(

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from functions.errors import BadRequest
 from functions.handlers.contract import CourseId, answers, document_body
-from functions.logic import cohorts, enrollment_service, service, submit, uploads
+from functions.logic import cohorts, enrollment_service, json_body, service, submit, uploads
 from functions.logic.certificates import service as certificates
 from functions.logic.registry import RunContext
 from functions.models import api as models
@@ -60,10 +60,7 @@ def _body() -> Any:
     raw = router.current_event.decoded_body
     if not raw or not raw.strip():
         raise BadRequest("A JSON body is required")
-    try:
-        return json.loads(raw)
-    except ValueError as error:
-        raise BadRequest("Malformed JSON body") from error
+    return json_body.parse(raw)  # the api's parser: NaN, deep nesting and bad JSON are 400s
 
 
 # ---- uploads ----
