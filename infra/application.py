@@ -30,6 +30,16 @@ DEFAULTS: dict[str, Any] = {
     "openedxJwksUrl": "",
     "openedxJwks": "",
     "openedxCsrfTrustedOrigins": "",
+    # The platform as learners know it (report and email texts) and where LTI results point; empty:
+    # the functions' defaults (functions/settings.py).
+    "siteName": "",
+    "platformName": "",
+    "emailPlatformName": "",
+    "ltiContentUrl": "",
+    # Browser origins (comma-separated) allowed to fetch reports and post pre-signed uploads to the
+    # bucket directly, e.g. the LMS's micro-frontend domain; empty: no CORS rule (links still work
+    # when followed, which needs none).
+    "reportsCorsOrigins": "",
 }
 
 
@@ -53,6 +63,12 @@ def audiences(value: str | list[str]) -> list[str]:
     """``jwtAudience`` as a list: a JSON list or a comma-separated string (``-c jwtAudience=a,b``)."""
     items = value if isinstance(value, list) else str(value).split(",")
     return [item.strip() for item in items if item.strip()]
+
+
+def origins(value: str | list[str]) -> list[str]:
+    """A comma-separated (or JSON list) context value of browser origins, without empty entries."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    return [item.strip().rstrip("/") for item in items if item.strip()]
 
 
 def create_app(
@@ -89,6 +105,13 @@ def create_app(
             constants.ENV_OPENEDX_JWKS: str(setting("openedxJwks")),
             constants.ENV_OPENEDX_CSRF_TRUSTED_ORIGINS: str(setting("openedxCsrfTrustedOrigins")),
         },
+        platform={
+            constants.ENV_SITE_NAME: str(setting("siteName")),
+            constants.ENV_PLATFORM_NAME: str(setting("platformName")),
+            constants.ENV_EMAIL_PLATFORM_NAME: str(setting("emailPlatformName")),
+            constants.ENV_LTI_CONTENT_URL: str(setting("ltiContentUrl")),
+        },
+        reports_cors_origins=origins(setting("reportsCorsOrigins")),
     )
     # cdk-nag 3 is a policy-validation plugin: synthesis fails while any finding is unacknowledged.
     # The acknowledgements (with reasons) are also written into the template's Metadata as an audit trail.

@@ -39,12 +39,14 @@ class InstructorTasksStack(Stack):
         email_configuration_set: str = "",
         email_public_base_url: str = "",
         openedx: Mapping[str, str] | None = None,
+        platform: Mapping[str, str] | None = None,
+        reports_cors_origins: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         # The composed constructs stay reachable as attributes (the infra tests look resources up by them).
         self.data = DataTables(self, "Data")
-        self.reports = ReportsBucket(self, "Reports")
+        self.reports = ReportsBucket(self, "Reports", cors_origins=reports_cors_origins)
         self.functions = ServiceFunctions(
             self,
             "Functions",
@@ -77,6 +79,7 @@ class InstructorTasksStack(Stack):
                 **self.lti.environment(),
                 # Empty values are left out: the functions' defaults stand (no Open edX issuer trusted).
                 **{name: value for name, value in (openedx or {}).items() if value},
+                **{name: value for name, value in (platform or {}).items() if value},
             }
         )
         self.secrets = ServiceSecrets(self, "Secrets", functions=by_name)

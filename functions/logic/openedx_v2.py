@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.errors import AlreadyRunning, BadRequest, NotFound
-from functions.logic import permissions, registry, reports, service, submit
+from functions.logic import permissions, reports, service, submit
 from functions.logic.openedx_auth import OpenedxIdentity
 from functions.logic.permissions import Permission
 from functions.models.access import Principal
@@ -177,8 +177,6 @@ def generate_report(
         known = ", ".join(REPORT_TYPES)
         raise BadRequest(f"Invalid report type: {report_type[:64]}. Valid report types: {known}")
     permissions.require(api.settings, principal, course_id, report.permission)
-    if registry.get(report.task_type) is None:
-        raise BadRequest(f"The {report.name} report is not available in this service yet")
     if body is None:
         body = {}
     if not isinstance(body, dict):

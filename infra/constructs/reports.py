@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -27,10 +29,34 @@ _PREFIX_REASON = (
 )
 
 
+def cors_rules(origins: Sequence[str]) -> list[s3.CorsRule] | None:
+    """What a page on these origins may do with the bucket directly: read a report with fetch (the
+    dashboard's charts and diffs, an LMS micro-frontend) and post a pre-signed upload. Objects stay
+    private: every request still needs a pre-signed URL or form; CORS only lets the browser show the
+    answer to the page."""
+    if not origins:
+        return None
+    return [
+        s3.CorsRule(
+            id="browser-reads-and-uploads",
+            allowed_origins=list(origins),
+            allowed_methods=[
+                s3.HttpMethods.GET,
+                s3.HttpMethods.HEAD,
+                s3.HttpMethods.POST,
+                s3.HttpMethods.PUT,
+            ],
+            allowed_headers=["*"],
+            exposed_headers=["ETag", "Content-Length", "Content-Disposition"],
+            max_age=3000,
+        )
+    ]
+
+
 class ReportsBucket(Construct):
     """A private, SSL-only bucket; scratch under ``work/`` expires, so failed tasks leave nothing behind."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, cors_origins: Sequence[str] = ()) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = s3.Bucket(
             self,
@@ -76,6 +102,7 @@ class ReportsBucket(Construct):
                 ),
             ],
             removal_policy=RemovalPolicy.RETAIN,
+            cors=cors_rules(cors_origins),
         )
 
     def environment(self) -> dict[str, str]:

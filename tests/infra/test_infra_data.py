@@ -8,6 +8,9 @@ import pytest
 from aws_cdk.assertions import Match
 from infra_support import DeclaredTable, Synthesized
 
+from infra.application import origins as origins_of
+from infra.constructs.reports import cors_rules
+
 TABLE_OF_SETTING = {
     "tasks_table": "tasks",
     "courses_table": "courses",
@@ -167,3 +170,38 @@ def _rule_with(rules: list[dict[str, Any]], key: str) -> dict[str, Any]:
     matching = [rule for rule in rules if key in rule]
     assert len(matching) == 1, f"expected one lifecycle rule with {key}: {rules}"
     return matching[0]
+
+
+def test_the_reports_bucket_lets_the_configured_origins_read_and_upload(synthesized: Synthesized) -> None:
+    # Given cdk.json's reportsCorsOrigins (the LMS micro-frontend's origin)
+    origins = origins_of(synthesized.context["reportsCorsOrigins"])
+    assert origins == ["https://apps.lms.example.com"]
+    bucket = synthesized.resource(synthesized.stack.reports.bucket)["Properties"]
+    # Then one CORS rule lets exactly those origins GET/HEAD reports and POST/PUT pre-signed uploads
+    assert bucket["CorsConfiguration"]["CorsRules"] == [
+        {
+            "Id": "browser-reads-and-uploads",
+            "AllowedOrigins": origins,
+            "AllowedMethods": ["GET", "HEAD", "POST", "PUT"],
+            "AllowedHeaders": ["*"],
+            "ExposedHeaders": ["ETag", "Content-Length", "Content-Disposition"],
+            "MaxAge": 3000,
+        }
+    ]
+    # And the bucket stays private
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+
+
+def test_no_origins_no_cors_rule_and_origins_are_normalised() -> None:
+    assert cors_rules([]) is None
+    assert origins_of("") == []
+    assert origins_of(" https://a.example.com/ ,, https://b.example.com") == [
+        "https://a.example.com",
+        "https://b.example.com",
+    ]
+    assert origins_of(["https://c.example.com"]) == ["https://c.example.com"]

@@ -102,6 +102,11 @@ def test_every_function_gets_the_settings_it_reads(
         "ITASK_NOTIFY_FROM": synthesized.context["notifyFrom"],
         # Course email: cdk.json sets no emailFrom, so the notices' sender
         "ITASK_EMAIL_FROM": synthesized.context.get("emailFrom") or synthesized.context["notifyFrom"],
+        # The platform as cdk.json names it
+        "ITASK_SITE_NAME": synthesized.context["siteName"],
+        "ITASK_PLATFORM_NAME": synthesized.context["platformName"],
+        "ITASK_EMAIL_PLATFORM_NAME": synthesized.context["emailPlatformName"],
+        "ITASK_LTI_CONTENT_URL": synthesized.context["ltiContentUrl"],
         **POWERTOOLS,
     }
     expected["ITASK_GRADER_FUNCTION"] = {"Ref": synthesized.logical_id(stack.functions["grader"])}
@@ -121,6 +126,9 @@ def test_every_function_gets_the_settings_it_reads(
         # And every ITASK_ variable is one functions/settings.py actually reads
         unknown = {key for key in variables if key.startswith("ITASK_")} - settings_env_vars
         assert unknown == set(), f"{name}: settings.py reads no {sorted(unknown)}"
+        # And they fit Lambda's 4 KB limit on a function's environment (tokens counted as their JSON,
+        # longer than the ARNs and names they become)
+        assert len(json.dumps(variables)) < 4096, f"{name}: {len(json.dumps(variables))} bytes"
 
 
 def test_the_grader_runs_in_isolated_subnets_with_a_rule_less_security_group(

@@ -82,6 +82,18 @@ def test_reports_generate_and_tasks(stack, lms):
     assert status == 404 and beyond["detail"] == "Invalid page."
 
 
+def test_issued_certificates_is_generated_and_listed_with_its_type(stack, lms):
+    token = lms.mint("lms-instructor")
+    status, body = call(stack, "POST", f"{V2}/reports/issued_certificates/generate", token=token, body={})
+    assert status == 200, body
+    assert body["status"] == "The issued certificates report is being created."
+    assert body["task_type"] == "issued_certificates_csv"
+    assert stack.wait(body["task_id"]).state.value == "SUCCESS"
+    status, listed = call(stack, "GET", f"{V2}/reports", token=token)
+    assert status == 200
+    assert [item["report_type"] for item in listed["downloads"]] == ["issued_certificates"]
+
+
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
@@ -89,7 +101,6 @@ def test_reports_generate_and_tasks(stack, lms):
         ("reports/problem_responses/generate", {}, "Specify Section or Problem block id is required."),
         ("reports/grade/generate", {"problem_location": 5}, "Invalid body: problem_location"),
         ("reports/grade/generate", [1], "Invalid body"),
-        ("reports/issued_certificates/generate", {}, "not available in this service yet"),
     ],
 )
 def test_bad_generate_requests_are_400(stack, lms, path, body, message):
