@@ -112,6 +112,8 @@ def create_app(
             constants.ENV_LTI_CONTENT_URL: str(setting("ltiContentUrl")),
         },
         reports_cors_origins=origins(setting("reportsCorsOrigins")),
+        # The CSRF-trusted origins are the Open edX front ends that call the API (functions/cors.py).
+        api_cors_origins=origins(setting("openedxCsrfTrustedOrigins")),
     )
     # cdk-nag 3 is a policy-validation plugin: synthesis fails while any finding is unacknowledged.
     # The acknowledgements (with reasons) are also written into the template's Metadata as an audit trail.

@@ -41,6 +41,7 @@ class InstructorTasksStack(Stack):
         openedx: Mapping[str, str] | None = None,
         platform: Mapping[str, str] | None = None,
         reports_cors_origins: Sequence[str] = (),
+        api_cors_origins: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -107,6 +108,7 @@ class InstructorTasksStack(Stack):
             authorized_prefixes={
                 OPENEDX_ROUTES: (by_name[OPENEDX_ROUTES.authorizer], by_name[OPENEDX_ROUTES.target])
             },
+            cors_origins=api_cors_origins,
         )
         # Unsubscribe links point at this API (or at the public base URL given, e.g. a custom domain);
         # the links drop its trailing slash (functions/logic/email/unsubscribe.py).

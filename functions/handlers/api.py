@@ -27,6 +27,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, RootModel
 
+from functions import cors
 from functions.catalog import OPENEDX_ROUTES
 from functions.errors import ApiError, BadRequest, Unauthorized
 from functions.handlers import certificate_verify
@@ -546,7 +547,18 @@ def _openedx_refused(context: dict[str, Any]) -> dict[str, Any] | None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return _token_refused(event) or app.resolve(_fold_course_ids(event), context)
+    return _preflight(event) or _token_refused(event) or app.resolve(_fold_course_ids(event), context)
+
+
+def _preflight(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A browser's CORS preflight (routed here without an authorizer): 204 and the policy's headers
+    (on AWS API Gateway answers with its own CORS configuration's, the same policy)."""
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method")
+    if method != "OPTIONS":
+        return None
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    allowed = cors.allowed_origins(get_settings().openedx_csrf_trusted_origins)
+    return {"statusCode": 204, "headers": cors.preflight_headers(headers, allowed), "body": ""}
 
 
 def _fold_course_ids(event: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions import cors
 from functions.catalog import AuthorizedPrefixSpec, PublicRouteSpec
 from infra.nag import acknowledge
 
@@ -69,6 +70,7 @@ class HttpApi(Construct):
         public_routes: Mapping[PublicRouteSpec, lambda_.IFunction] | None = None,
         authorized_prefixes: Mapping[AuthorizedPrefixSpec, tuple[lambda_.IFunction, lambda_.IFunction]]
         | None = None,
+        cors_origins: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         if not jwt_issuer or not list(jwt_audience):
@@ -87,6 +89,18 @@ class HttpApi(Construct):
             default_authorizer=authorizer,
             # The stage is declared below, with access logging and throttling.
             create_default_stage=False,
+            # Pages on these origins (Open edX's micro-frontends) may call the API with credentials;
+            # the same policy the local stack applies (functions/cors.py).
+            cors_preflight=apigwv2.CorsPreflightOptions(
+                allow_origins=list(cors_origins),
+                allow_credentials=True,
+                allow_methods=[apigwv2.CorsHttpMethod(method) for method in cors.ALLOW_METHODS],
+                allow_headers=list(cors.ALLOW_HEADERS),
+                expose_headers=list(cors.EXPOSE_HEADERS),
+                max_age=Duration.seconds(cors.MAX_AGE_SECONDS),
+            )
+            if cors_origins
+            else None,
         )
         self.api.add_routes(
             path="/{proxy+}",
@@ -137,6 +151,29 @@ class HttpApi(Construct):
                     identity_source=[],
                 ),
             )
+        if cors_origins:
+            # A greedy ANY route with an authorizer would take browsers' preflights (sent without
+            # credentials) and refuse them: OPTIONS routes without one, answered 204 by the api
+            # function, to which API Gateway adds the configured CORS headers.
+            preflight = integrations.HttpLambdaIntegration(
+                "PreflightIntegration",
+                handler,
+                payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+            )
+            paths = ["/{proxy+}", *(spec.path for spec in (authorized_prefixes or {}))]
+            for path in paths:
+                for found in self.api.add_routes(
+                    path=path,
+                    methods=[apigwv2.HttpMethod.OPTIONS],
+                    integration=preflight,
+                    authorizer=apigwv2.HttpNoneAuthorizer(),
+                ):
+                    acknowledge(
+                        found,
+                        "AwsSolutions-APIG4",
+                        "CORS preflight: browsers send it without credentials; the function answers "
+                        "204 with no data.",
+                    )
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
         )

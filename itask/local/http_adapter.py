@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from waitress.server import create_server
 
+from functions import cors
 from functions.catalog import OPENEDX_ROUTES, PUBLIC_ROUTES
 from functions.dal import download_links
 from functions.dal.clients import client
@@ -153,6 +154,18 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
     return headers
 
 
+def _with_headers(start_response: StartResponse, extra: dict[str, str]) -> StartResponse:
+    """``start_response`` adding ``extra`` headers the answer does not already carry."""
+    if not extra:
+        return start_response
+
+    def starting(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+        present = {name.lower() for name, _ in headers}
+        return start_response(status, headers + [(k, v) for k, v in extra.items() if k not in present], *args)
+
+    return starting
+
+
 class ApiGatewayAdapter:
     def __init__(
         self,
@@ -205,6 +218,14 @@ class ApiGatewayAdapter:
         headers = _headers(environ)
         length = int(environ.get("CONTENT_LENGTH") or 0)  # waitress has refused a malformed one
         body = environ["wsgi.input"].read(length) if length else b""
+        # CORS as the HTTP API's configuration applies it on AWS: preflights answered here, before
+        # any authorizer or function; an allowed origin's answers carry the headers.
+        allowed = cors.allowed_origins(get_settings().openedx_csrf_trusted_origins)
+        if cors.is_preflight(method, headers):
+            answer = [*cors.preflight_headers(headers, allowed).items(), ("Content-Length", "0")]
+            start_response(_status_line(204), answer)
+            return [b""]
+        start_response = _with_headers(start_response, cors.response_headers(headers, allowed))
         if method == "GET" and urlsplit(target).path.startswith(download_links.LOCAL_DOWNLOAD_PATH):
             return self._download(target, start_response)
         if method == "GET" and self.lms is not None and urlsplit(target).path == JWKS_PATH:

@@ -74,3 +74,58 @@ def test_a_learner_and_a_missing_user_are_refused(local_stack, capsys):
     assert allowed.status_code == 200  # the LMS's global staff flag is enough
     code, _, err = itask(capsys, "--home", home, "token", "--openedx")
     assert code != 0 and err.startswith("itask: ") and "--openedx" in err
+
+
+def test_the_micro_frontend_origin_may_call_the_v2_routes_across_origins(local_stack, capsys, monkeypatch):
+    """Open edX's instructor MFE runs on its own origin and calls these routes with credentials and
+    the CSRF header: the preflight is answered before any authorizer, and the answers carry the
+    headers that let the browser hand them to the page; another origin gets none."""
+    assert local_stack.info is not None
+    home, url = str(local_stack.home), local_stack.info.api_url
+    mfe = "http://apps.lms.example.test:18080"
+    monkeypatch.setenv("ITASK_OPENEDX_CSRF_TRUSTED_ORIGINS", mfe)  # read at each request
+    preflight = httpx.options(
+        url + f"{V2}/reports/grade/generate",
+        headers={
+            "Origin": mfe,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,use-jwt-cookie,x-csrftoken",
+        },
+        timeout=60,
+    )
+    assert preflight.status_code == 204, preflight.text
+    assert preflight.headers["access-control-allow-origin"] == mfe
+    assert preflight.headers["access-control-allow-credentials"] == "true"
+    assert {"content-type", "use-jwt-cookie", "x-csrftoken"} <= set(
+        preflight.headers["access-control-allow-headers"].split(",")
+    )
+    stranger = httpx.options(
+        url + f"{V2}/reports",
+        headers={"Origin": "http://evil.example.test", "Access-Control-Request-Method": "GET"},
+        timeout=60,
+    )
+    assert "access-control-allow-origin" not in stranger.headers
+
+    _, cookie_header, _ = itask(capsys, "--home", home, "token", "--openedx", "instructor", "--cookies")
+    csrf = "B" * 32
+    headers = {"Cookie": f"{cookie_header}; csrftoken={csrf}", "X-CSRFToken": csrf, "Origin": mfe}
+    listed = httpx.get(url + f"{V2}/reports", headers=headers, timeout=60)
+    assert listed.status_code == 200 and listed.headers["access-control-allow-origin"] == mfe
+    generated = httpx.post(
+        url + f"{V2}/reports/issued_certificates/generate", json={}, headers=headers, timeout=60
+    )
+    assert generated.status_code == 200, generated.text  # the MFE's origin passes the CSRF origin check
+    assert generated.headers["access-control-allow-origin"] == mfe
+    task_id, deadline = generated.json()["task_id"], time.monotonic() + 120
+    while task_id in {
+        t["task_id"]
+        for t in httpx.get(url + f"{V2}/instructor_tasks", headers=headers, timeout=60).json()["results"]
+    }:
+        assert time.monotonic() < deadline, "the report's task is still running"
+        time.sleep(0.2)
+    assert (
+        "access-control-allow-origin"
+        not in httpx.get(
+            url + f"{V2}/reports", headers={**headers, "Origin": "http://evil.example.test"}, timeout=60
+        ).headers
+    )

@@ -6,6 +6,8 @@ import json
 
 from infra_support import Synthesized
 
+from functions import cors
+
 
 def _only(synthesized: Synthesized, resource_type: str) -> tuple[str, dict]:
     found = synthesized.of_type(resource_type)
@@ -50,6 +52,12 @@ PUBLIC = {
     "GET /web": "web",
     "ANY /web/{proxy+}": "web",
 }
+# Browsers' CORS preflights carry no credentials: routes without an authorizer (the greedy ANY routes
+# would take them otherwise), answered 204 by the api function; API Gateway adds the CORS headers.
+PREFLIGHT = {
+    "OPTIONS /{proxy+}": "api",
+    "OPTIONS /api/instructor/v2/{proxy+}": "api",
+}
 
 
 def test_every_route_but_the_public_ones_is_authorized_by_the_jwt_authorizer(
@@ -63,11 +71,11 @@ def test_every_route_but_the_public_ones_is_authorized_by_the_jwt_authorizer(
         for route in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
     }
     # Then there is the catch-all route, the public ones, and Open edX's API behind the Lambda authorizer
-    assert sorted(routes) == sorted(["ANY /{proxy+}", "ANY /api/instructor/v2/{proxy+}", *PUBLIC])
+    assert sorted(routes) == sorted(["ANY /{proxy+}", "ANY /api/instructor/v2/{proxy+}", *PUBLIC, *PREFLIGHT])
     openedx = routes.pop("ANY /api/instructor/v2/{proxy+}")
     assert openedx["Properties"]["AuthorizationType"] == "CUSTOM"
     assert openedx["Properties"]["AuthorizerId"] == {"Ref": openedx_id}
-    for key, target in PUBLIC.items():
+    for key, target in {**PUBLIC, **PREFLIGHT}.items():
         route = routes.pop(key)
         assert route["Properties"]["AuthorizationType"] == "NONE", key
         integration_id = route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
@@ -134,8 +142,9 @@ def test_api_gateway_may_invoke_the_api_function(synthesized: Synthesized) -> No
         for p in synthesized.of_type("AWS::Lambda::Permission").values()
         if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [api_function, "Arn"]}
     ]
-    # Then API Gateway is allowed to invoke it (from the catch-all route and Open edX's routes)
-    assert [p["Principal"] for p in permissions] == ["apigateway.amazonaws.com"] * 2
+    # Then API Gateway is allowed to invoke it (from the catch-all route, Open edX's routes and the
+    # two preflight routes)
+    assert [p["Principal"] for p in permissions] == ["apigateway.amazonaws.com"] * 4
 
 
 def test_default_stage_logs_access_and_throttles(synthesized: Synthesized) -> None:
@@ -157,3 +166,19 @@ def test_api_url_is_an_output(synthesized: Synthesized) -> None:
     # Then the API URL is one, built from the API id
     api_id, _ = _only(synthesized, "AWS::ApiGatewayV2::Api")
     assert {"Ref": api_id} in outputs["ApiUrl"]["Value"]["Fn::Join"][1]
+
+
+def test_the_micro_frontend_origins_may_call_the_api_with_credentials(synthesized: Synthesized) -> None:
+    # Given the HTTP API and the Open edX front ends cdk.json trusts (openedxCsrfTrustedOrigins)
+    _, api = _only(synthesized, "AWS::ApiGatewayV2::Api")
+    origins = [o.strip() for o in synthesized.context["openedxCsrfTrustedOrigins"].split(",") if o.strip()]
+    assert origins == ["https://apps.lms.example.com"]
+    # Then API Gateway answers their preflights and adds the headers, with the policy of functions/cors.py
+    assert api["Properties"]["CorsConfiguration"] == {
+        "AllowOrigins": origins,
+        "AllowCredentials": True,
+        "AllowMethods": list(cors.ALLOW_METHODS),
+        "AllowHeaders": list(cors.ALLOW_HEADERS),
+        "ExposeHeaders": list(cors.EXPOSE_HEADERS),
+        "MaxAge": cors.MAX_AGE_SECONDS,
+    }
