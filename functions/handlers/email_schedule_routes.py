@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
@@ -112,4 +112,4 @@ def patch_scheduled_email(course_id: CourseId, schedule_id: ScheduleId):
 def delete_scheduled_email(course_id: CourseId, schedule_id: ScheduleId):
     ctx, principal = _context()
     bulk_email_api.delete_schedule(ctx, principal, unquote(course_id), unquote(schedule_id))
-    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+    return Response(status_code=204, content_type=None, body="")  # no body, so no media type
