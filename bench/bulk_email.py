@@ -37,6 +37,11 @@ FIRST_USER = 500_000
 NAMES = {"sesv2": "SES v2", "ses": "SES", "dynamodb": "DynamoDB", "s3": "S3", "sfn": "Step Functions"}
 BEGIN = "<!-- bench/bulk_email.py: begin -->"
 END = "<!-- bench/bulk_email.py: end -->"
+# The message decides one read: a name keyword needs each recipient's profile (BatchGetItem, 100 a call).
+MESSAGES = {
+    "named": "<p>Hello %%USER_FULLNAME%%, week 3 of %%COURSE_DISPLAY_NAME%% is open.</p>",
+    "plain": "<p>Hello, week 3 of %%COURSE_DISPLAY_NAME%% is open.</p>",
+}
 SERVICES = ("sesv2", "ses", "dynamodb", "s3", "sfn")  # botocore's event names (sfn: Step Functions)
 
 
@@ -57,7 +62,7 @@ def _learners(settings: Any, count: int) -> None:
     )
 
 
-def run_one(recipients: int, max_send_rate: float) -> dict[str, Any]:
+def run_one(recipients: int, max_send_rate: float, message: str) -> dict[str, Any]:
     from tests.helpers import counting  # before any client exists
 
     counter = counting.install()
@@ -90,7 +95,7 @@ def run_one(recipients: int, max_send_rate: float) -> dict[str, Any]:
 
     counter.reset()
     started = time.monotonic()
-    body = {"send_to": ["learners"], "subject": "Bench", "message": "<p>Hello %%USER_FULLNAME%%</p>"}
+    body = {"send_to": ["learners"], "subject": "Bench", "message": MESSAGES[message]}
     written = api.request("POST", f"/courses/{COURSE.replace(':', '%3A').replace('+', '%2B')}/emails", body)
     assert written.status == 202, written.body
     task_id = written.body["task_id"]
@@ -108,9 +113,9 @@ def run_one(recipients: int, max_send_rate: float) -> dict[str, Any]:
     final = api.status(task_id).body
     assert status == "SUCCEEDED" and final["task_state"] == "SUCCESS", final
     sent: Counter[str] = Counter()
-    for message in backend.sent_messages[before:]:
+    for kept in backend.sent_messages[before:]:
         # A raw message keeps a list of destinations; a simple one a {"ToAddresses": [...]} dict.
-        found = message.destinations
+        found = kept.destinations
         found = found.get("ToAddresses", []) if isinstance(found, dict) else found
         sent.update({parseaddr(address)[1].lower() for address in found})
     stack.stop()
@@ -123,6 +128,7 @@ def run_one(recipients: int, max_send_rate: float) -> dict[str, Any]:
     }
     return {
         "recipients": recipients,
+        "message": message,
         "messages": sum(sent.values()),
         "max_send_rate": max_send_rate,
         "chunk_size": stack.settings.email_recipients_per_chunk,
@@ -147,21 +153,24 @@ def _section(command: str, results: list[dict[str, Any]], load: str) -> list[str
         f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, moto 5.2.5 in-process. Machine load at the start: {load}.",
         "",
-        "| recipients | SES max send rate (moto's quota) | chunks | wall time | messages/s | "
+        "| recipients | message | SES max send rate (moto's quota) | chunks | wall time | messages/s | "
         "SES / 1,000 | DynamoDB / 1,000 | S3 / 1,000 | Step Functions / 1,000 |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         per = r["per_1000"]
         lines.append(
-            f"| {r['recipients']:,} | {r['max_send_rate']:g}/s | {-(-r['recipients'] // r['chunk_size'])} | "
+            f"| {r['recipients']:,} | {r['message']} | {r['max_send_rate']:g}/s | "
+            f"{-(-r['recipients'] // r['chunk_size'])} | "
             f"{r['wall_s']} s | {r['messages_per_s']} | {per['sesv2'] + per['ses']:g} | {per['dynamodb']} | "
             f"{per['s3']} | {per['sfn']} |"
         )
     lines += ["", "Requests by service and operation (whole send):", ""]
     for r in results:
         ops = "; ".join(f"{NAMES[svc]} {ops}" for svc, ops in r["by_operation"].items() if ops)
-        lines.append(f"* {r['recipients']:,} recipients at {r['max_send_rate']:g}/s: {ops}")
+        lines.append(
+            f"* {r['recipients']:,} recipients, {r['message']} message, {r['max_send_rate']:g}/s: {ops}"
+        )
     lines += [
         "",
         "How to read these figures:",
@@ -172,6 +181,8 @@ def _section(command: str, results: list[dict[str, Any]], load: str) -> list[str
         "  local stack): Map concurrency and each chunk's pacing come from it, so at 200/s the wall",
         "  time is bounded by the pace, not by the stack. Everything runs in one Python process on moto",
         "  (the GIL, moto's whole-table DynamoDB Query): it is not a forecast for AWS.",
+        f"* Messages: named = `{MESSAGES['named']}` (each recipient's profile is read for the name, in",
+        "  BatchGetItems of 100); plain = `" + MESSAGES["plain"] + "` (no profile read).",
         "* DynamoDB requests are the per-recipient ledger (claimed and recorded in batched writes), the",
         "  task's progress and the population's Query pages; Step Functions requests are what our",
         "  functions call (the benchmark's own polling of the execution is subtracted).",
@@ -199,20 +210,35 @@ def main() -> int:
     parser.add_argument(
         "--max-send-rate", type=float, nargs="+", default=[200.0], help="moto's SES quota (messages/s)"
     )
+    parser.add_argument("--messages", nargs="+", choices=sorted(MESSAGES), default=["named", "plain"])
     parser.add_argument("--write", help="replace this benchmark's section of this Markdown file")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--message", choices=sorted(MESSAGES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.rate)))
+        print(json.dumps(run_one(args.one, args.rate, args.message)))
         return 0
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg()) + " (1, 5, 15 min)"
     results = []
     for recipients in args.recipients:
-        for rate in args.max_send_rate:
-            print(f"course email: {recipients:,} recipients, SES max send rate {rate:g}/s ...", flush=True)
+        for rate, message in [(r, m) for r in args.max_send_rate for m in args.messages]:
+            print(
+                f"course email: {recipients:,} recipients, {message} message, "
+                f"SES max send rate {rate:g}/s ...",
+                flush=True,
+            )
             output = subprocess.run(
-                [sys.executable, __file__, "--one", str(recipients), "--rate", str(rate)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    str(recipients),
+                    "--rate",
+                    str(rate),
+                    "--message",
+                    message,
+                ],
                 capture_output=True,
                 text=True,
                 check=False,
