@@ -14,7 +14,7 @@ PYTEST_COV := $(PYTEST) --cov --cov-report=
 LAYER_DIR ?= build/layer
 CDK ?= npx --yes aws-cdk@2.1148.2
 
-.PHONY: help venv demo serve test suites coverage lint unit integration e2e browser chromium infra contract openapi schemas mutation bench layer synth deploy deploy-check clean
+.PHONY: help venv demo serve test suites coverage lint unit integration e2e browser chromium infra contract openapi schemas mutation bench bench-email layer synth deploy deploy-check clean
 
 help:
 	@echo "make demo     start the local stack, seed 2,000 learners, run a grade report over HTTP, show it"
@@ -23,7 +23,8 @@ help:
 	@echo "              then the branch-coverage floor (tests/tools/coverage_gate.py)"
 	@echo "make mutation mutation testing of the task-safety modules (slow; score in TESTING.md)"
 	@echo "make serve    run the local stack until Ctrl-C (API on http://127.0.0.1:8080)"
-	@echo "make bench    grade report benchmark (1,000 and 10,000 learners) -> BENCHMARKS.md"
+	@echo "make bench    grade report benchmark (1,000 and 10,000 learners), then bench-email -> BENCHMARKS.md"
+	@echo "make bench-email  one course email to 10,000 learners: requests per 1,000 by service -> BENCHMARKS.md"
 	@echo "make openapi  regenerate docs/openapi.json from the API's routes (commit it)"
 	@echo "make schemas  regenerate docs/events/*.schema.json from the event models"
 	@echo "make synth    synthesise the CloudFormation template (offline) into cdk.out/"
@@ -122,6 +123,10 @@ mutation: $(MUTATION_STAMP)
 
 bench: $(BASE_STAMP)
 	$(PY) bench/grade_report.py --learners 1000 10000 --write BENCHMARKS.md
+	$(MAKE) bench-email
+
+bench-email: $(BASE_STAMP)
+	$(PY) bench/bulk_email.py --recipients 10000 --write BENCHMARKS.md
 
 layer: $(BASE_STAMP)
 	$(PY) infra/build_layer.py --layer-dir $(LAYER_DIR)

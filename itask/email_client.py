@@ -30,3 +30,26 @@ def history(client: ApiClient, course_id: str, limit: int) -> ApiResponse:
 
 def show(client: ApiClient, course_id: str, email_id: int) -> ApiResponse:
     return client.request("GET", f"/courses/{_course(course_id)}/emails/{email_id}")
+
+
+# ---- spec §6.7: scheduled course emails ----
+def _scheduled(course_id: str, schedule_id: str | None = None) -> str:
+    path = f"/api/instructor_task/v1/schedules/{_course(course_id)}/bulk_email/"
+    return path + quote(schedule_id, safe="") if schedule_id else path
+
+
+def scheduled(client: ApiClient, course_id: str, page: int = 1, page_size: int = 100) -> ApiResponse:
+    query = {"page": str(page), "page_size": str(page_size)}
+    return client.request("GET", _scheduled(course_id), query=query)
+
+
+def scheduled_one(client: ApiClient, course_id: str, schedule_id: str) -> ApiResponse:
+    return client.request("GET", _scheduled(course_id, schedule_id))
+
+
+def edit_scheduled(client: ApiClient, course_id: str, schedule_id: str, body: dict[str, Any]) -> ApiResponse:
+    return client.request("PATCH", _scheduled(course_id, schedule_id), body)
+
+
+def cancel_scheduled(client: ApiClient, course_id: str, schedule_id: str) -> ApiResponse:
+    return client.request("DELETE", _scheduled(course_id, schedule_id))

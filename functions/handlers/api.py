@@ -40,6 +40,8 @@ from functions.handlers.contract import (
     document_body,
 )
 from functions.handlers.email_routes import router as email_router
+from functions.handlers.email_schedule_routes import PREFIX as SCHEDULED_EMAILS_PREFIX
+from functions.handlers.email_schedule_routes import router as email_schedule_router
 from functions.handlers.lti_routes import router as lti_router
 from functions.handlers.openedx_v2_routes import router as openedx_router
 from functions.handlers.schedule_routes import router as schedule_router
@@ -66,6 +68,7 @@ app.include_router(lti_router)
 app.include_router(staff_router)
 app.include_router(email_router)
 app.include_router(schedule_router)
+app.include_router(email_schedule_router)
 app.include_router(openedx_router)
 
 
@@ -436,11 +439,17 @@ def _openedx(path: str | None) -> bool:
     return (path or "").startswith(OPENEDX_ROUTES.prefix)
 
 
+def _upstream_errors(path: str | None) -> bool:
+    """Routes with upstream's paths (Open edX's v2 API, spec §6.7's schedules): their clients read
+    DRF's ``{"detail"}``."""
+    return _openedx(path) or (path or "").startswith(SCHEDULED_EMAILS_PREFIX)
+
+
 def _error(status: int, message: str, code: str, error_id: str | None = None) -> Response:
     body = {"error": message, "code": code}
     if error_id:
         body["error_id"] = error_id
-    if _openedx(app.current_event.path):
+    if _upstream_errors(app.current_event.path):
         body["detail"] = message
     headers = {"WWW-Authenticate": 'JWT realm="api"'} if status == 401 and "detail" in body else None
     return _json(status, body, headers)

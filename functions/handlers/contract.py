@@ -1,18 +1,22 @@
 """What every route module shares to declare its part of the published contract (docs/openapi.json):
-the typed path parameters, the documented answers, and the bodies a route reads itself.
+the typed path parameters, the documented answers, and the bodies a route reads itself; and the
+one way route modules read a JSON body and answer JSON (``json_request``, ``json_response``).
 
 ``api.py`` builds the document from every route of the app (its own and the routers it includes).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
 
 from functions.dal.access_repo import AccessRepository
-from functions.logic import service
+from functions.errors import BadRequest
+from functions.logic import json_body, service
 from functions.models import api as models
 from functions.models.access import Principal
 
@@ -87,3 +91,35 @@ def bearer_principal(current_event: Any, access: AccessRepository) -> Principal:
     check (``service.principal_for``), for route modules that build their own context."""
     claims = current_event.request_context.authorizer.jwt_claim or {}
     return service.principal_of(access, claims.get("sub"))
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer of a route module (``api.py``'s own routes indent theirs)."""
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body),
+        headers=headers,
+    )
+
+
+def request_text(current_event: Any) -> str:
+    """The request body as text (API Gateway's base64 undone; an undecodable body is the api's 400)."""
+    raw = current_event.decoded_body or ""
+    if isinstance(raw, bytes):
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise BadRequest("The body must be UTF-8 JSON") from error
+    return str(raw)
+
+
+def json_request(current_event: Any, required: bool = True) -> Any:
+    """A JSON body a route reads itself, with the api's parser (bad JSON, NaN, Infinity and deep
+    nesting are 400s). An empty body is a 400 when ``required``, else ``None``."""
+    raw = request_text(current_event)
+    if not raw.strip():
+        if required:
+            raise BadRequest("A JSON body is required")
+        return None
+    return json_body.parse(raw)

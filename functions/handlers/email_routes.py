@@ -6,18 +6,21 @@ mapped to HTTP by the api app's one handler. Permission: ``email`` (course staff
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from functions.dal.access_repo import AccessRepository
-from functions.errors import BadRequest
-from functions.handlers.contract import CourseId, answers, bearer_principal, document_body
-from functions.logic import json_body
+from functions.handlers.contract import (
+    CourseId,
+    answers,
+    bearer_principal,
+    document_body,
+    json_request,
+    json_response,
+)
 from functions.logic.email import service
 from functions.logic.registry import RunContext
 from functions.models import api as models
@@ -37,26 +40,10 @@ document_body("sendCourseEmail", "application/json", service.SendRequest)
 document_body("previewCourseEmail", "application/json", service.PreviewRequest)
 
 
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body),
-        headers=headers,
-    )
-
-
 def _context() -> tuple[RunContext, Principal]:
     settings = get_settings()
     principal = bearer_principal(router.current_event, AccessRepository(settings))
     return RunContext.create(settings), principal
-
-
-def _body() -> Any:
-    raw = router.current_event.decoded_body or ""
-    if not raw.strip():
-        raise BadRequest("A JSON body is required")
-    return json_body.parse(raw)  # the api's parser: NaN, deep nesting and bad JSON are 400s
 
 
 @router.post(
@@ -70,8 +57,8 @@ def _body() -> Any:
 )
 def post_email(course_id: CourseId):
     ctx, principal = _context()
-    result = service.send_email(ctx, principal, unquote(course_id), _body())
-    return _json(202, result, headers={"Location": f"/tasks/{result['task_id']}"})
+    result = service.send_email(ctx, principal, unquote(course_id), json_request(router.current_event))
+    return json_response(202, result, headers={"Location": f"/tasks/{result['task_id']}"})
 
 
 @router.post(
@@ -83,7 +70,9 @@ def post_email(course_id: CourseId):
 )
 def post_preview(course_id: CourseId):
     ctx, principal = _context()
-    return _json(200, service.preview(ctx, principal, unquote(course_id), _body()))
+    return json_response(
+        200, service.preview(ctx, principal, unquote(course_id), json_request(router.current_event))
+    )
 
 
 @router.get(
@@ -95,7 +84,7 @@ def post_preview(course_id: CourseId):
 )
 def get_emails(course_id: CourseId, limit: Limit = DEFAULT_LIMIT):
     ctx, principal = _context()
-    return _json(200, service.email_contents(ctx, principal, unquote(course_id), limit))
+    return json_response(200, service.email_contents(ctx, principal, unquote(course_id), limit))
 
 
 @router.get(
@@ -107,7 +96,7 @@ def get_emails(course_id: CourseId, limit: Limit = DEFAULT_LIMIT):
 )
 def get_email(course_id: CourseId, email_id: EmailId):
     ctx, principal = _context()
-    return _json(200, service.get_email(ctx, principal, unquote(course_id), unquote(email_id)))
+    return json_response(200, service.get_email(ctx, principal, unquote(course_id), unquote(email_id)))
 
 
 @router.get(
@@ -119,4 +108,4 @@ def get_email(course_id: CourseId, email_id: EmailId):
 )
 def get_email_tasks(course_id: CourseId, limit: Limit = DEFAULT_LIMIT):
     ctx, principal = _context()
-    return _json(200, service.email_tasks(ctx, principal, unquote(course_id), limit))
+    return json_response(200, service.email_tasks(ctx, principal, unquote(course_id), limit))

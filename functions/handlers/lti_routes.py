@@ -6,18 +6,22 @@ mapped to HTTP by the api app's one handler.
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from functions.dal.access_repo import AccessRepository
-from functions.errors import BadRequest
-from functions.handlers.contract import CourseId, answers, bearer_principal, document_body
-from functions.logic import json_body
+from functions.handlers.contract import (
+    CourseId,
+    answers,
+    bearer_principal,
+    document_body,
+    json_request,
+    json_response,
+    request_text,
+)
 from functions.logic.lti import admin
 from functions.logic.lti.context import LtiContext
 from functions.models import api as models
@@ -34,28 +38,10 @@ document_body("loadLtiConsumers", "application/x-ndjson", {"type": "string"})
 document_body("resendCoursePassbacks", "application/json", admin.ResendRequest, required=False)
 
 
-def _json(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
-
-
 def _context() -> tuple[LtiContext, Principal]:
     settings = get_settings()
     principal = bearer_principal(router.current_event, AccessRepository(settings))
     return LtiContext.create(settings), principal
-
-
-def _text() -> str:
-    raw = router.current_event.decoded_body or ""
-    return raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-
-
-def _body(required: bool = True) -> Any:
-    raw = _text()
-    if not raw.strip():
-        if required:
-            raise BadRequest("A JSON body is required")
-        return None
-    return json_body.parse(raw)  # the api's parser: NaN, deep nesting and bad JSON are 400s
 
 
 @router.post(
@@ -67,7 +53,7 @@ def _body(required: bool = True) -> Any:
 )
 def post_consumer():
     ctx, principal = _context()
-    return _json(201, admin.register_consumer(ctx, principal, _body()))
+    return json_response(201, admin.register_consumer(ctx, principal, json_request(router.current_event)))
 
 
 @router.post(
@@ -79,7 +65,9 @@ def post_consumer():
 )
 def post_consumers_load():
     ctx, principal = _context()
-    return _json(200, admin.load_consumers(ctx, principal, _text().splitlines()))
+    return json_response(
+        200, admin.load_consumers(ctx, principal, request_text(router.current_event).splitlines())
+    )
 
 
 @router.get(
@@ -91,7 +79,7 @@ def post_consumers_load():
 )
 def get_consumers():
     ctx, principal = _context()
-    return _json(200, admin.list_consumers(ctx, principal))
+    return json_response(200, admin.list_consumers(ctx, principal))
 
 
 @router.get(
@@ -103,7 +91,7 @@ def get_consumers():
 )
 def get_consumer(key: ConsumerKey):
     ctx, principal = _context()
-    return _json(200, admin.get_consumer(ctx, principal, unquote(key)))
+    return json_response(200, admin.get_consumer(ctx, principal, unquote(key)))
 
 
 @router.post(
@@ -115,7 +103,7 @@ def get_consumer(key: ConsumerKey):
 )
 def post_consumer_resend(key: ConsumerKey):
     ctx, principal = _context()
-    return _json(202, admin.resend_consumer(ctx, principal, unquote(key)))
+    return json_response(202, admin.resend_consumer(ctx, principal, unquote(key)))
 
 
 @router.get(
@@ -139,7 +127,7 @@ def get_passbacks(
     ctx, principal = _context()
     given = {"consumer_key": consumer_key, "user_id": user_id, "status": status}
     params = {name: value for name, value in given.items() if value is not None}
-    return _json(200, admin.list_passbacks(ctx, principal, unquote(course_id), params))
+    return json_response(200, admin.list_passbacks(ctx, principal, unquote(course_id), params))
 
 
 @router.post(
@@ -151,4 +139,9 @@ def get_passbacks(
 )
 def post_passbacks_resend(course_id: CourseId):
     ctx, principal = _context()
-    return _json(202, admin.resend_in_course(ctx, principal, unquote(course_id), _body(required=False)))
+    return json_response(
+        202,
+        admin.resend_in_course(
+            ctx, principal, unquote(course_id), json_request(router.current_event, required=False)
+        ),
+    )

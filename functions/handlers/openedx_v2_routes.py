@@ -9,11 +9,9 @@ must pass the CSRF check on a POST. Thin: parse, resolve the caller, call
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, cast
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
@@ -21,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from functions.catalog import OPENEDX_ROUTES
 from functions.errors import BadRequest, Unauthorized
-from functions.handlers.contract import DESCRIPTIONS, MAX_QUERY, document_body
+from functions.handlers.contract import DESCRIPTIONS, MAX_QUERY, document_body, json_response, request_text
 from functions.logic import openedx_auth, openedx_v2, service
 from functions.models import api as models
 from functions.models.access import Principal
@@ -56,10 +54,6 @@ def openedx_answers(status: int, model: type[BaseModel], description: str, *erro
     return documented
 
 
-def _json(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
-
-
 def _caller(api: service.ApiContext) -> Principal:
     """The caller named by the authorizer's context; a cookie-borne token's POST passes CSRF first."""
     event = cast(APIGatewayProxyEventV2, router.current_event)
@@ -86,7 +80,7 @@ def _api() -> service.ApiContext:
 )
 def get_reports(course_id: OpenedxCourseId):
     api = _api()
-    return _json(200, openedx_v2.list_reports(api, _caller(api), unquote(course_id)))
+    return json_response(200, openedx_v2.list_reports(api, _caller(api), unquote(course_id)))
 
 
 @router.post(
@@ -106,9 +100,7 @@ def post_generate(
 ):
     api = _api()
     principal = _caller(api)
-    raw = router.current_event.decoded_body or ""
-    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-    body = openedx_v2.parse_body(text)
+    body = openedx_v2.parse_body(request_text(router.current_event))
     if body is not None:
         try:
             models.OpenedxGenerateRequest.model_validate(body)
@@ -117,7 +109,7 @@ def post_generate(
             where = ".".join(str(part) for part in problem.get("loc", ())) or "body"
             raise BadRequest(f"Invalid body: {where}: {problem.get('msg', 'invalid')}") from error
     result = openedx_v2.generate_report(api, principal, unquote(course_id), unquote(report_type), body)
-    return _json(200, result)
+    return json_response(200, result)
 
 
 @router.get(
@@ -150,4 +142,4 @@ def get_instructor_tasks(
         page=page,
         page_size=page_size,
     )
-    return _json(200, listing)
+    return json_response(200, listing)

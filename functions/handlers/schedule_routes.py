@@ -9,18 +9,22 @@ with its own messages (documented with ``document_body``), as the spec's schedul
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from functions.dal.access_repo import AccessRepository
-from functions.errors import BadRequest
-from functions.handlers.contract import CourseId, answers, bearer_principal, document_body
-from functions.logic import json_body, registry
+from functions.handlers.contract import (
+    CourseId,
+    answers,
+    bearer_principal,
+    document_body,
+    json_request,
+    json_response,
+)
+from functions.logic import registry
 from functions.logic.schedules import service
 from functions.models import api as models
 from functions.models.access import Principal
@@ -36,27 +40,10 @@ document_body("createSchedule", "application/json", CreateScheduleRequest)
 document_body("updateSchedule", "application/json", UpdateScheduleRequest)
 
 
-def _json(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
-
-
 def _context() -> tuple[registry.RunContext, Principal]:
     settings = get_settings()
     principal = bearer_principal(router.current_event, AccessRepository(settings))
     return registry.RunContext.create(settings), principal
-
-
-def _body() -> Any:
-    raw = router.current_event.decoded_body or ""
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise BadRequest("The body must be UTF-8 JSON") from error
-    if not raw.strip():
-        raise BadRequest("A JSON body is required")
-    # The api app's parser: refuses deep nesting, NaN and over-long numbers with a 400.
-    return json_body.parse(raw)
 
 
 @router.get(
@@ -73,7 +60,7 @@ def get_schedules(
     ] = "active",
 ):
     ctx, principal = _context()
-    return _json(200, service.list_schedules(ctx, principal, unquote(course_id), state == "all"))
+    return json_response(200, service.list_schedules(ctx, principal, unquote(course_id), state == "all"))
 
 
 @router.post(
@@ -85,7 +72,9 @@ def get_schedules(
 )
 def post_schedule(course_id: CourseId):
     ctx, principal = _context()
-    return _json(201, service.create(ctx, principal, unquote(course_id), _body()))
+    return json_response(
+        201, service.create(ctx, principal, unquote(course_id), json_request(router.current_event))
+    )
 
 
 @router.get(
@@ -97,7 +86,7 @@ def post_schedule(course_id: CourseId):
 )
 def get_schedule(course_id: CourseId, schedule_id: ScheduleId):
     ctx, principal = _context()
-    return _json(200, service.get(ctx, principal, unquote(course_id), unquote(schedule_id)))
+    return json_response(200, service.get(ctx, principal, unquote(course_id), unquote(schedule_id)))
 
 
 @router.patch(
@@ -109,8 +98,10 @@ def get_schedule(course_id: CourseId, schedule_id: ScheduleId):
 )
 def patch_schedule(course_id: CourseId, schedule_id: ScheduleId):
     ctx, principal = _context()
-    changed = service.update(ctx, principal, unquote(course_id), unquote(schedule_id), _body())
-    return _json(200, changed)
+    changed = service.update(
+        ctx, principal, unquote(course_id), unquote(schedule_id), json_request(router.current_event)
+    )
+    return json_response(200, changed)
 
 
 @router.delete(
@@ -122,4 +113,4 @@ def patch_schedule(course_id: CourseId, schedule_id: ScheduleId):
 )
 def delete_schedule(course_id: CourseId, schedule_id: ScheduleId):
     ctx, principal = _context()
-    return _json(200, service.delete(ctx, principal, unquote(course_id), unquote(schedule_id)))
+    return json_response(200, service.delete(ctx, principal, unquote(course_id), unquote(schedule_id)))

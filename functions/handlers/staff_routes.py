@@ -11,7 +11,7 @@ bodies are read here and validated by the logic with its own messages, so they a
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, cast
+from typing import Annotated, cast
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -19,9 +19,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from functions.errors import BadRequest
-from functions.handlers.contract import CourseId, answers, document_body
-from functions.logic import cohorts, enrollment_service, json_body, service, submit, uploads
+from functions.handlers.contract import CourseId, answers, document_body, json_request, json_response
+from functions.logic import cohorts, enrollment_service, service, submit, uploads
 from functions.logic.certificates import service as certificates
 from functions.logic.registry import RunContext
 from functions.models import api as models
@@ -42,10 +41,6 @@ document_body("addToCertificateAllowlist", "application/json", AllowlistRequest)
 document_body("submitEnrollmentBatch", "application/json", models.BatchEnrollmentRequest)
 
 
-def _json(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
-
-
 def _context(course_id: str | None = None) -> tuple[RunContext, Principal]:
     api = service.ApiContext.create(get_settings())
     event = cast(APIGatewayProxyEventV2, router.current_event)
@@ -54,13 +49,6 @@ def _context(course_id: str | None = None) -> tuple[RunContext, Principal]:
     if course_id is not None:
         submit.require_course(api.run, course_id)
     return api.run, principal
-
-
-def _body() -> Any:
-    raw = router.current_event.decoded_body
-    if not raw or not raw.strip():
-        raise BadRequest("A JSON body is required")
-    return json_body.parse(raw)  # the api's parser: NaN, deep nesting and bad JSON are 400s
 
 
 # ---- uploads ----
@@ -74,9 +62,9 @@ def _body() -> Any:
 def post_upload(course_id: CourseId):
     course = unquote(course_id)
     ctx, principal = _context(course)
-    body = _body()
+    body = json_request(router.current_event)
     purpose = uploads.parse_purpose(body.get("purpose") if isinstance(body, dict) else None)
-    return _json(201, uploads.create_upload(ctx, principal, course, purpose))
+    return json_response(201, uploads.create_upload(ctx, principal, course, purpose))
 
 
 # ---- cohorts ----
@@ -90,7 +78,7 @@ def post_upload(course_id: CourseId):
 def get_cohorts(course_id: CourseId):
     course = unquote(course_id)
     ctx, principal = _context(course)
-    return _json(200, cohorts.list_cohorts(ctx, principal, course))
+    return json_response(200, cohorts.list_cohorts(ctx, principal, course))
 
 
 @router.post(
@@ -103,7 +91,9 @@ def get_cohorts(course_id: CourseId):
 def post_cohort(course_id: CourseId):
     course = unquote(course_id)
     ctx, principal = _context(course)
-    return _json(201, cohorts.create_cohort(ctx, principal, course, _body()))
+    return json_response(
+        201, cohorts.create_cohort(ctx, principal, course, json_request(router.current_event))
+    )
 
 
 @router.put(
@@ -116,7 +106,9 @@ def post_cohort(course_id: CourseId):
 def put_cohort_settings(course_id: CourseId):
     course = unquote(course_id)
     ctx, principal = _context(course)
-    return _json(200, cohorts.set_cohorted(ctx, principal, course, _body()))
+    return json_response(
+        200, cohorts.set_cohorted(ctx, principal, course, json_request(router.current_event))
+    )
 
 
 # ---- certificates ----
@@ -130,7 +122,7 @@ def put_cohort_settings(course_id: CourseId):
 def get_allowlist(course_id: CourseId):
     course = unquote(course_id)
     ctx, principal = _context(course)
-    return _json(200, certificates.list_allowlist(ctx, principal, course))
+    return json_response(200, certificates.list_allowlist(ctx, principal, course))
 
 
 @router.post(
@@ -143,7 +135,9 @@ def get_allowlist(course_id: CourseId):
 def post_allowlist(course_id: CourseId):
     course = unquote(course_id)
     ctx, principal = _context(course)
-    return _json(201, certificates.add_to_allowlist(ctx, principal, course, _body()))
+    return json_response(
+        201, certificates.add_to_allowlist(ctx, principal, course, json_request(router.current_event))
+    )
 
 
 @router.delete(
@@ -156,7 +150,7 @@ def post_allowlist(course_id: CourseId):
 def delete_allowlist(course_id: CourseId, user: LearnerId):
     course = unquote(course_id)
     ctx, principal = _context(course)
-    return _json(200, certificates.remove_from_allowlist(ctx, principal, course, unquote(user)))
+    return json_response(200, certificates.remove_from_allowlist(ctx, principal, course, unquote(user)))
 
 
 @router.get(
@@ -169,7 +163,7 @@ def delete_allowlist(course_id: CourseId, user: LearnerId):
 def get_certificate_history(course_id: CourseId):
     course = unquote(course_id)
     ctx, principal = _context(course)
-    return _json(200, certificates.generation_history(ctx, principal, course))
+    return json_response(200, certificates.generation_history(ctx, principal, course))
 
 
 # ---- batch enrollment ----
@@ -183,7 +177,7 @@ def get_certificate_history(course_id: CourseId):
 def post_enrollment_batch(course_id: CourseId):
     course = unquote(course_id)
     ctx, principal = _context(course)
-    result = enrollment_service.submit_batch(ctx, principal, course, _body())
+    result = enrollment_service.submit_batch(ctx, principal, course, json_request(router.current_event))
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,
@@ -207,4 +201,4 @@ def get_enrollment_audit(
     course = unquote(course_id)
     ctx, principal = _context(course)
     params = {"limit": str(limit), **({"task_id": task_id} if task_id else {})}
-    return _json(200, enrollment_service.audit_trail(ctx, principal, course, params))
+    return json_response(200, enrollment_service.audit_trail(ctx, principal, course, params))

@@ -416,6 +416,43 @@ class ScheduleDeleted(_Answer):
     revoked_task_id: str | None = Field(description="The pending run, now REVOKED (None if none waited)")
 
 
+# ---- spec §6.7: scheduled course emails (functions/handlers/email_schedule_routes.py) ----
+class ScheduledEmail(_Answer):
+    """Spec §6.7's ``course_email`` object."""
+
+    id: int
+    subject: str
+    html_message: str
+    text_message: str
+    course_id: str
+    to_option: list[str]
+    sender: str
+    targets: list[str] = Field(
+        description="Short display names: learners, staff, cohort-<name>, track-<mode>"
+    )
+
+
+class BulkEmailSchedule(_Answer):
+    """One scheduled course email, as upstream serialises it."""
+
+    id: str = Field(description="The schedule id")
+    course_email: ScheduledEmail
+    task: str = Field(description="The SCHEDULED task that will send it")
+    task_due: str = Field(description="When it is sent (ISO-8601, UTC)")
+
+
+class BulkEmailSchedulePage(_Answer):
+    """One page of the course's scheduled emails (the platform's default pagination), by schedule id."""
+
+    next: str | None = Field(description="The next page's URL (path and query), if any")
+    previous: str | None = Field(description="The previous page's URL (path and query), if any")
+    count: int
+    num_pages: int
+    current_page: int
+    start: int
+    results: list[BulkEmailSchedule]
+
+
 # ---- Open edX instructor dashboard API v2 (functions/handlers/openedx_v2_routes.py) ----
 # Field names from upstream's views and serializers (lms/djangoapps/instructor/views/api_v2.py,
 # serializers_v2.py) and the front end's types (openedx/frontend-app-instruct).

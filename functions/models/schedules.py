@@ -79,3 +79,24 @@ class UpdateScheduleRequest(BaseModel):
     recurrence: str | None = Field(default=None, max_length=128)
     time_zone: str | None = Field(default=None, max_length=64)
     notify: list[str] | None = Field(default=None, max_length=100)
+
+
+class BulkEmailPatch(BaseModel):
+    """The ``email`` part of spec §6.7's PATCH: the email's id (it must be the scheduled task's
+    email) and what to change (absent: unchanged; ``targets`` replaces them all)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int = Field(ge=1, le=10**12)
+    targets: list[str] | None = Field(default=None, max_length=50)
+    subject: str | None = Field(default=None, max_length=10_000)
+    message: str | None = None
+
+
+class BulkEmailSchedulePatch(BaseModel):
+    """Spec §6.7's PATCH body: a new time (ISO-8601, forced to UTC) and/or the email's new content."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: str | None = Field(default=None, max_length=64)
+    email: BulkEmailPatch | None = None

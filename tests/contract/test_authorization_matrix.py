@@ -163,6 +163,50 @@ def schedule_request(method: str, body: Callable[[], Any] | None = None, fresh: 
     return request
 
 
+def _new_scheduled_email(contract: ContractStack) -> tuple[str, int]:
+    """A course email scheduled a year ahead (by global staff): its schedule id and email id."""
+    admin = contract.client("global_staff")
+    written = admin.request(
+        "POST",
+        course_path(DEMO_COURSE, "emails"),
+        {"send_to": ["myself"], "subject": "Matrix", "message": "<p>Later</p>", "schedule": _later(365)},
+    )
+    assert written.status == 202, written.body
+    listed = admin.request("GET", scheduled_emails_path(DEMO_COURSE), query={"page_size": "100"})
+    assert listed.status == 200, listed.body
+    (item,) = [row for row in listed.body["results"] if row["task"] == written.body["task_id"]]
+    return str(item["id"]), int(written.body["email_id"])
+
+
+def scheduled_emails_path(course_id: str, schedule_id: str | None = None) -> str:
+    """Spec §6.7's paths (upstream's, with their trailing slash on the list)."""
+    base = "/api/instructor_task/v1/schedules/" + course_path(course_id, "bulk_email/").removeprefix(
+        "/courses/"
+    )
+    return base + schedule_id if schedule_id else base
+
+
+_SCHEDULED_EMAILS: dict[int, tuple[str, int]] = {}
+
+
+def scheduled_email_request(method: str, body: bool = False, fresh: bool = False) -> Request:
+    """A request on the scheduled email the read and edit cases share (or a fresh one to delete)."""
+
+    def request(contract: ContractStack) -> tuple[str, str, dict[str, Any]]:
+        if fresh:
+            schedule_id, email_id = _new_scheduled_email(contract)
+        else:
+            if id(contract) not in _SCHEDULED_EMAILS:
+                _SCHEDULED_EMAILS[id(contract)] = _new_scheduled_email(contract)
+            schedule_id, email_id = _SCHEDULED_EMAILS[id(contract)]
+        kwargs: dict[str, Any] = {}
+        if body:
+            kwargs["body"] = {"schedule": _later(200), "email": {"id": email_id, "subject": "Matrix, moved"}}
+        return method, scheduled_emails_path(DEMO_COURSE, schedule_id), kwargs
+
+    return request
+
+
 def shows_grade_task(role: str, body: Any, contract: ContractStack) -> str | None:
     visible = contract.grade_task in body
     should = role in SHOW_TASKS
@@ -470,6 +514,51 @@ CASES: list[Case] = [
         ("GET", "/courses/{course_id}/email_tasks"),
         get(lambda c: course_path(OTHER_COURSE, "email_tasks")),
         answers(["global_staff", "other_instructor"], {200}),
+    ),
+    Case(
+        "the course's scheduled emails, spec §6.7 (email: course staff)",
+        ("GET", "/api/instructor_task/v1/schedules/{course_id}/bulk_email/"),
+        get(lambda c: scheduled_emails_path(DEMO_COURSE)),
+        answers(EMAIL, {200}),
+    ),
+    Case(
+        "one scheduled email (email: course staff)",
+        ("GET", "/api/instructor_task/v1/schedules/{course_id}/bulk_email/{schedule_id}"),
+        scheduled_email_request("GET"),
+        answers(EMAIL, {200}),
+    ),
+    Case(
+        "move a scheduled email and change its subject, spec §6.7 (email: course staff)",
+        ("PATCH", "/api/instructor_task/v1/schedules/{course_id}/bulk_email/{schedule_id}"),
+        scheduled_email_request("PATCH", body=True),
+        answers(EMAIL, {200}),
+    ),
+    Case(
+        "cancel a scheduled email, spec §6.7 (email: course staff)",
+        ("DELETE", "/api/instructor_task/v1/schedules/{course_id}/bulk_email/{schedule_id}"),
+        scheduled_email_request("DELETE", fresh=True),
+        answers(EMAIL, {204}),
+        per_role=True,
+    ),
+    Case(
+        "another course's scheduled email under the course of the URL (404 for its staff, else 403)",
+        ("PATCH", "/api/instructor_task/v1/schedules/{course_id}/bulk_email/{schedule_id}"),
+        lambda c: (
+            "PATCH",
+            scheduled_emails_path(OTHER_COURSE, _new_scheduled_email(c)[0]),
+            {"body": {"schedule": _later(200)}},
+        ),
+        # The schedule is the demo course's: under the other course nobody finds it (upstream's gap).
+        {
+            role: (
+                {401}
+                if role == "expired"
+                else {404}
+                if role in ("global_staff", "other_instructor")
+                else {403}
+            )
+            for role in ROLES
+        },
     ),
     Case(
         "list the course's schedules (show_tasks; each schedule shown by its type's permission)",

@@ -11,6 +11,6 @@ from itask.cli.commands import problems  # noqa: F401
 from itask.cli.commands import reports, data  # noqa: F401
 from itask.cli.commands import staff  # noqa: F401
 from itask.cli.commands import lti_passback  # noqa: F401
-from itask.cli.commands import email  # noqa: F401
+from itask.cli.commands import email, email_schedules  # noqa: F401
 from itask.cli.commands import auth  # noqa: F401
 # isort: on
