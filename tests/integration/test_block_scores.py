@@ -135,8 +135,8 @@ def test_a_bad_block_scores_line_anywhere_leaves_nothing_written(course):
         (line(404, block="ora1", earned=6.0, possible=5.0), "earned is more than possible"),
         (line(404, block="ora1", earned="4", possible=5.0), "valid number"),
         (line(999, block="ora1", earned=1.0, possible=5.0), "user 999 is not enrolled"),
-        (line(404, block="ora1", earned=1.0, possible=5.0) + "\n" + line(404, block="ora1", earned=2.0, possible=5.0),
-         "also on line 2"),
+        (line(404, block="ora1", earned=1.0, possible=5.0) + "\n"
+         + line(404, block="ora1", earned=2.0, possible=5.0), "also on line 2"),
     ]:  # fmt: skip
         status, answer = stack.api(
             "POST", f"{PATH}/data/block_scores", "admin", raw_body=f"{good}\n{bad}".encode()

@@ -62,7 +62,7 @@ class BlockScoreWrite(BaseModel):
     enrollment: Enrollment | None = None
 
 
-@loader(KIND)
+@loader(KIND, line=BlockScoreRow)
 def load_block_scores(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     course = ctx.courses.get_course(course_id)
     if course is None:
