@@ -108,3 +108,43 @@ def test_bad_enrollment_and_settings_lines_are_refused_whole(stack):
         stack.api("POST", f"{PATH}/data/enrollments", "instructor", raw_body=json.dumps(good).encode())[0]
         == 403
     )
+
+
+def test_a_repeated_or_late_enrollment_change_never_overwrites_a_newer_one(stack):
+    """Issue #15.2: the same change delivered twice, and changes out of order, end in the newest."""
+    status, _ = stack.api(
+        "POST", "/admin/courses/import", "admin", raw_body=export_of("scored_blocks_course")
+    )
+    assert status == 201
+    courses = CourseRepository(stack.settings)
+    new = {"user_id": 701, "username": "u701", "email": "u701@example.org"}
+
+    def stored() -> tuple[str, bool, int | None]:
+        enrollment = courses.get_enrollments(COURSE, [701])[701]
+        return enrollment.mode, enrollment.is_active, enrollment.source_version
+
+    status, summary = load(stack, "enrollments", {**new, "mode": "verified", "source_version": 200})
+    assert (status, summary["created"], summary["stale"]) == (200, 1, 0), summary
+    # A late change (version 100) and the same change again (200): nothing changes
+    for late in ({"user_id": 701, "mode": "audit", "source_version": 100},
+                 {"user_id": 701, "mode": "verified", "source_version": 200}):  # fmt: skip
+        status, summary = load(stack, "enrollments", late)
+        assert (status, summary["enrollments"], summary["stale"]) == (200, 0, 1), summary
+        assert stored() == ("verified", True, 200)
+    # A batch holding two changes out of order: the newest wins, whatever its place
+    status, summary = load(
+        stack,
+        "enrollments",
+        {"user_id": 701, "mode": "honor", "is_active": False, "source_version": 300},
+        {"user_id": 701, "mode": "audit", "source_version": 250},
+    )
+    assert (status, summary["enrollments"]) == (200, 1), summary
+    assert stored() == ("honor", False, 300)
+    # The write itself is conditional: a change prepared before a newer one was stored is not applied
+    enrollment = courses.get_enrollments(COURSE, [701])[701]
+    older = enrollment.model_copy(update={"mode": "audit", "source_version": 299})
+    assert courses.put_enrollments_if_newer([older]) == 0
+    assert stored() == ("honor", False, 300)
+    newer = enrollment.model_copy(update={"mode": "audit", "is_active": True, "source_version": 301})
+    assert courses.put_enrollments_if_newer([newer, newer]) == 1  # applied once, the repeat skipped
+    assert stored() == ("audit", True, 301)

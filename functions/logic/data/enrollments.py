@@ -31,6 +31,7 @@ from functions.models.people import Email, Username
 KIND = "enrollments"
 MAX_ROWS = 100_000
 GroupName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+SourceVersion = Annotated[int, Field(ge=0, le=2**63 - 1)]
 # The fields a line may set on the enrollment, by the line's field name.
 ENROLLMENT_FIELDS = (
     "username", "email", "mode", "is_active", "created", "user_is_active", "id_verified", "cohort", "team",
@@ -52,24 +53,36 @@ class EnrollmentRow(BaseModel):
     id_verified: bool | None = Field(default=None, description="ID verification approved (new: false)")
     cohort: GroupName | None = Field(default=None, description="the learner's cohort; null: none")
     team: GroupName | None = Field(default=None, description="the learner's team; null: none")
+    source_version: SourceVersion | None = Field(
+        default=None,
+        description=(
+            "the source's version of this change (e.g. its modification time in microseconds): a change "
+            "is applied only over an older one, so a repeated or late change never overwrites a newer"
+        ),
+    )
 
 
 @loader(KIND, line=EnrollmentRow)
 def load_enrollments(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     if not ctx.courses.course_exists(course_id):
         raise BadRequest(f"Course not found: {course_id}")
-    rows = loaders.parse_lines(EnrollmentRow, lines, MAX_ROWS)
-    first_line: dict[int, int] = {}
-    for number, row in rows:
-        seen = first_line.setdefault(row.user_id, number)
-        if seen != number:
-            raise BadRequest(f"line {number}: user {row.user_id}'s enrollment is also on line {seen}")
+    rows = _newest_per_learner(loaders.parse_lines(EnrollmentRow, lines, MAX_ROWS))
+    first_line = {row.user_id: number for number, row in rows}
     cohorts = {cohort.name for cohort in CohortRepository(ctx.settings).list(course_id)}
     current = ctx.courses.get_enrollments(course_id, first_line)
     now = datetime.now(UTC)
     written: list[Enrollment] = []
-    created = 0
+    created = stale = 0
     for number, row in rows:
+        stored = current.get(row.user_id)
+        stored_version = stored.source_version if stored is not None else None
+        if (
+            row.source_version is not None
+            and stored_version is not None
+            and stored_version >= row.source_version
+        ):
+            stale += 1  # repeated or late: the stored enrollment is as new or newer
+            continue
         given = {name: getattr(row, name) for name in ENROLLMENT_FIELDS if name in row.model_fields_set}
         if given.get("cohort") is not None and given["cohort"] not in cohorts:
             raise BadRequest(f"line {number}: the course has no cohort {given['cohort']!r}")
@@ -87,9 +100,13 @@ def load_enrollments(ctx: RunContext, course_id: str, lines: list[str]) -> Prepa
                 course_id=course_id, user_id=row.user_id, username=row.username, email=row.email, created=now
             )
             created += 1
+        if row.source_version is not None:
+            given["source_version"] = row.source_version
         written.append(existing.model_copy(update=given))
     refuse_unstorable(
-        ctx.courses.check_enrollments(written), lambda position: rows[position][0], "enrollment"
+        ctx.courses.check_enrollments(written),
+        lambda position: first_line[written[position].user_id],
+        "enrollment",
     )
     return Prepared(
         written,
@@ -98,12 +115,31 @@ def load_enrollments(ctx: RunContext, course_id: str, lines: list[str]) -> Prepa
             "enrollments": len(written),
             "created": created,
             "updated": len(written) - created,
+            "stale": stale,
             "inactive_accounts": sum(1 for enrollment in written if not enrollment.user_is_active),
         },
     )
 
 
+def _newest_per_learner(rows: list[tuple[int, EnrollmentRow]]) -> list[tuple[int, EnrollmentRow]]:
+    """One line per learner: with source versions, the newest of a learner's lines (a batch of
+    changes may hold several); without, a second line for a learner is refused."""
+    kept: dict[int, tuple[int, EnrollmentRow]] = {}
+    for number, row in rows:
+        seen = kept.get(row.user_id)
+        if seen is None:
+            kept[row.user_id] = (number, row)
+        elif row.source_version is None or seen[1].source_version is None:
+            raise BadRequest(f"line {number}: user {row.user_id}'s enrollment is also on line {seen[0]}")
+        elif row.source_version > seen[1].source_version:
+            kept[row.user_id] = (number, row)
+    return sorted(kept.values(), key=lambda pair: pair[0])
+
+
 @load_journal.applier(KIND, Enrollment)
 def _apply(ctx: RunContext, course_id: str, rows: Sequence[Enrollment]) -> None:
-    """Whole enrollments as read under the course's load lock, with the loaded fields changed."""
-    ctx.courses.put_enrollments(rows)
+    """Whole enrollments as read under the course's load lock, with the loaded fields changed; a
+    versioned one only over an older version (a change that arrived meanwhile, or a second apply of
+    the same journal chunk, is not overwritten)."""
+    ctx.courses.put_enrollments(row for row in rows if row.source_version is None)
+    ctx.courses.put_enrollments_if_newer(row for row in rows if row.source_version is not None)
