@@ -109,9 +109,11 @@ infra: $(INFRA_STAMP)
 openapi: $(BASE_STAMP)
 	$(PY) -m itask.openapi
 
-# The published JSON Schemas of the bus events (docs/events/), from their pydantic models.
+# The published JSON Schemas of the bus events (docs/events/) and of the data load kinds' JSON lines
+# (docs/loads/), from their pydantic models.
 schemas: $(BASE_STAMP)
 	$(PY) -m itask.schemas
+	$(PY) -m itask.load_schemas
 
 # Mutation testing (mutmut, [tool.mutmut] in pyproject.toml) of the modules that keep tasks safe:
 # the lifecycle, the ledger and slots (tasks_repo), the sweeper, permissions. Slow: not in `make test`.

@@ -175,6 +175,7 @@ def _enrollment_item(enrollment: Enrollment) -> EnrollmentItem:
         experiment_groups=dict(enrollment.experiment_groups) or None,
         allowlisted=enrollment.allowlisted,
         certificate=None if cert is None else certificate_map(cert),
+        source_version=enrollment.source_version,
     )
 
 
@@ -196,6 +197,7 @@ def _enrollment(item: EnrollmentItem) -> Enrollment:
         experiment_groups={str(k): str(v) for k, v in groups.items()},
         allowlisted=bool(item.allowlisted),
         certificate=None if cert is None else certificate_of(cert),
+        source_version=None if item.source_version is None else int(item.source_version),
     )
 
 
@@ -223,14 +225,39 @@ class CourseRepository:
 
     # ---- learners ----
     def put_enrollments(self, enrollments: Iterable[Enrollment]) -> None:
-        groups: dict[str, tuple[set[str], set[str]]] = {}
+        written = list(enrollments)
         with EnrollmentItem.batch_write() as batch:
-            for enrollment in enrollments:
+            for enrollment in written:
                 batch.save(_enrollment_item(enrollment))
-                cohorts, modes = groups.setdefault(enrollment.course_id, (set(), set()))
-                modes.add(enrollment.mode)
-                if enrollment.cohort:
-                    cohorts.add(enrollment.cohort)
+        self._note_groups(written)
+
+    def put_enrollments_if_newer(self, enrollments: Iterable[Enrollment]) -> int:
+        """Write each enrollment unless the stored one has the same or a newer ``source_version`` (a
+        repeated or late change): one conditional PutItem each. The number written."""
+        written: list[Enrollment] = []
+        for enrollment in enrollments:
+            if enrollment.source_version is None:
+                raise ValueError("put_enrollments_if_newer needs a source_version")
+            try:
+                _enrollment_item(enrollment).save(
+                    condition=EnrollmentItem.source_version.does_not_exist()
+                    | (EnrollmentItem.source_version < enrollment.source_version)
+                )
+            except PutError as error:
+                if error.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+                continue
+            written.append(enrollment)
+        self._note_groups(written)
+        return len(written)
+
+    def _note_groups(self, enrollments: list[Enrollment]) -> None:
+        groups: dict[str, tuple[set[str], set[str]]] = {}
+        for enrollment in enrollments:
+            cohorts, modes = groups.setdefault(enrollment.course_id, (set(), set()))
+            modes.add(enrollment.mode)
+            if enrollment.cohort:
+                cohorts.add(enrollment.cohort)
         # One write per course and call: the cohorts and modes now in use (never removed: an empty
         # cohort is still the course's).
         for course_id, (cohorts, modes) in groups.items():

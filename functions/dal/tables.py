@@ -275,6 +275,9 @@ class EnrollmentItem(Model):
     experiment_groups: MapAttribute[str, str] = MapAttribute(null=True)
     allowlisted = BooleanAttribute(default=False)
     certificate = CertificateMap(null=True)
+    # The source's version of the last enrollment change applied (incremental loads): an older or
+    # repeated change is not applied over it.
+    source_version = NumberAttribute(null=True)
 
     user_enrollments = UserEnrollmentsIndex()
     course_username = CourseUsernameIndex()

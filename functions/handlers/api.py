@@ -31,6 +31,7 @@ from functions import cors
 from functions.catalog import OPENEDX_ROUTES
 from functions.errors import ApiError, BadRequest, Unauthorized
 from functions.handlers import certificate_verify
+from functions.handlers.access_routes import router as access_router
 from functions.handlers.contract import (
     DOCUMENTED_BODIES,
     MAX_QUERY,
@@ -70,6 +71,7 @@ app.include_router(email_router)
 app.include_router(schedule_router)
 app.include_router(email_schedule_router)
 app.include_router(openedx_router)
+app.include_router(access_router)
 
 
 class TaskStatusMap(RootModel[dict[str, models.TaskStatus]]):

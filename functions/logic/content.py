@@ -129,7 +129,7 @@ class StateLoadRow(BaseModel):
     enrollment: Enrollment | None = None
 
 
-@loader(STATE)
+@loader(STATE, line=StateRow)
 def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     """Bulk-load learner problem state (and the score sheets the grade reports read).
 

@@ -23,6 +23,7 @@ from functions.logic.registry import RunContext
 
 Loader = Callable[[RunContext, str, list[str]], Prepared]
 _LOADERS: dict[str, Loader] = {}
+_LINE_MODELS: dict[str, type[BaseModel]] = {}
 # Importing these registers every loader: learner state here, the other kinds in the data package.
 LOADER_MODULES = ("functions.logic.content", "functions.logic.data")
 
@@ -64,11 +65,16 @@ def parse_lines(
     return rows
 
 
-def loader(kind: str) -> Callable[[Loader], Loader]:
+def loader(kind: str, line: type[BaseModel] | None = None) -> Callable[[Loader], Loader]:
+    """Register the loader of ``kind``; ``line`` is the model of one JSON line, from which the kind's
+    published schema is generated (``docs/loads/<kind>.schema.json``, ``make schemas``)."""
+
     def register(function: Loader) -> Loader:
         if kind in _LOADERS:
             raise ValueError(f"loader {kind} registered twice")
         _LOADERS[kind] = function
+        if line is not None:
+            _LINE_MODELS[kind] = line
         return function
 
     return register
@@ -77,6 +83,12 @@ def loader(kind: str) -> Callable[[Loader], Loader]:
 def kinds() -> list[str]:
     load_modules()
     return sorted(_LOADERS)
+
+
+def line_models() -> dict[str, type[BaseModel]]:
+    """kind -> the model of one of its JSON lines (every kind registers one: a test holds it)."""
+    load_modules()
+    return dict(sorted(_LINE_MODELS.items()))
 
 
 def run(ctx: RunContext, course_id: str, kind: str, lines: list[str], requester: str) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
-from functions.logic import olx_checks
+from functions.logic import olx_checks, olx_scored
 from functions.logic.capa import parse_problem
 from functions.logic.keys import block_id_in, course_id_of
 from functions.models.bounds import MAX_SCORE
@@ -367,6 +367,11 @@ class _Importer:
             problem = self._problem(block_id, source, fields)
             max_score = None if problem.error else problem.max_score  # an unreadable problem is not scored
             weight = self._float(fields.get("weight"), f"{where}: weight")
+        elif category not in CONTAINER_CATEGORIES:
+            # Other scored blocks (ORA, LTI, drag and drop, ...): their scores load as block_scores.
+            max_score = olx_scored.max_score(
+                category, definition, fields, lambda message: self.warnings.append(f"{where}: {message}")
+            )
         display_name = _text(fields.get("display_name"))
         if not display_name and category == "openassessment":
             # Open response assessments name themselves in a <title> element, not an attribute.

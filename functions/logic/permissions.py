@@ -30,6 +30,8 @@ class Permission(StrEnum):
     INSTRUCTOR_ACCESS = "instructor_access"
     # LTI pass-backs of a course: list the ledger, re-send failed scores.
     LTI_PASSBACKS = "lti_passbacks"
+    # List, grant and revoke the course's roles (upstream's "Membership": instructor or global staff).
+    EDIT_COURSE_ACCESS = "edit_course_access"
 
 
 _COURSE_STAFF = frozenset({GLOBAL_STAFF, "instructor", "staff"})
@@ -49,6 +51,7 @@ DEFAULT_RULES: dict[Permission, frozenset[str]] = {
     Permission.CERTIFICATES: _INSTRUCTOR,
     Permission.INSTRUCTOR_ACCESS: _INSTRUCTOR,
     Permission.LTI_PASSBACKS: _COURSE_STAFF,
+    Permission.EDIT_COURSE_ACCESS: _INSTRUCTOR,
 }
 
 

@@ -11,6 +11,8 @@ class Role(StrEnum):
     INSTRUCTOR = "instructor"
     STAFF = "staff"
     DATA_RESEARCHER = "data_researcher"
+    # Open edX's beta tester ("beta"): sees content before its release date; no instructor-task right.
+    BETA = "beta"
 
 
 class RoleGrant(BaseModel):

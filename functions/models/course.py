@@ -178,6 +178,8 @@ class Enrollment(BaseModel):
     experiment_groups: dict[str, str] = Field(default_factory=dict)
     allowlisted: bool = False
     certificate: Certificate | None = None
+    # The source's version (e.g. its modification time in microseconds) of the last change applied.
+    source_version: int | None = None
 
 
 class Learner(BaseModel):

@@ -106,7 +106,8 @@ class ServicePermissions(Construct):
         # checks that the task's scratch files under work/ still exist.
         self._read_write(fn, self._data.tasks)
         self._read_write(fn, self._data.courses)  # admin: course imports and bulk state loads
-        self._read(fn, self._data.access)
+        # Who may do what; administrators grant and revoke roles and edit users (audited).
+        self._read_write(fn, self._data.access)
         self._reports.grant_read(fn, constants.REPORTS_PREFIX, constants.WORK_PREFIX)
         self._reports.grant_read_write(fn, constants.ATTACHMENTS_PREFIX)  # the ORA submissions loader
         self._reports.grant_read_write_delete(fn, constants.LOADS_PREFIX)  # bulk loads' journals

@@ -636,6 +636,95 @@ CASES: list[Case] = [
 ]
 
 
+# Users and roles (upstream's "Membership": listing, granting and revoking course roles take
+# EDIT_COURSE_ACCESS, the course's instructor or global staff; users and global staff are global staff's).
+# The target is the learner (a beta tester role, which gives no right any other case reads) and a
+# spare user nobody calls as.
+SPARE = "m-spare"
+EDIT_COURSE_ACCESS = INSTRUCTOR
+
+
+def _spare_path(contract: ContractStack, prefix: str) -> str:
+    made = contract.client("global_staff").request(
+        "PUT", f"/admin/users/{SPARE}", {"user_id": 97, "username": SPARE, "email": "spare@example.org"}
+    )
+    assert made.status in (200, 201), made.body
+    return f"{prefix}/{SPARE}"
+
+
+CASES += [
+    Case(
+        "list the course's role members (edit course access: instructor)",
+        ("GET", "/courses/{course_id}/roles"),
+        get(lambda c: course_path(DEMO_COURSE, "roles")),
+        answers(EDIT_COURSE_ACCESS, {200}),
+    ),
+    Case(
+        "another course's role members (its instructor)",
+        ("GET", "/courses/{course_id}/roles"),
+        get(lambda c: course_path(OTHER_COURSE, "roles")),
+        answers(["global_staff", "other_instructor"], {200}),
+    ),
+    Case(
+        "grant a beta tester role (edit course access: instructor)",
+        ("POST", "/courses/{course_id}/roles"),
+        post(lambda c: course_path(DEMO_COURSE, "roles"), body={"user": "m-learner", "role": "beta"}),
+        answers(EDIT_COURSE_ACCESS, {200}),
+    ),
+    Case(
+        "revoke a beta tester role (edit course access: instructor)",
+        ("DELETE", "/courses/{course_id}/roles/{role}/{user}"),
+        delete(lambda c: course_path(DEMO_COURSE, "roles/beta/m-learner")),
+        answers(EDIT_COURSE_ACCESS, {200}),
+    ),
+    Case(
+        "the course's role changes (edit course access: instructor)",
+        ("GET", "/courses/{course_id}/roles/audit"),
+        get(lambda c: course_path(DEMO_COURSE, "roles/audit")),
+        answers(EDIT_COURSE_ACCESS, {200}),
+    ),
+    Case(
+        "a user record (global staff)",
+        ("GET", "/admin/users/{subject}"),
+        get(lambda c: "/admin/users/m-learner"),
+        answers(["global_staff"], {200}),
+    ),
+    Case(
+        "create or update a user (global staff)",
+        ("PUT", "/admin/users/{subject}"),
+        post(
+            lambda c: f"/admin/users/{SPARE}",
+            body={"user_id": 97, "username": SPARE, "email": "spare@example.org"},
+            method="PUT",
+        ),
+        answers(["global_staff"], {200, 201}),
+    ),
+    Case(
+        "list global staff (global staff)",
+        ("GET", "/admin/global-staff"),
+        get(lambda c: "/admin/global-staff"),
+        answers(["global_staff"], {200}),
+    ),
+    Case(
+        "make a user global staff (global staff)",
+        ("PUT", "/admin/global-staff/{subject}"),
+        lambda c: ("PUT", _spare_path(c, "/admin/global-staff"), {}),
+        answers(["global_staff"], {200}),
+    ),
+    Case(
+        "remove a user's global staff flag (global staff)",
+        ("DELETE", "/admin/global-staff/{subject}"),
+        lambda c: ("DELETE", _spare_path(c, "/admin/global-staff"), {}),
+        answers(["global_staff"], {200}),
+    ),
+    Case(
+        "the audit of users and global staff (global staff)",
+        ("GET", "/admin/access/audit"),
+        get(lambda c: "/admin/access/audit"),
+        answers(["global_staff"], {200}),
+    ),
+]
+
 # Open edX's instructor dashboard API (upstream's permission per view, lms/djangoapps/instructor/
 # views/api_v2.py): ReportDownloadsView ENROLLMENT_REPORT, GenerateReportView CAN_RESEARCH (course
 # staff or researcher for issued_certificates), InstructorTaskListView SHOW_TASKS. The course key is

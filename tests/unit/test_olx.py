@@ -206,10 +206,13 @@ def test_demo_course_unsupported_blocks_stay_in_the_tree(demo):
     }
     drag = next(block for block in by_unit["Drag-and-Drop"] if block.category == "drag-and-drop-v2")
     assert drag.display_name == "Drag and Drop"
-    assert drag.max_score is None and drag.children == []
+    # Scored XBlocks count in the grades as upstream: drag and drop (weight 1), LTI with has_score
+    # (weight 1), ORA (its rubric's best options summed); their scores load as block_scores.
+    assert drag.max_score == 1.0 and drag.children == []
     assert [block.category for block in by_unit["Open Response Assessment (ORA)"]].count(
         "openassessment"
     ) == 1
+    assert all(block.max_score == 1.0 for block in course.blocks.values() if block.category == "lti")
     assert any(block.display_name == "Poll: Open edX features" for block in by_unit["Polls"])
     lti = [block.display_name for blocks in by_unit.values() for block in blocks if block.category == "lti"]
     assert sorted(lti) == ["Code Grading Assessment via OpenJupyter (LTI)", "Codeboard.io LTI Demonstration"]
@@ -474,3 +477,41 @@ def test_course_policy_grading_policy_overrides_grading_policy_json():
 def test_unusable_archives_raise_olx_error(archive):
     with pytest.raises(OlxError):
         import_course(archive)
+
+
+def test_scored_xblocks_have_their_maximum_from_the_olx():
+    """ORA: the sum of each criterion's best option; LTI: its weight when it has a score, else not
+    scored; drag and drop: its weight; any block saying has_score: its max_score or weight."""
+    import xml.etree.ElementTree as ET
+
+    from functions.logic import olx_scored
+
+    warnings: list[str] = []
+    ora = ET.fromstring(
+        "<openassessment><rubric>"
+        '<criterion><option points="0"/><option points="3"/><option points="1"/></criterion>'
+        '<criterion><option points="2"/><option points="5"/></criterion>'
+        "</rubric></openassessment>"
+    )
+    assert olx_scored.max_score("openassessment", ora, {}, warnings.append) == 8.0
+    assert (
+        olx_scored.max_score("openassessment", ET.fromstring("<openassessment/>"), {}, warnings.append)
+        is None
+    )
+    assert warnings == ["open response assessment without a rubric: not scored"]
+    lti = ET.fromstring("<lti_consumer/>")
+    assert (
+        olx_scored.max_score("lti_consumer", lti, {"has_score": "true", "weight": "2.5"}, warnings.append)
+        == 2.5
+    )
+    assert (
+        olx_scored.max_score("lti_consumer", lti, {"has_score": "false", "weight": "2.5"}, warnings.append)
+        is None
+    )
+    assert olx_scored.max_score("lti", lti, {"has_score": "true"}, warnings.append) == 1.0
+    assert olx_scored.max_score("drag-and-drop-v2", lti, {"weight": "4"}, warnings.append) == 4.0
+    assert (
+        olx_scored.max_score("my_xblock", lti, {"has_score": "True", "max_score": "7"}, warnings.append)
+        == 7.0
+    )
+    assert olx_scored.max_score("video", lti, {}, warnings.append) is None

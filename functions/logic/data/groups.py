@@ -40,7 +40,7 @@ class GroupRow(BaseModel):
     group: IdOrName | None
 
 
-@loader(GROUPS)
+@loader(GROUPS, line=GroupRow)
 def load_groups(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     course = ctx.courses.get_course(course_id)
     if course is None:

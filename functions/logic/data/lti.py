@@ -14,7 +14,7 @@ from functions.logic.registry import RunContext
 KIND = "lti_assignments"
 
 
-@loader(KIND)
+@loader(KIND, line=admin.AssignmentRow)
 def load_lti_assignments(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     rows, summary = admin.prepare_assignments(LtiContext.create(ctx.settings), course_id, lines)
     return Prepared(rows, summary)

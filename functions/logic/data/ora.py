@@ -210,7 +210,7 @@ class OraLoadRow(BaseModel):
     uploads: list[Upload] = Field(default_factory=list)
 
 
-@loader(KIND)
+@loader(KIND, line=SubmissionLine)
 def load_submissions(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     """Check every line (and every item and attachment it will write); the rows to write."""
     course = ctx.courses.get_course(course_id)

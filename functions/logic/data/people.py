@@ -69,7 +69,7 @@ class ProfileLoadRow(BaseModel):
     stale_copies: list[str] = Field(default_factory=list)  # course ids
 
 
-@loader(PROFILES)
+@loader(PROFILES, line=UserProfile)
 def load_profiles(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     """User profiles (one per user, shared by every course); a load replaces each user's profile.
 
@@ -110,7 +110,7 @@ def _apply_profiles(ctx: RunContext, course_id: str, rows: Sequence[ProfileLoadR
     enrollment_pending.enroll_invited(ctx, [row.profile for row in rows])
 
 
-@loader(ENROLLMENT_ALLOWED)
+@loader(ENROLLMENT_ALLOWED, line=EnrollmentAllowed)
 def load_enrollment_allowed(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     """Emails allowed to enroll in the course (added to those already there)."""
     rows = parse_lines(EnrollmentAllowed, lines)
@@ -127,7 +127,7 @@ def _apply_allowed(ctx: RunContext, course_id: str, rows: Sequence[EnrollmentAll
     PeopleRepository(ctx.settings).put_allowed(course_id, rows)
 
 
-@loader(SURVEYS)
+@loader(SURVEYS, line=SurveyResponse)
 def load_surveys(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     """Survey answers, one line per learner; a learner's line replaces the learner's earlier answers."""
     rows = parse_lines(SurveyResponse, lines)
@@ -147,7 +147,7 @@ def _apply_surveys(ctx: RunContext, course_id: str, rows: Sequence[SurveyRespons
     PeopleRepository(ctx.settings).put_surveys(course_id, rows)
 
 
-@loader(PROCTORED_ATTEMPTS)
+@loader(PROCTORED_ATTEMPTS, line=ProctoredAttempt)
 def load_proctored_attempts(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     """Proctored exam attempts with their reviews; an attempt is identified by user and attempt code."""
     rows = parse_lines(ProctoredAttempt, lines)
