@@ -24,7 +24,7 @@ from functions.logic import service
 from functions.logic.failures import new_error_id
 from functions.observability import logger, metrics, tracer
 from functions.settings import get_settings
-from functions.web import session, views
+from functions.web import grades, session, tools, views
 
 app = APIGatewayHttpResolver()
 
@@ -183,6 +183,46 @@ def run_form(course_id: str, task_type: str) -> Response:
 def run_submit(course_id: str, task_type: str) -> Response:
     visitor = _visitor()
     return _respond(views.run_submit(visitor, unquote(course_id), unquote(task_type)[:64], _posted(visitor)))
+
+
+# ---- problem tools (dry run charts, then the real run), task results, grades ----
+@app.get("/web/courses/<course_id>/tools")
+def tools_page(course_id: str) -> Response:
+    return _respond(tools.tools_page(_visitor(), unquote(course_id)))
+
+
+@app.post("/web/courses/<course_id>/tools/preview")
+def tools_preview(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(tools.preview(visitor, unquote(course_id), _posted(visitor)))
+
+
+@app.post("/web/courses/<course_id>/tools/run")
+def tools_run(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(tools.run(visitor, unquote(course_id), _posted(visitor)))
+
+
+@app.get("/web/courses/<course_id>/results/<task_id>")
+def result_page(course_id: str, task_id: str) -> Response:
+    return _respond(tools.result_page(_visitor(), unquote(course_id), unquote(task_id)[:128]))
+
+
+@app.get("/web/courses/<course_id>/results/<task_id>/panel")
+def result_panel(course_id: str, task_id: str) -> Response:
+    return _respond(tools.result_panel(_visitor(), unquote(course_id), unquote(task_id)[:128]))
+
+
+@app.get("/web/courses/<course_id>/grades")
+def grades_page(course_id: str) -> Response:
+    report = _query().get("report", "")[:255] or None
+    return _respond(grades.grades_page(_visitor(), unquote(course_id), report))
+
+
+@app.post("/web/courses/<course_id>/grades/diff")
+def grades_diff(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(grades.diff(visitor, unquote(course_id), _posted(visitor)))
 
 
 def _task_action(action: str) -> Callable[[str], Response]:

@@ -155,6 +155,8 @@ def course(visitor: Visitor, course_id: str, submitted: str | None = None) -> An
         reports=reports_html,
         reports_tag=reports_tag,
         reports_allowed=reports_allowed,
+        tools_allowed=_may(visitor, course_id, permissions.Permission.GIVE_STUDENT_EXTENSION)
+        or _may(visitor, course_id, permissions.Permission.OVERRIDE_GRADES),
         notice=notice,
         headers={"Cache-Control": "no-store"},
     )
