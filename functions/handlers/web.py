@@ -24,7 +24,7 @@ from functions.logic import service
 from functions.logic.failures import new_error_id
 from functions.observability import logger, metrics, tracer
 from functions.settings import get_settings
-from functions.web import grades, session, tools, views
+from functions.web import email_pages, enrollment_pages, grades, lti_pages, session, tools, views
 
 app = APIGatewayHttpResolver()
 
@@ -223,6 +223,41 @@ def grades_page(course_id: str) -> Response:
 def grades_diff(course_id: str) -> Response:
     visitor = _visitor()
     return _respond(grades.diff(visitor, unquote(course_id), _posted(visitor)))
+
+
+# ---- task families ----
+@app.get("/web/courses/<course_id>/email")
+def email_page(course_id: str) -> Response:
+    notice = email_pages.SENT.get(_query().get("sent", ""), "")
+    return _respond(email_pages.email_page(_visitor(), unquote(course_id), notice=notice))
+
+
+@app.post("/web/courses/<course_id>/email")
+def email_post(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(email_pages.email_post(visitor, unquote(course_id), _posted(visitor)))
+
+
+@app.get("/web/courses/<course_id>/lti")
+def lti_page(course_id: str) -> Response:
+    return _respond(lti_pages.lti_page(_visitor(), unquote(course_id), notice=lti_pages.notice_of(_query())))
+
+
+@app.post("/web/courses/<course_id>/lti/resend")
+def lti_resend(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(lti_pages.resend(visitor, unquote(course_id), _posted(visitor)))
+
+
+@app.get("/web/courses/<course_id>/enrollment")
+def enrollment_page(course_id: str) -> Response:
+    return _respond(enrollment_pages.enrollment_page(_visitor(), unquote(course_id)))
+
+
+@app.post("/web/courses/<course_id>/enrollment")
+def enrollment_batch(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(enrollment_pages.batch(visitor, unquote(course_id), _posted(visitor)))
 
 
 def _task_action(action: str) -> Callable[[str], Response]:

@@ -157,6 +157,9 @@ def course(visitor: Visitor, course_id: str, submitted: str | None = None) -> An
         reports_allowed=reports_allowed,
         tools_allowed=_may(visitor, course_id, permissions.Permission.GIVE_STUDENT_EXTENSION)
         or _may(visitor, course_id, permissions.Permission.OVERRIDE_GRADES),
+        email_allowed=_may(visitor, course_id, permissions.Permission.EMAIL),
+        lti_allowed=_may(visitor, course_id, permissions.Permission.LTI_PASSBACKS),
+        enroll_allowed=_may(visitor, course_id, permissions.Permission.ENROLL),
         notice=notice,
         headers={"Cache-Control": "no-store"},
     )

@@ -20,5 +20,11 @@
     if (tag) { event.detail.elt.setAttribute("data-etag", tag); }
   });
   document.addEventListener("htmx:afterSwap", function (event) { localTimes(event.detail.target); });
-  document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+  // 3. Forms that take a local date-time send the browser's UTC offset with it (minutes east of UTC).
+  function utcOffsets(root) {
+    root.querySelectorAll("input[data-utc-offset]").forEach(function (el) {
+      el.value = String(-new Date().getTimezoneOffset());
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { localTimes(document); utcOffsets(document); });
 })();
