@@ -24,7 +24,17 @@ from functions.logic import service
 from functions.logic.failures import new_error_id
 from functions.observability import logger, metrics, tracer
 from functions.settings import get_settings
-from functions.web import email_pages, enrollment_pages, grades, lti_pages, session, tools, views
+from functions.web import (
+    certificate_pages,
+    cohort_pages,
+    email_pages,
+    enrollment_pages,
+    grades,
+    lti_pages,
+    session,
+    tools,
+    views,
+)
 
 app = APIGatewayHttpResolver()
 
@@ -55,11 +65,11 @@ def _query() -> dict[str, str]:
     return {name: value for name, value in (app.current_event.query_string_parameters or {}).items()}
 
 
-def _form() -> dict[str, str]:
+def _form(limit: int = MAX_FORM_BYTES) -> dict[str, str]:
     event = app.current_event
     body = event.body or ""
     raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
-    if len(raw) > MAX_FORM_BYTES:
+    if len(raw) > limit:
         raise BadRequest("The form is too large")
     try:
         return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
@@ -90,9 +100,9 @@ def _visitor() -> views.Visitor:
     return views.Visitor(api, service.principal_for(api, claims.get("sub")), session.csrf_token(token))
 
 
-def _posted(visitor: views.Visitor) -> dict[str, str]:
+def _posted(visitor: views.Visitor, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
     """The form of a POST, once its CSRF token and origin check out."""
-    form = _form()
+    form = _form(limit)
     if not session.same_origin(_headers()) or not session.csrf_matches(visitor_token(), form.get("csrf")):
         raise _CsrfRefused("This form has expired or did not come from this site: reload the page and retry.")
     return form
@@ -258,6 +268,32 @@ def enrollment_page(course_id: str) -> Response:
 def enrollment_batch(course_id: str) -> Response:
     visitor = _visitor()
     return _respond(enrollment_pages.batch(visitor, unquote(course_id), _posted(visitor)))
+
+
+@app.get("/web/courses/<course_id>/cohorts")
+def cohorts_page(course_id: str) -> Response:
+    return _respond(
+        cohort_pages.cohorts_page(_visitor(), unquote(course_id), notice=_query().get("done", ""))
+    )
+
+
+@app.post("/web/courses/<course_id>/cohorts")
+def cohorts_post(course_id: str) -> Response:
+    visitor = _visitor()
+    form = _posted(visitor, cohort_pages.MAX_FORM_BYTES)
+    return _respond(cohort_pages.cohorts_post(visitor, unquote(course_id), form))
+
+
+@app.get("/web/courses/<course_id>/certificates")
+def certificates_page(course_id: str) -> Response:
+    notice = _query().get("done", "")
+    return _respond(certificate_pages.certificates_page(_visitor(), unquote(course_id), notice=notice))
+
+
+@app.post("/web/courses/<course_id>/certificates")
+def certificates_post(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(certificate_pages.certificates_post(visitor, unquote(course_id), _posted(visitor)))
 
 
 def _task_action(action: str) -> Callable[[str], Response]:

@@ -160,6 +160,8 @@ def course(visitor: Visitor, course_id: str, submitted: str | None = None) -> An
         email_allowed=_may(visitor, course_id, permissions.Permission.EMAIL),
         lti_allowed=_may(visitor, course_id, permissions.Permission.LTI_PASSBACKS),
         enroll_allowed=_may(visitor, course_id, permissions.Permission.ENROLL),
+        certificates_allowed=_may(visitor, course_id, permissions.Permission.CERTIFICATES),
+        cohorts_allowed=_may(visitor, course_id, permissions.Permission.ASSIGN_TO_COHORTS),
         notice=notice,
         headers={"Cache-Control": "no-store"},
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from itask.seed import DEMO_COURSE
+from functions.dal.course_repo import CourseRepository
+from itask.seed import DEMO_COURSE, FIRST_USER_ID
 from tests.browser.conftest import WAIT_MS, Dashboard, Visit, axe_check, sign_in, wait_task
 
 
@@ -74,3 +75,62 @@ def test_the_lti_page_says_when_nothing_failed(dashboard: Dashboard, visit: Visi
     page.get_by_role("link", name="LTI pass-backs").click()
     assert "No failed pass-backs" in page.locator("main").inner_text()
     axe_check(page)
+
+
+def test_cohorts_from_a_chosen_csv_file_and_the_certificate_allowlist(
+    dashboard: Dashboard, visit: Visit, tmp_path
+):
+    page = visit.page
+    sign_in(visit, dashboard, "instructor")
+    page.goto(course_url(dashboard))
+    page.get_by_role("link", name="Cohorts").click()
+    page.get_by_label("New cohort name").fill("Evening group")
+    page.get_by_role("button", name="Add cohort").click()
+    page.get_by_role("status").filter(has_text="The cohort was created.").wait_for()
+    assert "Evening group" in page.locator("#list-h + ul").inner_text()
+    axe_check(page)
+    # The file is chosen with the file input; its rows are assigned by the cohort task.
+    learners = report_learners(dashboard)[:2]
+    sheet = tmp_path / "cohorts.csv"
+    sheet.write_text("username,cohort\n" + "".join(f"{name},Evening group\n" for name in learners))
+    page.get_by_label("CSV file", exact=True).set_input_files(str(sheet))
+    page.wait_for_function("() => document.getElementById('f-csv').value.includes('Evening group')")
+    page.get_by_role("button", name="Upload and assign").click()
+    page.get_by_role("heading", name="Pending tasks").wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#pending li.task')]"
+        ".some(li => li.textContent.includes('Cohort students') && li.dataset.state === 'SUCCESS')",
+        timeout=WAIT_MS,
+        polling=500,
+    )
+    settings = dashboard.stack.settings
+    assert settings is not None
+    cohorts = CourseRepository(settings).get_enrollments(DEMO_COURSE, learner_ids(dashboard, learners))
+    assert {one.cohort for one in cohorts.values()} == {"Evening group"}
+
+    page.goto(course_url(dashboard, "/certificates"))
+    axe_check(page)
+    page.get_by_label("Username or email").fill(learners[0])
+    page.get_by_label("Notes").fill("medical leave")
+    page.get_by_role("button", name="Add to the allowlist").click()
+    page.get_by_role("status").filter(has_text="Added to the allowlist.").wait_for()
+    row = page.locator("table.history tbody tr", has_text=learners[0])
+    assert "medical leave" in row.inner_text()
+    page.get_by_role("button", name=f"Remove {learners[0]} from the allowlist").click()
+    page.get_by_role("status").filter(has_text="Removed from the allowlist.").wait_for()
+    assert page.locator("table.history tbody tr", has_text="medical leave").count() == 0
+
+
+def report_learners(dashboard: Dashboard) -> list[str]:
+    """Usernames of the seeded course's first learners (ids from FIRST_USER_ID, with gaps)."""
+    settings = dashboard.stack.settings
+    assert settings is not None
+    found = CourseRepository(settings).get_enrollments(DEMO_COURSE, range(FIRST_USER_ID, FIRST_USER_ID + 20))
+    return [found[uid].username for uid in sorted(found)]
+
+
+def learner_ids(dashboard: Dashboard, usernames: list[str]) -> list[int]:
+    settings = dashboard.stack.settings
+    assert settings is not None
+    courses = CourseRepository(settings)
+    return [int(courses.find_user_id(DEMO_COURSE, name) or 0) for name in usernames]

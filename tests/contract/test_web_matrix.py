@@ -24,7 +24,7 @@ from functions.handlers.web import app
 from functions.web.session import COOKIE, csrf_token
 from itask.seed import DEMO_COURSE
 from tests.contract.conftest import ROLES, ContractStack, course_path
-from tests.contract.test_authorization_matrix import COURSE_STAFF, EVERYONE, RESEARCH, SHOW_TASKS
+from tests.contract.test_authorization_matrix import COURSE_STAFF, EVERYONE, INSTRUCTOR, RESEARCH, SHOW_TASKS
 
 SIGNED_OUT_PAGE = {303}  # to the sign-in page
 SIGNED_OUT_POST = {401}
@@ -260,6 +260,36 @@ WEB_CASES: list[WebCase] = [
         web_course("enrollment"),
         page_answers(COURSE_STAFF, {303, 409}, SIGNED_OUT_POST),
         form=lambda c: {"action": "unenroll", "identifiers": "nobody-such@example.org"},
+    ),
+    WebCase(
+        "cohorts: list, add, upload (course staff: assign_to_cohorts)",
+        ("GET", "/web/courses/{course_id}/cohorts"),
+        "GET",
+        web_course("cohorts"),
+        page_answers(COURSE_STAFF, {200}),
+    ),
+    WebCase(
+        "add a cohort (course staff; 409 once the name is taken)",
+        ("POST", "/web/courses/{course_id}/cohorts"),
+        "POST",
+        web_course("cohorts"),
+        page_answers(COURSE_STAFF, {303, 409}, SIGNED_OUT_POST),
+        form=lambda c: {"do": "add", "name": "Matrix cohort"},
+    ),
+    WebCase(
+        "certificates: allowlist and history (instructor access: certificates)",
+        ("GET", "/web/courses/{course_id}/certificates"),
+        "GET",
+        web_course("certificates"),
+        page_answers(INSTRUCTOR, {200}),
+    ),
+    WebCase(
+        "remove a learner who is not on the allowlist (instructors; 409)",
+        ("POST", "/web/courses/{course_id}/certificates"),
+        "POST",
+        web_course("certificates"),
+        page_answers(INSTRUCTOR, {409}, SIGNED_OUT_POST),
+        form=lambda c: {"do": "disallow", "user": c.learner},
     ),
     WebCase(
         "static files (no session needed)",

@@ -26,5 +26,17 @@
       el.value = String(-new Date().getTimezoneOffset());
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { localTimes(document); utcOffsets(document); });
+  // 4. A file input with data-fills="ID" puts the chosen file's text into that textarea (sent with the form).
+  function fileFills(root) {
+    root.querySelectorAll("input[type=file][data-fills]").forEach(function (input) {
+      input.addEventListener("change", function () {
+        var target = document.getElementById(input.getAttribute("data-fills"));
+        if (!target || !input.files.length) { return; }
+        input.files[0].text().then(function (text) { target.value = text; });
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    localTimes(document); utcOffsets(document); fileFills(document);
+  });
 })();
