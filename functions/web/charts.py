@@ -106,7 +106,12 @@ def bar_chart(
                     index,
                 )
             )
-    ticks = [Tick(top * step // 4, round(TOP + plot_height * (1 - step / 4), 2)) for step in range(5)]
+    # Whole-number ticks at their own height: top is 1, 2 or 5 x 10^n, so one of these divides it.
+    divisions = next(count for count in (5, 4, 2, 1) if top % count == 0)
+    ticks = [
+        Tick(top * step // divisions, round(TOP + plot_height * (1 - step / divisions), 2))
+        for step in range(divisions + 1)
+    ]
     labels = [
         Label(category, round(LEFT + (position + 0.5) * group, 2))
         for position, category in enumerate(categories)

@@ -35,7 +35,13 @@ def test_bars_are_drawn_to_scale_in_their_group():
     # the second series sits right of the first in the same group; groups go left to right
     assert by[("After", "a")].x == pytest.approx(by[("Before", "a")].x + by[("Before", "a")].width, abs=0.02)
     assert by[("Before", "a")].x < by[("Before", "b")].x < by[("Before", "c")].x
-    assert [tick.value for tick in chart.ticks] == [0, 2, 5, 7, 10]
+    # whole-number ticks, each at the height of its value
+    assert [tick.value for tick in chart.ticks] == [0, 2, 4, 6, 8, 10]
+    for tick in chart.ticks:
+        assert tick.y == pytest.approx(charts.TOP + plot - plot * tick.value / chart.top, abs=0.01)
+    for largest in (1, 2, 3, 7, 20, 45, 99, 500):
+        ticks = charts.bar_chart("t", "T", "", ["a"], [("S", [largest])]).ticks
+        assert ticks[0].value == 0 and ticks[-1].value >= largest and len(ticks) >= 2
     assert not chart.empty and charts.bar_chart("e", "T", "", ["a"], [("S", [0])]).empty
 
 
