@@ -24,7 +24,17 @@ from functions.logic import service
 from functions.logic.failures import new_error_id
 from functions.observability import logger, metrics, tracer
 from functions.settings import get_settings
-from functions.web import session, views
+from functions.web import (
+    certificate_pages,
+    cohort_pages,
+    email_pages,
+    enrollment_pages,
+    grades,
+    lti_pages,
+    session,
+    tools,
+    views,
+)
 
 app = APIGatewayHttpResolver()
 
@@ -55,11 +65,11 @@ def _query() -> dict[str, str]:
     return {name: value for name, value in (app.current_event.query_string_parameters or {}).items()}
 
 
-def _form() -> dict[str, str]:
+def _form(limit: int = MAX_FORM_BYTES) -> dict[str, str]:
     event = app.current_event
     body = event.body or ""
     raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
-    if len(raw) > MAX_FORM_BYTES:
+    if len(raw) > limit:
         raise BadRequest("The form is too large")
     try:
         return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
@@ -90,9 +100,9 @@ def _visitor() -> views.Visitor:
     return views.Visitor(api, service.principal_for(api, claims.get("sub")), session.csrf_token(token))
 
 
-def _posted(visitor: views.Visitor) -> dict[str, str]:
+def _posted(visitor: views.Visitor, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
     """The form of a POST, once its CSRF token and origin check out."""
-    form = _form()
+    form = _form(limit)
     if not session.same_origin(_headers()) or not session.csrf_matches(visitor_token(), form.get("csrf")):
         raise _CsrfRefused("This form has expired or did not come from this site: reload the page and retry.")
     return form
@@ -183,6 +193,107 @@ def run_form(course_id: str, task_type: str) -> Response:
 def run_submit(course_id: str, task_type: str) -> Response:
     visitor = _visitor()
     return _respond(views.run_submit(visitor, unquote(course_id), unquote(task_type)[:64], _posted(visitor)))
+
+
+# ---- problem tools (dry run charts, then the real run), task results, grades ----
+@app.get("/web/courses/<course_id>/tools")
+def tools_page(course_id: str) -> Response:
+    return _respond(tools.tools_page(_visitor(), unquote(course_id)))
+
+
+@app.post("/web/courses/<course_id>/tools/preview")
+def tools_preview(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(tools.preview(visitor, unquote(course_id), _posted(visitor)))
+
+
+@app.post("/web/courses/<course_id>/tools/run")
+def tools_run(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(tools.run(visitor, unquote(course_id), _posted(visitor)))
+
+
+@app.get("/web/courses/<course_id>/results/<task_id>")
+def result_page(course_id: str, task_id: str) -> Response:
+    return _respond(tools.result_page(_visitor(), unquote(course_id), unquote(task_id)[:128]))
+
+
+@app.get("/web/courses/<course_id>/results/<task_id>/panel")
+def result_panel(course_id: str, task_id: str) -> Response:
+    return _respond(tools.result_panel(_visitor(), unquote(course_id), unquote(task_id)[:128]))
+
+
+@app.get("/web/courses/<course_id>/grades")
+def grades_page(course_id: str) -> Response:
+    report = _query().get("report", "")[:255] or None
+    return _respond(grades.grades_page(_visitor(), unquote(course_id), report))
+
+
+@app.post("/web/courses/<course_id>/grades/diff")
+def grades_diff(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(grades.diff(visitor, unquote(course_id), _posted(visitor)))
+
+
+# ---- task families ----
+@app.get("/web/courses/<course_id>/email")
+def email_page(course_id: str) -> Response:
+    notice = email_pages.SENT.get(_query().get("sent", ""), "")
+    return _respond(email_pages.email_page(_visitor(), unquote(course_id), notice=notice))
+
+
+@app.post("/web/courses/<course_id>/email")
+def email_post(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(email_pages.email_post(visitor, unquote(course_id), _posted(visitor)))
+
+
+@app.get("/web/courses/<course_id>/lti")
+def lti_page(course_id: str) -> Response:
+    return _respond(lti_pages.lti_page(_visitor(), unquote(course_id), notice=lti_pages.notice_of(_query())))
+
+
+@app.post("/web/courses/<course_id>/lti/resend")
+def lti_resend(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(lti_pages.resend(visitor, unquote(course_id), _posted(visitor)))
+
+
+@app.get("/web/courses/<course_id>/enrollment")
+def enrollment_page(course_id: str) -> Response:
+    return _respond(enrollment_pages.enrollment_page(_visitor(), unquote(course_id)))
+
+
+@app.post("/web/courses/<course_id>/enrollment")
+def enrollment_batch(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(enrollment_pages.batch(visitor, unquote(course_id), _posted(visitor)))
+
+
+@app.get("/web/courses/<course_id>/cohorts")
+def cohorts_page(course_id: str) -> Response:
+    return _respond(
+        cohort_pages.cohorts_page(_visitor(), unquote(course_id), notice=_query().get("done", ""))
+    )
+
+
+@app.post("/web/courses/<course_id>/cohorts")
+def cohorts_post(course_id: str) -> Response:
+    visitor = _visitor()
+    form = _posted(visitor, cohort_pages.MAX_FORM_BYTES)
+    return _respond(cohort_pages.cohorts_post(visitor, unquote(course_id), form))
+
+
+@app.get("/web/courses/<course_id>/certificates")
+def certificates_page(course_id: str) -> Response:
+    notice = _query().get("done", "")
+    return _respond(certificate_pages.certificates_page(_visitor(), unquote(course_id), notice=notice))
+
+
+@app.post("/web/courses/<course_id>/certificates")
+def certificates_post(course_id: str) -> Response:
+    visitor = _visitor()
+    return _respond(certificate_pages.certificates_post(visitor, unquote(course_id), _posted(visitor)))
 
 
 def _task_action(action: str) -> Callable[[str], Response]:

@@ -155,6 +155,13 @@ def course(visitor: Visitor, course_id: str, submitted: str | None = None) -> An
         reports=reports_html,
         reports_tag=reports_tag,
         reports_allowed=reports_allowed,
+        tools_allowed=_may(visitor, course_id, permissions.Permission.GIVE_STUDENT_EXTENSION)
+        or _may(visitor, course_id, permissions.Permission.OVERRIDE_GRADES),
+        email_allowed=_may(visitor, course_id, permissions.Permission.EMAIL),
+        lti_allowed=_may(visitor, course_id, permissions.Permission.LTI_PASSBACKS),
+        enroll_allowed=_may(visitor, course_id, permissions.Permission.ENROLL),
+        certificates_allowed=_may(visitor, course_id, permissions.Permission.CERTIFICATES),
+        cohorts_allowed=_may(visitor, course_id, permissions.Permission.ASSIGN_TO_COHORTS),
         notice=notice,
         headers={"Cache-Control": "no-store"},
     )

@@ -7,24 +7,36 @@ missing chromium fails the suite: ``make browser`` installs it with apt first.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 
 from itask.local.stack import LocalStack, prepare_process
 
 prepare_process()
 
+from axe_playwright_python.sync_playwright import Axe  # noqa: E402
 from playwright.sync_api import Browser, BrowserContext, Page, Response, sync_playwright  # noqa: E402
 
 from functions.dal.access_repo import AccessRepository  # noqa: E402
+from functions.dal.course_repo import CourseRepository  # noqa: E402
+from functions.dal.object_store import ObjectStore  # noqa: E402
+from functions.logic import content, registry, reports  # noqa: E402
 from functions.models.access import Principal, Role, RoleGrant  # noqa: E402
+from functions.models.course import ProblemScore  # noqa: E402
 from functions.settings import Settings  # noqa: E402
-from itask.seed import DEMO_COURSE, seed_course  # noqa: E402
+from itask.seed import DEMO_COURSE, seed_answers, seed_course  # noqa: E402
+from tests.helpers.fixtures import DEMO_COURSE_EXPORT  # noqa: E402
 
 OTHER_COURSE = "course-v1:OtherX+Elsewhere+2026_T1"
 OUTSIDER = "b-outsider"  # instructor of the other course only
@@ -127,3 +139,90 @@ def sign_in(visit: Visit, dashboard: Dashboard, subject: str) -> None:
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/web")
     page.get_by_role("heading", name="Your courses").wait_for()
+
+
+# ---- a course with real problems and answers (problem tools, grades) ----
+DEMOX = "course-v1:OpenedX+DemoX+DemoCourse"  # the Open edX Demo Course export in tests/fixtures
+MC = "870b16e640d541af94a308caac834d2e"  # "Basic Multiple Choice"
+DEMOX_LEARNERS = 40
+
+
+@dataclass
+class Tampered:
+    """The stored MC scores the fixture made wrong: who a rescore must move up, and who down."""
+
+    up: set[int]
+    down: set[int]
+    concerned: set[int]  # every learner with a state on the problem
+
+
+@pytest.fixture(scope="session")
+def demox(dashboard: Dashboard) -> Tampered:
+    settings = dashboard.stack.settings
+    assert settings is not None
+    content.import_archive(registry.RunContext.create(settings), DEMO_COURSE_EXPORT.read_bytes())
+    seed_answers(settings, DEMOX, learners=DEMOX_LEARNERS, seed=11)
+    courses = CourseRepository(settings)
+    ids = sorted(courses.iter_state_user_ids(DEMOX, MC))
+    states = courses.read_states(DEMOX, MC, ids)
+    right = [uid for uid in ids if states[uid].possible and states[uid].earned == states[uid].possible]
+    wrong = [uid for uid in ids if states[uid].possible and states[uid].earned == 0]
+    assert len(right) >= 6 and len(wrong) >= 4, (len(right), len(wrong))
+    up, down = set(right[:6]), set(wrong[:4])
+    changed, sheets = [], {}
+    for uid in up | down:
+        state = states[uid]
+        earned = 0.0 if uid in up else float(state.possible or 0)
+        changed.append(state.model_copy(update={"earned": earned}))
+        sheets[uid] = {
+            MC: ProblemScore(
+                earned=earned, possible=state.possible or 0, first_attempted=state.first_attempted
+            )
+        }
+    courses.put_states(changed)
+    courses.update_many_scores(DEMOX, sheets)
+    return Tampered(up, down, set(ids))
+
+
+def api_task(
+    dashboard: Dashboard, subject: str, course_id: str, task_type: str, task_input: dict[str, Any]
+) -> dict[str, Any]:
+    """Submit a task over the HTTP API and wait (bounded) until it has ended; its final status."""
+    headers = {"Authorization": f"Bearer {dashboard.token(subject)}"}
+    path = f"{dashboard.url}/courses/{quote(course_id, safe='')}/tasks"
+    with httpx.Client(headers=headers, timeout=60) as http:
+        answer = http.post(path, json={"task_type": task_type, "input": task_input})
+        assert answer.status_code == 202, answer.text
+        return wait_task(dashboard, subject, answer.json()["task_id"], http)
+
+
+def wait_task(
+    dashboard: Dashboard, subject: str, task_id: str, http: httpx.Client | None = None
+) -> dict[str, Any]:
+    client = http or httpx.Client(headers={"Authorization": f"Bearer {dashboard.token(subject)}"}, timeout=60)
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while time.monotonic() < deadline:
+        status = client.get(f"{dashboard.url}/tasks/{task_id}").json()
+        if status["task_state"] not in ("QUEUING", "PROGRESS"):
+            return status
+        time.sleep(0.2)
+    pytest.fail(f"task {task_id} did not end in time")
+
+
+def report_rows(dashboard: Dashboard, course_id: str, name: str) -> list[dict[str, str]]:
+    """A report's rows, read straight from the bucket (not through the code that draws charts)."""
+    settings = dashboard.stack.settings
+    assert settings is not None
+    body = ObjectStore(settings).get_bytes(reports.report_key(settings, course_id, name))
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+def axe_check(page: Page) -> None:
+    """axe-core over the page as shown: no serious or critical violation."""
+    results = Axe().run(page)
+    bad = [
+        f"{one['id']} ({one['impact']}): {one['help']} at {[node['target'] for node in one['nodes']][:3]}"
+        for one in results.response["violations"]
+        if one.get("impact") in ("serious", "critical")
+    ]
+    assert not bad, f"{page.url}: " + "; ".join(bad)

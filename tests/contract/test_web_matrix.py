@@ -24,7 +24,7 @@ from functions.handlers.web import app
 from functions.web.session import COOKIE, csrf_token
 from itask.seed import DEMO_COURSE
 from tests.contract.conftest import ROLES, ContractStack, course_path
-from tests.contract.test_authorization_matrix import COURSE_STAFF, EVERYONE, RESEARCH, SHOW_TASKS
+from tests.contract.test_authorization_matrix import COURSE_STAFF, EVERYONE, INSTRUCTOR, RESEARCH, SHOW_TASKS
 
 SIGNED_OUT_PAGE = {303}  # to the sign-in page
 SIGNED_OUT_POST = {401}
@@ -163,6 +163,133 @@ WEB_CASES: list[WebCase] = [
         lambda c: f"/web/tasks/{c.reset_task}/resume",
         page_answers(("global_staff", "instructor"), {409}, SIGNED_OUT_POST),
         form=lambda c: {},
+    ),
+    WebCase(
+        "problem tools (course staff: the types they may submit)",
+        ("GET", "/web/courses/{course_id}/tools"),
+        "GET",
+        web_course("tools"),
+        page_answers(COURSE_STAFF, {200}),
+    ),
+    WebCase(
+        "preview a one-learner reset (course staff; reset has no dry run: the confirmation page)",
+        ("POST", "/web/courses/{course_id}/tools/preview"),
+        "POST",
+        web_course("tools/preview"),
+        page_answers(COURSE_STAFF, {200}, SIGNED_OUT_POST),
+        form=lambda c: {"action": "reset_problem_attempts", "target": c.problem_url, "student": c.learner},
+    ),
+    WebCase(
+        "confirm a one-learner reset (course staff; 409 while one runs)",
+        ("POST", "/web/courses/{course_id}/tools/run"),
+        "POST",
+        web_course("tools/run"),
+        page_answers(COURSE_STAFF, {303, 409}, SIGNED_OUT_POST),
+        form=lambda c: {"action": "reset_problem_attempts", "target": c.problem_url, "student": c.learner},
+    ),
+    WebCase(
+        "a grade report task's result page (research: the type's permission)",
+        ("GET", "/web/courses/{course_id}/results/{task_id}"),
+        "GET",
+        lambda c: web_course(f"results/{c.grade_task}")(c),
+        page_answers(RESEARCH, {200}),
+    ),
+    WebCase(
+        "an all-learner reset's result panel (course staff: the type's permission)",
+        ("GET", "/web/courses/{course_id}/results/{task_id}/panel"),
+        "GET",
+        lambda c: web_course(f"results/{c.reset_task}/panel")(c),
+        page_answers(COURSE_STAFF, {200}),
+    ),
+    WebCase(
+        "grades: distribution and diff form (research)",
+        ("GET", "/web/courses/{course_id}/grades"),
+        "GET",
+        web_course("grades"),
+        page_answers(RESEARCH, {200}),
+    ),
+    WebCase(
+        "compare grade reports (research; 400 with one report, 409 while a diff runs)",
+        ("POST", "/web/courses/{course_id}/grades/diff"),
+        "POST",
+        web_course("grades/diff"),
+        page_answers(RESEARCH, {303, 400, 409}, SIGNED_OUT_POST),
+        form=lambda c: {},
+    ),
+    WebCase(
+        "course email: compose and history (course staff: email)",
+        ("GET", "/web/courses/{course_id}/email"),
+        "GET",
+        web_course("email"),
+        page_answers(COURSE_STAFF, {200}),
+    ),
+    WebCase(
+        "course email: a rendered preview (course staff; nothing sent)",
+        ("POST", "/web/courses/{course_id}/email"),
+        "POST",
+        web_course("email"),
+        page_answers(COURSE_STAFF, {200}, SIGNED_OUT_POST),
+        form=lambda c: {"do": "preview", "subject": "Hello", "message": "<p>Hi %%USER_ID%%</p>"},
+    ),
+    WebCase(
+        "LTI pass-backs that failed (course staff: lti_passbacks)",
+        ("GET", "/web/courses/{course_id}/lti"),
+        "GET",
+        web_course("lti"),
+        page_answers(COURSE_STAFF, {200}),
+    ),
+    WebCase(
+        "re-send failed LTI pass-backs (course staff)",
+        ("POST", "/web/courses/{course_id}/lti/resend"),
+        "POST",
+        web_course("lti/resend"),
+        page_answers(COURSE_STAFF, {303}, SIGNED_OUT_POST),
+        form=lambda c: {},
+    ),
+    WebCase(
+        "batch enrollment and its audit trail (course staff: enroll)",
+        ("GET", "/web/courses/{course_id}/enrollment"),
+        "GET",
+        web_course("enrollment"),
+        page_answers(COURSE_STAFF, {200}),
+    ),
+    WebCase(
+        "batch unenroll of nobody (course staff; 409 while a batch runs)",
+        ("POST", "/web/courses/{course_id}/enrollment"),
+        "POST",
+        web_course("enrollment"),
+        page_answers(COURSE_STAFF, {303, 409}, SIGNED_OUT_POST),
+        form=lambda c: {"action": "unenroll", "identifiers": "nobody-such@example.org"},
+    ),
+    WebCase(
+        "cohorts: list, add, upload (course staff: assign_to_cohorts)",
+        ("GET", "/web/courses/{course_id}/cohorts"),
+        "GET",
+        web_course("cohorts"),
+        page_answers(COURSE_STAFF, {200}),
+    ),
+    WebCase(
+        "add a cohort (course staff; 409 once the name is taken)",
+        ("POST", "/web/courses/{course_id}/cohorts"),
+        "POST",
+        web_course("cohorts"),
+        page_answers(COURSE_STAFF, {303, 409}, SIGNED_OUT_POST),
+        form=lambda c: {"do": "add", "name": "Matrix cohort"},
+    ),
+    WebCase(
+        "certificates: allowlist and history (instructor access: certificates)",
+        ("GET", "/web/courses/{course_id}/certificates"),
+        "GET",
+        web_course("certificates"),
+        page_answers(INSTRUCTOR, {200}),
+    ),
+    WebCase(
+        "remove a learner who is not on the allowlist (instructors; 409)",
+        ("POST", "/web/courses/{course_id}/certificates"),
+        "POST",
+        web_course("certificates"),
+        page_answers(INSTRUCTOR, {409}, SIGNED_OUT_POST),
+        form=lambda c: {"do": "disallow", "user": c.learner},
     ),
     WebCase(
         "static files (no session needed)",

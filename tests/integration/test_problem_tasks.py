@@ -605,3 +605,51 @@ def test_an_exam_with_problems_that_cannot_be_rescored_is_refused(stack):
         },
     )
     assert (status, body["error"]) == (400, "Not all problems in entrance exam support re-scoring.")
+
+
+def _every_item(stack, table: str) -> list[dict]:
+    pages = client("dynamodb", stack.settings.region).get_paginator("scan").paginate(TableName=table)
+    return sorted(
+        (item for page in pages for item in page["Items"]),
+        key=lambda item: json.dumps(item, sort_keys=True, default=repr),
+    )
+
+
+def test_dry_runs_write_nothing_and_publish_nothing(demo):
+    """Every score-changing type's dry run, on a problem and on a whole unit: no item of the courses
+    table (states, score sheets, learners) differs afterwards, and no ScoreChanged is published."""
+    sqs = client("sqs", demo.settings.region)
+    events = client("events", demo.settings.region)
+    queue = sqs.create_queue(QueueName="dry-scores")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="dry-scores",
+        EventBusName=demo.settings.event_bus_name,
+        EventPattern=json.dumps({"source": ["itask"], "detail-type": ["ScoreChanged"]}),
+    )
+    events.put_targets(
+        Rule="dry-scores", EventBusName=demo.settings.event_bus_name, Targets=[{"Id": "q", "Arn": arn}]
+    )
+    import_course(demo, fixture_archive())  # the key fixed: a real rescore would change 100 scores
+    before = _every_item(demo, demo.settings.courses_table)
+    mc = usage_key(DEMO, "problem", MC)
+    previews = [
+        run(demo, "rescore_problem", {"problem_url": mc, "dry_run": True}),
+        run(
+            demo,
+            "rescore_problem",
+            {"problem_url": usage_key(DEMO, "vertical", NUMERIC_UNIT), "dry_run": True},
+        ),
+        run(demo, "delete_problem_state", {"problem_url": mc, "dry_run": True}),
+        run(
+            demo,
+            "override_problem_score",
+            {"problem_url": mc, "student": "learner5004", "score": 0, "dry_run": True},
+        ),
+    ]
+    # The previews did find changes (so "nothing written" is not "nothing to write") ...
+    assert previews[0]["task_progress"]["up"] + previews[0]["task_progress"]["down"] > 0
+    assert previews[2]["task_progress"]["down"] > 0
+    # ... and wrote none of them.
+    assert _every_item(demo, demo.settings.courses_table) == before
+    assert sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []) == []

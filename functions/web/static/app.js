@@ -20,5 +20,23 @@
     if (tag) { event.detail.elt.setAttribute("data-etag", tag); }
   });
   document.addEventListener("htmx:afterSwap", function (event) { localTimes(event.detail.target); });
-  document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+  // 3. Forms that take a local date-time send the browser's UTC offset with it (minutes east of UTC).
+  function utcOffsets(root) {
+    root.querySelectorAll("input[data-utc-offset]").forEach(function (el) {
+      el.value = String(-new Date().getTimezoneOffset());
+    });
+  }
+  // 4. A file input with data-fills="ID" puts the chosen file's text into that textarea (sent with the form).
+  function fileFills(root) {
+    root.querySelectorAll("input[type=file][data-fills]").forEach(function (input) {
+      input.addEventListener("change", function () {
+        var target = document.getElementById(input.getAttribute("data-fills"));
+        if (!target || !input.files.length) { return; }
+        input.files[0].text().then(function (text) { target.value = text; });
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    localTimes(document); utcOffsets(document); fileFills(document);
+  });
 })();
