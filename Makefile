@@ -14,7 +14,7 @@ PYTEST_COV := $(PYTEST) --cov --cov-report=
 LAYER_DIR ?= build/layer
 CDK ?= npx --yes aws-cdk@2.1148.2
 
-.PHONY: help venv demo serve test suites coverage lint unit integration e2e browser chromium infra contract openapi schemas mutation bench bench-email layer synth deploy deploy-check clean
+.PHONY: help venv demo serve test suites coverage lint unit integration e2e browser chromium infra contract openapi schemas mutation bench bench-email mfe-check layer synth deploy deploy-check clean
 
 help:
 	@echo "make demo     start the local stack, seed 2,000 learners, run a grade report over HTTP, show it"
@@ -71,8 +71,8 @@ coverage: $(BASE_STAMP)
 	$(PY) -m tests.tools.coverage_gate $(COVERAGE_DIR)/all.coverage
 
 lint: $(BASE_STAMP)
-	$(VENV)/bin/ruff check functions itask tests bench infra
-	$(VENV)/bin/ruff format --check functions itask tests bench infra
+	$(VENV)/bin/ruff check functions itask tests bench infra scripts
+	$(VENV)/bin/ruff format --check functions itask tests bench infra scripts
 	$(VENV)/bin/mypy
 
 unit: $(BASE_STAMP)
@@ -129,6 +129,12 @@ bench: $(BASE_STAMP)
 
 bench-email: $(BASE_STAMP)
 	$(PY) bench/bulk_email.py --recipients 10000 --write BENCHMARKS.md
+
+# Open edX's own instructor dashboard (frontend-app-instruct), built elsewhere, driven against the local
+# stack in chromium (not in `make test`: its packages are not on the registries; README).
+mfe-check: $(BASE_STAMP) chromium
+	@test -n "$(MFE_DIST)" || { echo "make mfe-check MFE_DIST=/path/to/frontend-app-instruct/dist"; exit 2; }
+	$(PY) scripts/openedx_mfe_check.py "$(MFE_DIST)"
 
 layer: $(BASE_STAMP)
 	$(PY) infra/build_layer.py --layer-dir $(LAYER_DIR)
