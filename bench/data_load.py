@@ -226,6 +226,67 @@ def plan_memory(rows: int, workdir: Path) -> dict[str, Any]:
     }
 
 
+def import_memory(megabytes: int, workdir: Path) -> dict[str, Any]:
+    """An export of ``megabytes`` (a fixture course and a random static asset) read from S3 the way
+    the course_import task reads it (moto in another process): the peak traced allocation."""
+    import io
+    import tracemalloc
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        from itask.local.stack import prepare_process
+
+        prepare_process()
+        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        import tarfile
+
+        from functions.logic import bulk_in, content
+        from functions.logic.registry import RunContext
+        from functions.settings import Settings
+
+        export = workdir / "export.tar.gz"
+        fixture = ROOT / "tests" / "fixtures" / "olx" / "experiment_course"
+        with tarfile.open(export, "w:gz", compresslevel=1) as tar:
+            tar.add(fixture, arcname="course")
+            with tempfile.TemporaryFile() as asset:
+                for _ in range(megabytes):
+                    asset.write(os.urandom(2**20))
+                info = tarfile.TarInfo("course/static/lecture.mp4")
+                info.size = asset.tell()
+                asset.seek(0)
+                tar.addfile(info, asset)
+        settings = Settings(bucket="bench-imports")
+        ctx = RunContext.create(settings)
+        ctx.objects._s3.create_bucket(Bucket=settings.bucket)
+        ctx.objects._s3.upload_file(str(export), settings.bucket, "uploads/export")
+        tracemalloc.start()
+        stream = io.BufferedReader(bulk_in.PieceStream(ctx.objects.iter_bytes("uploads/export")), 2**20)
+        imported = content.read_archive(stream)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {
+        "export_mb": round(export.stat().st_size / 1e6, 1),
+        "problems": len(imported.problems),
+        "peak_traced_mib": round(peak / 2**20, 1),
+    }
+
+
 NOTES = """
 How to read these figures:
 
@@ -245,7 +306,11 @@ How to read these figures:
 
 
 def write_markdown(
-    path: Path, command: str, whole: dict[str, Any] | None, plans: list[dict[str, Any]]
+    path: Path,
+    command: str,
+    whole: dict[str, Any] | None,
+    plans: list[dict[str, Any]],
+    imports: list[dict[str, Any]],
 ) -> None:
     lines = [
         SECTION,
@@ -280,7 +345,17 @@ def write_markdown(
             f"{p['peak_traced_mib']} MiB |"
             for p in plans
         ]
-    lines += [NOTES.strip("\n"), ""]
+    if imports:
+        lines += [
+            "",
+            "Course import: an export read from S3 as the course_import task reads it (XML and JSON kept,",
+            "the static asset skipped unread), moto in another process:",
+            "",
+            "| export | problems | peak traced allocation |",
+            "|---:|---:|---:|",
+        ]
+        lines += [f"| {i['export_mb']} MB | {i['problems']} | {i['peak_traced_mib']} MiB |" for i in imports]
+    lines += ["", NOTES.strip("\n"), ""]
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     start = text.find(SECTION)
     if start >= 0:
@@ -295,13 +370,14 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the whole-path run (0: skip)")
     parser.add_argument("--memory-rows", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument("--import-mb", type=int, nargs="*", default=[10, 100])
     parser.add_argument("--write", type=Path, help="update this markdown file's section")
-    parser.add_argument("--one", choices=["whole", "plan"], help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=["whole", "plan", "import"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a child process: one measurement, printed as JSON
         with tempfile.TemporaryDirectory(prefix="itask-bench-load-") as tmp:
-            run = whole_path if args.one == "whole" else plan_memory
+            run = {"whole": whole_path, "plan": plan_memory, "import": import_memory}[args.one]
             print("RESULT " + json.dumps(run(args.size, Path(tmp))), flush=True)
         return
 
@@ -319,11 +395,12 @@ def main() -> None:
         print(f"{kind} {size:,}: {result}", flush=True)
         return result
 
+    imports = [child("import", size) for size in args.import_mb]
     plans = [child("plan", size) for size in args.memory_rows]
     whole = child("whole", args.rows) if args.rows else None
     if args.write:
         command = "python bench/data_load.py " + " ".join(sys.argv[1:])
-        write_markdown(args.write, command, whole, plans)
+        write_markdown(args.write, command, whole, plans, imports)
 
 
 if __name__ == "__main__":
