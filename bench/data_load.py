@@ -307,7 +307,15 @@ How to read these figures:
   item in memory): it is not the handler's memory. The Plan rows below are: the handler's own peak
   traced allocation with moto in another process; equal figures for files ten times apart are the
   "flat in the file size" claim. A batch is 5,000 lines; the largest allocation is one batch of
-  checked rows and its items.
+  checked rows and its items. The million-row Plan ran untraced (tracing doubles the time): its
+  process grew by the RSS difference shown while it read, checked and journaled 191 MB.
+* Rates here are those of a shared 2-core machine under a load average of about 20 (other sessions'
+  test suites): the Plan checks 170 (traced) to 600 (untraced) rows/s, most of it the storability
+  check of every item (``functions/dal/item_limits.py``). The whole path of a million rows was
+  started but not run to its end in the session that wrote this (its apply phase ran at 60 to
+  400 rows/s here, hours for a million); a 100,000-row whole path failed once on moto read timeouts
+  under that load (a read timeout in a score-sheet write surfaces as an AttributeError in
+  ``course_repo._save_changed_sheet``; the sealed load is then completed by the recovery).
 """
 
 
@@ -343,12 +351,13 @@ def write_markdown(
         lines += [
             "Plan step alone (stream, check, journal), moto in another process:",
             "",
-            "| rows | file | journal chunks | time | peak traced allocation |",
-            "|---:|---:|---:|---:|---:|",
+            "| rows | file | journal chunks | time | peak traced allocation | process RSS before -> peak |",
+            "|---:|---:|---:|---:|---:|---:|",
         ]
         lines += [
             f"| {p['rows']:,} | {p['file_mb']} MB | {p['journal_chunks']:,} | {p['plan_s']} s | "
-            f"{p['peak_traced_mib']} MiB |"
+            + (f"{p['peak_traced_mib']} MiB | " if p.get("peak_traced_mib") is not None else "not traced | ")
+            + (f"{p['rss_before_mib']} -> {p['peak_rss_mib']} MiB |" if "rss_before_mib" in p else "- |")
             for p in plans
         ]
     if imports:
