@@ -313,7 +313,7 @@ How to read these figures:
   test suites): the Plan checks 170 (traced) to 600 (untraced) rows/s, most of it the storability
   check of every item (``functions/dal/item_limits.py``). The whole path of a million rows was
   started but not run to its end in the session that wrote this (its apply phase ran at 60 to
-  400 rows/s here, hours for a million); a 100,000-row whole path failed once on moto read timeouts
+  400 rows/s here, hours for a million); a first 100,000-row whole path failed on moto read timeouts
   under that load (a read timeout in a score-sheet write surfaces as an AttributeError in
   ``course_repo._save_changed_sheet``; the sealed load is then completed by the recovery).
 """
