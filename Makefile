@@ -14,7 +14,7 @@ PYTEST_COV := $(PYTEST) --cov --cov-report=
 LAYER_DIR ?= build/layer
 CDK ?= npx --yes aws-cdk@2.1148.2
 
-.PHONY: help venv demo serve test suites coverage lint unit integration e2e browser chromium infra contract openapi schemas mutation bench bench-email mfe-check layer synth deploy deploy-check clean
+.PHONY: help venv demo serve test suites coverage lint unit integration e2e browser chromium infra contract openapi schemas mutation bench bench-email bench-load mfe-check layer synth deploy deploy-check clean
 
 help:
 	@echo "make demo     start the local stack, seed 2,000 learners, run a grade report over HTTP, show it"
@@ -25,6 +25,7 @@ help:
 	@echo "make serve    run the local stack until Ctrl-C (API on http://127.0.0.1:8080)"
 	@echo "make bench    grade report benchmark (1,000 and 10,000 learners), then bench-email -> BENCHMARKS.md"
 	@echo "make bench-email  one course email to 10,000 learners: requests per 1,000 by service -> BENCHMARKS.md"
+	@echo "make bench-load  a 1,000,000-row data load through S3 (rows/s, requests, memory) -> BENCHMARKS.md"
 	@echo "make openapi  regenerate docs/openapi.json from the API's routes (commit it)"
 	@echo "make schemas  regenerate docs/events/*.schema.json from the event models"
 	@echo "make synth    synthesise the CloudFormation template (offline) into cdk.out/"
@@ -135,6 +136,9 @@ bench-email: $(BASE_STAMP)
 mfe-check: $(BASE_STAMP) chromium
 	@test -n "$(MFE_DIST)" || { echo "make mfe-check MFE_DIST=/path/to/frontend-app-instruct/dist"; exit 2; }
 	$(PY) scripts/openedx_mfe_check.py "$(MFE_DIST)"
+
+bench-load: $(BASE_STAMP)
+	$(PY) bench/data_load.py --rows 1000000 --memory-rows 20000 200000 --write BENCHMARKS.md
 
 layer: $(BASE_STAMP)
 	$(PY) infra/build_layer.py --layer-dir $(LAYER_DIR)

@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
+from functions.errors import BadRequest
 from functions.handlers.contract import CourseId, answers, document_body, json_request, json_response
 from functions.logic import cohorts, enrollment_service, service, submit, uploads
 from functions.logic.certificates import service as certificates
@@ -55,15 +56,26 @@ def _context(course_id: str | None = None) -> tuple[RunContext, Principal]:
 @router.post(
     "/courses/<course_id>/uploads",
     operation_id="createUpload",
-    summary="A pre-signed S3 POST form for one file a task will read (cohort CSV, list of learners)",
+    summary=(
+        "A pre-signed S3 POST form for one file a task will read (cohort CSV, list of learners, "
+        "course export, data file)"
+    ),
     tags=["uploads"],
     responses=answers(201, models.UploadForm, "The form to POST the file with", 400, 403, 404),
 )
 def post_upload(course_id: CourseId):
     course = unquote(course_id)
-    ctx, principal = _context(course)
-    body = json_request(router.current_event)
-    purpose = uploads.parse_purpose(body.get("purpose") if isinstance(body, dict) else None)
+    ctx, principal = _context()
+    try:
+        body = json_request(router.current_event)
+        purpose = uploads.parse_purpose(body.get("purpose") if isinstance(body, dict) else None)
+    except BadRequest:
+        submit.require_course(ctx, course)  # an unknown course is 404 before a bad body is 400
+        raise
+    if uploads.PURPOSES[purpose].new_course:
+        submit.require_course_key(course)  # an import's course may not exist yet
+    else:
+        submit.require_course(ctx, course)
     return json_response(201, uploads.create_upload(ctx, principal, course, purpose))
 
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from functions.dal.cohort_repo import CohortExists, CohortRepository
 from functions.errors import BadRequest, Conflict
-from functions.logic import permissions
+from functions.logic import load_journal, permissions
 from functions.logic.permissions import Permission
 from functions.logic.registry import RunContext
 from functions.logic.rowsets import Row
@@ -69,6 +69,7 @@ def list_cohorts(ctx: RunContext, principal: Principal, course_id: str) -> dict[
 
 def create_cohort(ctx: RunContext, principal: Principal, course_id: str, body: Any) -> dict[str, Any]:
     permissions.require(ctx.settings, principal, course_id, Permission.ASSIGN_TO_COHORTS)
+    load_journal.refuse_while_loading(ctx, course_id)
     try:
         request = CreateCohortRequest.model_validate(body)
     except ValidationError as error:
@@ -87,6 +88,7 @@ def create_cohort(ctx: RunContext, principal: Principal, course_id: str, body: A
 def set_cohorted(ctx: RunContext, principal: Principal, course_id: str, body: Any) -> dict[str, Any]:
     """Turn cohorts on or off for the course (the grade report's "Cohort Name" column follows)."""
     permissions.require(ctx.settings, principal, course_id, Permission.ASSIGN_TO_COHORTS)
+    load_journal.refuse_while_loading(ctx, course_id)
     if (
         not isinstance(body, dict)
         or set(body) != {"is_cohorted"}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,7 +16,7 @@ from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, parse_lines, refuse_unstorable
 from functions.logic.registry import RunContext
 from functions.models.bounds import Count, FiniteJsonObject, Moment, Score, Seed, UserId
-from functions.models.content import ProblemDefinition
+from functions.models.content import ImportedCourse, ProblemDefinition
 from functions.models.course import Course, Enrollment, EnrollmentMode, ProblemScore
 from functions.models.people import Email, Username
 from functions.models.state import ProblemState
@@ -39,10 +39,25 @@ def import_archive(
     ctx: RunContext, archive: bytes, course_id: str | None = None, requester: str = "admin"
 ) -> dict[str, Any]:
     """Create or update a course from an OLX export, all or nothing; learner state is left as it is."""
+    course, prepare = prepare_import(ctx, read_archive(archive), course_id)
+    summary = load_journal.run(ctx, course.course_id, COURSE_IMPORT, requester, prepare)
+    logger.info("course imported", extra={k: v for k, v in summary.items() if k != "warnings"})
+    return summary
+
+
+def read_archive(archive: bytes | IO[bytes]) -> ImportedCourse:
+    """The course an OLX export holds (bytes, or a stream read once); 400 for an unusable archive."""
     try:
-        imported = olx.import_course(archive)
+        return olx.import_course(archive)
     except olx.OlxError as error:
         raise BadRequest(f"Not a usable OLX course export: {error}") from error
+
+
+def prepare_import(
+    ctx: RunContext, imported: ImportedCourse, course_id: str | None
+) -> tuple[Course, Callable[[], Prepared]]:
+    """The course to store (under ``course_id`` if given) and the ``prepare`` step of its import load,
+    to run under the course's load lock (``load_journal``)."""
     course = imported.course
     if course_id is not None:
         canonical = canonical_course_id(course_id)
@@ -78,9 +93,7 @@ def import_archive(
         }
         return Prepared(rows, summary)
 
-    summary = load_journal.run(ctx, course.course_id, COURSE_IMPORT, requester, prepare)
-    logger.info("course imported", extra={k: v for k, v in summary.items() if k != "warnings"})
-    return summary
+    return course, prepare
 
 
 @load_journal.applier(COURSE_IMPORT, CourseImportRow)

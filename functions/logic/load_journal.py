@@ -111,9 +111,12 @@ class Load:
     owner: str
 
     @classmethod
-    def begin(cls, ctx: RunContext, course_id: str, kind: str, requester: str) -> Load:
+    def begin(
+        cls, ctx: RunContext, course_id: str, kind: str, requester: str, task_id: str | None = None
+    ) -> Load:
         """Lock the course for a new load (a dead load of it is recovered first); 409 while a load of
-        the course is pending or one of its tasks runs."""
+        the course is pending or one of its tasks runs (other than ``task_id``: the task running this
+        load, for a load that comes through S3)."""
         _applier(kind)  # an unknown kind fails here, before anything is written
         loads = LoadsRepository(ctx.settings)
         now = datetime.now(UTC)
@@ -131,7 +134,7 @@ class Load:
         _lock(ctx, loads, record)
         load = cls(ctx, loads, record, owner)
         try:
-            _refuse_while_tasks_run(ctx, course_id)
+            _refuse_while_tasks_run(ctx, course_id, task_id)
         except Exception:
             load.abandon()
             raise
@@ -193,6 +196,19 @@ class Load:
             "could not delete an abandoned load's journal",
             self.record,
         )
+
+    @classmethod
+    def resume(cls, ctx: RunContext, course_id: str, load_id: str, owner: str) -> Load:
+        """The pending load ``load_id`` of the course, owned by ``owner`` (a later step of a load that
+        comes through S3, in another invocation); ``LoadIncomplete`` when the load is no longer ours."""
+        loads = LoadsRepository(ctx.settings)
+        pending = loads.get_pending(course_id)
+        if pending is None or pending.load_id != load_id or pending.owner != owner:
+            raise LoadIncomplete(
+                "The load is no longer this task's: it was completed or discarded by the recovery (see "
+                "the course's load history)."
+            )
+        return cls(ctx, loads, pending, owner)
 
     def _owned(self, still: bool) -> None:
         if not still:  # our lease ran out and a recovery took the load over: it finishes it
@@ -296,8 +312,24 @@ def _busy_message(pending: LoadRecord | None, course_id: str) -> str:
     )
 
 
-def _refuse_while_tasks_run(ctx: RunContext, course_id: str) -> None:
-    running = [task for task in ctx.tasks.list_running(course_id) if task.state is not TaskState.SCHEDULED]
+def refuse_while_loading(ctx: RunContext, course_id: str) -> None:
+    """409 while a load of the course is pending: staff writes that tasks read (cohorts, the
+    certificate allowlist) wait for it, as task submissions do, so a load never mixes with them.
+
+    Checked when the write is asked for, not in its transaction: a load that begins in between
+    journals what it read before the write, and its rows are whole items of other kinds.
+    """
+    pending = LoadsRepository(ctx.settings).get_pending(course_id)
+    if pending is not None:
+        raise LoadInProgress(_busy_message(pending, course_id))
+
+
+def _refuse_while_tasks_run(ctx: RunContext, course_id: str, own_task_id: str | None = None) -> None:
+    running = [
+        task
+        for task in ctx.tasks.list_running(course_id)
+        if task.state is not TaskState.SCHEDULED and task.task_id != own_task_id
+    ]
     if running:
         names = ", ".join(f"{task.task_type} {task.task_id}" for task in running[:5])
         raise LoadInProgress(

@@ -91,12 +91,18 @@ def line_models() -> dict[str, type[BaseModel]]:
     return dict(sorted(_LINE_MODELS.items()))
 
 
-def run(ctx: RunContext, course_id: str, kind: str, lines: list[str], requester: str) -> dict[str, Any]:
-    """Load ``lines`` of ``kind`` into the course, all or nothing; the loader's summary."""
+def loader_for(kind: str) -> Loader:
+    """The loader of ``kind``; 400 naming the known kinds otherwise."""
     load_modules()
     found = _LOADERS.get(kind)
     if found is None:
         raise BadRequest(f"Unknown data kind {kind!r}. Known kinds: {', '.join(sorted(_LOADERS))}")
+    return found
+
+
+def run(ctx: RunContext, course_id: str, kind: str, lines: list[str], requester: str) -> dict[str, Any]:
+    """Load ``lines`` of ``kind`` into the course, all or nothing; the loader's summary."""
+    found = loader_for(kind)
     return load_journal.run(ctx, course_id, kind, requester, lambda: found(ctx, course_id, lines))
 
 

@@ -105,8 +105,10 @@ class OlxError(ValueError):
     """The archive is not a usable OLX export (not a tar archive, no course.xml, no course body)."""
 
 
-def import_course(archive: bytes) -> ImportedCourse:
-    """Import an OLX export given as the bytes of a .tar.gz (.tar.bz2, .tar.xz or plain .tar) archive."""
+def import_course(archive: bytes | IO[bytes]) -> ImportedCourse:
+    """Import an OLX export given as the bytes of a .tar.gz (.tar.bz2, .tar.xz or plain .tar) archive,
+    or as a binary stream of them (an upload read from S3 piece by piece: one pass, and only the XML
+    and JSON members are kept, so memory does not grow with the static assets)."""
     try:
         # Stream mode: one sequential pass, so a compressed archive is never re-read to seek back.
         # We decompress (tarfile would too) so that every decompressed byte is counted.
@@ -129,7 +131,7 @@ def import_course_file(path: str | os.PathLike[str]) -> ImportedCourse:
 class _Expanded:
     """The archive's tar stream, decompressed as it is read, refused past ``limit`` bytes."""
 
-    def __init__(self, archive: bytes, limit: int):
+    def __init__(self, archive: bytes | IO[bytes], limit: int):
         self._source = _decompressing(archive)
         self._limit = limit
         self._total = 0
@@ -143,14 +145,19 @@ class _Expanded:
         return data
 
 
-def _decompressing(archive: bytes) -> IO[bytes]:
-    # Readers over memory: nothing to close but the garbage collector's business.
-    raw = io.BytesIO(archive)
-    if archive.startswith(_GZIP):
+def _decompressing(archive: bytes | IO[bytes]) -> IO[bytes]:
+    # Readers over memory or over the caller's stream (which the caller closes).
+    raw: IO[bytes]
+    if isinstance(archive, bytes):
+        raw, magic = io.BytesIO(archive), archive[:6]
+    else:
+        buffered = io.BufferedReader(cast(io.RawIOBase, archive)) if not hasattr(archive, "peek") else archive
+        raw, magic = buffered, cast(io.BufferedReader, buffered).peek(6)[:6]
+    if magic.startswith(_GZIP):
         return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
-    if archive.startswith(_BZIP2):
+    if magic.startswith(_BZIP2):
         return bz2.BZ2File(raw, mode="rb")
-    if archive.startswith(_XZ):
+    if magic.startswith(_XZ):
         return lzma.LZMAFile(raw, mode="rb")
     return raw
 

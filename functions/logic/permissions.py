@@ -32,6 +32,8 @@ class Permission(StrEnum):
     LTI_PASSBACKS = "lti_passbacks"
     # List, grant and revoke the course's roles (upstream's "Membership": instructor or global staff).
     EDIT_COURSE_ACCESS = "edit_course_access"
+    # Course imports and bulk data loads (the direct routes and the S3 uploads and tasks alike).
+    LOAD_DATA = "load_data"
 
 
 _COURSE_STAFF = frozenset({GLOBAL_STAFF, "instructor", "staff"})
@@ -52,6 +54,7 @@ DEFAULT_RULES: dict[Permission, frozenset[str]] = {
     Permission.INSTRUCTOR_ACCESS: _INSTRUCTOR,
     Permission.LTI_PASSBACKS: _COURSE_STAFF,
     Permission.EDIT_COURSE_ACCESS: _INSTRUCTOR,
+    Permission.LOAD_DATA: frozenset({GLOBAL_STAFF}),
 }
 
 

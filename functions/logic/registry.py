@@ -111,6 +111,8 @@ class TaskType(ABC):
     # Email the requester a link when the output names a report (types that send their own
     # completion email turn it off).
     report_email: ClassVar[bool] = True
+    # A type that creates its course (an import) runs on a course key that need not exist yet.
+    creates_course: ClassVar[bool] = False
 
     # ---- submission ----
     def parse_input(self, raw: Any) -> BaseModel:

@@ -56,6 +56,9 @@ def task_progress(task: Task, action_name: str, now: datetime | None = None) -> 
     """What the status shows as ``task_progress``: live counters while running, else the stored output."""
     if task.state is TaskState.PROGRESS:
         return progress_dict(task, action_name, now)
+    if task.state is TaskState.QUEUING and task.step:
+        # A long Plan says where it is (a load through S3: "Checked 300,000 lines").
+        return progress_dict(task, action_name, now)
     parsable, value = parse_output(task.task_output)
     return value if parsable else None
 

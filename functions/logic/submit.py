@@ -33,13 +33,22 @@ def require_course(ctx: registry.RunContext, course_id: str) -> None:
         raise NotFound(f"Course not found: {course_id}")
 
 
+def require_course_key(course_id: str) -> None:
+    """404 for a malformed course key (a course that does not exist yet is fine: an import makes it)."""
+    if not is_course_key(course_id):
+        raise NotFound(f"Invalid course key: {course_id!r}")
+
+
 def authorize(
     ctx: registry.RunContext, principal: Principal, course_id: str, task_type_name: str, raw_input: Any
 ) -> tuple[registry.TaskType, BaseModel]:
     """Who may do this with this input: the type exists, the course exists, the caller holds the
     type's permission there; the input parses. (Also what stopping or editing a task takes.)"""
     task_type = registry.require(task_type_name)
-    require_course(ctx, course_id)
+    if task_type.creates_course:
+        require_course_key(course_id)
+    else:
+        require_course(ctx, course_id)
     return task_type, task_type.authorize(ctx.settings, principal, course_id, raw_input)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -30,6 +31,9 @@ UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 class Purpose(StrEnum):
     COHORTS = "cohorts"
     ENROLLMENT_IDENTIFIERS = "enrollment_identifiers"
+    # Large inputs of the data-in work (``functions/logic/bulk_in.py``), read back as streams.
+    COURSE_IMPORT = "course_import"
+    DATA_LOAD = "data_load"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class UploadRule:
     max_bytes: int
     permission: Permission  # who may upload for this purpose (the permission of the task that reads it)
     what: str  # for messages
+    # An import creates its course: the form may be asked for a course key that does not exist yet.
+    new_course: bool = False
 
 
 PURPOSES: dict[Purpose, UploadRule] = {
@@ -44,6 +50,13 @@ PURPOSES: dict[Purpose, UploadRule] = {
     Purpose.COHORTS: UploadRule(2_000_000, Permission.ASSIGN_TO_COHORTS, "cohort CSV file"),
     # Up to 100,000 identifiers (emails of up to 254 characters, one per line).
     Purpose.ENROLLMENT_IDENTIFIERS: UploadRule(26_000_000, Permission.ENROLL, "list of learners"),
+    # Real exports are 50-100 MB, mostly static assets; the importer refuses an archive expanding past
+    # 256 MiB anyway (olx.MAX_EXPANDED_BYTES).
+    Purpose.COURSE_IMPORT: UploadRule(
+        256 * 1024 * 1024, Permission.LOAD_DATA, "course export", new_course=True
+    ),
+    # JSON lines of one kind: a million learner states are about 100 MB.
+    Purpose.DATA_LOAD: UploadRule(1024 * 1024 * 1024, Permission.LOAD_DATA, "data file"),
 }
 
 
@@ -103,6 +116,34 @@ def read_upload(ctx: RunContext, course_id: str, purpose: Purpose, upload_id: st
     if len(data) > rule.max_bytes:
         raise BadRequest(f"The {rule.what} is larger than {rule.max_bytes:,} bytes")
     return data
+
+
+def check_upload(ctx: RunContext, course_id: str, purpose: Purpose, upload_id: str) -> int:
+    """The size of an uploaded file that exists and is within the purpose's limit (4xx otherwise)."""
+    rule = PURPOSES[purpose]
+    if not UPLOAD_ID.match(upload_id):
+        raise BadRequest("upload_id must be the id an upload answered (32 hexadecimal digits)")
+    size = ctx.objects.size_of(upload_key(ctx.settings, course_id, purpose, upload_id))
+    if size is None:
+        raise BadRequest(f"No {rule.what} was uploaded as {upload_id} for this course (or it has expired)")
+    if size == 0:
+        raise BadRequest(f"The {rule.what} is empty")
+    if size > rule.max_bytes:
+        raise BadRequest(f"The {rule.what} is larger than {rule.max_bytes:,} bytes")
+    return size
+
+
+def stream_upload(ctx: RunContext, course_id: str, purpose: Purpose, upload_id: str) -> Iterator[bytes]:
+    """The uploaded file in pieces (never whole in memory), refused past the purpose's size limit
+    while it is read (moto does not enforce the form's policy; an object replaced meanwhile neither)."""
+    rule = PURPOSES[purpose]
+    check_upload(ctx, course_id, purpose, upload_id)
+    read = 0
+    for piece in ctx.objects.iter_bytes(upload_key(ctx.settings, course_id, purpose, upload_id)):
+        read += len(piece)
+        if read > rule.max_bytes:
+            raise BadRequest(f"The {rule.what} is larger than {rule.max_bytes:,} bytes")
+        yield piece
 
 
 def delete_upload(ctx: RunContext, course_id: str, purpose: Purpose, upload_id: str) -> None:

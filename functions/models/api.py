@@ -185,7 +185,7 @@ class UploadRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    purpose: Literal["cohorts", "enrollment_identifiers"]
+    purpose: Literal["cohorts", "enrollment_identifiers", "course_import", "data_load"]
 
 
 class UploadForm(_Answer):

@@ -42,7 +42,7 @@ def status_line(status: dict[str, Any]) -> str:
     """One line for a log or a pipe: state, counts, message, ETA."""
     done, total = _counts(status)
     counts = f"{done}/{total} ({min(1.0, done / total):.0%})" if total else f"{done}/?"
-    message = status.get("message") or ""
+    message = status.get("message") or (status.get("task_progress") or {}).get("step") or ""
     return " ".join(
         part for part in (f"{status.get('task_state', '?'):<8}", counts, message, _eta(status)) if part
     )
@@ -115,7 +115,9 @@ def _with_bar(poll: Callable[[Callable[[dict[str, Any]], None]], dict[str, Any]]
                 row,
                 completed=done,
                 total=total,
-                description=str(status.get("message") or ""),
+                description=str(
+                    status.get("message") or (status.get("task_progress") or {}).get("step") or ""
+                ),
                 state=str(status.get("task_state") or ""),
                 eta=_eta(status),
             )

@@ -400,6 +400,32 @@ CASES: list[Case] = [
         answers(ENROLL, {201}),
     ),
     Case(
+        "an upload form for a course export (an import: global staff)",
+        ("POST", "/courses/{course_id}/uploads"),
+        post(lambda c: course_path(DEMO_COURSE, "uploads"), body={"purpose": "course_import"}),
+        answers(["global_staff"], {201}),
+    ),
+    Case(
+        "an upload form for a data file (a bulk load: global staff)",
+        ("POST", "/courses/{course_id}/uploads"),
+        post(lambda c: course_path(DEMO_COURSE, "uploads"), body={"purpose": "data_load"}),
+        answers(["global_staff"], {201}),
+    ),
+    # An upload that was never made: past the permission check, the submit is refused (400), so the
+    # matrix does not lock the demo course with a real load while other cases write to it.
+    Case(
+        "load an uploaded data file as a task (global staff)",
+        ("POST", "/courses/{course_id}/tasks"),
+        submit("data_load", lambda c: {"kind": "enrollment_allowed", "upload_id": "0" * 32}),
+        answers(["global_staff"], {400}),
+    ),
+    Case(
+        "import an uploaded course export as a task (global staff)",
+        ("POST", "/courses/{course_id}/tasks"),
+        submit("course_import", lambda c: {"upload_id": "0" * 32}),
+        answers(["global_staff"], {400}),
+    ),
+    Case(
         "list cohorts (assign_to_cohorts: course staff)",
         ("GET", "/courses/{course_id}/cohorts"),
         get(lambda c: course_path(DEMO_COURSE, "cohorts")),

@@ -191,7 +191,8 @@ def test_cohort_routes_check_the_caller_and_the_input(small_chunks_stack):
     status, body = stack.api("POST", course_path(COURSE_ID, "uploads"), "staff", {"purpose": "photos"})
     assert (status, body["error"]) == (
         400,
-        "Unknown upload purpose 'photos'. Known purposes: cohorts, enrollment_identifiers",
+        "Unknown upload purpose 'photos'. Known purposes: cohorts, enrollment_identifiers, course_import, "
+        "data_load",
     )
     status, body = stack.api("POST", course_path(COURSE_ID, "cohorts"), "staff", {"name": "Alpha"})
     assert (status, body["error"]) == (409, "You cannot create two cohorts with the same name: Alpha")

@@ -170,6 +170,15 @@ def test_status_payload_of_a_queued_task_has_no_message():
     }
 
 
+def test_a_queued_task_whose_plan_reports_a_step_shows_it():
+    # A load through S3 checks its file in Plan, before the task is in PROGRESS
+    task = make(TaskState.QUEUING).model_copy(update={"step": "Checked 300,000 lines"})
+    payload = status.status_payload(task, "loaded")
+    assert payload["task_progress"]["step"] == "Checked 300,000 lines"
+    assert payload["task_progress"]["attempted"] == 0
+    assert "message" not in payload
+
+
 def test_list_row_fields_and_duration():
     task = make(TaskState.SUCCESS, out(4, 4, 4), P)
     row = status.list_row(task, "rescored")

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from functions.dal.certificates_repo import CertificateRepository, NotEnrolled
 from functions.dal.people_repo import PeopleRepository
 from functions.errors import BadRequest, Conflict, NotFound
-from functions.logic import directory, permissions
+from functions.logic import directory, load_journal, permissions
 from functions.logic.certificates import eligibility, render
 from functions.logic.permissions import Permission
 from functions.logic.registry import RunContext
@@ -60,6 +60,7 @@ def _status(enrollment: Enrollment | None) -> str | None:
 
 def add_to_allowlist(ctx: RunContext, principal: Principal, course_id: str, body: Any) -> dict[str, Any]:
     permissions.require(ctx.settings, principal, course_id, Permission.CERTIFICATES)
+    load_journal.refuse_while_loading(ctx, course_id)
     try:
         request = AllowlistRequest.model_validate(body)
     except ValidationError as error:
@@ -80,6 +81,7 @@ def add_to_allowlist(ctx: RunContext, principal: Principal, course_id: str, body
 
 def remove_from_allowlist(ctx: RunContext, principal: Principal, course_id: str, user: str) -> dict[str, Any]:
     permissions.require(ctx.settings, principal, course_id, Permission.CERTIFICATES)
+    load_journal.refuse_while_loading(ctx, course_id)
     user_id = _learner(ctx, course_id, user)
     if not CertificateRepository(ctx.settings).remove_from_allowlist(course_id, user_id):
         raise Conflict(f"{user} is not on the certificate allowlist of this course.")
