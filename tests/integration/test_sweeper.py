@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functions.dal.tasks_repo import TaskRepository
 from functions.models.tasks import Task, TaskState
 from tests.helpers.api import course_path
+from tests.helpers.aws_faults import body_has
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID
 
 SCHEDULED_EVENT = {"source": "aws.events", "detail-type": "Scheduled Event"}
@@ -43,7 +44,8 @@ def sweep(stack, monkeypatch, grace_s: int) -> dict:
     return stack.router.invoke("sweeper", SCHEDULED_EVENT)
 
 
-def test_a_task_updated_within_the_grace_period_is_left_alone(stack, monkeypatch):
+def test_a_task_updated_within_the_grace_period_is_left_alone(small_chunks_stack, monkeypatch):
+    stack = small_chunks_stack  # no learners: the sweeper reads tasks and executions only
     # Given two tasks whose executions are gone: one last updated an hour ago, one 30 seconds ago
     orphan(stack, "old-orphan", COURSE_ID, timedelta(hours=1))
     orphan(stack, "recent-orphan", OTHER_COURSE_ID, timedelta(seconds=30))
@@ -95,7 +97,8 @@ def test_a_task_whose_execution_is_still_running_is_left_alone(stack, monkeypatc
     assert sweep(stack, monkeypatch, grace_s=0) == {"examined": 0, "swept": [], "loads": {}}
 
 
-def test_a_task_never_started_is_swept_and_a_scheduled_one_is_not(stack, monkeypatch):
+def test_a_task_never_started_is_swept_and_a_scheduled_one_is_not(small_chunks_stack, monkeypatch):
+    stack = small_chunks_stack  # no learners: the sweeper reads tasks and executions only
     # Given a task whose execution was never created, and a scheduled task (no execution by design)
     orphan(stack, "never-started", COURSE_ID, timedelta(hours=1), execution_arn=None)
     orphan(
@@ -115,3 +118,31 @@ def test_a_task_never_started_is_swept_and_a_scheduled_one_is_not(stack, monkeyp
     )
     assert stack.task("scheduled").state is TaskState.SCHEDULED
     assert TaskRepository(stack.settings).slot_holder(OTHER_COURSE_ID, "grade_course", "") == "scheduled"
+
+
+def test_a_task_finished_by_another_writer_during_the_sweep_is_not_counted_as_swept(
+    small_chunks_stack, monkeypatch
+):
+    stack = small_chunks_stack  # no learners: the sweeper reads tasks and executions only
+    # Given two orphans, and Finalize finishing the first just before the sweeper's write reaches it
+    first = orphan(stack, "finalized-meanwhile", COURSE_ID, timedelta(hours=1))
+    orphan(stack, "lost", OTHER_COURSE_ID, timedelta(hours=1))
+    repo = TaskRepository(stack.settings)
+
+    def finalize_first() -> None:
+        assert repo.finish(first, TaskState.SUCCESS, json.dumps({"by": "finalize"}))
+
+    stack.aws.before(
+        "dynamodb", "TransactWriteItems", finalize_first, times=1, when=body_has("TASK#finalized-meanwhile")
+    )
+    # When the sweeper runs
+    result = sweep(stack, monkeypatch, grace_s=60)
+    # Then it examined both, swept only the other one, and Finalize's outcome stands
+    assert (result["examined"], result["swept"]) == (2, ["lost"])
+    finalized = stack.task("finalized-meanwhile")
+    assert (finalized.state, json.loads(finalized.task_output or "")) == (
+        TaskState.SUCCESS,
+        {"by": "finalize"},
+    )
+    assert stack.task("lost").state is TaskState.FAILURE
+    assert repo.slot_holder(COURSE_ID, "grade_course", "") is None
