@@ -11,6 +11,8 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from functions.dal.tasks_repo import TaskRepository
+from functions.logic import sweeper
+from functions.logic.registry import RunContext
 from functions.models.tasks import Task, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.aws_faults import body_has
@@ -146,3 +148,17 @@ def test_a_task_finished_by_another_writer_during_the_sweep_is_not_counted_as_sw
     )
     assert stack.task("lost").state is TaskState.FAILURE
     assert repo.slot_holder(COURSE_ID, "grade_course", "") is None
+
+
+def test_the_grace_period_ends_exactly_when_it_has_passed(small_chunks_stack):
+    # Given an orphan last updated at a known instant, and a grace period of 600 s
+    stack = small_chunks_stack  # no learners: the sweeper reads tasks and executions only
+    task = orphan(stack, "on-the-edge", COURSE_ID, timedelta(hours=1))
+    ctx = RunContext.create(stack.settings.model_copy(update={"sweeper_grace_seconds": 600}))
+    # When the sweep runs a microsecond before the grace period has passed, it is left alone
+    edge = task.updated + timedelta(seconds=600)
+    assert sweeper.sweep(ctx, now=edge - timedelta(microseconds=1))["swept"] == []
+    assert stack.task("on-the-edge").state is TaskState.QUEUING
+    # and once it has passed (exactly 600 s), it is swept
+    assert sweeper.sweep(ctx, now=edge)["swept"] == ["on-the-edge"]
+    assert stack.task("on-the-edge").state is TaskState.FAILURE
