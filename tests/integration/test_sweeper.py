@@ -85,10 +85,12 @@ def test_a_task_whose_execution_is_still_running_is_left_alone(stack, monkeypatc
     assert status == 202, body
     gate.wait_arrivals(1)
     assert stack.task(body["task_id"]).state is TaskState.PROGRESS
+    # and, written after it, an orphan of another course (the sweep goes on past a running task)
+    orphan(stack, "behind-the-running-one", OTHER_COURSE_ID, timedelta(hours=1))
     # When the sweeper runs with no grace period at all
     result = sweep(stack, monkeypatch, grace_s=0)
-    # Then it examined the task and left it running, slot held
-    assert (result["examined"], result["swept"]) == (1, [])
+    # Then it examined both, left the running one running, slot held, and swept the orphan
+    assert (result["examined"], result["swept"]) == (2, ["behind-the-running-one"])
     assert stack.task(body["task_id"]).state is TaskState.PROGRESS
     assert TaskRepository(stack.settings).slot_holder(COURSE_ID, "grade_course", "") == body["task_id"]
     # and the task finishes normally once its chunks go on
