@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from pynamodb.attributes import NumberAttribute, NumberSetAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from functions.dal import tables
 from functions.dal.tables import PAY_PER_REQUEST, bind_models
 from functions.models.loads import LoadRecord, LoadState
 from functions.settings import Settings
@@ -237,7 +237,7 @@ class LoadsRepository:
             last_error=None if error is None else error[:_ERROR_CHARACTERS],
         )
         try:
-            with TransactWrite(connection=Connection(region=self._region)) as transaction:
+            with TransactWrite(connection=tables.connection(self._region)) as transaction:
                 transaction.delete(
                     PendingLoadItem(PENDING_PK, pending_sk(record.course_id)),
                     condition=(PendingLoadItem.load_id == record.load_id) & (PendingLoadItem.owner == owner),

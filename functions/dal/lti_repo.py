@@ -21,13 +21,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from functions.dal import tables
 from functions.dal.tables import PAY_PER_REQUEST
 from functions.models.lti import (
     FAILED_STATUSES,
@@ -214,7 +214,7 @@ def create_table(settings: Settings) -> None:
     bind(settings)
     if not LedgerItem.exists():
         LedgerItem.create_table(wait=True)
-        Connection(region=settings.region).client.update_time_to_live(
+        tables.connection(settings.region).client.update_time_to_live(
             TableName=settings.lti_table,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
         )
@@ -328,7 +328,7 @@ class LtiRepository:
         )
         guard = GuardItem(f"CN#{consumer.name}", "GUARD", target=consumer.key)
         try:
-            with TransactWrite(connection=Connection(region=self.settings.region)) as transaction:
+            with TransactWrite(connection=tables.connection(self.settings.region)) as transaction:
                 if replace:
                     transaction.save(item)
                 else:
@@ -452,7 +452,7 @@ class LtiRepository:
             created=assignment.created or datetime.now(UTC),
         )
         try:
-            with TransactWrite(connection=Connection(region=self.settings.region)) as transaction:
+            with TransactWrite(connection=tables.connection(self.settings.region)) as transaction:
                 transaction.save(
                     GuardItem(f"AID#{assignment.assignment_id}", "ASSIGNMENT", target=where),
                     condition=GuardItem.pk.does_not_exist(),

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from functions.dal import tables
 from functions.dal.tables import ScheduleItem, SchedulerCursorItem, TaskItem, bind
 from functions.dal.tasks_repo import TASK_SK, task_item, task_pk
 from functions.models.schedules import Schedule, ScheduleState
@@ -131,7 +131,7 @@ class ScheduleRepository:
         self._region = settings.region
 
     def _transaction(self) -> TransactWrite:
-        return TransactWrite(connection=Connection(region=self._region))
+        return TransactWrite(connection=tables.connection(self._region))
 
     # ---- reads ----
     def get(self, course_id: str, schedule_id: str) -> Schedule | None:

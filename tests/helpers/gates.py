@@ -7,12 +7,16 @@ the state machine sees a slow or failing Lambda exactly as it would on AWS.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from itask.local.lambda_router import LambdaRouter
+
+# How long a test waits for held invocations to arrive (longer on a machine loaded past its cores).
+ARRIVAL_S = float(os.environ.get("ITASK_TEST_ARRIVAL_S", "60"))
 
 # Long enough for a loaded machine, short enough that a forgotten release fails the test, not CI.
 GATE_TIMEOUT_S = 120.0
@@ -42,7 +46,7 @@ class Gate:
         if not self._released.wait(GATE_TIMEOUT_S):
             raise TimeoutError(f"gate on {self.function} was never released")
 
-    def wait_arrivals(self, count: int = 1, timeout_s: float = 60.0) -> None:
+    def wait_arrivals(self, count: int = 1, timeout_s: float = ARRIVAL_S) -> None:
         """Block until ``count`` invokes are held at the gate (bounded)."""
         deadline = time.monotonic() + timeout_s
         with self._condition:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID, hand_course, learne
 from tests.helpers.gates import Hooks  # noqa: E402
 
 moto_fidelity.apply()
+# How long a test waits for a task or an execution to end before it fails: generous, because this
+# machine is often loaded and a passing test returns as soon as the state is reached. `make mutation`
+# lowers it: a mutant that stops a task from finishing then fails its test in minutes, not ten.
+WAIT_S = float(os.environ.get("ITASK_TEST_WAIT_S", "600"))
 # The tests' anonymization key (the local stack generates its own; AWS's comes from the stack).
 ANONYMIZATION_SECRET = "integration-tests-anonymization-key"
 UNSUBSCRIBE_SECRET = "integration-tests-unsubscribe-key"
@@ -66,7 +71,7 @@ class Stack:
         assert found is not None, task_id
         return found
 
-    def wait(self, task_id: str, timeout_s: float = 600.0) -> Task:
+    def wait(self, task_id: str, timeout_s: float = WAIT_S) -> Task:
         """Wait for the task to finish and for its execution to end (bounded generously: this
         machine is often loaded, and a passing test returns as soon as the state is reached)."""
         deadline = time.monotonic() + timeout_s
@@ -77,7 +82,7 @@ class Stack:
             time.sleep(0.05)
         raise AssertionError(f"task {task_id} still {self.task(task_id).state} after {timeout_s}s")
 
-    def wait_execution(self, task_id: str, timeout_s: float = 600.0) -> str:
+    def wait_execution(self, task_id: str, timeout_s: float = WAIT_S) -> str:
         """Wait for the task's execution to end, asking Step Functions only (no DynamoDB reads)."""
         sfn = client("stepfunctions", self.settings.region)
         arn = self.settings.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{task_id}"
@@ -162,7 +167,7 @@ def _start(chunk_size: int, learner_count: int) -> Iterator[Stack]:
         finally:
             stack.hooks.close()  # release whatever a test still holds, so its executions can end
             AWS_FAULTS.clear()
-            deadline = time.monotonic() + 600
+            deadline = time.monotonic() + WAIT_S
             while stack.executions_running() and time.monotonic() < deadline:
                 time.sleep(0.05)
 

@@ -16,7 +16,7 @@ from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 
 from functions.dal.access_repo import AccessRepository
 from functions.dal.faults import is_transient
-from functions.dal.tasks_repo import TaskRepository
+from functions.dal.tasks_repo import TaskRepository, task_item
 from functions.models.access import Principal
 from functions.models.tasks import (
     Counters,
@@ -50,8 +50,9 @@ def a_task(task_id: str) -> Task:
 
 
 @pytest.fixture
-def repo(stack) -> TaskRepository:
-    return TaskRepository(stack.settings)
+def repo(small_chunks_stack) -> TaskRepository:
+    """At the data layer: the tables, no learners (none of these tests reads one)."""
+    return TaskRepository(small_chunks_stack.settings)
 
 
 def slot(repo: TaskRepository) -> str | None:
@@ -59,8 +60,8 @@ def slot(repo: TaskRepository) -> str | None:
 
 
 # ---- the data layer: a throttled write raises, and writes nothing ----
-def test_a_throttled_create_is_an_error_not_a_taken_slot(stack, repo):
-    stack.aws.fail("dynamodb", "TransactWriteItems", THROTTLED)
+def test_a_throttled_create_is_an_error_not_a_taken_slot(small_chunks_stack, repo):
+    small_chunks_stack.aws.fail("dynamodb", "TransactWriteItems", THROTTLED)
     with pytest.raises(TransactWriteError) as raised:
         repo.create(a_task("t1"))
     assert is_transient(raised.value)
@@ -69,17 +70,17 @@ def test_a_throttled_create_is_an_error_not_a_taken_slot(stack, repo):
     assert slot(repo) == "t1"
 
 
-def test_a_throttled_slot_release_is_an_error_and_keeps_the_slot(stack, repo):
+def test_a_throttled_slot_release_is_an_error_and_keeps_the_slot(small_chunks_stack, repo):
     repo.create(a_task("t1"))
-    stack.aws.fail("dynamodb", "DeleteItem", THROTTLED)
+    small_chunks_stack.aws.fail("dynamodb", "DeleteItem", THROTTLED)
     with pytest.raises(DeleteError):
         repo.release_stale_slot(COURSE_ID, "grade_course", "", "t1")
     assert slot(repo) == "t1"
 
 
-def test_a_throttled_start_is_an_error_not_a_finished_task(stack, repo):
+def test_a_throttled_start_is_an_error_not_a_finished_task(small_chunks_stack, repo):
     repo.create(a_task("t1"))
-    stack.aws.fail("dynamodb", "UpdateItem", THROTTLED)
+    small_chunks_stack.aws.fail("dynamodb", "UpdateItem", THROTTLED)
     with pytest.raises(UpdateError) as raised:
         repo.start_progress("t1", total=10, chunk_count=1, step=None)
     assert is_transient(raised.value)
@@ -87,12 +88,12 @@ def test_a_throttled_start_is_an_error_not_a_finished_task(stack, repo):
     assert stored is not None and stored.state is TaskState.QUEUING
 
 
-def test_a_throttled_chunk_record_is_an_error_not_a_duplicate(stack, repo):
+def test_a_throttled_chunk_record_is_an_error_not_a_duplicate(small_chunks_stack, repo):
     # Given a running task
     repo.create(a_task("t1"))
     repo.start_progress("t1", total=10, chunk_count=2, step=None)
     # When recording chunk 0 is throttled, Then it raises (the state machine retries the chunk) ...
-    stack.aws.fail("dynamodb", "UpdateItem", THROTTLED)
+    small_chunks_stack.aws.fail("dynamodb", "UpdateItem", THROTTLED)
     with pytest.raises(UpdateError) as raised:
         repo.record_chunk("t1", 0, Counters(attempted=5, succeeded=5))
     assert is_transient(raised.value)
@@ -104,24 +105,37 @@ def test_a_throttled_chunk_record_is_an_error_not_a_duplicate(stack, repo):
     assert stored is not None and (stored.done_chunks, stored.counters.attempted) == (frozenset({0}), 5)
 
 
-def test_a_throttled_finish_is_an_error_and_the_task_still_runs(stack, repo):
+def test_a_throttled_scheduled_note_is_an_error_not_a_task_that_moved_on(small_chunks_stack, repo):
+    # Given a scheduled task (the task item alone, as the schedules repository writes it)
+    task = a_task("later").model_copy(update={"state": TaskState.SCHEDULED})
+    task_item(task).save()
+    # When writing its note is throttled, Then it raises (False would mean "no longer scheduled")
+    small_chunks_stack.aws.fail("dynamodb", "UpdateItem", THROTTLED)
+    with pytest.raises(UpdateError) as raised:
+        repo.set_scheduled_note("later", "Waiting for the running report to finish.")
+    assert is_transient(raised.value)
+    stored = repo.get("later")
+    assert stored is not None and (stored.state, stored.step) == (TaskState.SCHEDULED, None)
+
+
+def test_a_throttled_finish_is_an_error_and_the_task_still_runs(small_chunks_stack, repo):
     repo.create(a_task("t1"))
     task = repo.get("t1")
     assert task is not None
-    stack.aws.fail("dynamodb", "TransactWriteItems", THROTTLED)
+    small_chunks_stack.aws.fail("dynamodb", "TransactWriteItems", THROTTLED)
     with pytest.raises(TransactWriteError):
         repo.finish(task, TaskState.SUCCESS, "{}")
     stored = repo.get("t1")
     assert stored is not None and stored.state is TaskState.QUEUING and slot(repo) == "t1"
 
 
-def test_a_throttled_reopen_is_an_error_and_the_task_stays_failed(stack, repo):
+def test_a_throttled_reopen_is_an_error_and_the_task_stays_failed(small_chunks_stack, repo):
     repo.create(a_task("t1"))
     task = repo.get("t1")
     assert task is not None and repo.finish(task, TaskState.FAILURE, "{}")
     failed = repo.get("t1")
     assert failed is not None
-    stack.aws.fail("dynamodb", "TransactWriteItems", THROTTLED)
+    small_chunks_stack.aws.fail("dynamodb", "TransactWriteItems", THROTTLED)
     with pytest.raises(TransactWriteError):
         repo.reopen(failed, "arn:aws:states:us-east-1:123456789012:execution:x:t1-resume-1", RESUMED)
     stored = repo.get("t1")
@@ -129,7 +143,9 @@ def test_a_throttled_reopen_is_an_error_and_the_task_stays_failed(stack, repo):
     assert slot(repo) is None
 
 
-def test_finishing_after_a_newer_task_took_the_slot_when_the_last_write_is_throttled(stack, repo):
+def test_finishing_after_a_newer_task_took_the_slot_when_the_last_write_is_throttled(
+    small_chunks_stack, repo
+):
     # Given task A whose slot a newer task B holds
     repo.create(a_task("task-a"))
     assert repo.release_stale_slot(COURSE_ID, "grade_course", "", "task-a")
@@ -137,14 +153,14 @@ def test_finishing_after_a_newer_task_took_the_slot_when_the_last_write_is_throt
     a = repo.get("task-a")
     assert a is not None
     # When A's own update (made without the slot) is throttled: an error, A still running, B's slot kept
-    stack.aws.fail("dynamodb", "UpdateItem", THROTTLED, when=body_has("TASK#task-a"))
+    small_chunks_stack.aws.fail("dynamodb", "UpdateItem", THROTTLED, when=body_has("TASK#task-a"))
     with pytest.raises(UpdateError):
         repo.finish(a, TaskState.FAILURE, "{}")
     stored = repo.get("task-a")
     assert stored is not None and stored.running and slot(repo) == "task-b"
 
 
-def test_two_finishes_racing_after_a_newer_task_took_the_slot_one_wins(stack, repo):
+def test_two_finishes_racing_after_a_newer_task_took_the_slot_one_wins(small_chunks_stack, repo):
     # Given task A whose slot a newer task B holds, and A finished twice at once (Finalize and the
     # sweeper, say), both held until both reach their update of A
     repo.create(a_task("task-a"))
@@ -153,7 +169,7 @@ def test_two_finishes_racing_after_a_newer_task_took_the_slot_one_wins(stack, re
     a = repo.get("task-a")
     assert a is not None
     barrier = threading.Barrier(2)
-    stack.aws.before(
+    small_chunks_stack.aws.before(
         "dynamodb", "UpdateItem", lambda: barrier.wait(60), times=2, when=body_has("TASK#task-a")
     )
     results: dict[str, bool] = {}

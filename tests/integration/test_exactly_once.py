@@ -121,8 +121,9 @@ def test_two_concurrent_deliveries_of_each_chunk_count_it_once(stack, monkeypatc
 
 # ---- the ledger itself, at the data layer ----
 @pytest.fixture
-def repo(stack) -> TaskRepository:
-    return TaskRepository(stack.settings)
+def repo(small_chunks_stack) -> TaskRepository:
+    """At the data layer: the tables, no learners (none of these tests reads one)."""
+    return TaskRepository(small_chunks_stack.settings)
 
 
 def a_task(task_id: str, state: TaskState = TaskState.QUEUING, task_key: str = "") -> Task:

@@ -7,6 +7,7 @@ resume that re-sends finished chunks shows even when the ledger then refuses the
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,7 +16,7 @@ from functions.dal.object_store import ObjectStore
 from functions.dal.tasks_repo import TaskRepository
 from functions.logic import reports
 from functions.logic.csvfile import decode_rows
-from functions.models.tasks import Task, TaskState
+from functions.models.tasks import Task, TaskAction, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
 
@@ -129,3 +130,48 @@ def test_resume_is_refused_while_the_same_report_runs_again(stack):
     assert stack.wait(newer).state is TaskState.SUCCESS
     assert stack.api("POST", f"/tasks/{failed.task_id}/resume")[0] == 202
     assert stack.wait(failed.task_id).state is TaskState.SUCCESS
+
+
+def test_a_resume_that_meets_the_task_resumed_and_finished_meanwhile_is_a_conflict(small_chunks_stack):
+    stack = small_chunks_stack  # no learners: the resume is refused before anything runs
+    # Given a failed task (it failed before planning), resumed and run to the end by another caller
+    # just before this resume's write reaches the table
+    repo = TaskRepository(stack.settings)
+    now = datetime.now(UTC)
+    task = Task(
+        task_id="twice-resumed",
+        course_id=COURSE_ID,
+        task_type="grade_course",
+        task_key="",
+        task_input="{}",
+        state=TaskState.QUEUING,
+        requester="instructor",
+        created=now,
+        updated=now,
+    )
+    repo.create(task)
+    assert repo.finish(task, TaskState.FAILURE, json.dumps({"message": "failed"}))
+
+    def resumed_and_finished_meanwhile() -> None:
+        failed = repo.get(task.task_id)
+        assert failed is not None
+        action = TaskAction(action="resume", by="staff", at=datetime.now(UTC))
+        reopened = repo.reopen(failed, "arn:aws:states:us-east-1:123456789012:execution:x:other", action)
+        assert repo.finish(reopened, TaskState.SUCCESS, json.dumps({"by": "the other resume"}))
+
+    stack.aws.before("dynamodb", "TransactWriteItems", resumed_and_finished_meanwhile, times=1)
+    # When it is resumed: 409, the task is no longer failed; nothing else is started or changed
+    status, body = stack.api("POST", f"/tasks/{task.task_id}/resume")
+    assert (status, body) == (
+        409,
+        {"error": "Task twice-resumed is not failed or revoked", "code": "conflict"},
+    )
+    stored = stack.task(task.task_id)
+    assert (stored.state, stored.resumes, json.loads(stored.task_output or "")) == (
+        TaskState.SUCCESS,
+        1,
+        {"by": "the other resume"},
+    )
+    assert [action.by for action in stored.actions] == ["staff"]
+    assert repo.slot_holder(COURSE_ID, "grade_course", "") is None
+    assert stack.executions_running() == 0

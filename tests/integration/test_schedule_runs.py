@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from moto.ses.models import ses_backends
 
 from functions.models.tasks import TaskState
 from tests.helpers.api import course_path
@@ -151,3 +152,23 @@ def test_a_recurring_report_runs_once_per_occurrence_and_mails_its_link(fresh):
         assert [name in mail.body for mail, name in zip(mails, names, strict=True)] == [True, True]
         assert all("Signature=" in mail.body and "Expires=" in mail.body for mail in mails)
     assert "The grade report that teacher scheduled" in mails_to("analyst@example.org")[0].body
+
+
+def test_a_run_scheduled_by_a_requester_without_an_address_mails_only_its_list(fresh):
+    # Given a one-off grade report scheduled by the instructor (no address on file), its link to be
+    # mailed to an org researcher
+    due = CLOCK.now() + timedelta(hours=1)
+    body = {**GRADE, "schedule": iso(due), "notify": ["analyst@example.org"]}
+    created = create(fresh, body, subject="instructor")
+    # When it comes due and runs
+    advance_to(due)
+    assert fire(fresh) == {"submitted": 1}
+    run = fresh.wait(created["task_id"])
+    assert run.state is TaskState.SUCCESS and run.requester_email is None
+    # Then one mail went, to the listed address, saying who scheduled the report
+    sent = ses_backends["123456789012"]["us-east-1"].sent_messages
+    assert [message.destinations["ToAddresses"] for message in sent] == [["analyst@example.org"]]
+    assert json.loads(run.task_output or "")["report_name"] in sent[0].body
+    assert sent[0].body.startswith(
+        f"Hello,\n\nThe grade report that instructor scheduled for {COURSE_ID} is ready"
+    )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from functions.dal.tables import SlotItem
-from functions.dal.tasks_repo import SLOT_SK, SlotTaken, TaskRepository, slot_pk
+from functions.dal.tasks_repo import SLOT_SK, SlotTaken, TaskRepository, slot_pk, task_item
 from functions.errors import TaskNotRunnable
 from functions.models.tasks import (
     Task,
@@ -101,8 +101,9 @@ def test_a_slot_held_by_a_live_task_is_refused(stack):
 
 # ---- at the data layer ----
 @pytest.fixture
-def repo(stack) -> TaskRepository:
-    return TaskRepository(stack.settings)
+def repo(small_chunks_stack) -> TaskRepository:
+    """At the data layer: the tables, no learners (none of these tests reads one)."""
+    return TaskRepository(small_chunks_stack.settings)
 
 
 def test_creating_a_task_whose_slot_is_taken_names_the_holder(repo):
@@ -222,3 +223,88 @@ def test_tasks_are_read_many_at_once_and_listed_by_course(repo):
     ] == ["t1"]
     assert len(repo.list_course(COURSE_ID, limit=1)) == 1
     assert repo.list_course(COURSE_ID, task_type="rescore_problem") == []
+
+
+# ---- a scheduled task's activation (the scheduler's submit) ----
+DUE = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def a_scheduled_task(task_id: str, due: datetime | None = DUE) -> Task:
+    """A SCHEDULED task as the schedules repository writes it: the task item, no slot."""
+    task = a_task(task_id, TaskState.SCHEDULED).model_copy(update={"due": due, "schedule_id": "s1"})
+    task_item(task).save()
+    return task
+
+
+def activated(task: Task) -> Task:
+    """What the scheduler's submit passes: the task as it will run, with its execution."""
+    return task.model_copy(
+        update={
+            "state": TaskState.QUEUING,
+            "task_input": '{"checked": true}',
+            "notify": ("boss@example.com",),
+            "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:x:{task.task_id}",
+        }
+    )
+
+
+def test_a_due_scheduled_task_is_activated_taking_its_slot(repo):
+    task = a_scheduled_task("due")
+    assert repo.set_scheduled_note("due", "Waiting for the running report to finish.") is True
+    assert repo.get("due").step == "Waiting for the running report to finish."  # type: ignore[union-attr]
+    repo.activate_scheduled(activated(task), DUE)
+    stored = repo.get("due")
+    assert stored is not None
+    assert (stored.state, stored.task_input, stored.notify, stored.step) == (
+        TaskState.QUEUING,
+        '{"checked": true}',
+        ("boss@example.com",),
+        None,
+    )
+    assert stored.execution_arn == "arn:aws:states:us-east-1:123456789012:execution:x:due"
+    assert repo.slot_holder(COURSE_ID, "grade_course", "") == "due"
+    assert [running.task_id for running in repo.list_running(COURSE_ID)] == ["due"]
+    # no longer SCHEDULED: a note is refused, and a second activation too
+    assert repo.set_scheduled_note("due", "late note") is False
+    assert repo.get("due").step is None  # type: ignore[union-attr]
+    with pytest.raises(SlotTaken):
+        repo.activate_scheduled(activated(task), DUE)
+
+
+def test_a_scheduled_task_whose_slot_is_held_stays_scheduled(repo):
+    # Given the same report running now
+    repo.create(a_task("running"))
+    task = a_scheduled_task("waiting")
+    # When the scheduled run comes due, Then SlotTaken names the running task, and nothing changed
+    with pytest.raises(SlotTaken) as taken:
+        repo.activate_scheduled(activated(task), DUE)
+    assert taken.value.holder_task_id == "running"
+    stored = repo.get("waiting")
+    assert stored is not None and (stored.state, stored.task_input, stored.notify) == (
+        TaskState.SCHEDULED,
+        "{}",
+        (),
+    )
+    assert repo.slot_holder(COURSE_ID, "grade_course", "") == "running"
+
+
+@pytest.mark.parametrize("expected_due", [datetime(2026, 3, 1, 10, 0, tzinfo=UTC), None])
+def test_a_scheduled_task_moved_meanwhile_is_not_activated(repo, expected_due):
+    # Given a task scheduled at 09:00 (moved there after the scheduler read it at another time)
+    task = a_scheduled_task("moved")
+    # When the scheduler activates it for the time it read, Then it is refused and takes no slot
+    with pytest.raises(TaskNotRunnable, match="no longer scheduled"):
+        repo.activate_scheduled(activated(task), expected_due)
+    stored = repo.get("moved")
+    assert stored is not None and (stored.state, stored.due) == (TaskState.SCHEDULED, DUE)
+    assert repo.slot_holder(COURSE_ID, "grade_course", "") is None
+
+
+def test_a_scheduled_task_without_a_due_time_is_activated_only_as_such(repo):
+    task = a_scheduled_task("undated", due=None)
+    with pytest.raises(TaskNotRunnable):
+        repo.activate_scheduled(activated(task), DUE)
+    repo.activate_scheduled(activated(task).model_copy(update={"notify": ()}), None)
+    stored = repo.get("undated")
+    assert stored is not None and (stored.state, stored.notify) == (TaskState.QUEUING, ())
+    assert repo.slot_holder(COURSE_ID, "grade_course", "") == "undated"

@@ -11,8 +11,11 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from functions.dal.tasks_repo import TaskRepository
+from functions.logic import sweeper
+from functions.logic.registry import RunContext
 from functions.models.tasks import Task, TaskState
 from tests.helpers.api import course_path
+from tests.helpers.aws_faults import body_has
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID
 
 SCHEDULED_EVENT = {"source": "aws.events", "detail-type": "Scheduled Event"}
@@ -43,7 +46,8 @@ def sweep(stack, monkeypatch, grace_s: int) -> dict:
     return stack.router.invoke("sweeper", SCHEDULED_EVENT)
 
 
-def test_a_task_updated_within_the_grace_period_is_left_alone(stack, monkeypatch):
+def test_a_task_updated_within_the_grace_period_is_left_alone(small_chunks_stack, monkeypatch):
+    stack = small_chunks_stack  # no learners: the sweeper reads tasks and executions only
     # Given two tasks whose executions are gone: one last updated an hour ago, one 30 seconds ago
     orphan(stack, "old-orphan", COURSE_ID, timedelta(hours=1))
     orphan(stack, "recent-orphan", OTHER_COURSE_ID, timedelta(seconds=30))
@@ -81,10 +85,12 @@ def test_a_task_whose_execution_is_still_running_is_left_alone(stack, monkeypatc
     assert status == 202, body
     gate.wait_arrivals(1)
     assert stack.task(body["task_id"]).state is TaskState.PROGRESS
+    # and, written after it, an orphan of another course (the sweep goes on past a running task)
+    orphan(stack, "behind-the-running-one", OTHER_COURSE_ID, timedelta(hours=1))
     # When the sweeper runs with no grace period at all
     result = sweep(stack, monkeypatch, grace_s=0)
-    # Then it examined the task and left it running, slot held
-    assert (result["examined"], result["swept"]) == (1, [])
+    # Then it examined both, left the running one running, slot held, and swept the orphan
+    assert (result["examined"], result["swept"]) == (2, ["behind-the-running-one"])
     assert stack.task(body["task_id"]).state is TaskState.PROGRESS
     assert TaskRepository(stack.settings).slot_holder(COURSE_ID, "grade_course", "") == body["task_id"]
     # and the task finishes normally once its chunks go on
@@ -95,7 +101,8 @@ def test_a_task_whose_execution_is_still_running_is_left_alone(stack, monkeypatc
     assert sweep(stack, monkeypatch, grace_s=0) == {"examined": 0, "swept": [], "loads": {}}
 
 
-def test_a_task_never_started_is_swept_and_a_scheduled_one_is_not(stack, monkeypatch):
+def test_a_task_never_started_is_swept_and_a_scheduled_one_is_not(small_chunks_stack, monkeypatch):
+    stack = small_chunks_stack  # no learners: the sweeper reads tasks and executions only
     # Given a task whose execution was never created, and a scheduled task (no execution by design)
     orphan(stack, "never-started", COURSE_ID, timedelta(hours=1), execution_arn=None)
     orphan(
@@ -115,3 +122,45 @@ def test_a_task_never_started_is_swept_and_a_scheduled_one_is_not(stack, monkeyp
     )
     assert stack.task("scheduled").state is TaskState.SCHEDULED
     assert TaskRepository(stack.settings).slot_holder(OTHER_COURSE_ID, "grade_course", "") == "scheduled"
+
+
+def test_a_task_finished_by_another_writer_during_the_sweep_is_not_counted_as_swept(
+    small_chunks_stack, monkeypatch
+):
+    stack = small_chunks_stack  # no learners: the sweeper reads tasks and executions only
+    # Given two orphans, and Finalize finishing the first just before the sweeper's write reaches it
+    first = orphan(stack, "finalized-meanwhile", COURSE_ID, timedelta(hours=1))
+    orphan(stack, "lost", OTHER_COURSE_ID, timedelta(hours=1))
+    repo = TaskRepository(stack.settings)
+
+    def finalize_first() -> None:
+        assert repo.finish(first, TaskState.SUCCESS, json.dumps({"by": "finalize"}))
+
+    stack.aws.before(
+        "dynamodb", "TransactWriteItems", finalize_first, times=1, when=body_has("TASK#finalized-meanwhile")
+    )
+    # When the sweeper runs
+    result = sweep(stack, monkeypatch, grace_s=60)
+    # Then it examined both, swept only the other one, and Finalize's outcome stands
+    assert (result["examined"], result["swept"]) == (2, ["lost"])
+    finalized = stack.task("finalized-meanwhile")
+    assert (finalized.state, json.loads(finalized.task_output or "")) == (
+        TaskState.SUCCESS,
+        {"by": "finalize"},
+    )
+    assert stack.task("lost").state is TaskState.FAILURE
+    assert repo.slot_holder(COURSE_ID, "grade_course", "") is None
+
+
+def test_the_grace_period_ends_exactly_when_it_has_passed(small_chunks_stack):
+    # Given an orphan last updated at a known instant, and a grace period of 600 s
+    stack = small_chunks_stack  # no learners: the sweeper reads tasks and executions only
+    task = orphan(stack, "on-the-edge", COURSE_ID, timedelta(hours=1))
+    ctx = RunContext.create(stack.settings.model_copy(update={"sweeper_grace_seconds": 600}))
+    # When the sweep runs a microsecond before the grace period has passed, it is left alone
+    edge = task.updated + timedelta(seconds=600)
+    assert sweeper.sweep(ctx, now=edge - timedelta(microseconds=1))["swept"] == []
+    assert stack.task("on-the-edge").state is TaskState.QUEUING
+    # and once it has passed (exactly 600 s), it is swept
+    assert sweeper.sweep(ctx, now=edge)["swept"] == ["on-the-edge"]
+    assert stack.task("on-the-edge").state is TaskState.FAILURE

@@ -21,14 +21,15 @@ import coverage
 # (functions/logic/sandbox/child.py runs in the grader's child process, which coverage does not
 # follow: its 64 branches count as not taken; without it the total is about 3 points higher.)
 # Lowered once, on 2026-11-30, to the figures measured after email, schedules, certificates, the
-# dashboard and the Open edX API landed together (83.8 % total; tasks_repo 89.1 %: scheduled
-# activation and the load-lock branches are reached only in part). Issue #9 stays open until these
-# are back at 85 / 100.
-TOTAL_FLOOR = 83.5
+# dashboard and the Open edX API landed together (83.8 % total; tasks_repo 89.1 %). Raised the same day
+# after the guard tests of session 3 (measured: 84.4 % total, tasks_repo 97.8 %, sweeper, lifecycle
+# and permissions 100 %); the total's floor keeps 0.4 points for the modules main gained meanwhile,
+# not measured on that branch. Issue #9 asks for 85 total.
+TOTAL_FLOOR = 84.0
 MODULE_FLOORS = {
-    "functions/dal/tasks_repo.py": 89.0,
-    "functions/logic/sweeper.py": 92.0,
-    "functions/logic/lifecycle.py": 95.0,
+    "functions/dal/tasks_repo.py": 97.8,
+    "functions/logic/sweeper.py": 100.0,
+    "functions/logic/lifecycle.py": 100.0,
     "functions/logic/permissions.py": 100.0,
 }
 

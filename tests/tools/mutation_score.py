@@ -75,10 +75,11 @@ def main() -> int:
         module_checked = len(statuses) - counts["not checked"]
         module_caught = sum(counts[status] for status in CAUGHT)
         other = module_checked - module_caught - counts["survived"] - counts["no tests"]
-        score = 100.0 * module_caught / module_checked if module_checked else 100.0
+        # a module none of whose mutants ran has no score (not 100 %)
+        shown = f"{100.0 * module_caught / module_checked:.1f}%" if module_checked else "not run"
         lines.append(
             f"| `{module}` | {len(statuses)} | {module_checked} | {module_caught} | {counts['survived']} "
-            f"| {counts['no tests']} | {other} | {score:.1f}% |"
+            f"| {counts['no tests']} | {other} | {shown} |"
         )
         total += len(statuses)
         checked += module_checked
