@@ -434,6 +434,8 @@ def _local_load_from(path: Path) -> dict[str, Any]:
 def render(args: argparse.Namespace, measured: dict[str, Any]) -> int:
     """Forecasts from the measurements, printed and (with --write) written as Markdown."""
     results, merges = measured["results"], measured["merges"]
+    for result in results:
+        _drop_event_poller(result)
     local_load = measured.get("local_load")
     if args.local_load_json:
         local_load = _local_load_from(ROOT / args.local_load_json)
@@ -453,6 +455,15 @@ def render(args: argparse.Namespace, measured: dict[str, Any]) -> int:
         write_markdown(ROOT / args.write, command, before, results, merges, forecasts, local_load, NOTES)
         print(f"wrote {args.write}")
     return 0
+
+
+def _drop_event_poller(result: dict[str, Any]) -> None:
+    """Leave out the local stack's event poller (SQS long polls from a thread of no function: they
+    deliver ScoreChanged and SES events locally; on AWS an event source mapping does it, unbilled).
+    It polls whatever runs, so its count follows wall time, not the task's work."""
+    interpreter = result["requests"].get("states", {})
+    for operation in [op for op in interpreter if op.startswith("sqs.")]:
+        del interpreter[operation]
 
 
 def _child(arguments: list[str], script: Path | None = None) -> Any:

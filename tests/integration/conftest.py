@@ -180,8 +180,12 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture
 def small_chunks_stack() -> Iterator[Stack]:
-    """The hand-made courses without learners (tests add their own); chunks of 3 learners or rows."""
-    yield from _start(chunk_size=3, learner_count=0)
+    """The hand-made courses without learners (tests add their own); chunks of 3 learners or rows.
+
+    Courses spread over 4 shards, so the staff tasks tested on it (certificates, cohorts, batch
+    enrollment) read and write learners where a sharded course keeps them.
+    """
+    yield from _start(chunk_size=3, learner_count=0, learner_shards=4)
 
 
 @pytest.fixture
@@ -196,8 +200,9 @@ def sharded_stack() -> Iterator[Stack]:
     yield from _start(chunk_size=100, learner_count=300, learner_shards=8)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def scale_stack() -> Iterator[Stack]:
     """Courses spread over 8 shards, chunks of 2,500 learners, 4 Map children at once: what a course
-    of tens of thousands runs with (several chunks per child)."""
+    of tens of thousands runs with (several chunks per child). One per module: its tests share the
+    big courses they seed (each test uses its own course)."""
     yield from _start(chunk_size=2500, learner_count=300, learner_shards=8)
