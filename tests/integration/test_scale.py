@@ -158,10 +158,11 @@ def test_a_course_wide_rescore_writes_in_batches_not_per_learner(scale_stack):
     assert calls[("dynamodb", "UpdateItem")] <= 10 and calls[("dynamodb", "PutItem")] == 0, calls
     services = by_service(calls)
     per_changed = {service: count / RESCORED for service, count in services.items()}
-    assert per_changed["dynamodb"] <= 0.1, calls
+    assert per_changed["dynamodb"] <= 0.12, calls
     assert per_changed["eventbridge"] <= 0.11, calls
-    assert sum(per_changed.values()) <= 0.25, calls
-    # (per 1,000 learners: at most 100 DynamoDB and 250 requests in all, about two thirds writes)
+    assert sum(per_changed.values()) <= 0.3, calls
+    # (per 1,000 changed learners: at most 120 DynamoDB requests, of which some 60 are the run's fixed
+    # reads (shard scans, task reads), and 300 in all; the first design made 2,000 DynamoDB writes)
 
 
 def test_a_range_planned_report_on_shards_keeps_user_id_order_and_resumes(scale_stack, monkeypatch):
