@@ -386,9 +386,7 @@ class CourseRepository:
             if enrollment.source_version is None:
                 raise ValueError("put_enrollments_if_newer needs a source_version")
             try:
-                _enrollment_item(
-                    enrollment, self.learner_pk(enrollment.course_id, enrollment.user_id)
-                ).save(
+                _enrollment_item(enrollment, self.learner_pk(enrollment.course_id, enrollment.user_id)).save(
                     condition=EnrollmentItem.source_version.does_not_exist()
                     | (EnrollmentItem.source_version < enrollment.source_version)
                 )
