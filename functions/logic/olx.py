@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
-from functions.logic import olx_checks, olx_scored
+from functions.logic import olx_checks, olx_members, olx_scored
 from functions.logic.capa import parse_problem
 from functions.logic.keys import block_id_in, course_id_of
 from functions.models.bounds import MAX_SCORE
@@ -98,7 +98,7 @@ _GZIP, _BZIP2, _XZ = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
 _UNREADABLE = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
 # Static assets (images, videos, PDFs, data files: most of a real export's size) are never read: a
 # course's XML and JSON outside them is all the importer uses.
-STATIC_FOLDERS = frozenset({"static"})
+STATIC_FOLDERS = olx_members.STATIC_FOLDERS
 
 
 class OlxError(ValueError):
@@ -219,10 +219,7 @@ class _ArchiveFiles:
             if expanded > MAX_EXPANDED_BYTES:
                 raise OlxError(f"the archive expands to more than {MAX_EXPANDED_BYTES} bytes")
             # Links are never followed: only regular files are read.
-            if not member.isfile() or not member.name.endswith((".xml", ".json")):
-                continue
-            # static/ or <top>/static/: the course's assets, even when named .json or .xml.
-            if STATIC_FOLDERS & set(PurePosixPath(member.name.removeprefix("./")).parts[:2]):
+            if not member.isfile() or not olx_members.importer_reads(member.name):
                 continue
             total += member.size
             if total > MAX_TEXT_BYTES:

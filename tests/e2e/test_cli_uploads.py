@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,11 @@ from tests.helpers.olx import export_of
 
 BIG_COURSE = "course-v1:TestX+EXP101+2026"  # the key the fixture export declares
 REQUEST_LIMIT = 6 * 1024 * 1024
+
+
+def local_ids(blocks: dict) -> set[str]:
+    """Block ids without their course key (the same export stored under two keys)."""
+    return {key.split("+type@", 1)[-1] for key in blocks}
 
 
 def final_status(stdout: str) -> dict:
@@ -33,7 +40,9 @@ def big_export(tmp_path_factory) -> Path:
 
 
 def test_a_big_export_sent_directly_is_one_clear_line(local_stack, cli, big_export):  # noqa: F811
-    refused = cli("--home", local_stack.info.home, "import-course", str(big_export), "--via", "direct")
+    refused = cli(
+        "--home", local_stack.info.home, "import-course", str(big_export), "--via", "direct", "--whole"
+    )
     line = one_line_failure(refused)
     assert "--via s3" in line, line
     assert "6 MiB" in line, line
@@ -41,8 +50,8 @@ def test_a_big_export_sent_directly_is_one_clear_line(local_stack, cli, big_expo
 
 def test_a_big_export_imports_through_s3_and_then_a_load_through_s3(local_stack, cli, big_export, tmp_path):  # noqa: F811
     home = local_stack.info.home
-    # When the CLI imports the export (over the direct limit: through S3 by itself)
-    imported = cli("--home", home, "import-course", str(big_export))
+    # When the CLI imports the whole export (over the direct limit: through S3 by itself)
+    imported = cli("--home", home, "import-course", str(big_export), "--whole")
     # Then the course_import task ends in SUCCESS with the import's summary, and the course is stored
     assert imported.returncode == 0, imported.stderr
     final = final_status(imported.stdout)
@@ -63,3 +72,37 @@ def test_a_big_export_imports_through_s3_and_then_a_load_through_s3(local_stack,
     invited.write_text(json.dumps({"email": "ok@example.org"}) + "\n" + '{"email": 7}\n')
     broken = cli("--home", home, "load", BIG_COURSE, "enrollment_allowed", str(invited), "--via", "s3")
     assert "ended FAILURE: line 2: " in one_line_failure(broken)
+
+
+def test_by_default_only_what_the_importer_reads_is_sent_from_an_archive_or_a_directory(
+    local_stack,
+    cli,  # noqa: F811
+    big_export,
+    tmp_path,
+):
+    """Issue #14 item 4: the 7 MiB video stays on the client; the course structure (a few kB) goes in
+    one request, and the stored course is the one the whole export gives."""
+    home = local_stack.info.home
+    imported = cli(
+        "--home", home, "import-course", str(big_export), "--course-id", "course-v1:TestX+SLIM+2026"
+    )
+    assert imported.returncode == 0, imported.stderr
+    sent, total = (
+        int(n.replace(",", "")) for n in re.findall(r"sending ([\d,]+) of ([\d,]+) bytes", imported.stderr)[0]
+    )
+    assert total == big_export.stat().st_size and sent < 64 * 1024, imported.stderr
+    summary = json.loads(imported.stdout)  # answered at once: no upload, no task
+    courses = CourseRepository(local_stack.settings)
+    slim, whole = courses.get_course("course-v1:TestX+SLIM+2026"), courses.get_course(BIG_COURSE)
+    assert slim is not None and summary["blocks"] == len(slim.blocks)
+    if whole is not None:  # imported whole by the test before: the same structure
+        assert local_ids(slim.blocks) == local_ids(whole.blocks)
+    # A directory holding the unpacked export imports the same way
+    folder = tmp_path / "unpacked"
+    with tarfile.open(big_export) as tar:
+        tar.extractall(folder, filter="data")
+    top = next(p.parent for p in folder.rglob("course.xml"))
+    again = cli("--home", home, "import-course", str(top), "--course-id", "course-v1:TestX+DIR+2026")
+    assert again.returncode == 0, again.stderr
+    from_folder = courses.get_course("course-v1:TestX+DIR+2026")
+    assert from_folder is not None and local_ids(from_folder.blocks) == local_ids(slim.blocks)

@@ -9,8 +9,12 @@ carries the file, so an export of 100 MB or a load of a million lines fits.
 
 from __future__ import annotations
 
+import io
 import tarfile
+import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import IO, Annotated, Any
@@ -20,10 +24,11 @@ import httpx
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
+from functions.logic.olx_members import importer_reads
 from itask.cli.app import AsUser, HelpPanel, app, options
 from itask.cli.commands._common import end_of, follow
 from itask.cli.errors import CliError
-from itask.cli.output import console, emit_json
+from itask.cli.output import console, emit_json, err_console
 from itask.cli.target import Options
 from itask.client import ApiClient
 
@@ -134,9 +139,47 @@ def upload_file(opts: Options, client: ApiClient, course: str, purpose: str, pat
     return str(form["upload_id"])
 
 
+@contextmanager
+def what_the_importer_reads(source: Path) -> Iterator[Path]:
+    """A temporary .tar.gz of the export (an archive, or a directory holding course.xml) with only the
+    members the importer reads (functions/logic/olx_members.py: XML and JSON outside static/), in
+    their order and under their names; what is left out (videos, images, PDFs) never travels."""
+    with tempfile.TemporaryDirectory(prefix="itask-import-") as folder:
+        slim = Path(folder) / (source.name.removesuffix(".tar.gz").removesuffix(".tgz") + ".tar.gz")
+        try:
+            with tarfile.open(slim, mode="w:gz") as out:
+                if source.is_dir():
+                    for path in sorted(p for p in source.rglob("*") if p.is_file() and not p.is_symlink()):
+                        name = path.relative_to(source).as_posix()
+                        if importer_reads(name):
+                            out.add(path, arcname=name, recursive=False)
+                else:
+                    with tarfile.open(source, mode="r|*") as tar:
+                        for member in tar:
+                            if member.isfile() and importer_reads(member.name):
+                                handle = tar.extractfile(member)
+                                data = handle.read() if handle is not None else b""
+                                copy = tarfile.TarInfo(member.name)
+                                copy.size, copy.mtime, copy.mode = len(data), member.mtime, 0o644
+                                out.addfile(copy, io.BytesIO(data))
+        except (tarfile.TarError, OSError, EOFError) as error:
+            raise CliError(f"{source} is not a readable course export: {error}") from None
+        yield slim
+
+
 def course_key_of(export: Path) -> str:
     """The course key an export declares (its course.xml: org, course, url_name), read from the
     archive in one pass without unpacking it."""
+    if export.is_dir():
+        export_xml = export / "course.xml"
+        try:
+            root = ET.fromstring(export_xml.read_bytes()[: 1024 * 1024])
+        except (OSError, ET.ParseError) as error:
+            raise CliError(f"{export} holds no readable course.xml: {error}") from None
+        org, number, run = (root.get(key) for key in ("org", "course", "url_name"))
+        if org and number and run:
+            return f"course-v1:{org}+{number}+{run}"
+        raise CliError(f"{export}/course.xml names no org, course and url_name; give --course-id")
     try:
         with tarfile.open(export, mode="r|*") as tar:
             for member in tar:
@@ -166,16 +209,42 @@ def _run_task(
 def import_course(
     ctx: typer.Context,
     file: Annotated[
-        Path, typer.Argument(help="OLX course export (.tar.gz)", exists=True, dir_okay=False, readable=True)
+        Path,
+        typer.Argument(
+            help="OLX course export (.tar.gz), or a directory holding its course.xml",
+            exists=True,
+            readable=True,
+        ),
     ],
     course_id: Annotated[
         str | None, typer.Option(help="store it under another course key", show_default=False)
     ] = None,
     via: ViaOption = Via.AUTO,
+    whole: Annotated[
+        bool,
+        typer.Option(
+            "--whole", help="send the archive as it is (default: only the XML and JSON the importer reads)"
+        ),
+    ] = False,
     as_user: AsUser = None,
 ) -> None:
-    """Import an OLX course export (global staff); a large one through S3, with progress."""
+    """Import an OLX course export (global staff); a large one through S3, with progress. Only what
+    the importer reads is sent (static assets stay here) unless --whole."""
     opts = options(ctx)
+    if file.is_dir() and whole:
+        raise CliError(
+            "--whole sends an archive as it is; a directory is always sent as what the importer reads"
+        )
+    if whole:
+        _import(opts, file, course_id, via, as_user)
+        return
+    with what_the_importer_reads(file) as slim:
+        if not file.is_dir():
+            err_console().print(f"sending {_size(slim):,} of {_size(file):,} bytes (what the importer reads)")
+        _import(opts, slim, course_id or (course_key_of(file) if file.is_dir() else None), via, as_user)
+
+
+def _import(opts: Options, file: Path, course_id: str | None, via: Via, as_user: str | None) -> None:
     with opts.client(as_user, "admin") as client:
         if _through_s3(via, file):
             course = course_id or course_key_of(file)
