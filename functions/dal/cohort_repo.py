@@ -18,6 +18,7 @@ from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
 from functions.dal import tables
+from functions.dal.faults import response_code
 from functions.dal.tables import PAY_PER_REQUEST
 from functions.models.cohorts import Cohort, PendingCohort
 from functions.settings import Settings
@@ -81,7 +82,7 @@ class CohortRepository:
                 created_by=cohort.created_by,
             ).save(condition=CohortItem.pk.does_not_exist())
         except PutError as error:
-            if error.cause_response_code == _CONDITIONAL_FAILED:
+            if response_code(error) == _CONDITIONAL_FAILED:
                 raise CohortExists(cohort.name) from error
             raise
 

@@ -21,6 +21,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from functions.dal.faults import response_code
 from functions.dal.item_limits import first_problem, item_problem
 from functions.dal.tables import (
     ROSTER_ATTRIBUTES,
@@ -391,7 +392,7 @@ class CourseRepository:
                     | (EnrollmentItem.source_version < enrollment.source_version)
                 )
             except PutError as error:
-                if error.cause_response_code != "ConditionalCheckFailedException":
+                if response_code(error) != "ConditionalCheckFailedException":
                     raise
                 continue
             written.append(enrollment)
@@ -569,7 +570,7 @@ class CourseRepository:
                 item.save()  # conditional on the version read (VersionAttribute)
                 return
             except PutError as error:
-                if error.cause_response_code != _CONDITIONAL_FAILED:
+                if response_code(error) != _CONDITIONAL_FAILED:
                     raise
         raise RuntimeError(f"score sheet of {user_id} in {course_id} kept changing; gave up")
 
@@ -606,7 +607,7 @@ class CourseRepository:
                 try:
                     item.save()  # conditional on the version read (VersionAttribute)
                 except PutError as error:
-                    if error.cause_response_code != _CONDITIONAL_FAILED:
+                    if response_code(error) != _CONDITIONAL_FAILED:
                         raise
                     stale.append(user_id)
                 return stale
@@ -866,7 +867,7 @@ class CourseRepository:
                 )
                 updated += 1
             except UpdateError as error:
-                if error.cause_response_code != _CONDITIONAL_FAILED:
+                if response_code(error) != _CONDITIONAL_FAILED:
                     raise
         return updated
 

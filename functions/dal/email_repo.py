@@ -42,6 +42,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from functions.dal import tables
+from functions.dal.faults import response_code
 from functions.dal.tables import PAY_PER_REQUEST, TaskItem
 from functions.dal.tasks_repo import TASK_SK, task_pk
 from functions.models.email import ChunkRecord, CourseEmail, MailEvent, SendSummary, SuppressionReason
@@ -323,7 +324,7 @@ class EmailRepository:
         try:
             item.save()  # conditional on the version read
         except PutError as error:
-            if error.cause_response_code == _CONDITIONAL_FAILED:
+            if response_code(error) == _CONDITIONAL_FAILED:
                 return False
             raise
         return True
@@ -361,7 +362,7 @@ class EmailRepository:
                 created=datetime.now(UTC),
             ).save(condition=PrefItem.pk.does_not_exist())
         except PutError as error:
-            if error.cause_response_code == _CONDITIONAL_FAILED:
+            if response_code(error) == _CONDITIONAL_FAILED:
                 return False
             raise
         return True

@@ -49,6 +49,19 @@ _CANCELLED = "TransactionCanceledException"
 _MAX_CAUSES = 8
 
 
+def response_code(error: PynamoDBException) -> str | None:
+    """The DynamoDB error code of a PynamoDB error (``ConditionalCheckFailedException``...), or None.
+
+    PynamoDB's own ``cause_response_code`` raises AttributeError when the error wraps a network
+    failure whose ``response`` is None (a timed-out put): a retryable error would become a 500.
+    """
+    response = getattr(error.cause, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = (response.get("Error") or {}).get("Code")
+    return code if isinstance(code, str) else None
+
+
 def is_transient(error: BaseException) -> bool:
     """True for throttling, 5xx-style service errors and network failures (after botocore's own retries).
 

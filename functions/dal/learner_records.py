@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pynamodb.exceptions import UpdateError
 
 from functions.dal.course_repo import CourseRepository, certificate_map
+from functions.dal.faults import response_code
 from functions.dal.tables import EnrollmentItem, bind
 from functions.models.course import Certificate
 from functions.settings import Settings
@@ -70,7 +71,7 @@ class LearnerRecords:
         try:
             self._item(course_id, user_id).update(actions=actions, condition=EnrollmentItem.pk.exists())
         except UpdateError as error:
-            if error.cause_response_code != _CONDITIONAL_FAILED:
+            if response_code(error) != _CONDITIONAL_FAILED:
                 raise
             return False
         return True

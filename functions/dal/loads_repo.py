@@ -21,6 +21,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from functions.dal import tables
+from functions.dal.faults import response_code
 from functions.dal.tables import PAY_PER_REQUEST, bind_models
 from functions.models.loads import LoadRecord, LoadState
 from functions.settings import Settings
@@ -150,7 +151,7 @@ class LoadsRepository:
         try:
             item.save(condition=PendingLoadItem.pk.does_not_exist())
         except PutError as error:
-            if error.cause_response_code != _CONDITIONAL_FAILED:
+            if response_code(error) != _CONDITIONAL_FAILED:
                 raise
             raise LoadBusy(self.get_pending(record.course_id)) from error
 
@@ -172,7 +173,7 @@ class LoadsRepository:
                 condition=(PendingLoadItem.load_id == record.load_id) & (PendingLoadItem.owner == owner),
             )
         except UpdateError as error:
-            if error.cause_response_code == _CONDITIONAL_FAILED:
+            if response_code(error) == _CONDITIONAL_FAILED:
                 return False
             raise
         return True
@@ -210,7 +211,7 @@ class LoadsRepository:
                 & (PendingLoadItem.updated == record.updated),
             )
         except UpdateError as error:
-            if error.cause_response_code == _CONDITIONAL_FAILED:
+            if response_code(error) == _CONDITIONAL_FAILED:
                 return False
             raise
         return True
@@ -257,7 +258,7 @@ class LoadsRepository:
                 condition=(PendingLoadItem.load_id == record.load_id) & (PendingLoadItem.owner == owner)
             )
         except DeleteError as error:
-            if error.cause_response_code == _CONDITIONAL_FAILED:
+            if response_code(error) == _CONDITIONAL_FAILED:
                 return False
             raise
         return True

@@ -28,6 +28,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from functions.dal import tables
+from functions.dal.faults import response_code
 from functions.dal.tables import PAY_PER_REQUEST
 from functions.models.lti import (
     FAILED_STATUSES,
@@ -299,7 +300,7 @@ def _passback(item: LedgerItem) -> Passback:
 
 
 def _conditional_failed(error: PutError | UpdateError | TransactWriteError) -> bool:
-    return error.cause_response_code in (_CONDITIONAL_FAILED, "TransactionCanceledException")
+    return response_code(error) in (_CONDITIONAL_FAILED, "TransactionCanceledException")
 
 
 class LtiRepository:

@@ -16,6 +16,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from functions.dal import tables
+from functions.dal.faults import response_code
 from functions.dal.tables import ScheduleItem, SchedulerCursorItem, TaskItem, bind
 from functions.dal.tasks_repo import TASK_SK, task_item, task_pk
 from functions.models.schedules import Schedule, ScheduleState
@@ -182,7 +183,7 @@ class ScheduleRepository:
                 | (SchedulerCursorItem.day > day.isoformat())
             )
         except PutError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if response_code(error) != "ConditionalCheckFailedException":
                 raise
 
     def move_cursor(self, day: date) -> None:
@@ -263,7 +264,7 @@ class ScheduleRepository:
                 & (ScheduleItem.state == schedule.state.value)
             )
         except DeleteError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if response_code(error) == "ConditionalCheckFailedException":
                 raise ScheduleChanged(schedule.schedule_id) from error
             raise
 
@@ -320,7 +321,7 @@ class ScheduleRepository:
                 condition=_pending(schedule),
             )
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if response_code(error) == "ConditionalCheckFailedException":
                 return False
             raise
         return True
@@ -333,7 +334,7 @@ class ScheduleRepository:
                 condition=_pending(schedule),
             )
         except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if response_code(error) != "ConditionalCheckFailedException":
                 raise
 
 

@@ -10,6 +10,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, U
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from functions.dal.faults import response_code
 from functions.dal.loads_repo import PENDING_PK, LoadsRepository, PendingLoadItem, pending_sk
 from functions.dal.tables import SlotItem, TaskActionAttribute, TaskItem, bind, connection
 from functions.errors import LoadInProgress, TaskNotRunnable
@@ -141,7 +142,7 @@ def _reasons(error: TransactWriteError) -> list[str | None]:
 
 
 def _condition_failed(error: UpdateError) -> bool:
-    return error.cause_response_code == _CONDITIONAL_FAILED
+    return response_code(error) == _CONDITIONAL_FAILED
 
 
 class TaskRepository:
@@ -255,7 +256,7 @@ class TaskRepository:
         try:
             slot.delete(condition=SlotItem.task_id == holder_task_id)
         except DeleteError as error:
-            if error.cause_response_code == _CONDITIONAL_FAILED:
+            if response_code(error) == _CONDITIONAL_FAILED:
                 return False
             raise
         return True

@@ -340,3 +340,18 @@ def test_a_loop_of_causes_ends(network):
     # A cause chain that points back at itself is judged without hanging (and found transient).
     error.__cause__ = error
     assert is_transient(error)
+
+
+def test_the_code_of_an_error_wrapping_a_network_failure_is_none_not_an_attribute_error():
+    from botocore.exceptions import ClientError
+    from pynamodb.exceptions import PutError
+
+    from functions.dal.faults import response_code
+
+    class TimedOut(Exception):
+        response = None  # what a wrapped network failure carries: no response at all
+
+    assert response_code(PutError("put failed", cause=TimedOut())) is None
+    refused = ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "PutItem")
+    assert response_code(PutError("put failed", cause=refused)) == "ConditionalCheckFailedException"
+    assert response_code(PutError("put failed")) is None
