@@ -82,10 +82,10 @@ unit: $(BASE_STAMP)
 
 integration: $(BASE_STAMP)
 	@mkdir -p $(COVERAGE_DIR)
-	COVERAGE_FILE=$(COVERAGE_DIR)/integration.coverage $(PYTEST_COV) -n 2 tests/integration
+	COVERAGE_FILE=$(COVERAGE_DIR)/integration.coverage $(PYTEST_COV) -n 2 --durations=15 tests/integration
 
 e2e: $(BASE_STAMP)
-	$(PYTEST) tests/e2e
+	$(PYTEST) --durations=10 tests/e2e
 
 # The dashboard in a real browser: Debian's chromium (installed with apt when missing; Playwright's
 # own browser downloads are never used) driven by Playwright, against a local stack of its own. The
@@ -101,7 +101,7 @@ chromium:
 # The API contract over HTTP: schemathesis against docs/openapi.json and the authorization matrix, on a
 # local stack of their own (a real server: its own pytest process, like e2e).
 contract: $(BASE_STAMP)
-	$(PYTEST) tests/contract
+	$(PYTEST) --durations=5 tests/contract
 
 infra: $(INFRA_STAMP)
 	ITASK_REQUIRE_INFRA=1 JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(PYTEST) tests/infra
