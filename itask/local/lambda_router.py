@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import botocore.handlers
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from botocore.awsrequest import AWSResponse
 
 from functions.catalog import FUNCTIONS, FunctionSpec
@@ -90,6 +91,12 @@ class LambdaRouter:
         self.trace_memory = False
         self._lock = threading.Lock()
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
+        # Functions whose module holds a Powertools HTTP resolver: it keeps the request being handled
+        # on itself (event, context, matched route), so two requests at once in one process read each
+        # other's (seen as KeyError '_route' -> 500 under a burst). Lambda runs one request per
+        # execution environment; here each such function is one environment and its invocations take
+        # turns. Test gates (before_invoke) run before the turn is taken.
+        self._one_at_a_time: dict[str, threading.Lock] = {}
         # Test hook, never set by the stack: called with (function name, event) before each invoke,
         # inside the invoke, so a test can hold a function at a gate it controls (instead of guessing
         # with sleeps how long this machine takes) or make it fail (an exception it raises becomes the
@@ -113,7 +120,10 @@ class LambdaRouter:
         found = self._handlers.get(spec.name)
         if found is None:
             module_name, _, attribute = spec.handler.rpartition(".")
-            found = getattr(importlib.import_module(module_name), attribute)
+            module = importlib.import_module(module_name)
+            found = getattr(module, attribute)
+            if any(isinstance(value, ApiGatewayResolver) for value in vars(module).values()):
+                self._one_at_a_time.setdefault(spec.name, threading.Lock())
             self._handlers[spec.name] = found
         return found
 
@@ -136,7 +146,13 @@ class LambdaRouter:
         try:
             if self.before_invoke is not None:
                 self.before_invoke(spec.name, event)
-            result = self._handler(spec)(event, context)
+            handler = self._handler(spec)
+            turn = self._one_at_a_time.get(spec.name)
+            if turn is None:
+                result = handler(event, context)
+            else:
+                with turn:
+                    result = handler(event, context)
             ok = True
         except Exception as error:  # the Lambda runtime turns any escape into an error envelope
             ok = False
