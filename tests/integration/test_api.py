@@ -134,7 +134,9 @@ def test_a_second_submit_while_running_is_409_with_the_spec_message(stack):
 
 
 def test_two_simultaneous_submits_exactly_one_is_accepted(stack):
-    # Given two callers released at the same instant
+    # Given two callers released at the same instant (the accepted run held before it plans, so its
+    # slot stays taken however the two requests interleave)
+    gate = stack.hooks.gate("plan")
     barrier = threading.Barrier(2)
     results: list[tuple[int, dict]] = []
 
@@ -149,6 +151,7 @@ def test_two_simultaneous_submits_exactly_one_is_accepted(stack):
         thread.join()
     # Then exactly one is accepted and the other answered 409
     assert sorted(status for status, _ in results) == [202, 409]
+    gate.release()
     accepted = next(body for status, body in results if status == 202)
     assert stack.wait(accepted["task_id"]).state is TaskState.SUCCESS
 
