@@ -9,18 +9,17 @@ line model the kind's loader registers (``functions.logic.loaders.loader(kind, l
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from functions.logic import loaders
+from itask import schema_files
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = schema_files.ROOT
 LOADS_DIR = ROOT / "docs" / "loads"
-SUFFIX = ".schema.json"
+SUFFIX = schema_files.SUFFIX
 
 
 def line_schema(kind: str) -> dict[str, Any]:
@@ -46,48 +45,15 @@ def rendered() -> dict[str, str]:
 
 
 def differences(directory: Path = LOADS_DIR) -> list[str]:
-    expected = rendered()
-    problems = []
-    for name, text in sorted(expected.items()):
-        path = directory / name
-        if not path.exists():
-            problems.append(f"{path}: missing")
-        elif path.read_text() != text:
-            problems.append(f"{path}: differs from its model")
-    for path in sorted(directory.glob(f"*{SUFFIX}")):
-        if path.name not in expected:
-            problems.append(f"{path}: no data kind has this name")
-    return problems
+    return schema_files.differences(directory, rendered(), "no data kind has this name")
 
 
 def write(directory: Path = LOADS_DIR) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    expected = rendered()
-    for path in directory.glob(f"*{SUFFIX}"):
-        if path.name not in expected:
-            path.unlink()
-    written = []
-    for name, text in sorted(expected.items()):
-        (directory / name).write_text(text)
-        written.append(directory / name)
-    return written
+    return schema_files.write(directory, rendered())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare only; exit 1 on any difference")
-    parser.add_argument("--dir", type=Path, default=LOADS_DIR)
-    args = parser.parse_args(argv)
-    if args.check:
-        problems = differences(args.dir)
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        if problems:
-            print("run `make schemas` to regenerate them", file=sys.stderr)
-        return 1 if problems else 0
-    for path in write(args.dir):
-        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
-    return 0
+    return schema_files.main(argv, (__doc__ or "").splitlines()[0], LOADS_DIR, differences, write)
 
 
 if __name__ == "__main__":
