@@ -25,24 +25,29 @@ class InvalidToken(Exception):
     pass
 
 
+def signing_key(path: Path) -> rsa.RSAPrivateKey:
+    """The RSA key kept in ``path`` (PKCS8 PEM, owner-only), created on first use."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        path.chmod(0o600)
+    private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(private, rsa.RSAPrivateKey):
+        raise ValueError(f"{path} is not an RSA private key")
+    return private
+
+
 class LocalIssuer:
     def __init__(self, home: Path, issuer: str = DEFAULT_ISSUER, audience: str = DEFAULT_AUDIENCE):
         self.issuer, self.audience = issuer, audience
-        home.mkdir(parents=True, exist_ok=True)
-        path = home / KEY_FILE
-        if not path.exists():
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            path.write_bytes(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
-            path.chmod(0o600)
-        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(private, rsa.RSAPrivateKey):
-            raise ValueError(f"{path} is not an RSA private key")
+        private = signing_key(home / KEY_FILE)
         self._private: rsa.RSAPrivateKey = private
         self._public: rsa.RSAPublicKey = private.public_key()
         # Key id, as identity providers put in a token's header and their key set.

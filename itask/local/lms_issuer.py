@@ -18,7 +18,8 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+
+from itask.local.jwt_local import signing_key
 
 ISSUER = "https://lms.itask.local/oauth2"
 AUDIENCE = "lms-key"  # an LMS's default JWT_AUDIENCE
@@ -29,21 +30,7 @@ KEY_FILE = "openedx-lms-signing-key.pem"
 class LocalLms:
     def __init__(self, home: Path, issuer: str = ISSUER, audience: str = AUDIENCE):
         self.issuer, self.audience = issuer, audience
-        home.mkdir(parents=True, exist_ok=True)
-        path = home / KEY_FILE
-        if not path.exists():
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            path.write_bytes(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
-            path.chmod(0o600)
-        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(private, rsa.RSAPrivateKey):
-            raise ValueError(f"{path} is not an RSA private key")
+        private = signing_key(home / KEY_FILE)
         self._private = private
         public_pem = private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
