@@ -8,7 +8,8 @@
 * directory: pk ``UNAME#<username>`` / ``UEMAIL#<lower-case email>``, sk ``USER``: the user id of a
              username or an email, written with the profile (tasks resolve identifiers 100 at a time);
              sk ``PENDING`` under an email: the courses holding an invitation made by batch enrollment
-             for that email, so loading the person's profile later can enroll them.
+             for that email, so loading the person's profile later can enroll them; sk ``INVITED``:
+             every course holding an enrollment-allowed record of the email (a retirement reads it).
 
 No item here carries ``username``, ``email`` or ``user_key``: those attributes are the range and hash
 keys of the table's sparse indexes, and our items must not turn up in enrollment look-ups.
@@ -45,6 +46,7 @@ USERNAME_PREFIX = "UNAME#"
 EMAIL_PREFIX = "UEMAIL#"
 DIRECTORY_SK = "USER"
 PENDING_SK = "PENDING"
+INVITED_SK = "INVITED"  # under an email: every course with an enrollment-allowed record for it
 # After every "<uid>#<code>" key of one user and before the next user's ("$" follows "#" in ASCII).
 _AFTER_USER = "$"
 
@@ -315,12 +317,17 @@ class PeopleRepository:
 
     # ---- enrollment-allowed emails ----
     def put_allowed(self, course_id: str, allowed: Iterable[EnrollmentAllowed]) -> int:
-        count = 0
+        entries = list(allowed)
         with AllowedItem.batch_write() as batch:
-            for entry in allowed:
+            for entry in entries:
                 batch.save(_allowed_item(course_id, entry))
-                count += 1
-        return count
+        # The courses an address is invited to, under the address: a retirement finds them without
+        # reading every course (one UpdateItem per address; set-add, so a repeat changes nothing).
+        for email in sorted({entry.email.lower() for entry in entries}):
+            PendingCoursesItem(email_pk(email), INVITED_SK).update(
+                actions=[PendingCoursesItem.courses.add({course_id})]
+            )
+        return len(entries)
 
     def check_allowed(self, course_id: str, allowed: Iterable[EnrollmentAllowed]) -> tuple[int, str] | None:
         return first_problem(_allowed_item(course_id, entry) for entry in allowed)

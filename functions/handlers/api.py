@@ -45,6 +45,7 @@ from functions.handlers.email_schedule_routes import PREFIX as SCHEDULED_EMAILS_
 from functions.handlers.email_schedule_routes import router as email_schedule_router
 from functions.handlers.lti_routes import router as lti_router
 from functions.handlers.openedx_v2_routes import router as openedx_router
+from functions.handlers.retirement_routes import router as retirement_router
 from functions.handlers.schedule_routes import router as schedule_router
 from functions.handlers.staff_routes import router as staff_router
 from functions.logic import json_body, keys, service, tokens
@@ -72,6 +73,7 @@ app.include_router(schedule_router)
 app.include_router(email_schedule_router)
 app.include_router(openedx_router)
 app.include_router(access_router)
+app.include_router(retirement_router)
 
 
 class TaskStatusMap(RootModel[dict[str, models.TaskStatus]]):

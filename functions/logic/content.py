@@ -96,7 +96,7 @@ def prepare_import(
     return course, prepare
 
 
-@load_journal.applier(COURSE_IMPORT, CourseImportRow)
+@load_journal.applier(COURSE_IMPORT, CourseImportRow, learner=None)
 def _apply_import(ctx: RunContext, course_id: str, rows: Sequence[CourseImportRow]) -> None:
     ctx.courses.put_problem_definitions(course_id, [row.problem for row in rows if row.problem is not None])
     ctx.courses.delete_problem_definitions(
@@ -241,7 +241,7 @@ def _score_changes(rows: Sequence[StateLoadRow]) -> dict[int, dict[str, ProblemS
     return dict(changes)
 
 
-@load_journal.applier(STATE, StateLoadRow)
+@load_journal.applier(STATE, StateLoadRow, learner=lambda row: row.state.user_id)
 def _apply_states(ctx: RunContext, course_id: str, rows: Sequence[StateLoadRow]) -> None:
     """Idempotent: whole-item puts, and score sheet entries set to the loaded values."""
     ctx.courses.put_enrollments(row.enrollment for row in rows if row.enrollment is not None)

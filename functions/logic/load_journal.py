@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter
 
 from functions.dal.loads_repo import LoadBusy, LoadsRepository
+from functions.dal.retirement_repo import RetirementRepository
 from functions.errors import LoadIncomplete, LoadInProgress
 from functions.logic.registry import RunContext
 from functions.logic.reports import course_dir
@@ -53,24 +54,37 @@ Row = TypeVar("Row", bound=BaseModel)
 ApplyRows = Callable[[RunContext, str, Sequence[Any]], None]
 
 
+# Whose a row is: the learner's user id, or an email for a row that names only an address; None for
+# rows of the course itself. Rows of retired learners are never applied.
+LearnerOf = Callable[[Any], int | str | None]
+
+
 @dataclass(frozen=True)
 class Applier:
     kind: str
     row_model: type[BaseModel]
     apply: ApplyRows
+    learner: LearnerOf | None = None
 
 
 _APPLIERS: dict[str, Applier] = {}
 
 
-def applier(kind: str, row_model: type[BaseModel]) -> Callable[[ApplyRows], ApplyRows]:
+def applier(
+    kind: str, row_model: type[BaseModel], *, learner: LearnerOf | None
+) -> Callable[[ApplyRows], ApplyRows]:
     """Register how rows of ``kind`` are written: ``apply(ctx, course_id, rows)``, idempotent (the
-    same rows may be applied again after a crash), every row an instance of ``row_model``."""
+    same rows may be applied again after a crash), every row an instance of ``row_model``.
+
+    ``learner`` says whose a row is (user id, or email), so rows of retired learners are dropped
+    when a chunk is applied (``functions/logic/retirement.py``); ``None`` only for kinds whose rows
+    hold no learner (the course itself). Every kind must say which, hence no default.
+    """
 
     def register(function: ApplyRows) -> ApplyRows:
         if kind in _APPLIERS:
             raise ValueError(f"applier {kind} registered twice")
-        _APPLIERS[kind] = Applier(kind, row_model, function)
+        _APPLIERS[kind] = Applier(kind, row_model, function, learner)
         return function
 
     return register
@@ -164,7 +178,8 @@ class Load:
     def apply_chunk(self, index: int) -> None:
         """Write chunk ``index`` to the tables (again, if need be: writes are idempotent) and record it."""
         found = self.applier
-        found.apply(self.ctx, self.record.course_id, _read_chunk(self.ctx, self.record, found, index))
+        rows = _without_retired(self.ctx, found, _read_chunk(self.ctx, self.record, found, index))
+        found.apply(self.ctx, self.record.course_id, rows)
         self._owned(self.loads.record_chunk(self.record, self.owner, index))
 
     def apply_remaining(self) -> None:
@@ -343,6 +358,28 @@ def _read_chunk(ctx: RunContext, record: LoadRecord, found: Applier, index: int)
     data = b"".join(ctx.objects.iter_bytes(_chunk_key(ctx, record, index)))
     rows: list[BaseModel] = TypeAdapter(list[found.row_model]).validate_json(data)  # type: ignore[name-defined]
     return rows
+
+
+def _without_retired(ctx: RunContext, found: Applier, rows: list[BaseModel]) -> list[BaseModel]:
+    """The rows that are not a retired learner's (checked as each chunk is applied, so a learner
+    retired while a load was being checked or journaled is dropped too)."""
+    if found.learner is None or not rows:
+        return rows
+    owners = [found.learner(row) for row in rows]
+    user_ids = {owner for owner in owners if isinstance(owner, int)}
+    emails = {owner for owner in owners if isinstance(owner, str)}
+    retired_ids, retired_emails = RetirementRepository(ctx.settings).retired(user_ids, emails)
+    if not retired_ids and not retired_emails:
+        return rows
+    kept = [
+        row
+        for row, owner in zip(rows, owners, strict=True)
+        if owner not in retired_ids and not (isinstance(owner, str) and owner.lower() in retired_emails)
+    ]
+    skipped = len(rows) - len(kept)
+    logger.info("rows of retired learners skipped", extra={"kind": found.kind, "skipped": skipped})
+    metrics.add_metric(name="RetiredRowsSkipped", unit="Count", value=skipped)
+    return kept
 
 
 def _applier(kind: str) -> Applier:

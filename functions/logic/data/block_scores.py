@@ -144,7 +144,7 @@ def _changes(writes: Sequence[BlockScoreWrite]) -> dict[int, dict[str, ProblemSc
     return dict(changes)
 
 
-@load_journal.applier(KIND, BlockScoreWrite)
+@load_journal.applier(KIND, BlockScoreWrite, learner=lambda row: row.user_id)
 def _apply(ctx: RunContext, course_id: str, rows: Sequence[BlockScoreWrite]) -> None:
     """Idempotent: enrollments put whole, score sheet entries set to the loaded values."""
     ctx.courses.put_enrollments(row.enrollment for row in rows if row.enrollment is not None)

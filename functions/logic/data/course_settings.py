@@ -68,7 +68,7 @@ def load_course_settings(ctx: RunContext, course_id: str, lines: list[str]) -> P
     return Prepared([updated], {"course_id": course_id, "settings": sorted(given)})
 
 
-@load_journal.applier(KIND, Course)
+@load_journal.applier(KIND, Course, learner=None)
 def _apply(ctx: RunContext, course_id: str, rows: Sequence[Course]) -> None:
     for course in rows:
         ctx.courses.put_course(course)

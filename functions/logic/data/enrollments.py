@@ -136,7 +136,7 @@ def _newest_per_learner(rows: list[tuple[int, EnrollmentRow]]) -> list[tuple[int
     return sorted(kept.values(), key=lambda pair: pair[0])
 
 
-@load_journal.applier(KIND, Enrollment)
+@load_journal.applier(KIND, Enrollment, learner=lambda row: row.user_id)
 def _apply(ctx: RunContext, course_id: str, rows: Sequence[Enrollment]) -> None:
     """Whole enrollments as read under the course's load lock, with the loaded fields changed; a
     versioned one only over an older version (a change that arrived meanwhile, or a second apply of

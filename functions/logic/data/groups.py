@@ -93,7 +93,7 @@ def load_groups(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     return Prepared(updated, summary)
 
 
-@load_journal.applier(GROUPS, Enrollment)
+@load_journal.applier(GROUPS, Enrollment, learner=lambda row: row.user_id)
 def _apply_groups(ctx: RunContext, course_id: str, rows: Sequence[Enrollment]) -> None:
     """Whole enrollments as read under the course's load lock, with their groups changed."""
     ctx.courses.put_enrollments(rows)

@@ -20,6 +20,6 @@ def load_lti_assignments(ctx: RunContext, course_id: str, lines: list[str]) -> P
     return Prepared(rows, summary)
 
 
-@load_journal.applier(KIND, admin.AssignmentWrite)
+@load_journal.applier(KIND, admin.AssignmentWrite, learner=lambda row: row.assignment.user_id)
 def _apply_lti_assignments(ctx: RunContext, course_id: str, rows: Sequence[admin.AssignmentWrite]) -> None:
     admin.apply_assignments(LtiContext.create(ctx.settings), rows)

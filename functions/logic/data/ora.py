@@ -247,7 +247,7 @@ def load_submissions(ctx: RunContext, course_id: str, lines: list[str]) -> Prepa
     return Prepared(rows, summary.as_dict())
 
 
-@load_journal.applier(KIND, OraLoadRow)
+@load_journal.applier(KIND, OraLoadRow, learner=lambda row: row.submission.user_id)
 def _apply_submissions(ctx: RunContext, course_id: str, rows: Sequence[OraLoadRow]) -> None:
     """Attachments first (a submission never points at a file not yet stored), then the items."""
     files = OraFileStore(ctx.settings)

@@ -99,7 +99,7 @@ def load_profiles(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared
     )
 
 
-@load_journal.applier(PROFILES, ProfileLoadRow)
+@load_journal.applier(PROFILES, ProfileLoadRow, learner=lambda row: row.profile.id)
 def _apply_profiles(ctx: RunContext, course_id: str, rows: Sequence[ProfileLoadRow]) -> None:
     PeopleRepository(ctx.settings).put_profiles(row.profile for row in rows)
     ctx.courses.update_user_copies(
@@ -122,7 +122,7 @@ def load_enrollment_allowed(ctx: RunContext, course_id: str, lines: list[str]) -
     return Prepared(allowed, {"course_id": course_id, "enrollment_allowed": len(allowed)})
 
 
-@load_journal.applier(ENROLLMENT_ALLOWED, EnrollmentAllowed)
+@load_journal.applier(ENROLLMENT_ALLOWED, EnrollmentAllowed, learner=lambda row: row.email)
 def _apply_allowed(ctx: RunContext, course_id: str, rows: Sequence[EnrollmentAllowed]) -> None:
     PeopleRepository(ctx.settings).put_allowed(course_id, rows)
 
@@ -142,7 +142,7 @@ def load_surveys(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     )
 
 
-@load_journal.applier(SURVEYS, SurveyResponse)
+@load_journal.applier(SURVEYS, SurveyResponse, learner=lambda row: row.user_id)
 def _apply_surveys(ctx: RunContext, course_id: str, rows: Sequence[SurveyResponse]) -> None:
     PeopleRepository(ctx.settings).put_surveys(course_id, rows)
 
@@ -167,6 +167,6 @@ def load_proctored_attempts(ctx: RunContext, course_id: str, lines: list[str]) -
     )
 
 
-@load_journal.applier(PROCTORED_ATTEMPTS, ProctoredAttempt)
+@load_journal.applier(PROCTORED_ATTEMPTS, ProctoredAttempt, learner=lambda row: row.user_id)
 def _apply_attempts(ctx: RunContext, course_id: str, rows: Sequence[ProctoredAttempt]) -> None:
     PeopleRepository(ctx.settings).put_attempts(course_id, rows)

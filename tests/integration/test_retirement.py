@@ -1,0 +1,160 @@
+"""Retiring a learner (issue #15.2, GDPR): the learner leaves every table and every later report, a
+second retirement changes nothing, and a late load of the learner's old rows does not bring them back.
+
+Two learners of the scored-blocks course, fed only through the API: ada (801) and bob (802). Each
+report is run before and after ada's retirement; ada is in every one before, in none after, and bob
+stays in all of them.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+
+from functions.dal.certificates_repo import CertificateRepository
+from functions.dal.course_repo import CourseRepository
+from functions.dal.people_repo import PeopleRepository
+from functions.dal.retirement_repo import RetirementRepository
+from functions.models.tasks import TaskState
+from tests.helpers.course import COURSE_ID
+from tests.helpers.olx import export_of
+from tests.helpers.staff import newest_report
+
+COURSE = "course-v1:ScoreX+Blocks101+2026"
+PATH = "/courses/" + quote(COURSE, safe="")
+OTHER_PATH = "/courses/" + quote(COURSE_ID, safe="")
+ATTEMPTED = "2026-02-01T10:00:00+00:00"
+ADA = {"user_id": 801, "username": "ada", "email": "Ada@Example.org"}
+BOB = {"user_id": 802, "username": "bob", "email": "bob@example.org"}
+# Report (csv name) -> how a row names its learner: (column index, ada's value, bob's value)
+REPORTS = {
+    "grade_course": ("grade_report", 0, "801", "802"),
+    "grade_problems": ("problem_grade_report", 0, "801", "802"),
+    "profile_info_csv": ("student_profile_info", 0, "801", "802"),
+    "inactive_enrolled_students_info_csv": ("inactive_enrolled_students_info", 0, "ada@example.org",
+                                            "bob@example.org"),
+}  # fmt: skip
+
+
+def load(stack, path: str, kind: str, *lines: dict) -> dict:
+    body = "\n".join(json.dumps(line) for line in lines).encode()
+    status, answer = stack.api("POST", f"{path}/data/{kind}", "admin", raw_body=body)
+    assert status == 200, answer
+    return answer
+
+
+def learners_in(stack, path: str, task_type: str) -> set[str]:
+    csv_name, column, *_ = REPORTS.get(task_type, ("may_enroll_info", 0))
+    status, body = stack.api("POST", f"{path}/tasks", "admin", {"task_type": task_type})
+    assert status == 202, body
+    task = stack.wait(body["task_id"])
+    assert task.state is TaskState.SUCCESS, task.task_output
+    return {row[column].lower() for row in newest_report(stack, csv_name)[1:]}
+
+
+def everything_about(stack, user_id: int) -> dict[str, object]:
+    """What the tables hold of a learner, read through the repositories."""
+    courses = CourseRepository(stack.settings)
+    people = PeopleRepository(stack.settings)
+    return {
+        "enrollment": courses.get_enrollments(COURSE, [user_id]),
+        "scores": [learner.scores for learner in courses.read_learners(COURSE, [user_id])],
+        "states": [s for p in courses.problem_ids(COURSE) if (s := courses.get_state(COURSE, p, user_id))],
+        "profile": people.get_profiles([user_id]),
+        "directory": people.find_users([f"user{user_id}", "ada", "ada@example.org"]),
+        "allowlist": [
+            entry
+            for entry in CertificateRepository(stack.settings).iter_allowlist(COURSE)
+            if entry.user_id == user_id
+        ],
+        "invited": people.get_allowed(COURSE_ID, ["ada@example.org"]),
+        "surveys": people.read_surveys(COURSE, [user_id]),
+    }
+
+
+@pytest.fixture
+def course(stack):
+    status, summary = stack.api(
+        "POST", "/admin/courses/import", "admin", raw_body=export_of("scored_blocks_course")
+    )
+    assert status == 201, summary
+    assert stack.api("POST", f"{PATH}/cohorts", "admin", {"name": "Night owls"})[0] == 201
+    load(stack, PATH, "course_settings", {"cohorted": True, "teams_enabled": True})
+    load(stack, PATH, "profiles", {"id": 801, "username": "ada", "email": ADA["email"], "name": "Ada L"},
+         {"id": 802, "username": "bob", "email": BOB["email"], "name": "Bob K"})  # fmt: skip
+    load(stack, PATH, "enrollments",
+         {**ADA, "mode": "verified", "cohort": "Night owls", "team": "Red", "user_is_active": False,
+          "source_version": 10},
+         {**BOB, "mode": "audit", "user_is_active": False})  # fmt: skip
+    scored = {"earned": 1.0, "possible": 1.0, "first_attempted": ATTEMPTED}
+    load(stack, PATH, "state", {"user_id": 801, "problem": "mc", **scored},
+         {"user_id": 802, "problem": "mc", **scored, "earned": 0.0})  # fmt: skip
+    load(stack, PATH, "block_scores", {"user_id": 801, "block": "lti1", **scored})
+    load(stack, PATH, "surveys", {"user_id": 801, "answers": {"q1": "yes"}})
+    # Invited (not enrolled) in the other course: the may-enroll report of that course lists them
+    load(stack, OTHER_PATH, "enrollment_allowed", {"email": "ada@example.org"}, {"email": BOB["email"]})
+    status, body = stack.api("POST", f"{PATH}/certificates/allowlist", "admin", {"user": "ada", "notes": "x"})
+    assert status in (200, 201), body
+    return stack
+
+
+def test_a_retirement_removes_the_learner_from_every_later_report(course):
+    stack = course
+    before = {task_type: learners_in(stack, PATH, task_type) for task_type in REPORTS}
+    for task_type, (_, _, ada, bob) in REPORTS.items():
+        assert {ada, bob} <= before[task_type], (task_type, before[task_type])
+    assert {"ada@example.org", "bob@example.org"} <= learners_in(stack, OTHER_PATH, "may_enroll_info_csv")
+    held = everything_about(stack, 801)
+    assert all(held.values()), held  # ada is in every table the test reads
+
+    status, summary = stack.api("POST", "/admin/retirements", "admin", {"username": "ada"})
+    assert status == 200, summary
+    assert (summary["user_id"], summary["first_time"], summary["complete"]) == (801, True, True)
+    removed = summary["removed"]
+    assert {k: removed[k] for k in ("enrollments", "score_sheets", "states", "profiles", "allowlist",
+                                    "surveys", "enrollment_allowed")} == {
+        "enrollments": 1, "score_sheets": 1, "states": 1, "profiles": 1, "allowlist": 1, "surveys": 1,
+        "enrollment_allowed": 1,
+    }, removed  # fmt: skip
+    assert removed["directory"] == 2  # username and email pointers
+
+    for task_type, (_, _, ada, bob) in REPORTS.items():
+        after = learners_in(stack, PATH, task_type)
+        assert ada not in after and bob in after, (task_type, after)
+    invited = learners_in(stack, OTHER_PATH, "may_enroll_info_csv")
+    assert "ada@example.org" not in invited and "bob@example.org" in invited
+    assert not any(everything_about(stack, 801).values()), everything_about(stack, 801)
+    assert everything_about(stack, 802)["enrollment"]  # bob untouched
+
+    # Audited: who and when; the same retirement again (by id) removes nothing and keeps the record
+    status, record = stack.api("GET", "/admin/retirements/801", "admin")
+    assert (status, record["requester"], record["source"], record["complete"]) == (200, "admin", "api", True)
+    status, again = stack.api("POST", "/admin/retirements", "admin", {"user_id": 801})
+    assert (status, again["first_time"], set(again["removed"].values())) == (200, False, {0}), again
+    assert again["retired_at"] == summary["retired_at"]
+
+    # A late load of ada's old rows (enrollment, state, profile, invitation) brings nothing back
+    load(stack, PATH, "enrollments", {**ADA, "mode": "honor", "source_version": 5})
+    load(stack, PATH, "state", {"user_id": 801, "problem": "mc", "earned": 1.0, "possible": 1.0, **{
+        k: ADA[k] for k in ("username", "email")}})  # fmt: skip
+    load(stack, PATH, "profiles", {"id": 801, "username": "ada", "email": ADA["email"]})
+    load(stack, OTHER_PATH, "enrollment_allowed", {"email": "ADA@example.org"})
+    assert not any(everything_about(stack, 801).values()), everything_about(stack, 801)
+    assert RetirementRepository(stack.settings).retired([801, 802], ["ada@example.org"]) == (
+        {801}, {"ada@example.org"},
+    )  # fmt: skip
+
+
+def test_retirement_refusals(course):
+    stack = course
+    assert stack.api("POST", "/admin/retirements", "instructor", {"user_id": 802})[0] == 403
+    for body in ({}, {"user_id": 0}, {"user_id": 802, "username": "bob"}, {"user_id": "802"}, [1], {"x": 1}):
+        status, answer = stack.api("POST", "/admin/retirements", "admin", body)
+        assert status == 400 and answer["code"] == "bad_request", (body, answer)
+    status, answer = stack.api("POST", "/admin/retirements", "admin", {"email": "nobody@example.org"})
+    assert status == 404, answer
+    assert stack.api("GET", "/admin/retirements/802", "admin")[0] == 404
+    assert stack.api("GET", "/admin/retirements/802", "instructor")[0] == 403
+    assert CourseRepository(stack.settings).get_enrollments(COURSE, [802])  # nothing was retired
