@@ -749,6 +749,20 @@ CASES += [
         get(lambda c: "/admin/access/audit"),
         answers(["global_staff"], {200}),
     ),
+    Case(
+        # A user id nobody holds: the retirement records its tombstone and removes nothing, so the
+        # shared stack's learners stay for the other cases.
+        "retire a learner (global staff)",
+        ("POST", "/admin/retirements"),
+        post(lambda c: "/admin/retirements", body={"user_id": 999_999_000_001}),
+        answers(["global_staff"], {200}),
+    ),
+    Case(
+        "a learner's retirement record (global staff; 404 until retired)",
+        ("GET", "/admin/retirements/{user_id}"),
+        get(lambda c: "/admin/retirements/999999000001"),
+        answers(["global_staff"], {200, 404}),
+    ),
 ]
 
 # Open edX's instructor dashboard API (upstream's permission per view, lms/djangoapps/instructor/

@@ -10,7 +10,7 @@ from itask.cli.commands import schedules  # noqa: F401
 from itask.cli.commands import problems  # noqa: F401
 from itask.cli.commands import reports, data  # noqa: F401
 from itask.cli.commands import staff  # noqa: F401
-from itask.cli.commands import access  # noqa: F401
+from itask.cli.commands import access, retirement  # noqa: F401
 from itask.cli.commands import lti_passback  # noqa: F401
 from itask.cli.commands import email, email_schedules  # noqa: F401
 from itask.cli.commands import auth  # noqa: F401
