@@ -8,8 +8,9 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
 from functions.dal.faults import response_code
 from functions.dal.item_limits import first_problem, item_problem
@@ -18,10 +19,12 @@ from functions.dal.tables import (
     CourseGroupsItem,
     CourseItem,
     EnrollmentItem,
+    EnrollmentTombstoneItem,
     ProblemItem,
     ScoreSheetItem,
     StateItem,
     bind,
+    connection,
 )
 from functions.models.content import ProblemDefinition
 from functions.models.course import Certificate, Course, Enrollment, Learner, ProblemScore
@@ -33,6 +36,7 @@ COURSE_SK = "COURSE"
 GROUPS_SK = "GROUPS"
 ENROLLMENT_PREFIX = "E#"
 SCORES_PREFIX = "S#"
+TOMBSTONE_PREFIX = "EDEL#"
 PROBLEM_PREFIX = "P#"
 STATE_PREFIX = "M#"
 _CONDITIONAL_FAILED = "ConditionalCheckFailedException"
@@ -41,6 +45,18 @@ _SHEET_WRITE_ATTEMPTS = 8
 
 def enrollment_sk(user_id: int) -> str:
     return f"{ENROLLMENT_PREFIX}{user_id:012d}"
+
+
+def tombstone_sk(user_id: int) -> str:
+    return f"{TOMBSTONE_PREFIX}{user_id:012d}"
+
+
+def _condition_failed(error: TransactWriteError) -> bool:
+    """The transaction was cancelled by one of its conditions (a stale change), not by a conflict."""
+    return any(
+        reason is not None and reason.code == "ConditionalCheckFailed"
+        for reason in error.cancellation_reasons or []
+    )
 
 
 def scores_sk(user_id: int) -> str:
@@ -205,6 +221,7 @@ def _enrollment(item: EnrollmentItem) -> Enrollment:
 class CourseRepository:
     def __init__(self, settings: Settings):
         bind(settings)
+        self._region = settings.region
 
     # ---- the course ----
     def get_course(self, course_id: str) -> Course | None:
@@ -233,24 +250,74 @@ class CourseRepository:
         self._note_groups(written)
 
     def put_enrollments_if_newer(self, enrollments: Iterable[Enrollment]) -> int:
-        """Write each enrollment unless the stored one has the same or a newer ``source_version`` (a
-        repeated or late change): one conditional PutItem each. The number written."""
+        """Write each enrollment unless the stored one, or the tombstone of a deleted one, has the same
+        or a newer ``source_version`` (a repeated or late change): one transaction each (the put and
+        the tombstone's check). The number written."""
         written: list[Enrollment] = []
         for enrollment in enrollments:
-            if enrollment.source_version is None:
+            version = enrollment.source_version
+            if version is None:
                 raise ValueError("put_enrollments_if_newer needs a source_version")
             try:
-                _enrollment_item(enrollment).save(
-                    condition=EnrollmentItem.source_version.does_not_exist()
-                    | (EnrollmentItem.source_version < enrollment.source_version)
-                )
-            except PutError as error:
-                if response_code(error) != "ConditionalCheckFailedException":
+                with self._transaction() as transaction:
+                    transaction.condition_check(
+                        EnrollmentTombstoneItem,
+                        enrollment.course_id,
+                        tombstone_sk(enrollment.user_id),
+                        condition=EnrollmentTombstoneItem.pk.does_not_exist()
+                        | (EnrollmentTombstoneItem.source_version < version),
+                    )
+                    transaction.save(
+                        _enrollment_item(enrollment),
+                        condition=EnrollmentItem.source_version.does_not_exist()
+                        | (EnrollmentItem.source_version < version),
+                    )
+            except TransactWriteError as error:
+                if not _condition_failed(error):
                     raise
                 continue
             written.append(enrollment)
         self._note_groups(written)
         return len(written)
+
+    def delete_enrollments_if_newer(self, course_id: str, deletes: Iterable[tuple[int, int]]) -> int:
+        """Delete each ``(user id, source version)`` enrollment unless the stored one or its tombstone
+        is as new or newer, leaving a tombstone with the version: one transaction each. How many were
+        applied (a delete of an enrollment that is not there still leaves its tombstone)."""
+        applied = 0
+        now = datetime.now(UTC)
+        for user_id, version in deletes:
+            try:
+                with self._transaction() as transaction:
+                    transaction.delete(
+                        EnrollmentItem(course_id, enrollment_sk(user_id)),
+                        condition=EnrollmentItem.source_version.does_not_exist()
+                        | (EnrollmentItem.source_version < version),
+                    )
+                    transaction.save(
+                        EnrollmentTombstoneItem(
+                            course_id, tombstone_sk(user_id), source_version=version, deleted=now
+                        ),
+                        condition=EnrollmentTombstoneItem.pk.does_not_exist()
+                        | (EnrollmentTombstoneItem.source_version < version),
+                    )
+            except TransactWriteError as error:
+                if not _condition_failed(error):
+                    raise
+                continue
+            applied += 1
+        return applied
+
+    def enrollment_tombstones(self, course_id: str, user_ids: Iterable[int]) -> dict[int, int]:
+        """user id -> the version of its deleted enrollment, for those of these users that have one."""
+        keys = [(course_id, tombstone_sk(user_id)) for user_id in set(user_ids)]
+        return {
+            int(item.sk[len(TOMBSTONE_PREFIX) :]): int(item.source_version)
+            for item in EnrollmentTombstoneItem.batch_get(keys, consistent_read=True)
+        }
+
+    def _transaction(self) -> TransactWrite:
+        return TransactWrite(connection=connection(self._region))
 
     def _note_groups(self, enrollments: list[Enrollment]) -> None:
         groups: dict[str, tuple[set[str], set[str]]] = {}

@@ -284,6 +284,21 @@ class EnrollmentItem(Model):
     course_email = CourseEmailIndex()
 
 
+class EnrollmentTombstoneItem(Model):
+    """A deleted enrollment's last version (sk ``EDEL#<uid 12 digits>``): an incremental change older
+    than the delete does not bring the enrollment back. Outside the ``E#`` range, so no reader of
+    enrollments sees it."""
+
+    class Meta:
+        table_name = "itask-courses"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    source_version = NumberAttribute()
+    deleted = UTCDateTimeAttribute()
+
+
 class CourseGroupsItem(Model):
     """The cohorts and enrollment modes a course's enrollments use (sk ``GROUPS``), kept by every
     enrollment write: email targets are checked against it without reading the enrollments."""
@@ -406,7 +421,15 @@ TABLE_OWNERS: dict[str, type[Model]] = {
 }
 _MODELS_BY_TABLE: dict[str, tuple[type[Model], ...]] = {
     "tasks_table": (TaskItem, SlotItem, ScheduleItem, SchedulerCursorItem),
-    "courses_table": (CourseItem, EnrollmentItem, CourseGroupsItem, ScoreSheetItem, ProblemItem, StateItem),
+    "courses_table": (
+        CourseItem,
+        EnrollmentItem,
+        EnrollmentTombstoneItem,
+        CourseGroupsItem,
+        ScoreSheetItem,
+        ProblemItem,
+        StateItem,
+    ),
     "access_table": (AccessItem,),
 }
 

@@ -109,7 +109,10 @@ class ServicePermissions(Construct):
         # Who may do what; administrators grant and revoke roles and edit users (audited).
         self._read_write(fn, self._data.access)
         self._reports.grant_read(fn, constants.REPORTS_PREFIX, constants.WORK_PREFIX)
-        self._reports.grant_read_write(fn, constants.ATTACHMENTS_PREFIX)  # the ORA submissions loader
+        # The ORA submissions loader writes attachments; a learner's retirement deletes them, and the
+        # learner's rendered certificate page.
+        self._reports.grant_read_write_delete(fn, constants.ATTACHMENTS_PREFIX)
+        self._reports.grant_read_delete(fn, constants.CERTIFICATES_PREFIX)
         self._reports.grant_read_write_delete(fn, constants.LOADS_PREFIX)  # bulk loads' journals
         # Staff uploads: sign upload forms (S3 checks the signer may PutObject), read a file to check
         # it before queuing, remove a refused one, store a list given inline.

@@ -8,6 +8,7 @@ import json
 from urllib.parse import quote
 
 from functions.dal.course_repo import CourseRepository
+from functions.models.course import Enrollment
 from functions.models.tasks import TaskState
 from tests.helpers.olx import export_of
 from tests.helpers.staff import newest_report
@@ -148,3 +149,64 @@ def test_a_repeated_or_late_enrollment_change_never_overwrites_a_newer_one(stack
     newer = enrollment.model_copy(update={"mode": "audit", "is_active": True, "source_version": 301})
     assert courses.put_enrollments_if_newer([newer, newer]) == 1  # applied once, the repeat skipped
     assert stored() == ("audit", True, 301)
+
+
+def test_a_row_delete_leaves_a_tombstone_that_older_changes_do_not_pass(stack):
+    """Issue #15.2: deletes row by row with a version; a late upsert does not resurrect the enrollment,
+    a late delete does not remove a newer one, and a bad delete line refuses the whole load."""
+    status, _ = stack.api(
+        "POST", "/admin/courses/import", "admin", raw_body=export_of("scored_blocks_course")
+    )
+    assert status == 201
+    courses = CourseRepository(stack.settings)
+    person = {"username": "u801", "email": "u801@example.org"}
+    keep = {"user_id": 802, "username": "u802", "email": "u802@example.org", "source_version": 10}
+    status, summary = load(stack, "enrollments", {"user_id": 801, **person, "source_version": 100}, keep)
+    assert (status, summary["created"]) == (200, 2), summary
+    # A delete line takes only user_id and source_version, and needs the version: nothing written
+    for bad, message in [
+        ({"user_id": 801, "op": "delete"}, "line 2: a delete needs a source_version"),
+        ({"user_id": 801, "op": "delete", "source_version": 300, "mode": "audit"},
+         "line 2: a delete takes only user_id and source_version, not mode"),
+        ({"user_id": 801, "op": "remove", "source_version": 300},
+         "line 2: Input should be 'upsert' or 'delete'"),
+    ]:  # fmt: skip
+        status, answer = load(stack, "enrollments", {**keep, "source_version": 11, "mode": "honor"}, bad)
+        assert (status, answer["error"][: len(message)]) == (400, message), answer
+    assert courses.get_enrollments(COURSE, [802])[802].mode == "audit"
+    # The delete (version 200) removes the enrollment; a late upsert (150) and a late delete (50) of the
+    # same learner, and the same delete again, change nothing
+    status, summary = load(stack, "enrollments", {"user_id": 801, "op": "delete", "source_version": 200})
+    assert (status, summary["deleted"], summary["stale"]) == (200, 1, 0), summary
+    assert courses.get_enrollments(COURSE, [801]) == {}
+    for late in ({"user_id": 801, **person, "mode": "verified", "source_version": 150},
+                 {"user_id": 801, "op": "delete", "source_version": 200}):  # fmt: skip
+        status, summary = load(stack, "enrollments", late)
+        assert (status, summary["enrollments"], summary["deleted"], summary["stale"]) == (200, 0, 0, 1), (
+            summary
+        )
+        assert courses.get_enrollments(COURSE, [801]) == {}
+    # A delete older than the stored upsert changes nothing
+    status, summary = load(stack, "enrollments", {"user_id": 802, "op": "delete", "source_version": 5})
+    assert (status, summary["stale"]) == (200, 1) and 802 in courses.get_enrollments(COURSE, [802])
+    # A newer upsert (300) re-creates it; a batch with a delete and an upsert keeps the newest
+    status, summary = load(
+        stack, "enrollments", {"user_id": 801, **person, "mode": "honor", "source_version": 300}
+    )
+    assert (status, summary["created"]) == (200, 1), summary
+    status, summary = load(
+        stack,
+        "enrollments",
+        {"user_id": 801, "op": "delete", "source_version": 400},
+        {"user_id": 801, **person, "mode": "audit", "source_version": 350},
+    )
+    assert (status, summary["deleted"], summary["enrollments"]) == (200, 1, 0), summary
+    assert courses.get_enrollments(COURSE, [801]) == {}
+    # The write itself checks the tombstone: an upsert prepared before the delete is not applied
+    stale = Enrollment(course_id=COURSE, user_id=801, **person, source_version=399)
+    assert courses.put_enrollments_if_newer([stale]) == 0
+    assert courses.delete_enrollments_if_newer(COURSE, [(801, 390)]) == 0
+    assert courses.enrollment_tombstones(COURSE, [801, 802]) == {801: 400}
+    # The deleted enrollment is gone from the reports
+    run(stack, "grade_course")
+    assert {row[0] for row in newest_report(stack, "grade_report")[1:]} == {"802"}

@@ -1,8 +1,10 @@
 """``enrollments``: learners' enrollments as Open edX holds them (``POST /courses/{id}/data/enrollments``).
 
 One JSON line per learner: mode, enrollment active flag and date, the account's active flag, ID
-verification, cohort and team. What a line leaves out keeps its current value (a new enrollment: the
-defaults), so a line can change one field; ``"cohort": null`` or ``"team": null`` removes the learner
+verification, cohort and team; or, with ``"op": "delete"`` and a ``source_version``, the deletion of
+the learner's enrollment (a tombstone keeps its version, so an older change does not bring it back).
+What a line leaves out keeps its current value (a new enrollment: the defaults), so a line can change
+one field; ``"cohort": null`` or ``"team": null`` removes the learner
 from it. A new learner needs ``username`` and ``email``. A cohort must exist in the course (created with
 ``POST /courses/{id}/cohorts``). Groups, the allowlist flag and certificates are other kinds' (they are
 kept as they are). This feeds what only the seeders could fill before: the inactive-enrolled report,
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -60,6 +62,21 @@ class EnrollmentRow(BaseModel):
             "is applied only over an older one, so a repeated or late change never overwrites a newer"
         ),
     )
+    op: Literal["upsert", "delete"] = Field(
+        default="upsert",
+        description=(
+            "upsert (default): create or change the enrollment; delete: remove it (needs source_version "
+            "and no other field; an older upsert or delete arriving later changes nothing)"
+        ),
+    )
+
+
+class EnrollmentChange(BaseModel):
+    """A line as it is written: the whole enrollment to store, or the version of its deletion."""
+
+    user_id: int
+    enrollment: Enrollment | None = None
+    delete_version: int | None = None
 
 
 @loader(KIND, line=EnrollmentRow)
@@ -70,18 +87,24 @@ def load_enrollments(ctx: RunContext, course_id: str, lines: list[str]) -> Prepa
     first_line = {row.user_id: number for number, row in rows}
     cohorts = {cohort.name for cohort in CohortRepository(ctx.settings).list(course_id)}
     current = ctx.courses.get_enrollments(course_id, first_line)
+    deleted = ctx.courses.enrollment_tombstones(
+        course_id, [row.user_id for _, row in rows if row.source_version is not None]
+    )
     now = datetime.now(UTC)
     written: list[Enrollment] = []
+    deletes: list[EnrollmentChange] = []
     created = stale = 0
     for number, row in rows:
         stored = current.get(row.user_id)
         stored_version = stored.source_version if stored is not None else None
-        if (
-            row.source_version is not None
-            and stored_version is not None
-            and stored_version >= row.source_version
-        ):
-            stale += 1  # repeated or late: the stored enrollment is as new or newer
+        newest = max((v for v in (stored_version, deleted.get(row.user_id)) if v is not None), default=None)
+        if row.op == "delete":
+            _check_delete(number, row)
+        if row.source_version is not None and newest is not None and newest >= row.source_version:
+            stale += 1  # repeated or late: the stored enrollment (or its deletion) is as new or newer
+            continue
+        if row.op == "delete":
+            deletes.append(EnrollmentChange(user_id=row.user_id, delete_version=row.source_version))
             continue
         given = {name: getattr(row, name) for name in ENROLLMENT_FIELDS if name in row.model_fields_set}
         if given.get("cohort") is not None and given["cohort"] not in cohorts:
@@ -109,16 +132,28 @@ def load_enrollments(ctx: RunContext, course_id: str, lines: list[str]) -> Prepa
         "enrollment",
     )
     return Prepared(
-        written,
+        [EnrollmentChange(user_id=enrollment.user_id, enrollment=enrollment) for enrollment in written]
+        + deletes,
         {
             "course_id": course_id,
             "enrollments": len(written),
             "created": created,
             "updated": len(written) - created,
+            "deleted": len(deletes),
             "stale": stale,
             "inactive_accounts": sum(1 for enrollment in written if not enrollment.user_is_active),
         },
     )
+
+
+def _check_delete(number: int, row: EnrollmentRow) -> None:
+    if row.source_version is None:
+        raise BadRequest(f"line {number}: a delete needs a source_version")
+    extra = sorted(set(row.model_fields_set) - {"user_id", "source_version", "op"})
+    if extra:
+        raise BadRequest(
+            f"line {number}: a delete takes only user_id and source_version, not {', '.join(extra)}"
+        )
 
 
 def _newest_per_learner(rows: list[tuple[int, EnrollmentRow]]) -> list[tuple[int, EnrollmentRow]]:
@@ -136,10 +171,15 @@ def _newest_per_learner(rows: list[tuple[int, EnrollmentRow]]) -> list[tuple[int
     return sorted(kept.values(), key=lambda pair: pair[0])
 
 
-@load_journal.applier(KIND, Enrollment, learner=lambda row: row.user_id)
-def _apply(ctx: RunContext, course_id: str, rows: Sequence[Enrollment]) -> None:
+@load_journal.applier(KIND, EnrollmentChange, learner=lambda row: row.user_id)
+def _apply(ctx: RunContext, course_id: str, rows: Sequence[EnrollmentChange]) -> None:
     """Whole enrollments as read under the course's load lock, with the loaded fields changed; a
-    versioned one only over an older version (a change that arrived meanwhile, or a second apply of
-    the same journal chunk, is not overwritten)."""
-    ctx.courses.put_enrollments(row for row in rows if row.source_version is None)
-    ctx.courses.put_enrollments_if_newer(row for row in rows if row.source_version is not None)
+    versioned one only over an older version of the enrollment and of its deletion (a change that
+    arrived meanwhile, or a second apply of the same journal chunk, is not overwritten); deletions
+    likewise, each leaving its version as a tombstone."""
+    enrollments = [row.enrollment for row in rows if row.enrollment is not None]
+    ctx.courses.put_enrollments(row for row in enrollments if row.source_version is None)
+    ctx.courses.put_enrollments_if_newer(row for row in enrollments if row.source_version is not None)
+    ctx.courses.delete_enrollments_if_newer(
+        course_id, [(row.user_id, row.delete_version) for row in rows if row.delete_version is not None]
+    )
