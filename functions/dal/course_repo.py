@@ -170,6 +170,7 @@ def certificate_of(cert: CertificateMap) -> Certificate:
         modified=cert.modified,
         task_id=cert.task_id,
         error_reason=cert.error_reason,
+        download_url=cert.download_url,
     )
 
 

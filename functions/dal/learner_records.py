@@ -44,6 +44,10 @@ class LearnerRecords:
             course_id, user_id, [EnrollmentItem.certificate.set(certificate_map(certificate))]
         )
 
+    def remove_certificate(self, course_id: str, user_id: int) -> bool:
+        """Remove the learner's certificate (a loaded delete). False if not enrolled."""
+        return self._update(course_id, user_id, [EnrollmentItem.certificate.remove()])
+
     def set_active(self, course_id: str, user_id: int, active: bool) -> bool:
         """Activate or deactivate an existing enrollment. False if there is none."""
         return self._update(course_id, user_id, [EnrollmentItem.is_active.set(active)])

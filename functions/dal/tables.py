@@ -252,6 +252,7 @@ class CertificateMap(MapAttribute):
     modified = UTCDateTimeAttribute(null=True)
     task_id = UnicodeAttribute(null=True)
     error_reason = UnicodeAttribute(null=True)
+    download_url = UnicodeAttribute(null=True)
 
 
 class EnrollmentItem(Model):

@@ -151,6 +151,7 @@ class Certificate(BaseModel):
     modified: datetime | None = None
     task_id: str | None = None  # the task that last decided it
     error_reason: str | None = None
+    download_url: str | None = None  # where the source installation serves it (loaded records)
 
 
 class Enrollment(BaseModel):
