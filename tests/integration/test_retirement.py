@@ -9,14 +9,25 @@ stays in all of them.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
 
 from functions.dal.certificates_repo import CertificateRepository
 from functions.dal.course_repo import CourseRepository
+from functions.dal.email_repo import EmailRepository
+from functions.dal.lti_repo import LtiRepository
+from functions.dal.object_store import ObjectStore
+from functions.dal.ora_repo import OraRepository
 from functions.dal.people_repo import PeopleRepository
 from functions.dal.retirement_repo import RetirementRepository
+from functions.logic.registry import RunContext
+from functions.logic.retirement import is_retired, retire_learner
+from functions.models.course import Enrollment
+from functions.models.email import MailEvent, SuppressionReason
+from functions.models.lti import GradedAssignment, Passback, PassbackKind
+from functions.models.ora import OraFile, OraSubmission
 from functions.models.tasks import TaskState
 from tests.helpers.course import COURSE_ID
 from tests.helpers.olx import export_of
@@ -158,3 +169,54 @@ def test_retirement_refusals(course):
     assert stack.api("GET", "/admin/retirements/802", "admin")[0] == 404
     assert stack.api("GET", "/admin/retirements/802", "instructor")[0] == 403
     assert CourseRepository(stack.settings).get_enrollments(COURSE, [802])  # nothing was retired
+
+
+def test_retirement_erases_ora_lti_and_email_records(small_chunks_stack):
+    """The records other tasks keep of a learner (ORA submissions and their attachments, LTI graded
+    assignments and pass-backs, email opt-outs and suppressions) go too: retire_learner, the function
+    the route and the Open edX retirement event call."""
+    stack = small_chunks_stack
+    now = datetime.now(UTC)
+    courses = CourseRepository(stack.settings)
+    courses.put_enrollments(
+        [Enrollment(course_id=COURSE_ID, user_id=42, username="u42", email="u42@example.org")]
+    )
+    attachment = "attachments/x/u42/essay.pdf"
+    ObjectStore(stack.settings).put_bytes(attachment, b"%PDF", "application/pdf")
+    ora = OraRepository(stack.settings)
+    submission = OraSubmission(
+        uuid="s42", course_id=COURSE_ID, block_id="ora", user_id=42, submitted_at=now, created_at=now,
+        files=[OraFile(key=attachment, name="essay.pdf")],
+    )  # fmt: skip
+    ora.put_submissions([submission])
+    lti = LtiRepository(stack.settings)
+    assignment = GradedAssignment(
+        assignment_id="a42", course_id=COURSE_ID, user_id=42, usage_key="block-v1:x", consumer_key="c"
+    )
+    lti.get_or_create_assignment(assignment)
+    lti.add_passback(Passback(assignment_id="a42", version=1, course_id=COURSE_ID, user_id=42,
+                              usage_key="block-v1:x", consumer_key="c", kind=PassbackKind.LEAF, created=now,
+                              updated=now))  # fmt: skip
+    email = EmailRepository(stack.settings)
+    email.put_opt_out(COURSE_ID, 42, "test")
+    email.put_suppression(
+        42, MailEvent(kind=SuppressionReason.BOUNCE, address="u42@example.org", occurred=now)
+    )
+    ctx = RunContext.create(stack.settings)
+    assert not is_retired(ctx, 42)
+
+    summary = retire_learner(ctx, 42, requester="openedx", source="openedx-event")
+    removed = summary.removed
+    assert {k: removed[k] for k in ("enrollments", "ora_submissions", "ora_attachments", "lti_assignments",
+                                    "lti_passbacks", "email_preferences")} == {
+        "enrollments": 1, "ora_submissions": 1, "ora_attachments": 1, "lti_assignments": 1,
+        "lti_passbacks": 1, "email_preferences": 2,
+    }, removed  # fmt: skip
+    assert is_retired(ctx, 42)
+    assert ora.read_submissions(COURSE_ID, [42]) == []
+    assert not ObjectStore(stack.settings).exists(attachment)
+    assert lti.learner_assignments(COURSE_ID, 42) == [] and lti.assignment_passbacks("a42") == []
+    assert lti.assignment_owner("a42") is None
+    assert not email.is_opted_out(COURSE_ID, 42) and email.suppressions([42]) == {}
+    again = retire_learner(ctx, 42, requester="someone else", source="api")
+    assert (again.first_time, again.requester, sum(again.removed.values())) == (False, "openedx", 0)
