@@ -81,3 +81,19 @@ def test_roles_are_granted_revoked_and_audited_from_the_cli(local_stack):
     ]
     changes = ok(itask(local_stack, "admins", "audit", token_of="admin"))["changes"]
     assert ("set_user", "ta-7", "admin") in [(c["action"], c["subject"], c["by"]) for c in changes]
+
+
+def test_a_learner_is_retired_from_the_cli_locally_and_by_url(local_stack):
+    """Issue #15.2: `itask retire` (global staff) against the local stack and by URL and token only.
+    A user id with no data here (the shared stack's learners stay for the other tests): recorded,
+    nothing removed; again, first_time is false; course staff are refused."""
+    first = ok(itask(local_stack, "retire", "888888001"))
+    assert (first["user_id"], first["first_time"], first["requester"]) == (888888001, True, "admin")
+    again = ok(itask(local_stack, "retire", "888888001", token_of="admin"))
+    assert (again["first_time"], set(again["removed"].values())) == (False, {0})
+    record = ok(itask(local_stack, "retirement", "888888001", token_of="admin"))
+    assert (record["requester"], record["source"], record["complete"]) == ("admin", "api", True)
+    refused = itask(local_stack, "retire", "nobody@example.org", token_of="instructor")
+    assert refused.returncode == 1 and "HTTP 403" in refused.stderr
+    unknown = itask(local_stack, "retire", "nobody@example.org")
+    assert unknown.returncode == 1 and "HTTP 404" in unknown.stderr
