@@ -1,0 +1,258 @@
+"""Open edX events applied to our tables, each change at most once and never over a newer one.
+
+The events table (``settings.openedx_events_table``, TTL on ``expires``):
+
+* ``EVENT#<event id>`` / ``EVENT``: an event already handled (its outcome), kept for the retention:
+  a redelivered event is answered from here and writes nothing.
+* ``V#<course>#<user id>`` / ``COHORT`` and ``ROLE#<role>``: the version (event time in microseconds)
+  and id of the last event applied to that learner's cohort or that course role, kept without expiry:
+  a late, older event compares lower and changes nothing, even after the thing was removed.
+
+The enrollment itself carries its version in the enrollment row's ``source_version``, the attribute
+the versioned enrollment loads already compare (one mechanism for both paths): an event is one
+conditional UpdateItem of the enrollment fields only, so a cohort change or a load's other fields
+are never overwritten by it. A cohort or role change is one transaction of the version record
+(conditioned on the version read) and the change (with its audit record for a role).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from functions.dal import tables
+from functions.dal.access_admin_repo import AccessAuditItem, audit_item, grant_sk
+from functions.dal.access_repo import AccessRepository, subject_pk
+from functions.dal.course_repo import GROUPS_SK, enrollment_sk
+from functions.dal.faults import response_code
+from functions.dal.tables import PAY_PER_REQUEST, AccessItem, CourseGroupsItem, EnrollmentItem
+from functions.models.access import RoleGrant
+from functions.models.access_admin import AccessChange
+from functions.settings import Settings
+
+TTL_ATTRIBUTE = "expires"
+_CONDITIONAL_FAILED = "ConditionalCheckFailedException"
+_ATTEMPTS = 5  # optimistic retries when another event of the same learner commits meanwhile
+
+
+class HandledEventItem(Model):
+    """Owner of the table: an event already handled."""
+
+    class Meta:
+        table_name = "itask-openedx-events"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    event_type = UnicodeAttribute(null=True)
+    outcome = UnicodeAttribute(null=True)
+    expires = NumberAttribute(null=True)
+
+
+class VersionItem(Model):
+    class Meta:
+        table_name = "itask-openedx-events"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    version = NumberAttribute()
+    event_id = UnicodeAttribute()
+
+
+_MODELS: tuple[type[Model], ...] = (HandledEventItem, VersionItem)
+
+
+def bind(settings: Settings) -> None:
+    for model in _MODELS:
+        model.Meta.table_name = settings.openedx_events_table
+        model.Meta.region = settings.region
+
+
+def create_table(settings: Settings) -> None:
+    """Create the table from the models, with TTL on ``expires`` (local stack and tests)."""
+    bind(settings)
+    if not HandledEventItem.exists():
+        HandledEventItem.create_table(wait=True)
+        tables.connection(settings.region).client.update_time_to_live(
+            TableName=settings.openedx_events_table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+
+
+def event_pk(event_id: str) -> str:
+    return f"EVENT#{event_id}"
+
+
+def version_pk(course_id: str, user_id: int) -> str:
+    return f"V#{course_id}#{user_id}"
+
+
+def _conditional(error: Exception) -> bool:
+    if isinstance(error, TransactWriteError):
+        return any(
+            reason is not None and reason.code == "ConditionalCheckFailed"
+            for reason in error.cancellation_reasons or []
+        )
+    return response_code(error) == _CONDITIONAL_FAILED  # type: ignore[arg-type]
+
+
+class OpenedxEventsRepository:
+    def __init__(self, settings: Settings):
+        tables.bind(settings)
+        bind(settings)
+        tables.bind_models(settings, "access_table", (AccessAuditItem,))
+        self._region = settings.region
+        self.access = AccessRepository(settings)
+
+    # ---- handled events ----
+    def outcome_of(self, event_id: str) -> str | None:
+        """The outcome recorded for an event id, or None when it was never handled."""
+        try:
+            item = HandledEventItem.get(event_pk(event_id), "EVENT", consistent_read=True)
+        except DoesNotExist:
+            return None
+        return item.outcome or ""
+
+    def remember(self, event_id: str, event_type: str, outcome: str, expires: int) -> None:
+        """Record the event as handled (the first record stays when two deliveries race)."""
+        try:
+            HandledEventItem(
+                event_pk(event_id), "EVENT", event_type=event_type, outcome=outcome, expires=expires
+            ).save(condition=HandledEventItem.pk.does_not_exist())
+        except PutError as error:
+            if not _conditional(error):
+                raise
+
+    # ---- enrollments ----
+    def apply_enrollment(
+        self,
+        course_id: str,
+        user_id: int,
+        username: str,
+        email: str,
+        user_is_active: bool,
+        mode: str,
+        is_active: bool,
+        created: datetime,
+        version: int,
+    ) -> bool:
+        """Set the enrollment's own fields unless its stored version is the same or newer; False when
+        stale. Its cohort, team, groups and certificate are left as they are."""
+        item = EnrollmentItem(course_id, enrollment_sk(user_id))
+        try:
+            item.update(
+                actions=[
+                    EnrollmentItem.user_key.set(f"U#{user_id}"),
+                    EnrollmentItem.user_id.set(user_id),
+                    EnrollmentItem.username.set(username),
+                    EnrollmentItem.email.set(email),
+                    EnrollmentItem.user_is_active.set(user_is_active),
+                    EnrollmentItem.mode.set(mode),
+                    EnrollmentItem.is_active.set(is_active),
+                    EnrollmentItem.created.set(created),
+                    EnrollmentItem.source_version.set(version),
+                ],
+                condition=EnrollmentItem.source_version.does_not_exist()
+                | (EnrollmentItem.source_version < version),
+            )
+        except UpdateError as error:
+            if _conditional(error):
+                return False
+            raise
+        CourseGroupsItem(course_id, GROUPS_SK).update(actions=[CourseGroupsItem.modes.add({mode})])
+        return True
+
+    # ---- versioned changes (cohort, roles) ----
+    def _stored(self, pk: str, sk: str) -> VersionItem | None:
+        try:
+            return VersionItem.get(pk, sk, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def _claim(self, transaction: TransactWrite, pk: str, sk: str, stored: VersionItem | None, version: int,
+               event_id: str) -> None:  # fmt: skip
+        transaction.update(
+            VersionItem(pk, sk),
+            actions=[VersionItem.version.set(version), VersionItem.event_id.set(event_id)],
+            condition=VersionItem.pk.does_not_exist()
+            if stored is None
+            else (VersionItem.version == stored.version) & (VersionItem.event_id == stored.event_id),
+        )
+
+    def apply_cohort(
+        self,
+        course_id: str,
+        user_id: int,
+        username: str,
+        email: str,
+        cohort: str,
+        version: int,
+        event_id: str,
+    ) -> bool:
+        """Put the learner in ``cohort`` unless a newer cohort change was applied; False when stale.
+        A learner not enrolled yet gets an enrollment row (its enrollment event may come later)."""
+        pk, sk = version_pk(course_id, user_id), "COHORT"
+        for _ in range(_ATTEMPTS):
+            stored = self._stored(pk, sk)
+            if stored is not None and stored.event_id == event_id:
+                return True  # this very event was applied (its handled record was not written)
+            if stored is not None and int(stored.version) >= version:
+                return False
+            try:
+                with TransactWrite(connection=tables.connection(self._region)) as transaction:
+                    self._claim(transaction, pk, sk, stored, version, event_id)
+                    transaction.update(
+                        EnrollmentItem(course_id, enrollment_sk(user_id)),
+                        actions=[
+                            EnrollmentItem.cohort.set(cohort),
+                            EnrollmentItem.user_key.set(f"U#{user_id}"),
+                            EnrollmentItem.user_id.set(user_id),
+                            EnrollmentItem.username.set(EnrollmentItem.username | username),
+                            EnrollmentItem.email.set(EnrollmentItem.email | email),
+                        ],
+                    )
+            except TransactWriteError as error:
+                if _conditional(error):
+                    continue  # another change of this learner's cohort committed: read again
+                raise
+            CourseGroupsItem(course_id, GROUPS_SK).update(actions=[CourseGroupsItem.cohorts.add({cohort})])
+            return True
+        raise RuntimeError(f"cohort of {user_id} in {course_id} kept changing")  # comes back, retried
+
+    def apply_role(
+        self, user_id: int, change: AccessChange, grant: RoleGrant, held: bool, version: int, event_id: str
+    ) -> bool | None:
+        """Make ``change.subject`` hold (or not) ``grant`` unless a newer change of it was applied.
+        True: changed (and audited); False: it already was so (the version is still recorded); None:
+        stale."""
+        pk, sk = version_pk(grant.scope, user_id), f"ROLE#{grant.role.value}"
+        grant_key = (subject_pk(change.subject), grant_sk(grant))
+        for _ in range(_ATTEMPTS):
+            stored = self._stored(pk, sk)
+            if stored is not None and stored.event_id == event_id:
+                return False
+            if stored is not None and int(stored.version) >= version:
+                return None
+            holds = bool(AccessItem.count(grant_key[0], AccessItem.sk == grant_key[1]))
+            try:
+                with TransactWrite(connection=tables.connection(self._region)) as transaction:
+                    self._claim(transaction, pk, sk, stored, version, event_id)
+                    if holds != held:
+                        if held:
+                            transaction.save(
+                                AccessItem(*grant_key, scope=grant.scope, role=grant.role.value),
+                            )
+                        else:
+                            transaction.delete(AccessItem(*grant_key))
+                        transaction.save(audit_item(change))
+            except TransactWriteError as error:
+                if _conditional(error):
+                    continue
+                raise
+            return holds != held
+        raise RuntimeError(f"role {grant.role.value} of {user_id} in {grant.scope} kept changing")

@@ -1,0 +1,247 @@
+"""Open edX events in (issue #15.4): events built and serialised by openedx-events and
+edx-event-bus-kafka themselves reach the tables through the consumer function, once, never over a
+newer change; a malformed record is reported as that record's failure, never a failed invocation.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+from functions.dal.access_admin_repo import AccessAdminRepository
+from functions.dal.access_repo import AccessRepository
+from functions.dal.cohort_repo import CohortRepository
+from functions.dal.course_repo import CourseRepository
+from functions.models.access import Principal
+from tests.helpers import openedx_bus as bus
+from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+UNKNOWN_COURSE = "course-v1:Nowhere+N1+2026"
+
+
+def enrollment(signal, user_id: int, mode: str, active: bool, course: str = COURSE_ID) -> dict:
+    data = bus.data_classes()
+    return {
+        "enrollment": data.CourseEnrollmentData(
+            user=bus.user(user_id, f"u{user_id}", f"u{user_id}@example.org"),
+            course=data.CourseData(course_key=bus.course_key(course), display_name="G101"),
+            mode=mode,
+            is_active=active,
+            creation_date=T0 - timedelta(days=3),
+        )
+    }
+
+
+def cohort(user_id: int, name: str) -> dict:
+    data = bus.data_classes()
+    return {
+        "cohort": data.CohortData(
+            user=bus.user(user_id, f"u{user_id}", f"u{user_id}@example.org"),
+            course=data.CourseData(course_key=bus.course_key(COURSE_ID)),
+            name=name,
+        )
+    }
+
+
+def role(email: str, name: str, course: str = COURSE_ID) -> dict:
+    data = bus.data_classes()
+    return {
+        "course_access_role_data": data.CourseAccessRoleData(
+            user=bus.user(77, "ta", email), org_key="TestX", course_key=bus.course_key(course), role=name
+        )
+    }
+
+
+def grade(user_id: int) -> dict:
+    data = bus.data_classes()
+    return {
+        "grade": data.PersistentCourseGradeData(
+            user_id=user_id,
+            course=data.CourseData(course_key=bus.course_key(COURSE_ID)),
+            course_edited_timestamp=T0,
+            course_version="v1",
+            grading_policy_hash="hash",
+            percent_grade=0.8,
+            letter_grade="B",
+            passed_timestamp=T0,
+        )
+    }
+
+
+def deliver(stack, records: list[dict], source: str = "aws:kafka") -> list[dict]:
+    """Invoke the function as the event source mapping does; its batch item failures."""
+    answer = stack.router.invoke("openedx-events", bus.kafka_event(records, source))
+    return answer["batchItemFailures"]
+
+
+def writes(stack) -> int:
+    return sum(n for op, n in stack.counter.by_operation("dynamodb").items() if op in WRITES)
+
+
+def add_ta(stack) -> None:
+    AccessRepository(stack.settings).put_principal(
+        Principal(subject="ta-sub", user_id=77, username="ta", email="TA@example.org")
+    )
+
+
+def held_roles(stack, subject: str) -> set[tuple[str, str]]:
+    principal = AccessRepository(stack.settings).get_principal(subject)
+    assert principal is not None
+    return {(grant.scope, grant.role.value) for grant in principal.grants}
+
+
+def test_kafka_events_serialised_by_open_edx_reach_the_tables(small_chunks_stack):
+    stack = small_chunks_stack
+    add_ta(stack)
+    signals = bus.signals()
+    produced = [
+        bus.produce(signals.COURSE_ENROLLMENT_CREATED, enrollment(signals.COURSE_ENROLLMENT_CREATED, 901,
+                    "verified", True), T0),
+        bus.produce(signals.COURSE_ENROLLMENT_CREATED, enrollment(signals.COURSE_ENROLLMENT_CREATED, 902,
+                    "audit", True), T0),
+        bus.produce(signals.COURSE_UNENROLLMENT_COMPLETED, enrollment(signals.COURSE_UNENROLLMENT_COMPLETED,
+                    902, "audit", False), T0 + timedelta(minutes=5)),
+        bus.produce(signals.COHORT_MEMBERSHIP_CHANGED, cohort(901, "Night owls"), T0 + timedelta(minutes=1)),
+        bus.produce(signals.COURSE_ACCESS_ROLE_ADDED, role("ta@example.org", "staff"), T0),
+        bus.produce(signals.COURSE_ACCESS_ROLE_ADDED, role("ta@example.org", "beta_testers"), T0),
+        # Not ours: another LMS course, a role we do not keep, an unknown user, a grade summary
+        bus.produce(signals.COURSE_ENROLLMENT_CREATED, enrollment(signals.COURSE_ENROLLMENT_CREATED, 903,
+                    "audit", True, UNKNOWN_COURSE), T0),
+        bus.produce(signals.COURSE_ACCESS_ROLE_ADDED, role("ta@example.org", "finance_admin"), T0),
+        bus.produce(signals.COURSE_ACCESS_ROLE_ADDED, role("nobody@example.org", "staff"), T0),
+        bus.produce(signals.PERSISTENT_GRADE_SUMMARY_CHANGED, grade(901), T0),
+    ]  # fmt: skip
+    # What edx-event-bus-kafka put on the wire: its CloudEvent headers and Confluent's framing
+    first = produced[0]
+    assert first.headers["ce_type"] == b"org.openedx.learning.course.enrollment.created.v1"
+    assert first.headers["ce_source"] == b"openedx/lms/web" and first.headers["ce_specversion"] == b"1.0"
+    assert first.value[0] == 0 and int.from_bytes(first.value[1:5], "big") in bus.registry().schemas
+    assert first.topic == "prod-learning-course-enrollment-lifecycle"
+
+    # One MSK batch over several partitions: nothing fails
+    records = [bus.kafka_record(item, offset, partition=offset % 2) for offset, item in enumerate(produced)]
+    assert deliver(stack, records) == []
+
+    rows = CourseRepository(stack.settings).get_enrollments(COURSE_ID, [901, 902, 903])
+    assert (rows[901].mode, rows[901].is_active, rows[901].username, rows[901].email) == (
+        "verified", True, "u901", "u901@example.org")  # fmt: skip
+    assert rows[901].created == T0 - timedelta(days=3)
+    assert rows[901].cohort == "Night owls"
+    assert (rows[902].mode, rows[902].is_active) == ("audit", False)  # unenrolled
+    assert 903 not in rows
+    assert CourseRepository(stack.settings).get_enrollments(UNKNOWN_COURSE, [903]) == {}
+    # The cohort Open edX named now exists in the course, made by the event's source
+    cohorts = {c.name: c for c in CohortRepository(stack.settings).list(COURSE_ID)}
+    assert cohorts["Night owls"].created_by == "openedx-events:openedx/lms/web"
+    assert ("Night owls" in CourseRepository(stack.settings).course_groups(COURSE_ID)[0]) is True
+    # Roles: staff and beta tester granted (finance_admin is not a role here), audited as the source
+    assert held_roles(stack, "ta-sub") == {(COURSE_ID, "staff"), (COURSE_ID, "beta")}
+    audit = AccessAdminRepository(stack.settings).changes(COURSE_ID, 10)
+    assert sorted((c.action.value, c.role, c.subject, c.by) for c in audit) == [
+        ("grant", "beta", "ta-sub", "openedx-events:openedx/lms/web"),
+        ("grant", "staff", "ta-sub", "openedx-events:openedx/lms/web"),
+    ]
+    assert {c.detail["event_id"] for c in audit} == {produced[4].event_id, produced[5].event_id}
+
+    # Removed in Open edX: revoked here, audited; a self-managed cluster's delivery is the same
+    removed = bus.produce(
+        signals.COURSE_ACCESS_ROLE_REMOVED, role("ta@example.org", "staff"), T0 + timedelta(hours=1)
+    )
+    assert deliver(stack, [bus.kafka_record(removed, 40)], source="SelfManagedKafka") == []
+    assert held_roles(stack, "ta-sub") == {(COURSE_ID, "beta")}
+    assert [
+        (c.action.value, c.role) for c in AccessAdminRepository(stack.settings).changes(COURSE_ID, 1)
+    ] == [("revoke", "staff")]
+
+
+def test_a_duplicate_changes_nothing_and_an_older_event_never_overwrites_a_newer(small_chunks_stack):
+    stack = small_chunks_stack
+    add_ta(stack)
+    signals = bus.signals()
+    changed = signals.COURSE_ENROLLMENT_CHANGED
+    newer = bus.produce(changed, enrollment(changed, 911, "honor", False), T0 + timedelta(hours=2))
+    older = bus.produce(changed, enrollment(changed, 911, "verified", True), T0 + timedelta(hours=1))
+    cohort_new = bus.produce(signals.COHORT_MEMBERSHIP_CHANGED, cohort(911, "Larks"), T0 + timedelta(hours=2))
+    cohort_old = bus.produce(signals.COHORT_MEMBERSHIP_CHANGED, cohort(911, "Owls"), T0 + timedelta(hours=1))
+    removed = bus.produce(
+        signals.COURSE_ACCESS_ROLE_REMOVED, role("ta@example.org", "staff"), T0 + timedelta(hours=2)
+    )
+    added = bus.produce(
+        signals.COURSE_ACCESS_ROLE_ADDED, role("ta@example.org", "staff"), T0 + timedelta(hours=1)
+    )
+    assert (
+        deliver(stack, [bus.kafka_record(item, n) for n, item in enumerate((newer, cohort_new, removed))])
+        == []
+    )
+    row = CourseRepository(stack.settings).get_enrollments(COURSE_ID, [911])[911]
+    assert (row.mode, row.is_active, row.cohort) == ("honor", False, "Larks")
+
+    # The same three events again (a redelivery): not one write
+    stack.counter.reset()
+    assert (
+        deliver(stack, [bus.kafka_record(item, n) for n, item in enumerate((newer, cohort_new, removed))])
+        == []
+    )
+    assert writes(stack) == 0, stack.counter.by_operation("dynamodb")
+
+    # Older events arriving late, over Kafka and as the JSON form: applied nowhere
+    assert deliver(stack, [bus.kafka_record(older, 10), bus.kafka_record(cohort_old, 11)]) == []
+    answer = stack.router.invoke("openedx-events", bus.sqs_event([bus.body(bus.json_form(added))]))
+    assert answer["batchItemFailures"] == []
+    row = CourseRepository(stack.settings).get_enrollments(COURSE_ID, [911])[911]
+    assert (row.mode, row.is_active, row.cohort) == ("honor", False, "Larks")
+    assert held_roles(stack, "ta-sub") == set()
+    assert AccessAdminRepository(stack.settings).changes(COURSE_ID, 10) == []  # nothing was ever held
+
+    # A newer one as the JSON form (the EventBridge rule's queue) is applied by the same logic
+    newest = bus.produce(changed, enrollment(changed, 911, "verified", True), T0 + timedelta(hours=3))
+    answer = stack.router.invoke("openedx-events", bus.sqs_event([bus.body(bus.json_form(newest))]))
+    assert answer["batchItemFailures"] == []
+    row = CourseRepository(stack.settings).get_enrollments(COURSE_ID, [911])[911]
+    assert (row.mode, row.is_active, row.cohort) == ("verified", True, "Larks")  # cohort kept
+    # ... and delivered again over Kafka (both paths share the event id): nothing written
+    stack.counter.reset()
+    assert deliver(stack, [bus.kafka_record(newest, 20)]) == []
+    assert writes(stack) == 0
+
+
+def test_a_malformed_message_is_a_failed_record_not_a_failed_batch(small_chunks_stack):
+    stack = small_chunks_stack
+    signals = bus.signals()
+    created = signals.COURSE_ENROLLMENT_CREATED
+    good = bus.produce(created, enrollment(created, 921, "verified", True), T0)
+    other = bus.produce(created, enrollment(created, 922, "audit", True, OTHER_COURSE_ID), T0)
+    no_id = {k: v for k, v in good.headers.items() if k != "ce_id"}
+    records = [
+        bus.kafka_record(good, 1, value=base64.b64encode(b"not avro at all").decode()),
+        bus.kafka_record(good, 2),
+        bus.kafka_record(good, 3, value=base64.b64encode(good.value[:-4]).decode()),  # truncated
+        bus.kafka_record(good, 4, headers=[{k: list(v)} for k, v in no_id.items()]),
+        bus.kafka_record(good, 5, headers=[{"ce_type": list(b"org.example.unknown.v1")}, {"ce_id": [120]}]),
+        bus.kafka_record(good, 6, value="%%% not base64"),
+        # the enrollment-changed schema's bytes sent with another signal's type
+        bus.kafka_record(good, 7, headers=[
+            {k: list(b"org.openedx.learning.user.course_access_role.added.v1" if k == "ce_type" else v)}
+            for k, v in other.headers.items()
+        ]),
+        bus.kafka_record(other, 8),
+    ]  # fmt: skip
+    failures = deliver(stack, records)
+    topic_partition = f"{good.topic}-0"
+    assert failures == [
+        {"itemIdentifier": {"partition": topic_partition, "offset": offset}} for offset in (1, 3, 4, 5, 6, 7)
+    ]
+    # The good records of the same batch are in the tables
+    assert CourseRepository(stack.settings).get_enrollments(COURSE_ID, [921])[921].mode == "verified"
+    assert 922 in CourseRepository(stack.settings).get_enrollments(OTHER_COURSE_ID, [922])
+    # A batch of nothing but bad records is still an answer naming them, not an invocation error
+    assert deliver(stack, [records[0]]) == [{"itemIdentifier": {"partition": topic_partition, "offset": 1}}]
+    # The JSON form: a body that is not JSON, a record not matching its schema, a good one
+    bad_data = bus.json_form(good)
+    bad_data["detail"]["data"]["enrollment"]["mode"] = 5
+    answer = stack.router.invoke(
+        "openedx-events", bus.sqs_event(["{not json", bus.body(bad_data), bus.body(bus.json_form(good))])
+    )
+    assert answer["batchItemFailures"] == [{"itemIdentifier": "m-0"}, {"itemIdentifier": "m-1"}]
