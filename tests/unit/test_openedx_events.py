@@ -4,6 +4,7 @@ routed to it by the EventBridge rule."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -56,3 +57,17 @@ def test_values_that_are_not_an_event_are_refused(value):
 def test_json_forms_that_are_not_an_event_are_refused(envelope):
     with pytest.raises(MalformedEvent):
         decode_json_form(envelope)
+
+
+def test_the_readme_example_of_the_json_form_is_an_event_the_consumer_reads():
+    text = (openedx_avro.schema_files.ROOT / "README.md").read_text()
+    section = text.split("### The JSON form on our EventBridge bus", 1)[1]
+    entry = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+    event = decode_json_form(
+        {"source": entry["Source"], "detail-type": entry["DetailType"], "detail": json.loads(entry["Detail"])}
+    )
+    assert (event.meta.event_type, event.meta.id) == (
+        "org.openedx.learning.course.enrollment.changed.v1",
+        "b1c1a3f0-ec91-11f1-9115-02fc00000001",
+    )
+    assert event.data["enrollment"]["mode"] == "verified"
