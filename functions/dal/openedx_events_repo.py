@@ -17,26 +17,37 @@ are never overwritten by it. A cohort or role change is one transaction of the v
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from functions.dal import tables
 from functions.dal.access_admin_repo import AccessAuditItem, audit_item, grant_sk
-from functions.dal.access_repo import AccessRepository, subject_pk
+from functions.dal.access_repo import IDENTITY_SK, AccessRepository, subject_pk
 from functions.dal.course_repo import GROUPS_SK, enrollment_sk
 from functions.dal.faults import response_code
 from functions.dal.tables import PAY_PER_REQUEST, AccessItem, CourseGroupsItem, EnrollmentItem
-from functions.models.access import RoleGrant
+from functions.models.access import Principal, RoleGrant
 from functions.models.access_admin import AccessChange
 from functions.settings import Settings
 
 TTL_ATTRIBUTE = "expires"
 _CONDITIONAL_FAILED = "ConditionalCheckFailedException"
 _ATTEMPTS = 5  # optimistic retries when another event of the same learner commits meanwhile
+
+
+@dataclass(frozen=True)
+class RoleTarget:
+    """A subject whose course role follows the event: its audited change, and its identity when it
+    must exist (created if missing; an existing identity is left as it is)."""
+
+    change: AccessChange
+    identity: Principal | None = None
 
 
 class HandledEventItem(Model):
@@ -225,34 +236,59 @@ class OpenedxEventsRepository:
         raise RuntimeError(f"cohort of {user_id} in {course_id} kept changing")  # comes back, retried
 
     def apply_role(
-        self, user_id: int, change: AccessChange, grant: RoleGrant, held: bool, version: int, event_id: str
-    ) -> bool | None:
-        """Make ``change.subject`` hold (or not) ``grant`` unless a newer change of it was applied.
-        True: changed (and audited); False: it already was so (the version is still recorded); None:
-        stale."""
+        self,
+        user_id: int,
+        grant: RoleGrant,
+        held: bool,
+        version: int,
+        event_id: str,
+        targets: list[RoleTarget],
+    ) -> int | None:
+        """Make every target subject hold (or not) ``grant`` unless a newer change of that learner's
+        role was applied: the version record, the grants that change, their audit records and the
+        identities to create, in one transaction. The number of subjects changed (0: all already
+        were so; the version is still recorded), or None when stale."""
         pk, sk = version_pk(grant.scope, user_id), f"ROLE#{grant.role.value}"
-        grant_key = (subject_pk(change.subject), grant_sk(grant))
         for _ in range(_ATTEMPTS):
             stored = self._stored(pk, sk)
             if stored is not None and stored.event_id == event_id:
-                return False
+                return 0
             if stored is not None and int(stored.version) >= version:
                 return None
-            holds = bool(AccessItem.count(grant_key[0], AccessItem.sk == grant_key[1]))
+            changing = [
+                target
+                for target in targets
+                if held
+                != bool(AccessItem.count(subject_pk(target.change.subject), AccessItem.sk == grant_sk(grant)))
+            ]
             try:
                 with TransactWrite(connection=tables.connection(self._region)) as transaction:
                     self._claim(transaction, pk, sk, stored, version, event_id)
-                    if holds != held:
+                    for target in targets:
+                        if target.identity is not None:
+                            self._ensure_identity(transaction, target.identity)
+                    for target in changing:
+                        key = (subject_pk(target.change.subject), grant_sk(grant))
                         if held:
-                            transaction.save(
-                                AccessItem(*grant_key, scope=grant.scope, role=grant.role.value),
-                            )
+                            transaction.save(AccessItem(*key, scope=grant.scope, role=grant.role.value))
                         else:
-                            transaction.delete(AccessItem(*grant_key))
-                        transaction.save(audit_item(change))
+                            transaction.delete(AccessItem(*key))
+                        transaction.save(audit_item(target.change))
             except TransactWriteError as error:
                 if _conditional(error):
                     continue
                 raise
-            return holds != held
+            return len(changing)
         raise RuntimeError(f"role {grant.role.value} of {user_id} in {grant.scope} kept changing")
+
+    @staticmethod
+    def _ensure_identity(transaction: TransactWrite, identity: Principal) -> None:
+        """The subject's identity, created when missing; an existing one keeps its values."""
+        actions: list[Action] = [
+            AccessItem.user_id.set(AccessItem.user_id | identity.user_id),
+            AccessItem.username.set(AccessItem.username | identity.username),
+            AccessItem.email.set(AccessItem.email | identity.email),
+        ]
+        if identity.email.strip():
+            actions.append(AccessItem.email_key.set(AccessItem.email_key | identity.email.strip().lower()))
+        transaction.update(AccessItem(subject_pk(identity.subject), IDENTITY_SK), actions=actions)

@@ -6,12 +6,14 @@
   cohort we do not know yet: Open edX is where cohorts are made).
 * ``user.course_access_role.added`` / ``.removed``: our course role (Open edX's ``instructor``,
   ``staff``, ``data_researcher``, ``beta_testers``; others are not roles here) granted or revoked for
-  the user with the event's email, audited as made by the event's source.
+  the LMS user's own subject (``openedx:<username>``, the one its JWTs act as on the Open edX v2
+  routes; its identity created when missing) and for our token subjects with the same email,
+  audited as made by the event's source.
 * ``course.persistent_grade_summary.changed``: decoded and ignored (see the models' note).
 
 An event is handled at most once (its id is remembered for the retention) and never over a newer
 change of the same thing (its time, in microseconds, against the version stored: see
-``dal.openedx_events_repo``). Events of a course we do not hold, or of a user we cannot name, are
+``dal.openedx_events_repo``). Events of a course we do not hold, or of a role we do not keep, are
 ignored, not failed: retrying them cannot help. User retirement: the pinned openedx-events
 (10.5.0) defines no retirement signal, so there is none to map.
 """
@@ -27,11 +29,11 @@ from pydantic import BaseModel, ValidationError
 
 from functions.dal.cohort_repo import CohortExists, CohortRepository
 from functions.dal.course_repo import CourseRepository
-from functions.dal.openedx_events_repo import OpenedxEventsRepository
+from functions.dal.openedx_events_repo import OpenedxEventsRepository, RoleTarget
 from functions.logic.keys import canonical_course_id
 from functions.logic.openedx_wire import MalformedEvent
 from functions.models import openedx_events as ox
-from functions.models.access import Role, RoleGrant
+from functions.models.access import Principal, Role, RoleGrant
 from functions.models.access_admin import AccessAction, AccessChange
 from functions.models.cohorts import Cohort
 from functions.observability import logger, metrics
@@ -44,6 +46,8 @@ ROLES: dict[str, Role] = {
     "data_researcher": Role.DATA_RESEARCHER,
     "beta_testers": Role.BETA,
 }
+# Our token subjects sharing the LMS user's email that follow its roles (besides its own subject).
+MAX_SAME_EMAIL = 5
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -125,31 +129,39 @@ def _role(consumer: Consumer, event: ox.InboundEvent) -> ox.Outcome:
     course_id = _course(consumer, data.course_key) if data.course_key else None
     if role is None or course_id is None:
         return ox.Outcome.IGNORED
-    subjects = consumer.events.access.subjects_with_email(data.user.pii.email)
-    if len(subjects) != 1:
-        logger.info(
-            "course role event for a user we cannot name",
-            extra={"event_id": event.meta.id, "matches": len(subjects)},
-        )
-        return ox.Outcome.IGNORED
+    user = data.user
+    # The LMS user's own subject (what its JWTs are on the /api/instructor/v2/ routes: created
+    # here when missing), and our token subjects with the same email (as the roles API finds users).
+    own = f"{consumer.settings.openedx_subject_prefix}{user.pii.username}"
+    same_email = consumer.events.access.subjects_with_email(user.pii.email) if user.pii.email else []
+    subjects = [own, *sorted(set(same_email) - {own})[:MAX_SAME_EMAIL]]
     held = event.meta.event_type == ox.COURSE_ACCESS_ROLE_ADDED
-    change = AccessChange(
-        scope=course_id,
-        action=AccessAction.GRANT if held else AccessAction.REVOKE,
-        subject=subjects[0],
-        username=data.user.pii.username,
-        role=role.value,
-        by=_actor(consumer, event),
-        by_username=event.meta.sourcehost,
-        at=datetime.now(UTC),
-        detail={
-            "event_id": event.meta.id,
-            "event_time": event.meta.time.isoformat(),
-            "openedx_role": data.role,
-        },
-    )
+    identity = Principal(subject=own, user_id=user.id, username=user.pii.username, email=user.pii.email)
+    at = datetime.now(UTC)
+    targets = [
+        RoleTarget(
+            change=AccessChange(
+                scope=course_id,
+                action=AccessAction.GRANT if held else AccessAction.REVOKE,
+                subject=subject,
+                username=user.pii.username,
+                role=role.value,
+                by=_actor(consumer, event),
+                by_username=event.meta.sourcehost,
+                at=at,
+                detail={
+                    "event_id": event.meta.id,
+                    "event_time": event.meta.time.isoformat(),
+                    "openedx_role": data.role,
+                    "openedx_user_id": user.id,
+                },
+            ),
+            identity=identity if subject == own else None,
+        )
+        for subject in subjects
+    ]
     changed = consumer.events.apply_role(
-        data.user.id, change, RoleGrant(scope=course_id, role=role), held, event.meta.version, event.meta.id
+        user.id, RoleGrant(scope=course_id, role=role), held, event.meta.version, event.meta.id, targets
     )
     return ox.Outcome.STALE if changed is None else ox.Outcome.APPLIED
 

@@ -45,11 +45,14 @@ def cohort(user_id: int, name: str) -> dict:
     }
 
 
-def role(email: str, name: str, course: str = COURSE_ID) -> dict:
+def role(email: str, name: str, course: str = COURSE_ID, user_id: int = 77, username: str = "ta") -> dict:
     data = bus.data_classes()
     return {
         "course_access_role_data": data.CourseAccessRoleData(
-            user=bus.user(77, "ta", email), org_key="TestX", course_key=bus.course_key(course), role=name
+            user=bus.user(user_id, username, email),
+            org_key="TestX",
+            course_key=bus.course_key(course),
+            role=name,
         )
     }
 
@@ -106,11 +109,13 @@ def test_kafka_events_serialised_by_open_edx_reach_the_tables(small_chunks_stack
         bus.produce(signals.COHORT_MEMBERSHIP_CHANGED, cohort(901, "Night owls"), T0 + timedelta(minutes=1)),
         bus.produce(signals.COURSE_ACCESS_ROLE_ADDED, role("ta@example.org", "staff"), T0),
         bus.produce(signals.COURSE_ACCESS_ROLE_ADDED, role("ta@example.org", "beta_testers"), T0),
-        # Not ours: another LMS course, a role we do not keep, an unknown user, a grade summary
+        # An LMS user we have never seen: its own subject is created with the role
+        bus.produce(signals.COURSE_ACCESS_ROLE_ADDED, role("new@example.org", "data_researcher", user_id=78,
+                    username="newcomer"), T0),
+        # Not ours: another LMS course, a role we do not keep, a grade summary
         bus.produce(signals.COURSE_ENROLLMENT_CREATED, enrollment(signals.COURSE_ENROLLMENT_CREATED, 903,
                     "audit", True, UNKNOWN_COURSE), T0),
         bus.produce(signals.COURSE_ACCESS_ROLE_ADDED, role("ta@example.org", "finance_admin"), T0),
-        bus.produce(signals.COURSE_ACCESS_ROLE_ADDED, role("nobody@example.org", "staff"), T0),
         bus.produce(signals.PERSISTENT_GRADE_SUMMARY_CHANGED, grade(901), T0),
     ]  # fmt: skip
     # What edx-event-bus-kafka put on the wire: its CloudEvent headers and Confluent's framing
@@ -136,24 +141,36 @@ def test_kafka_events_serialised_by_open_edx_reach_the_tables(small_chunks_stack
     cohorts = {c.name: c for c in CohortRepository(stack.settings).list(COURSE_ID)}
     assert cohorts["Night owls"].created_by == "openedx-events:openedx/lms/web"
     assert ("Night owls" in CourseRepository(stack.settings).course_groups(COURSE_ID)[0]) is True
-    # Roles: staff and beta tester granted (finance_admin is not a role here), audited as the source
-    assert held_roles(stack, "ta-sub") == {(COURSE_ID, "staff"), (COURSE_ID, "beta")}
+    # Roles: staff and beta tester granted (finance_admin is not a role here) to the LMS user's own
+    # subject (what its JWTs act as on the v2 routes) and to our subject with its email, audited as
+    # made by the event's source
+    for subject in ("ta-sub", "openedx:ta"):
+        assert held_roles(stack, subject) == {(COURSE_ID, "staff"), (COURSE_ID, "beta")}, subject
+    lms_user = AccessRepository(stack.settings).get_principal("openedx:ta")
+    assert (lms_user.user_id, lms_user.username, lms_user.email) == (77, "ta", "ta@example.org")
+    assert held_roles(stack, "openedx:newcomer") == {(COURSE_ID, "data_researcher")}
     audit = AccessAdminRepository(stack.settings).changes(COURSE_ID, 10)
     assert sorted((c.action.value, c.role, c.subject, c.by) for c in audit) == [
+        ("grant", "beta", "openedx:ta", "openedx-events:openedx/lms/web"),
         ("grant", "beta", "ta-sub", "openedx-events:openedx/lms/web"),
+        ("grant", "data_researcher", "openedx:newcomer", "openedx-events:openedx/lms/web"),
+        ("grant", "staff", "openedx:ta", "openedx-events:openedx/lms/web"),
         ("grant", "staff", "ta-sub", "openedx-events:openedx/lms/web"),
     ]
-    assert {c.detail["event_id"] for c in audit} == {produced[4].event_id, produced[5].event_id}
+    assert {c.detail["event_id"] for c in audit} == {item.event_id for item in produced[4:7]}
 
     # Removed in Open edX: revoked here, audited; a self-managed cluster's delivery is the same
     removed = bus.produce(
         signals.COURSE_ACCESS_ROLE_REMOVED, role("ta@example.org", "staff"), T0 + timedelta(hours=1)
     )
     assert deliver(stack, [bus.kafka_record(removed, 40)], source="SelfManagedKafka") == []
-    assert held_roles(stack, "ta-sub") == {(COURSE_ID, "beta")}
-    assert [
-        (c.action.value, c.role) for c in AccessAdminRepository(stack.settings).changes(COURSE_ID, 1)
-    ] == [("revoke", "staff")]
+    for subject in ("ta-sub", "openedx:ta"):
+        assert held_roles(stack, subject) == {(COURSE_ID, "beta")}, subject
+    newest = AccessAdminRepository(stack.settings).changes(COURSE_ID, 2)
+    assert sorted((c.action.value, c.role, c.subject) for c in newest) == [
+        ("revoke", "staff", "openedx:ta"),
+        ("revoke", "staff", "ta-sub"),
+    ]
 
 
 def test_a_duplicate_changes_nothing_and_an_older_event_never_overwrites_a_newer(small_chunks_stack):
@@ -192,8 +209,25 @@ def test_a_duplicate_changes_nothing_and_an_older_event_never_overwrites_a_newer
     assert answer["batchItemFailures"] == []
     row = CourseRepository(stack.settings).get_enrollments(COURSE_ID, [911])[911]
     assert (row.mode, row.is_active, row.cohort) == ("honor", False, "Larks")
-    assert held_roles(stack, "ta-sub") == set()
+    assert held_roles(stack, "ta-sub") == held_roles(stack, "openedx:ta") == set()
     assert AccessAdminRepository(stack.settings).changes(COURSE_ID, 10) == []  # nothing was ever held
+
+    # Different things of one learner have their own versions: a cohort change first, then an
+    # enrollment event older than it (the learner's first) still enrolls the learner
+    first_cohort = bus.produce(
+        signals.COHORT_MEMBERSHIP_CHANGED, cohort(912, "Larks"), T0 + timedelta(hours=2)
+    )
+    created = signals.COURSE_ENROLLMENT_CREATED
+    enrolled = bus.produce(created, enrollment(created, 912, "verified", True), T0 + timedelta(hours=1))
+    assert deliver(stack, [bus.kafka_record(first_cohort, 30)]) == []
+    # (until its enrollment event comes, the learner reads as a new enrollment's defaults)
+    row = CourseRepository(stack.settings).get_enrollments(COURSE_ID, [912])[912]
+    assert (row.mode, row.is_active, row.cohort, row.email) == ("audit", True, "Larks", "u912@example.org")
+    keys = {key.user_id: key for key in CourseRepository(stack.settings).iter_enrollment_keys(COURSE_ID)}
+    assert (keys[912].mode, keys[912].is_active) == ("audit", True)
+    assert deliver(stack, [bus.kafka_record(enrolled, 31)]) == []
+    row = CourseRepository(stack.settings).get_enrollments(COURSE_ID, [912])[912]
+    assert (row.mode, row.is_active, row.cohort, row.username) == ("verified", True, "Larks", "u912")
 
     # A newer one as the JSON form (the EventBridge rule's queue) is applied by the same logic
     newest = bus.produce(changed, enrollment(changed, 911, "verified", True), T0 + timedelta(hours=3))
