@@ -41,7 +41,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
     def kafka_record(record: KafkaEventRecord) -> None:
         try:
-            headers = {name: bytes(value) for chunk in record.headers for name, value in chunk.items()}
+            # Header values come as lists of byte values; a JVM-side relay may send them signed.
+            headers = {
+                name: bytes(byte & 0xFF for byte in value)
+                for chunk in record.headers
+                for name, value in chunk.items()
+            }
             decoded = openedx_wire.decode_kafka(headers, record.decoded_value)
             openedx_inbound.handle(consumer, decoded)
         except (openedx_wire.MalformedEvent, ValueError, TypeError) as error:

@@ -247,6 +247,7 @@ def test_a_malformed_message_is_a_failed_record_not_a_failed_batch(small_chunks_
     created = signals.COURSE_ENROLLMENT_CREATED
     good = bus.produce(created, enrollment(created, 921, "verified", True), T0)
     other = bus.produce(created, enrollment(created, 922, "audit", True, OTHER_COURSE_ID), T0)
+    third = bus.produce(created, enrollment(created, 923, "honor", True), T0)
     no_id = {k: v for k, v in good.headers.items() if k != "ce_id"}
     records = [
         bus.kafka_record(good, 1, value=base64.b64encode(b"not avro at all").decode()),
@@ -261,6 +262,10 @@ def test_a_malformed_message_is_a_failed_record_not_a_failed_batch(small_chunks_
             for k, v in other.headers.items()
         ]),
         bus.kafka_record(other, 8),
+        # header values as signed bytes (a JVM relay's): "hôte" is [104, -61, -76, 116, 101]
+        bus.kafka_record(third, 9, headers=[
+            {k: [104, -61, -76, 116, 101] if k == "sourcehost" else list(v)} for k, v in third.headers.items()
+        ]),
     ]  # fmt: skip
     failures = deliver(stack, records)
     topic_partition = f"{good.topic}-0"
@@ -270,6 +275,7 @@ def test_a_malformed_message_is_a_failed_record_not_a_failed_batch(small_chunks_
     # The good records of the same batch are in the tables
     assert CourseRepository(stack.settings).get_enrollments(COURSE_ID, [921])[921].mode == "verified"
     assert 922 in CourseRepository(stack.settings).get_enrollments(OTHER_COURSE_ID, [922])
+    assert CourseRepository(stack.settings).get_enrollments(COURSE_ID, [923])[923].mode == "honor"
     # A batch of nothing but bad records is still an answer naming them, not an invocation error
     assert deliver(stack, [records[0]]) == [{"itemIdentifier": {"partition": topic_partition, "offset": 1}}]
     # The JSON form: a body that is not JSON, a record not matching its schema, a good one
