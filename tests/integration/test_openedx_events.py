@@ -310,3 +310,32 @@ def test_a_malformed_message_is_a_failed_record_not_a_failed_batch(small_chunks_
         "openedx-events", bus.sqs_event(["{not json", bus.body(bad_data), bus.body(bus.json_form(good))])
     )
     assert answer["batchItemFailures"] == [{"itemIdentifier": "m-0"}, {"itemIdentifier": "m-1"}]
+
+
+def test_a_role_synced_from_open_edx_is_what_the_lms_users_jwt_gets_on_the_v2_routes(
+    small_chunks_stack, monkeypatch
+):
+    from tests.helpers.lms_standin import StandInLms
+    from tests.integration.test_openedx_v2_routes import call
+
+    stack = small_chunks_stack
+    signals = bus.signals()
+    reports = f"/api/instructor/v2/courses/{COURSE_ID}/reports"
+    with StandInLms() as lms:
+        monkeypatch.setenv("ITASK_OPENEDX_JWT_ISSUER", lms.issuer)
+        monkeypatch.setenv("ITASK_OPENEDX_JWT_AUDIENCE", lms.audience)
+        monkeypatch.setenv("ITASK_OPENEDX_JWKS_URL", lms.jwks_url)
+        token = lms.mint("lms-staffer")
+        # Unknown here: the LMS user's token opens nothing
+        assert call(stack, "GET", reports, token=token)[0] == 403
+        # Made course staff in Open edX: the event gives its own subject the role
+        added = role("staffer@example.org", "staff", user_id=501, username="lms-staffer")
+        made = bus.produce(signals.COURSE_ACCESS_ROLE_ADDED, added, T0)
+        assert deliver(stack, [bus.kafka_record(made, 1)]) == []
+        status, listed = call(stack, "GET", reports, token=token)
+        assert (status, listed["downloads"]) == (200, [])
+        # Removed in Open edX: refused again
+        removed = role("staffer@example.org", "staff", user_id=501, username="lms-staffer")
+        unmade = bus.produce(signals.COURSE_ACCESS_ROLE_REMOVED, removed, T0 + timedelta(minutes=1))
+        assert deliver(stack, [bus.kafka_record(unmade, 2)]) == []
+        assert call(stack, "GET", reports, token=token)[0] == 403
