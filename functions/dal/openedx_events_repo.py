@@ -28,7 +28,7 @@ from pynamodb.transactions import TransactWrite
 
 from functions.dal import tables
 from functions.dal.access_admin_repo import AccessAuditItem, audit_item, grant_sk
-from functions.dal.access_repo import IDENTITY_SK, AccessRepository, subject_pk
+from functions.dal.access_repo import IDENTITY_SK, subject_pk
 from functions.dal.course_repo import GROUPS_SK, enrollment_sk
 from functions.dal.faults import response_code
 from functions.dal.tables import PAY_PER_REQUEST, AccessItem, CourseGroupsItem, EnrollmentItem
@@ -118,7 +118,6 @@ class OpenedxEventsRepository:
         bind(settings)
         tables.bind_models(settings, "access_table", (AccessAuditItem,))
         self._region = settings.region
-        self.access = AccessRepository(settings)
 
     # ---- handled events ----
     def outcome_of(self, event_id: str) -> str | None:

@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from functions.dal.access_repo import AccessRepository
 from functions.dal.cohort_repo import CohortExists, CohortRepository
 from functions.dal.course_repo import CourseRepository
 from functions.dal.openedx_events_repo import OpenedxEventsRepository, RoleTarget
@@ -61,6 +62,7 @@ class Consumer:
         self.events = OpenedxEventsRepository(settings)
         self.courses = CourseRepository(settings)
         self.cohorts = CohortRepository(settings)
+        self.access = AccessRepository(settings)
 
 
 def _payload(model: type[M], event: ox.InboundEvent) -> M:
@@ -133,7 +135,7 @@ def _role(consumer: Consumer, event: ox.InboundEvent) -> ox.Outcome:
     # The LMS user's own subject (what its JWTs are on the /api/instructor/v2/ routes: created
     # here when missing), and our token subjects with the same email (as the roles API finds users).
     own = f"{consumer.settings.openedx_subject_prefix}{user.pii.username}"
-    same_email = consumer.events.access.subjects_with_email(user.pii.email) if user.pii.email else []
+    same_email = consumer.access.subjects_with_email(user.pii.email) if user.pii.email else []
     subjects = [own, *sorted(set(same_email) - {own})[:MAX_SAME_EMAIL]]
     held = event.meta.event_type == ox.COURSE_ACCESS_ROLE_ADDED
     identity = Principal(subject=own, user_id=user.id, username=user.pii.username, email=user.pii.email)
@@ -147,13 +149,14 @@ def _role(consumer: Consumer, event: ox.InboundEvent) -> ox.Outcome:
                 username=user.pii.username,
                 role=role.value,
                 by=_actor(consumer, event),
-                by_username=event.meta.sourcehost,
+                by_username=event.meta.source,
                 at=at,
                 detail={
                     "event_id": event.meta.id,
                     "event_time": event.meta.time.isoformat(),
                     "openedx_role": data.role,
                     "openedx_user_id": user.id,
+                    "sourcehost": event.meta.sourcehost,
                 },
             ),
             identity=identity if subject == own else None,
