@@ -153,6 +153,9 @@ class OpenedxEventsRepository:
     ) -> bool:
         """Set the enrollment's own fields unless its stored version is the same or newer; False when
         stale. Its cohort, team, groups and certificate are left as they are."""
+        # The course's modes in use first: a crash after the enrollment write would leave them short
+        # (a redelivery finds the enrollment already at this version). A mode is never removed there.
+        CourseGroupsItem(course_id, GROUPS_SK).update(actions=[CourseGroupsItem.modes.add({mode})])
         item = EnrollmentItem(course_id, enrollment_sk(user_id))
         try:
             item.update(
@@ -174,7 +177,6 @@ class OpenedxEventsRepository:
             if _conditional(error):
                 return False
             raise
-        CourseGroupsItem(course_id, GROUPS_SK).update(actions=[CourseGroupsItem.modes.add({mode})])
         return True
 
     # ---- versioned changes (cohort, roles) ----
@@ -207,6 +209,7 @@ class OpenedxEventsRepository:
         """Put the learner in ``cohort`` unless a newer cohort change was applied; False when stale.
         A learner not enrolled yet gets an enrollment row (its enrollment event may come later)."""
         pk, sk = version_pk(course_id, user_id), "COHORT"
+        CourseGroupsItem(course_id, GROUPS_SK).update(actions=[CourseGroupsItem.cohorts.add({cohort})])
         for _ in range(_ATTEMPTS):
             stored = self._stored(pk, sk)
             if stored is not None and stored.event_id == event_id:
@@ -230,7 +233,6 @@ class OpenedxEventsRepository:
                 if _conditional(error):
                     continue  # another change of this learner's cohort committed: read again
                 raise
-            CourseGroupsItem(course_id, GROUPS_SK).update(actions=[CourseGroupsItem.cohorts.add({cohort})])
             return True
         raise RuntimeError(f"cohort of {user_id} in {course_id} kept changing")  # comes back, retried
 
