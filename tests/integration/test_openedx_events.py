@@ -15,6 +15,7 @@ from functions.dal.access_repo import AccessRepository
 from functions.dal.clients import client
 from functions.dal.cohort_repo import CohortRepository
 from functions.dal.course_repo import CourseRepository
+from functions.dal.openedx_events_repo import HandledEventItem, event_pk
 from functions.models.access import Principal
 from itask.local.event_delivery import EventDelivery
 from tests.helpers import openedx_bus as bus
@@ -227,6 +228,27 @@ def test_a_duplicate_changes_nothing_and_an_older_event_never_overwrites_a_newer
         == []
     )
     assert writes(stack) == 0, stack.counter.by_operation("dynamodb")
+
+    # A process that died after applying, before recording the event as handled: its redelivery
+    # finds its own change already there and only records it (one PutItem each, nothing else)
+    for item in (newer, cohort_new, removed):
+        HandledEventItem(event_pk(item.event_id), "EVENT").delete()
+    stack.counter.reset()
+    assert (
+        deliver(stack, [bus.kafka_record(item, n) for n, item in enumerate((newer, cohort_new, removed))])
+        == []
+    )
+    assert {op: n for op, n in stack.counter.by_operation("dynamodb").items() if op in WRITES} == {
+        "PutItem": 3,
+        # the course's modes and cohorts in use (sets: adding again changes nothing), and the
+        # enrollment's conditional update, refused (its version is this event's)
+        "UpdateItem": 3,
+    }
+    assert [
+        (c.action.value, c.role) for c in AccessAdminRepository(stack.settings).changes(COURSE_ID, 10)
+    ] == []
+    row = CourseRepository(stack.settings).get_enrollments(COURSE_ID, [911])[911]
+    assert (row.mode, row.is_active, row.cohort) == ("honor", False, "Larks")
 
     # Older events arriving late, over Kafka and as the JSON form: applied nowhere
     assert deliver(stack, [bus.kafka_record(older, 10), bus.kafka_record(cohort_old, 11)]) == []
