@@ -27,7 +27,7 @@ help:
 	@echo "make bench-email  one course email to 10,000 learners: requests per 1,000 by service -> BENCHMARKS.md"
 	@echo "make bench-load  a 1,000,000-row data load through S3 (rows/s, requests, memory) -> BENCHMARKS.md"
 	@echo "make openapi  regenerate docs/openapi.json from the API's routes (commit it)"
-	@echo "make schemas  regenerate docs/events/*.schema.json from the event models"
+	@echo "make schemas  regenerate docs/events/*.schema.json from the event models (and functions/openedx_avro/)"
 	@echo "make synth    synthesise the CloudFormation template (offline) into cdk.out/"
 	@echo "make deploy-check  validate the deployment settings, layer and template offline"
 	@echo "make deploy   deploy-check, then cdk deploy and print the stack outputs (needs AWS credentials)"
@@ -115,6 +115,7 @@ openapi: $(BASE_STAMP)
 schemas: $(BASE_STAMP)
 	$(PY) -m itask.schemas
 	$(PY) -m itask.load_schemas
+	$(PY) -m itask.openedx_avro
 
 # Mutation testing (mutmut, [tool.mutmut] in pyproject.toml) of the modules that keep tasks safe:
 # the lifecycle, the ledger and slots (tasks_repo), the sweeper, permissions. Slow: not in `make test`.

@@ -240,6 +240,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             60,
         ),
         FunctionSpec(
+            "openedx-events",
+            "functions.handlers.openedx_events.lambda_handler",
+            "Open edX events in (Kafka via MSK/self-managed mapping, or the EventBridge JSON form)",
+            256,
+            60,
+        ),
+        FunctionSpec(
             "lti-send",
             "functions.handlers.lti_send.lambda_handler",
             "Send one LTI pass-back (replaceResult or AGS score) and keep its ledger",
@@ -265,6 +272,21 @@ EVENT_RULES: tuple[EventRuleSpec, ...] = (
         "lti-score-changed",
         ("ScoreChanged",),
         "Score changes (from our tasks or an LMS) to the LTI pass-back",
+    ),
+    EventRuleSpec(
+        "openedx-events",
+        "openedx-events",
+        (
+            "org.openedx.learning.course.enrollment.created.v1",
+            "org.openedx.learning.course.enrollment.changed.v1",
+            "org.openedx.learning.course.unenrollment.completed.v1",
+            "org.openedx.learning.cohort_membership.changed.v1",
+            "org.openedx.learning.user.course_access_role.added.v1",
+            "org.openedx.learning.user.course_access_role.removed.v1",
+            "org.openedx.learning.course.persistent_grade_summary.changed.v1",
+        ),
+        "Open edX events in their JSON form (source openedx.events, detail-type the event type)",
+        source="openedx.events",
     ),
     EventRuleSpec(
         "email-ses-events",

@@ -116,6 +116,14 @@ class Settings(BaseSettings):
     # Access-table subject of an Open edX user: this prefix and the token's preferred_username.
     openedx_subject_prefix: str = "openedx:"
 
+    # ---- Open edX events in (issue #15.4; functions/logic/openedx_inbound.py) ----
+    # Event ids already applied (idempotency) and the version of each learner's enrollment, cohort
+    # and course roles last applied (out-of-order safety). Event ids expire after the retention.
+    openedx_events_table: str = "itask-openedx-events"
+    openedx_event_retention_days: int = Field(default=14, ge=1, le=365)
+    # Who the audit trail names for a course role synced from an event (followed by the event's source).
+    openedx_event_actor: str = "openedx-events"
+
     # ---- LTI grade pass-back (spec §8; functions/logic/lti) ----
     lti_table: str = "itask-lti"
     # KMS key (id, ARN or alias) that encrypts consumer secrets and tool private keys.

@@ -11,6 +11,7 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from infra import constants
+from infra.constructs.openedx_events import KafkaSource
 from infra.stack import InstructorTasksStack
 
 CDK_JSON = constants.REPO_ROOT / "cdk.json"
@@ -40,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     # bucket directly, e.g. the LMS's micro-frontend domain; empty: no CORS rule (links still work
     # when followed, which needs none).
     "reportsCorsOrigins": "",
+    # Open edX events in over Kafka (README "Open edX events in"): an object naming the MSK cluster
+    # (mskClusterArn) or a self-managed one (bootstrapServers, secretArn), topicPrefix, topics...;
+    # empty: no Kafka mapping (the EventBridge JSON form is always on).
+    "openedxEvents": "",
 }
 
 
@@ -114,6 +119,7 @@ def create_app(
         reports_cors_origins=origins(setting("reportsCorsOrigins")),
         # The CSRF-trusted origins are the Open edX front ends that call the API (functions/cors.py).
         api_cors_origins=origins(setting("openedxCsrfTrustedOrigins")),
+        openedx_events=KafkaSource.from_context(setting("openedxEvents")),
     )
     # cdk-nag 3 is a policy-validation plugin: synthesis fails while any finding is unacknowledged.
     # The acknowledgements (with reasons) are also written into the template's Metadata as an audit trail.

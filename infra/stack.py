@@ -16,6 +16,7 @@ from infra.constructs.data import DataTables
 from infra.constructs.functions import ServiceFunctions
 from infra.constructs.lti import LtiPassback
 from infra.constructs.monitoring import Monitoring
+from infra.constructs.openedx_events import KafkaSource, OpenedxEvents
 from infra.constructs.permissions import ServicePermissions
 from infra.constructs.reports import ReportsBucket
 from infra.constructs.schedules import Schedules
@@ -42,6 +43,7 @@ class InstructorTasksStack(Stack):
         platform: Mapping[str, str] | None = None,
         reports_cors_origins: Sequence[str] = (),
         api_cors_origins: Sequence[str] = (),
+        openedx_events: KafkaSource | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -58,6 +60,9 @@ class InstructorTasksStack(Stack):
         self.workflow = Workflow(self, "Workflow", functions=by_name, reports=self.reports)
         self.schedules = Schedules(self, "Schedules", functions=by_name)
         self.lti = LtiPassback(self, "Lti", functions=by_name, event_bus=self.schedules.event_bus)
+        self.openedx_events = OpenedxEvents(
+            self, "OpenedxEvents", functions=by_name, kafka=openedx_events or KafkaSource()
+        )
         # Known only now. The state machine ARN is built from the machine's name, so the pipeline
         # functions (which the machine references) can carry it without a dependency cycle.
         self.functions.add_environment(
@@ -78,6 +83,7 @@ class InstructorTasksStack(Stack):
                 constants.ENV_WEB_JWT_AUDIENCE: ",".join(jwt_audience),
                 constants.ENV_GRADER_FUNCTION: by_name["grader"].function_name,
                 **self.lti.environment(),
+                **self.openedx_events.environment(),
                 # Empty values are left out: the functions' defaults stand (no Open edX issuer trusted).
                 **{name: value for name, value in (openedx or {}).items() if value},
                 **{name: value for name, value in (platform or {}).items() if value},
@@ -97,6 +103,7 @@ class InstructorTasksStack(Stack):
             email_configuration_set=email_configuration_set,
             lti=self.lti,
             secrets=self.secrets,
+            openedx_events=self.openedx_events,
         )
         self.api = HttpApi(
             self,
@@ -119,6 +126,7 @@ class InstructorTasksStack(Stack):
             self, "Monitoring", state_machine=self.workflow.state_machine, functions=by_name
         )
         self.monitoring.add_alarms(self.lti.alarms(self.monitoring.action))
+        self.monitoring.add_alarms(self.openedx_events.alarms(self.monitoring.action))
 
         # What an operator needs after `cdk deploy` (`make deploy` prints them; README "First deployment").
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the HTTP API")

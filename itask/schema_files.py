@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SUFFIX = ".schema.json"
 
 
-def differences(directory: Path, expected: dict[str, str], unknown: str) -> list[str]:
+def differences(directory: Path, expected: dict[str, str], unknown: str, suffix: str = SUFFIX) -> list[str]:
     """What differs between ``directory`` and ``expected`` (file name -> text); ``unknown`` names
     what a left-over file lacks (e.g. "no event model has this name")."""
     problems = []
@@ -23,16 +23,16 @@ def differences(directory: Path, expected: dict[str, str], unknown: str) -> list
             problems.append(f"{path}: missing")
         elif path.read_text() != text:
             problems.append(f"{path}: differs from its model")
-    for path in sorted(directory.glob(f"*{SUFFIX}")):
+    for path in sorted(directory.glob(f"*{suffix}")):
         if path.name not in expected:
             problems.append(f"{path}: {unknown}")
     return problems
 
 
-def write(directory: Path, expected: dict[str, str]) -> list[Path]:
+def write(directory: Path, expected: dict[str, str], suffix: str = SUFFIX) -> list[Path]:
     """Make ``directory`` hold exactly ``expected``; the paths written."""
     directory.mkdir(parents=True, exist_ok=True)
-    for path in directory.glob(f"*{SUFFIX}"):
+    for path in directory.glob(f"*{suffix}"):
         if path.name not in expected:
             path.unlink()
     written = []

@@ -71,6 +71,22 @@ def grant_sk(grant: RoleGrant) -> str:
     return f"{ROLE_PREFIX}{grant.scope}#{grant.role.value}"
 
 
+def audit_item(change: AccessChange) -> AccessAuditItem:
+    """The audit record of a change (written in the change's own transaction)."""
+    return AccessAuditItem(
+        f"{AUDIT_PREFIX}{change.scope}",
+        f"{change.at.astimezone(UTC).isoformat()}#{uuid.uuid4().hex[:12]}",
+        audit_action=change.action.value,
+        target=change.subject,
+        target_username=change.username or None,
+        target_role=change.role or None,
+        actor=change.by,
+        actor_username=change.by_username or None,
+        at=change.at,
+        detail=json.dumps(change.detail, sort_keys=True) if change.detail else None,
+    )
+
+
 class AccessAdminRepository:
     def __init__(self, settings: Settings):
         bind(settings)
@@ -154,18 +170,7 @@ class AccessAdminRepository:
         set_global_staff: tuple[str, bool] | None = None,
         identity: Principal | None = None,
     ) -> None:
-        audit = AccessAuditItem(
-            f"{AUDIT_PREFIX}{change.scope}",
-            f"{change.at.astimezone(UTC).isoformat()}#{uuid.uuid4().hex[:12]}",
-            audit_action=change.action.value,
-            target=change.subject,
-            target_username=change.username or None,
-            target_role=change.role or None,
-            actor=change.by,
-            actor_username=change.by_username or None,
-            at=change.at,
-            detail=json.dumps(change.detail, sort_keys=True) if change.detail else None,
-        )
+        audit = audit_item(change)
         authority_pk = subject_pk(authority.subject)
         # A transaction names an item once: an administrator editing their own record checks their
         # flag in the update's own condition.

@@ -68,7 +68,9 @@ def parse_course(text: str) -> CourseKey | None:
         parsed = _OpaqueCourseKey.from_string(text)
     except InvalidKeyError:
         return None
-    if not isinstance(parsed, CourseLocator) or parsed.branch or parsed.version_guid:
+    # The exact class: a CCX key is a CourseLocator subclass (when edx-ccx-keys is installed, as
+    # alongside openedx-events), and a library is another class; neither is a course run here.
+    if type(parsed) is not CourseLocator or parsed.branch or parsed.version_guid:
         return None  # a library, a CCX or a branch/version of a course: not a course run
     if not (parsed.org and parsed.course and parsed.run):
         return None
@@ -112,10 +114,10 @@ def parse_usage_key(text: str, course_id: str | None = None) -> UsageKey | None:
         parsed = _OpaqueUsageKey.from_string(text.strip())
     except InvalidKeyError:
         return None
-    if not isinstance(parsed, BlockUsageLocator):
-        return None
+    if type(parsed) is not BlockUsageLocator:
+        return None  # (exact classes, as for course keys: a CCX block is a subclass)
     of_key = parsed.course_key
-    if not isinstance(of_key, CourseLocator) or of_key.branch or of_key.version_guid:
+    if type(of_key) is not CourseLocator or of_key.branch or of_key.version_guid:
         return None
     if course_id is None:
         if not (of_key.org and of_key.course and of_key.run):

@@ -24,7 +24,8 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 # (Docker ignore syntax: "*" drops every top-level entry - .venv, .git, cdk.out, build, tests, infra,
 # itask, bench, .local, caches, ... - then the "!" rule re-includes only functions/**/*.py, which also
 # leaves out __pycache__/*.pyc). Dependencies come from the layer, never from this asset.
-CODE_EXCLUDES = ("*", "!functions/**/*.py")
+# The functions package's Python files, and the Avro schemas the Open edX events consumer decodes with.
+CODE_EXCLUDES = ("*", "!functions/**/*.py", "!functions/openedx_avro/*.avsc")
 
 POWERTOOLS_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,

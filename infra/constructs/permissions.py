@@ -27,6 +27,7 @@ from functions.catalog import FUNCTIONS
 from infra import constants
 from infra.constructs.data import DataTables
 from infra.constructs.lti import LtiPassback
+from infra.constructs.openedx_events import OpenedxEvents
 from infra.constructs.reports import ReportsBucket
 from infra.constructs.secrets import ServiceSecrets
 from infra.constructs.workflow import Workflow
@@ -65,8 +66,10 @@ class ServicePermissions(Construct):
         email_configuration_set: str,
         lti: LtiPassback,
         secrets: ServiceSecrets,
+        openedx_events: OpenedxEvents,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._openedx_events = openedx_events
         self._data, self._reports, self._workflow, self._lti = data, reports, workflow, lti
         self._grader_function = functions["grader"]
         self._event_bus, self._notify_from = event_bus, notify_from
@@ -88,6 +91,7 @@ class ServicePermissions(Construct):
             "openedx-authorizer": self._openedx_authorizer,
             "email-events": self._email_events,
             "email-unsubscribe": self._email_unsubscribe,
+            "openedx-events": self._openedx_events_in,
         }
         undecided = sorted(set(functions) - set(policies))
         if undecided:
@@ -272,6 +276,14 @@ class ServicePermissions(Construct):
         # key is the email-unsubscribe secret (granted from the catalog).
         self._read(fn, self._data.courses)
         self._read_write(fn, self._data.email)
+
+    def _openedx_events_in(self, fn: lambda_.IFunction) -> None:
+        # Open edX events: handled ids and versions; enrollments, cohorts and the course's groups
+        # (courses table); course roles and their audit records (access table). The queue's and the
+        # Kafka cluster's permissions come with their event source mappings.
+        self._read_write(fn, self._openedx_events.table)
+        self._read_write(fn, self._data.courses)
+        self._read_write(fn, self._data.access)
 
     # --- grants -------------------------------------------------------------------------------
     def _publish_events(self, fn: lambda_.IFunction) -> None:

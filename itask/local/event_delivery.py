@@ -40,6 +40,7 @@ class EventDelivery:
     def __init__(self, router: LambdaRouter, region: str, poll_interval_s: float = 0.1):
         self.router, self.region, self.poll_interval_s = router, region, poll_interval_s
         self.delivered = 0
+        self._queues: dict[str, tuple[str, str]] = {}
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._loop, args=(rule,), name=f"events-{rule.name}", daemon=True)
@@ -59,13 +60,19 @@ class EventDelivery:
     def poll_once(self, rule: EventRuleSpec) -> int:
         """Deliver one batch; returns how many messages it held."""
         sqs = client("sqs", self.region)
-        url = sqs.get_queue_url(QueueName=queue_name(rule))["QueueUrl"]
+        # The queue's URL and ARN are looked up once: an idle poll is then one ReceiveMessage (every
+        # rule polls ten times a second on a machine the tests share).
+        found = self._queues.get(rule.name)
+        if found is None:
+            url = sqs.get_queue_url(QueueName=queue_name(rule))["QueueUrl"]
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+            found = self._queues[rule.name] = (url, attributes["QueueArn"])
+        url, arn = found
         messages = sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=rule.batch_size, AttributeNames=["All"]
         ).get("Messages", [])
         if not messages:
             return 0
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         try:
             result = self.router.invoke(rule.target, sqs_event(messages, arn, self.region))
             failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}

@@ -80,8 +80,11 @@ def provision(settings: Settings, router: LambdaRouter, secret_values: Mapping[s
     settings = settings.model_copy(
         update={"state_machine_arn": arn, "grader_function": grader, **secret_arns}
     )
+    from functions.dal.openedx_events_repo import create_table as create_openedx_events_table
     from itask.local.email_resources import provision_email
     from itask.local.lti_resources import provision_lti
+
+    create_openedx_events_table(settings)
 
     return provision_email(provision_lti(settings, router))
 

@@ -30,12 +30,12 @@ def _table(synthesized: Synthesized, setting: str) -> dict[str, Any]:
     return synthesized.resource(getattr(synthesized.stack.data, TABLE_OF_SETTING[setting]))
 
 
-def test_five_tables_pay_per_request_with_point_in_time_recovery(synthesized: Synthesized) -> None:
+def test_six_tables_pay_per_request_with_point_in_time_recovery(synthesized: Synthesized) -> None:
     # Given the synthesised template
     tables = synthesized.of_type("AWS::DynamoDB::Table")
-    # Then it holds exactly the five tables (tasks, courses, access, course email, LTI), on demand and
-    # recoverable
-    assert len(tables) == 5
+    # Then it holds exactly the six tables (tasks, courses, access, course email, LTI, Open edX events
+    # in), on demand and recoverable
+    assert len(tables) == 6
     for table in tables.values():
         properties = table["Properties"]
         assert properties["BillingMode"] == "PAY_PER_REQUEST"

@@ -10,6 +10,7 @@ import pytest
 from infra_support import Synthesized
 
 from functions.catalog import FUNCTIONS
+from functions.models.openedx_events import EVENT_TYPES
 
 POWERTOOLS = {
     "POWERTOOLS_SERVICE_NAME": "instructor-tasks",
@@ -74,10 +75,19 @@ def test_code_asset_holds_only_the_functions_package(synthesized: Synthesized) -
     assert len(keys) == 1, "all functions share one code asset"
     asset_dir = synthesized.assembly_dir / f"asset.{Path(keys.pop()).stem}"
     files = [path.relative_to(asset_dir) for path in asset_dir.rglob("*") if path.is_file()]
-    # Then it contains the functions package's Python files and nothing else
+    # Then it contains the functions package's Python files (and the Open edX events' Avro schemas)
+    # and nothing else
     assert files, "the code asset is empty"
-    outside = [str(path) for path in files if path.parts[0] != "functions" or path.suffix != ".py"]
+    avro = {
+        path for path in files if path.parent == Path("functions/openedx_avro") and path.suffix == ".avsc"
+    }
+    outside = [
+        str(path)
+        for path in files
+        if (path.parts[0] != "functions" or path.suffix != ".py") and path not in avro
+    ]
     assert outside == []
+    assert {path.name for path in avro} == {f"{event_type}.avsc" for event_type in EVENT_TYPES}
     assert Path("functions/catalog.py") in files
     for spec in FUNCTIONS.values():
         module = Path(*spec.handler.split(".")[:-1]).with_suffix(".py")

@@ -41,6 +41,7 @@ def _tables(settings: Settings) -> set[str]:
         settings.access_table,
         settings.lti_table,
         settings.email_table,
+        settings.openedx_events_table,
     }
 
 

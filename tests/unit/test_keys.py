@@ -83,10 +83,20 @@ def test_old_courses_take_i4x_locations_and_block_keys_of_the_same_run():
 
 
 @pytest.mark.parametrize(
-    "text", ["not-a-key", "block-v1:MITx+6.002x+2012_Fall", "lb:MITx:Lib:problem:p1", NEW, OLD]
+    "text",
+    [
+        "not-a-key",
+        "block-v1:MITx+6.002x+2012_Fall",
+        "lb:MITx:Lib:problem:p1",
+        NEW,
+        OLD,
+        # a block of a CCX of the course (parsed when edx-ccx-keys is installed): not the course's
+        "ccx-block-v1:MITx+6.002x+2012_Fall+ccx@1+type@problem+block@p1",
+    ],
 )
 def test_what_is_not_a_block_key_is_refused(text):
     assert keys.parse_usage_key(text, NEW) is None
+    assert keys.parse_usage_key(text) is None
 
 
 def test_old_style_courses_get_upstream_report_names_and_directories():
