@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -29,9 +29,16 @@ from pynamodb.transactions import TransactWrite
 from functions.dal import tables
 from functions.dal.access_admin_repo import AccessAuditItem, audit_item, grant_sk
 from functions.dal.access_repo import IDENTITY_SK, subject_pk
-from functions.dal.course_repo import GROUPS_SK, enrollment_sk
+from functions.dal.course_repo import GROUPS_SK, enrollment_sk, tombstone_sk
 from functions.dal.faults import response_code
-from functions.dal.tables import PAY_PER_REQUEST, AccessItem, CourseGroupsItem, EnrollmentItem
+from functions.dal.retirement_repo import RETIRED_SK, TombstoneItem, tombstone_pk
+from functions.dal.tables import (
+    PAY_PER_REQUEST,
+    AccessItem,
+    CourseGroupsItem,
+    EnrollmentItem,
+    EnrollmentTombstoneItem,
+)
 from functions.models.access import Principal, RoleGrant
 from functions.models.access_admin import AccessChange
 from functions.settings import Settings
@@ -117,7 +124,24 @@ class OpenedxEventsRepository:
         tables.bind(settings)
         bind(settings)
         tables.bind_models(settings, "access_table", (AccessAuditItem,))
+        tables.bind_models(settings, "courses_table", (TombstoneItem,))
         self._region = settings.region
+
+    def is_retired(self, user_id: int) -> bool:
+        """Whether the learner was retired (its events are then dropped)."""
+        try:
+            TombstoneItem.get(tombstone_pk(user_id), RETIRED_SK, consistent_read=True)
+        except DoesNotExist:
+            return False
+        return True
+
+    @staticmethod
+    def _not_retired(transaction: TransactWrite, user_id: int) -> None:
+        """The learner was not retired meanwhile (a retirement erases rows; a change must not bring
+        one back, however the two interleave)."""
+        transaction.condition_check(
+            TombstoneItem, tombstone_pk(user_id), RETIRED_SK, condition=TombstoneItem.pk.does_not_exist()
+        )
 
     # ---- handled events ----
     def outcome_of(self, event_id: str) -> str | None:
@@ -156,24 +180,34 @@ class OpenedxEventsRepository:
         # The course's modes in use first: a crash after the enrollment write would leave them short
         # (a redelivery finds the enrollment already at this version). A mode is never removed there.
         CourseGroupsItem(course_id, GROUPS_SK).update(actions=[CourseGroupsItem.modes.add({mode})])
-        item = EnrollmentItem(course_id, enrollment_sk(user_id))
         try:
-            item.update(
-                actions=[
-                    EnrollmentItem.user_key.set(f"U#{user_id}"),
-                    EnrollmentItem.user_id.set(user_id),
-                    EnrollmentItem.username.set(username),
-                    EnrollmentItem.email.set(email),
-                    EnrollmentItem.user_is_active.set(user_is_active),
-                    EnrollmentItem.mode.set(mode),
-                    EnrollmentItem.is_active.set(is_active),
-                    EnrollmentItem.created.set(created),
-                    EnrollmentItem.source_version.set(version),
-                ],
-                condition=EnrollmentItem.source_version.does_not_exist()
-                | (EnrollmentItem.source_version < version),
-            )
-        except UpdateError as error:
+            with TransactWrite(connection=tables.connection(self._region)) as transaction:
+                self._not_retired(transaction, user_id)
+                # A row delete (a load's ``op: delete``) as new or newer wins over this change.
+                transaction.condition_check(
+                    EnrollmentTombstoneItem,
+                    course_id,
+                    tombstone_sk(user_id),
+                    condition=EnrollmentTombstoneItem.pk.does_not_exist()
+                    | (EnrollmentTombstoneItem.source_version < version),
+                )
+                transaction.update(
+                    EnrollmentItem(course_id, enrollment_sk(user_id)),
+                    actions=[
+                        EnrollmentItem.user_key.set(f"U#{user_id}"),
+                        EnrollmentItem.user_id.set(user_id),
+                        EnrollmentItem.username.set(username),
+                        EnrollmentItem.email.set(email),
+                        EnrollmentItem.user_is_active.set(user_is_active),
+                        EnrollmentItem.mode.set(mode),
+                        EnrollmentItem.is_active.set(is_active),
+                        EnrollmentItem.created.set(created),
+                        EnrollmentItem.source_version.set(version),
+                    ],
+                    condition=EnrollmentItem.source_version.does_not_exist()
+                    | (EnrollmentItem.source_version < version),
+                )
+        except TransactWriteError as error:
             if _conditional(error):
                 return False
             raise
@@ -219,6 +253,7 @@ class OpenedxEventsRepository:
             try:
                 with TransactWrite(connection=tables.connection(self._region)) as transaction:
                     self._claim(transaction, pk, sk, stored, version, event_id)
+                    self._not_retired(transaction, user_id)
                     transaction.update(
                         EnrollmentItem(course_id, enrollment_sk(user_id)),
                         actions=[
@@ -230,6 +265,8 @@ class OpenedxEventsRepository:
                         ],
                     )
             except TransactWriteError as error:
+                if _conditional(error) and self.is_retired(user_id):
+                    return False  # retired meanwhile: the change is dropped
                 if _conditional(error):
                     continue  # another change of this learner's cohort committed: read again
                 raise

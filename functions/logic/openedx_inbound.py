@@ -89,6 +89,8 @@ def _enrollment(consumer: Consumer, event: ox.InboundEvent) -> ox.Outcome:
     if course_id is None:
         return ox.Outcome.IGNORED
     user = enrollment.user
+    if consumer.events.is_retired(user.id):
+        return ox.Outcome.IGNORED
     written = consumer.events.apply_enrollment(
         course_id,
         user.id,
@@ -107,6 +109,8 @@ def _cohort(consumer: Consumer, event: ox.InboundEvent) -> ox.Outcome:
     cohort = _payload(ox.CohortPayload, event).cohort
     course_id = _course(consumer, cohort.course.course_key)
     if course_id is None:
+        return ox.Outcome.IGNORED
+    if consumer.events.is_retired(cohort.user.id):
         return ox.Outcome.IGNORED
     if not consumer.cohorts.existing(course_id, [cohort.name]):
         with suppress(CohortExists):  # made meanwhile by another event or an administrator
@@ -132,6 +136,8 @@ def _role(consumer: Consumer, event: ox.InboundEvent) -> ox.Outcome:
     if role is None or course_id is None:
         return ox.Outcome.IGNORED
     user = data.user
+    if consumer.events.is_retired(user.id):
+        return ox.Outcome.IGNORED
     # The LMS user's own subject (what its JWTs are on the /api/instructor/v2/ routes: created
     # here when missing), and our token subjects with the same email (as the roles API finds users).
     own = f"{consumer.settings.openedx_subject_prefix}{user.pii.username}"

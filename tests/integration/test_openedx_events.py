@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from functions.catalog import EVENT_RULES
 from functions.dal.access_admin_repo import AccessAdminRepository
@@ -240,9 +241,11 @@ def test_a_duplicate_changes_nothing_and_an_older_event_never_overwrites_a_newer
     )
     assert {op: n for op, n in stack.counter.by_operation("dynamodb").items() if op in WRITES} == {
         "PutItem": 3,
-        # the course's modes and cohorts in use (sets: adding again changes nothing), and the
-        # enrollment's conditional update, refused (its version is this event's)
-        "UpdateItem": 3,
+        # the course's modes and cohorts in use (sets: adding again changes nothing)
+        "UpdateItem": 2,
+        # the enrollment's conditional update with its checks (not retired, no newer row delete),
+        # refused: its version is this event's
+        "TransactWriteItems": 1,
     }
     assert [
         (c.action.value, c.role) for c in AccessAdminRepository(stack.settings).changes(COURSE_ID, 10)
@@ -361,3 +364,42 @@ def test_a_role_synced_from_open_edx_is_what_the_lms_users_jwt_gets_on_the_v2_ro
         unmade = bus.produce(signals.COURSE_ACCESS_ROLE_REMOVED, removed, T0 + timedelta(minutes=1))
         assert deliver(stack, [bus.kafka_record(unmade, 2)]) == []
         assert call(stack, "GET", reports, token=token)[0] == 403
+
+
+def test_events_of_a_retired_learner_or_older_than_a_row_delete_write_nothing(small_chunks_stack):
+    stack = small_chunks_stack
+    signals = bus.signals()
+    created = signals.COURSE_ENROLLMENT_CREATED
+    first = [bus.produce(created, enrollment(created, user, "audit", True), T0) for user in (911, 912)]
+    assert deliver(stack, [bus.kafka_record(item, n) for n, item in enumerate(first)]) == []
+    assert set(CourseRepository(stack.settings).get_enrollments(COURSE_ID, [911, 912])) == {911, 912}
+
+    # Learner 911 is retired (GDPR); learner 912's enrollment is deleted by a load's row delete
+    # versioned an hour after T0
+    assert stack.api("POST", "/admin/retirements", "admin", {"user_id": 911})[0] == 200
+    deleted_at = int((T0 + timedelta(hours=1)).timestamp() * 1_000_000)
+    line = json.dumps({"user_id": 912, "op": "delete", "source_version": deleted_at})
+    path = f"/courses/{quote(COURSE_ID, safe='')}/data/enrollments"
+    status, answer = stack.api("POST", path, "admin", raw_body=line.encode())
+    assert status == 200, answer
+    assert CourseRepository(stack.settings).get_enrollments(COURSE_ID, [911, 912]) == {}
+
+    # Later events for the retired learner (enrollment, cohort, role) are dropped; an enrollment
+    # change of 912 made before its delete does not bring it back, one made after it does
+    changed = signals.COURSE_ENROLLMENT_CHANGED
+    late = [
+        bus.produce(changed, enrollment(changed, 911, "verified", True), T0 + timedelta(hours=2)),
+        bus.produce(signals.COHORT_MEMBERSHIP_CHANGED, cohort(911, "Larks"), T0 + timedelta(hours=2)),
+        bus.produce(signals.COURSE_ACCESS_ROLE_ADDED, role("u911@example.org", "staff", user_id=911,
+                    username="u911"), T0 + timedelta(hours=2)),
+        bus.produce(changed, enrollment(changed, 912, "verified", True), T0 + timedelta(minutes=30)),
+    ]  # fmt: skip
+    stack.counter.reset()
+    assert deliver(stack, [bus.kafka_record(item, 10 + n) for n, item in enumerate(late)]) == []
+    assert CourseRepository(stack.settings).get_enrollments(COURSE_ID, [911, 912]) == {}
+    assert AccessRepository(stack.settings).get_principal("openedx:u911") is None
+    assert {m.name for m in CohortRepository(stack.settings).list(COURSE_ID)} == set()  # no cohort made
+    after = bus.produce(changed, enrollment(changed, 912, "honor", True), T0 + timedelta(hours=3))
+    assert deliver(stack, [bus.kafka_record(after, 20)]) == []
+    rows = CourseRepository(stack.settings).get_enrollments(COURSE_ID, [912])
+    assert (rows[912].mode, rows[912].is_active) == ("honor", True)
