@@ -20,12 +20,12 @@ RUNTIME = lambda_.Runtime.PYTHON_3_11
 ARCHITECTURE = lambda_.Architecture.ARM_64
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
-# The code asset is the repository root filtered down to the ``functions`` package's Python files
-# (Docker ignore syntax: "*" drops every top-level entry - .venv, .git, cdk.out, build, tests, infra,
-# itask, bench, .local, caches, ... - then the "!" rule re-includes only functions/**/*.py, which also
-# leaves out __pycache__/*.pyc). Dependencies come from the layer, never from this asset.
-# The functions package's Python files, and the Avro schemas the Open edX events consumer decodes with.
-CODE_EXCLUDES = ("*", "!functions/**/*.py", "!functions/openedx_avro/*.avsc")
+# The code asset is the repository root filtered down to the ``functions`` package (Docker ignore
+# syntax: "*" drops every top-level entry - .venv, .git, cdk.out, build, tests, infra, itask, bench,
+# .local, caches, ... - "!" re-includes the package with its data files (the dashboard's templates
+# and static files, the Open edX events' Avro schemas), the last rules drop compiled caches).
+# Dependencies come from the layer, never from this asset.
+CODE_EXCLUDES = ("*", "!functions/**", "functions/**/__pycache__", "functions/**/*.pyc")
 
 POWERTOOLS_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,

@@ -11,6 +11,7 @@ from infra_support import Synthesized
 
 from functions.catalog import FUNCTIONS
 from functions.models.openedx_events import EVENT_TYPES
+from infra.constants import REPO_ROOT
 
 POWERTOOLS = {
     "POWERTOOLS_SERVICE_NAME": "instructor-tasks",
@@ -75,19 +76,18 @@ def test_code_asset_holds_only_the_functions_package(synthesized: Synthesized) -
     assert len(keys) == 1, "all functions share one code asset"
     asset_dir = synthesized.assembly_dir / f"asset.{Path(keys.pop()).stem}"
     files = [path.relative_to(asset_dir) for path in asset_dir.rglob("*") if path.is_file()]
-    # Then it contains the functions package's Python files (and the Open edX events' Avro schemas)
-    # and nothing else
-    assert files, "the code asset is empty"
-    avro = {
-        path for path in files if path.parent == Path("functions/openedx_avro") and path.suffix == ".avsc"
+    # Then it contains exactly the functions package's files, data files included (the dashboard's
+    # templates and static files, the Open edX events' Avro schemas), and no compiled caches
+    package = REPO_ROOT / "functions"
+    expected = {
+        path.relative_to(REPO_ROOT)
+        for path in package.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     }
-    outside = [
-        str(path)
-        for path in files
-        if (path.parts[0] != "functions" or path.suffix != ".py") and path not in avro
-    ]
-    assert outside == []
+    assert set(files) == expected
+    avro = {path for path in files if path.parent == Path("functions/openedx_avro")}
     assert {path.name for path in avro} == {f"{event_type}.avsc" for event_type in EVENT_TYPES}
+    assert Path("functions/web/templates/base.html") in files
     assert Path("functions/catalog.py") in files
     for spec in FUNCTIONS.values():
         module = Path(*spec.handler.split(".")[:-1]).with_suffix(".py")
