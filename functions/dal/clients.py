@@ -6,6 +6,8 @@ import threading
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 _lock = threading.Lock()
@@ -15,6 +17,17 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_conne
 _LONG_CALL_CONFIG = _CONFIG.merge(Config(read_timeout=900, connect_timeout=10))
 # Calls that must not be sent twice behind our back (an email): the caller decides what to retry.
 _SINGLE_ATTEMPT_CONFIG = _CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+# One loader of botocore's data files for the process: each new session would otherwise parse the
+# service model and endpoint JSON again (a few hundred milliseconds each), and pynamodb makes a new
+# session on every thread that touches a table.
+_LOADER = botocore.loaders.create_loader()
+
+
+def botocore_session() -> botocore.session.Session:
+    """A new botocore session that reads service models through the process's one loader."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _LOADER)
+    return session
 
 
 def client(service: str, region: str, long_calls: bool = False, single_attempt: bool = False) -> Any:
@@ -30,7 +43,8 @@ def client(service: str, region: str, long_calls: bool = False, single_attempt: 
             config = (
                 _SINGLE_ATTEMPT_CONFIG if single_attempt else _LONG_CALL_CONFIG if long_calls else _CONFIG
             )
-            _clients[key] = boto3.session.Session().client(service, region_name=region, config=config)
+            session = boto3.session.Session(botocore_session=botocore_session())
+            _clients[key] = session.client(service, region_name=region, config=config)
         return _clients[key]
 
 

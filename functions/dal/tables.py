@@ -25,12 +25,17 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
+from pynamodb.connection import base as pynamodb_connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from functions.dal.clients import botocore_session
 from functions.settings import Settings
 
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
+# pynamodb makes a botocore session per connection and thread; let them share the process's one
+# loader of service models (see ``clients.botocore_session``) instead of parsing it each time.
+pynamodb_connection.get_session = botocore_session
 
 
 # --------------------------------------------------------------------------------------------

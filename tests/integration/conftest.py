@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -152,6 +153,30 @@ def seed(settings: Settings, count: int = 300) -> None:
         access.put_principal(principal)
 
 
+# The seeded tables per learner count, pickled once per test process: seeding 300 learners costs
+# a second or more through moto and most tests start from the same seeded course, so later stacks
+# load the tables' state instead of writing every item again (the same items, the same tables).
+_SEEDED_TABLES: dict[int, bytes] = {}
+
+
+def _dynamodb_backend(settings: Settings) -> Any:
+    from moto.backends import get_backend
+
+    from itask.local.lambda_router import LOCAL_ACCOUNT
+
+    return get_backend("dynamodb")[LOCAL_ACCOUNT][settings.region]
+
+
+def _seed_or_restore(settings: Settings, learner_count: int) -> None:
+    backend = _dynamodb_backend(settings)
+    snapshot = _SEEDED_TABLES.get(learner_count)
+    if snapshot is None:
+        seed(settings, learner_count)
+        _SEEDED_TABLES[learner_count] = pickle.dumps(backend.tables)
+    else:
+        backend.tables = pickle.loads(snapshot)
+
+
 def _start(chunk_size: int, learner_count: int) -> Iterator[Stack]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         settings = provision(
@@ -160,7 +185,7 @@ def _start(chunk_size: int, learner_count: int) -> Iterator[Stack]:
             SECRET_VALUES,
         )
         export_settings(settings)
-        seed(settings, learner_count)
+        _seed_or_restore(settings, learner_count)
         stack = Stack(settings, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
         try:
             yield stack
