@@ -18,6 +18,8 @@ from tests.helpers.api import course_path
 from tests.helpers.aws_faults import body_has
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID
 
+# A course whose id sorts after COURSE_ID (the running-tasks index is ordered by course).
+LATER_COURSE_ID = "course-v1:ZuluX+Z1+2026"
 SCHEDULED_EVENT = {"source": "aws.events", "detail-type": "Scheduled Event"}
 
 
@@ -85,12 +87,17 @@ def test_a_task_whose_execution_is_still_running_is_left_alone(stack, monkeypatc
     assert status == 202, body
     gate.wait_arrivals(1)
     assert stack.task(body["task_id"]).state is TaskState.PROGRESS
-    # and, written after it, an orphan of another course (the sweep goes on past a running task)
-    orphan(stack, "behind-the-running-one", OTHER_COURSE_ID, timedelta(hours=1))
+    # and orphans of two other courses, one whose id sorts before the running task's course and one
+    # after it: whatever order the scan returns them in, one comes after the running task (the sweep
+    # must go on past a running task, not stop at it)
+    assert OTHER_COURSE_ID < COURSE_ID < LATER_COURSE_ID
+    orphan(stack, "orphan-before", OTHER_COURSE_ID, timedelta(hours=1))
+    orphan(stack, "orphan-after", LATER_COURSE_ID, timedelta(hours=1))
     # When the sweeper runs with no grace period at all
     result = sweep(stack, monkeypatch, grace_s=0)
-    # Then it examined both, left the running one running, slot held, and swept the orphan
-    assert (result["examined"], result["swept"]) == (2, ["behind-the-running-one"])
+    # Then it examined all three, left the running one running, slot held, and swept both orphans
+    assert result["examined"] == 3
+    assert sorted(result["swept"]) == ["orphan-after", "orphan-before"]
     assert stack.task(body["task_id"]).state is TaskState.PROGRESS
     assert TaskRepository(stack.settings).slot_holder(COURSE_ID, "grade_course", "") == body["task_id"]
     # and the task finishes normally once its chunks go on
