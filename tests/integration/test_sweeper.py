@@ -10,9 +10,11 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 
+from functions.dal.loads_repo import LoadsRepository
 from functions.dal.tasks_repo import TaskRepository
 from functions.logic import sweeper
 from functions.logic.registry import RunContext
+from functions.models.loads import LoadRecord, LoadState
 from functions.models.tasks import Task, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.aws_faults import body_has
@@ -171,3 +173,32 @@ def test_the_grace_period_ends_exactly_when_it_has_passed(small_chunks_stack):
     # and once it has passed (exactly 600 s), it is swept
     assert sweeper.sweep(ctx, now=edge)["swept"] == ["on-the-edge"]
     assert stack.task("on-the-edge").state is TaskState.FAILURE
+
+
+def test_a_bulk_load_is_recovered_once_its_lease_has_run_out_by_the_sweeps_time(small_chunks_stack):
+    # Given a bulk load whose process died while writing its journal (PREPARING, lease of 120 s)
+    stack = small_chunks_stack
+    settings = stack.settings.model_copy(update={"load_lease_seconds": 120})
+    now = datetime.now(UTC)
+    record = LoadRecord(
+        load_id="died-while-preparing",
+        course_id=COURSE_ID,
+        kind="state",
+        state=LoadState.PREPARING,
+        owner="a-process-that-died",
+        requester="instructor",
+        created=now,
+        updated=now,
+    )
+    loads = LoadsRepository(settings)
+    loads.begin(record)
+    ctx = RunContext.create(settings)
+    # When a sweep runs at a time before the lease has run out, Then the load is left to its owner
+    lease_end = record.updated + timedelta(seconds=120)
+    assert sweeper.sweep(ctx, now=lease_end - timedelta(seconds=1))["loads"] == {}
+    assert loads.get_pending(COURSE_ID) is not None
+    # When a sweep runs at the time the lease has run out (the sweep's time, not the clock's), Then
+    # the load (never sealed) is given up and the course is free again
+    assert sweeper.sweep(ctx, now=lease_end)["loads"] == {"died-while-preparing": "DISCARDED"}
+    assert loads.get_pending(COURSE_ID) is None
+    assert [h.state for h in loads.history(COURSE_ID)] == [LoadState.DISCARDED]
