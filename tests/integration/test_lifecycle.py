@@ -21,7 +21,7 @@ from functions.logic import lifecycle, reports
 from functions.logic.csvfile import decode_rows
 from functions.logic.registry import RunContext
 from functions.logic.tasktypes.grade_course import GradeCourse
-from functions.models.tasks import Task, TaskState
+from functions.models.tasks import Counters, Task, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
 from tests.helpers.mailbox import LOCAL_ACCOUNT
@@ -503,3 +503,44 @@ def test_the_report_ready_email_says_what_is_ready_to_whom_with_a_link_of_the_se
             f"Download it here (the link works for 10 minutes):\n{link}\n\n"
             "Later, list the course's reports again for a new link.\n"
         )
+
+
+def test_a_cancel_records_who_and_how_far_the_task_had_come(small_chunks_stack):
+    # Given a running grade report that has counted 7 of its 12 learners (no execution to stop yet)
+    stack = small_chunks_stack  # no learners: the task is written directly
+    now = datetime.now(UTC)
+    task = Task(
+        task_id="half-done",
+        course_id=COURSE_ID,
+        task_type="grade_course",
+        task_key="",
+        task_input="{}",
+        state=TaskState.PROGRESS,
+        requester="instructor",
+        created=now,
+        updated=now,
+        counters=Counters(attempted=7, succeeded=6, failed=1),
+        total=12,
+    )
+    repo = TaskRepository(stack.settings)
+    repo.create(task)
+    # When the admin cancels it
+    status, body = stack.api("POST", "/tasks/half-done/cancel", "admin")
+    assert status == 200, body
+    # Then its output says it was revoked, by whom, and how far it had come; the cancel is recorded
+    cancelled = stack.task("half-done")
+    assert cancelled.state is TaskState.REVOKED
+    assert json.loads(cancelled.task_output or "") == {
+        "message": "Task revoked before running",
+        "revoked_by": "admin",
+        "attempted": 7,
+        "total": 12,
+    }
+    assert [(action.action, action.by) for action in cancelled.actions] == [("cancel", "admin")]
+    assert now <= cancelled.actions[0].at <= datetime.now(UTC)
+    assert repo.slot_holder(COURSE_ID, "grade_course", "") is None
+    # and a second cancel is a conflict that says why
+    assert stack.api("POST", "/tasks/half-done/cancel", "admin") == (
+        409,
+        {"error": "Task half-done has already finished (REVOKED); nothing to cancel.", "code": "conflict"},
+    )
