@@ -544,3 +544,8 @@ def test_a_cancel_records_who_and_how_far_the_task_had_come(small_chunks_stack):
         409,
         {"error": "Task half-done has already finished (REVOKED); nothing to cancel.", "code": "conflict"},
     )
+    # and a task that does not exist is named in the answer
+    assert stack.api("POST", "/tasks/no-such-task/cancel", "admin") == (
+        404,
+        {"error": "Task not found: no-such-task", "code": "not_found"},
+    )
