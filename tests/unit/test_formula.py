@@ -228,3 +228,37 @@ def test_more_expression_values(text, variables, value):
 def test_values_that_are_not_finite_numbers_are_refused(variables, message):
     with pytest.raises(formula.InvalidExpression, match=message):
         formula.evaluate("x", variables)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reason"),
+    [
+        ('samples="x@1:2#5"', "formularesponse f1_2: it has no answer"),
+        ('samples="x@1:2#1001" answer="x"', "samples='x@1:2#1001' asks for 1001 samples (1 to 1000)"),
+        ('samples="x@1:2#0" answer="x"', "samples='x@1:2#0' asks for 0 samples (1 to 1000)"),
+        (
+            'samples="x,y@1:2#5" answer="x"',
+            "samples='x,y@1:2#5' needs one low and one high bound per variable",
+        ),
+    ],
+)
+def test_formula_problems_that_cannot_be_graded_say_why(attributes, reason):
+    definition = parse_problem(
+        "f1",
+        f'<problem><formularesponse type="cs" {attributes}>'
+        "<formulaequationinput/></formularesponse></problem>",
+    )
+    assert not definition.rescorable
+    assert reason in (definition.reason or "")
+
+
+def test_a_formula_problem_without_samples_is_checked_at_one_point():
+    definition = parse_problem(
+        "f1",
+        '<problem><formularesponse type="cs" answer="2*3">'
+        "<formulaequationinput/></formularesponse></problem>",
+    )
+    assert definition.rescorable, definition.reason
+    assert grade(definition, {"f1_2_1": "6"}).earned == 1.0
+    assert grade(definition, {"f1_2_1": "3+3"}).earned == 1.0
+    assert grade(definition, {"f1_2_1": "7"}).earned == 0.0
