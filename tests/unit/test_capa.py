@@ -554,3 +554,43 @@ def test_broken_xml_is_reported_not_raised():
 def test_parsing_is_deterministic(demo_xml):
     for problem_id, xml in demo_xml.items():
         assert parse_problem(problem_id, xml) == parse_problem(problem_id, xml)
+
+
+def test_numerical_partial_range_widens_the_close_band():
+    # partial credit "close": half the points within partial_range times the tolerance (here 3 x 1)
+    definition = numerical(
+        "10", "1", extra='partial_credit="close"', body='<responseparam partial_range="3"/>'
+    )
+    assert grade(definition, {"p_2_1": "11"}).earned == 1.0
+    assert grade(definition, {"p_2_1": "12.5"}).earned == 0.5  # outside 2 x 1, inside 3 x 1
+    assert grade(definition, {"p_2_1": "13.5"}).earned == 0.0
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            NUMERICAL.format(answer="[1, 2, 3]", extra="", param=""),
+            "range answer '[1, 2, 3]' needs two bounds",
+        ),
+        ("<stringresponse><textline/></stringresponse>", "stringresponse p_2: it has no answer"),
+        (
+            NUMERICAL.format(answer="10", extra="", param='<responseparam partial_range="wide"/>'),
+            "partial_range 'wide' is not a number",
+        ),
+    ],
+)
+def test_responses_that_cannot_be_graded_say_why(body, reason):
+    definition = problem(body)
+    assert not definition.rescorable
+    assert reason in (definition.reason or "")
+
+
+def test_a_javascript_script_is_not_run_as_the_problems_python():
+    definition = problem(
+        '<script type="text/javascript">var answer = 1;</script>'
+        + NUMERICAL.format(answer="10", extra="", param="")
+    )
+    assert definition.rescorable, definition.reason
+    assert definition.script is None
+    assert grade(definition, {"p_2_1": "10"}).earned == 1.0
