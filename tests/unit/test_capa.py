@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tarfile
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from functions.logic.capa import NOT_RESCORABLE_MESSAGE, NotRescorable, grade, numeric, parse_problem
 from functions.logic.capa.errors import GradingFailed
 from functions.models.content import CustomSpec, MultipleChoiceSpec, ProblemDefinition
+from functions.models.sandbox import SandboxResult
 from tests.helpers.fixtures import DEMO_COURSE_EXPORT
 
 FIXTURE = DEMO_COURSE_EXPORT  # in the repository: a missing fixture fails, never skips
@@ -594,3 +596,65 @@ def test_a_javascript_script_is_not_run_as_the_problems_python():
     assert definition.rescorable, definition.reason
     assert definition.script is None
     assert grade(definition, {"p_2_1": "10"}).earned == 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# problems with Python: graded from what the sandbox gave for the learner
+# ---------------------------------------------------------------------------------------------
+CUSTOM = (
+    '<script type="loncapa/python">def check(expect, ans):\n    return True\n</script>'
+    '<customresponse cfn="check"><textline/><textline/></customresponse>'
+)
+TEMPLATED = (
+    '<script type="loncapa/python">x = 5</script>'
+    '<numericalresponse answer="$x"><textline/></numericalresponse>'
+    '<stringresponse answer="fixed"><textline/></stringresponse>'
+)
+
+
+def test_a_custom_response_takes_the_sandboxs_verdict_per_input():
+    definition = problem(CUSTOM)
+    result = grade(
+        definition,
+        {"p_2_1": "a", "p_2_2": "b"},
+        SandboxResult(key="k", verdicts={"p_2": [("correct", 1.0), ("partially-correct", 0.5)]}),
+    )
+    assert (result.earned, result.possible) == (1.5, 2.0)
+    assert result.correctness == {"p_2_1": "correct", "p_2_2": "partially-correct"}
+
+
+@pytest.mark.parametrize(
+    ("sandbox", "reason"),
+    [
+        (None, "the problem's Python was not run for this learner"),
+        (
+            SandboxResult(key="k", error="it used more than its CPU time limit"),
+            "it used more than its CPU time limit",
+        ),
+        (SandboxResult(key="k"), "the sandbox gave no verdict for p_2"),
+        (SandboxResult(key="k", verdicts={"p_2": [("correct", 1.0)]}), "the sandbox gave no verdict for p_2"),
+    ],
+)
+def test_a_custom_response_without_a_usable_verdict_fails_the_learner(sandbox, reason):
+    with pytest.raises(GradingFailed, match=re.escape(reason)):
+        grade(problem(CUSTOM), {"p_2_1": "a", "p_2_2": "b"}, sandbox)
+
+
+def test_a_templated_answer_key_is_read_with_the_learners_script_values():
+    definition = problem(TEMPLATED)
+    answers = {"p_2_1": "5", "p_3_1": "fixed"}
+    result = grade(definition, answers, SandboxResult(key="k", values={"x": "5"}))
+    assert result.correctness == {"p_2_1": "correct", "p_3_1": "correct"}
+    # another learner's script gave x = 6: the same answer is wrong for them
+    other = grade(definition, answers, SandboxResult(key="k", values={"x": "6"}))
+    assert other.correctness == {"p_2_1": "incorrect", "p_3_1": "correct"}
+
+
+def test_a_templated_answer_key_the_script_does_not_define_fails_the_learner():
+    with pytest.raises(
+        GradingFailed,
+        match=re.escape(
+            "the answer key of p_2 cannot be read from the script (the script does not define x)"
+        ),
+    ):
+        grade(problem(TEMPLATED), {"p_2_1": "5"}, SandboxResult(key="k", values={"y": "5"}))
