@@ -549,3 +549,35 @@ def test_a_cancel_records_who_and_how_far_the_task_had_come(small_chunks_stack):
         404,
         {"error": "Task not found: no-such-task", "code": "not_found"},
     )
+
+
+def test_cancelling_a_task_deleted_meanwhile_is_a_conflict_not_an_error(small_chunks_stack):
+    # Given a running task whose item is deleted just before the cancel's write reaches the table
+    stack = small_chunks_stack  # no learners: the task is written directly
+    now = datetime.now(UTC)
+    task = Task(
+        task_id="deleted-meanwhile",
+        course_id=COURSE_ID,
+        task_type="grade_course",
+        task_key="",
+        task_input="{}",
+        state=TaskState.PROGRESS,
+        requester="instructor",
+        created=now,
+        updated=now,
+    )
+    TaskRepository(stack.settings).create(task)
+    dynamodb = client("dynamodb", stack.settings.region)
+
+    def delete_it() -> None:
+        dynamodb.delete_item(
+            TableName=stack.settings.tasks_table,
+            Key={"pk": {"S": "TASK#deleted-meanwhile"}, "sk": {"S": "TASK"}},
+        )
+
+    stack.aws.before("dynamodb", "TransactWriteItems", delete_it, times=1)
+    # When it is cancelled, Then the answer is a 409 that says it is gone (not a 500)
+    assert stack.api("POST", "/tasks/deleted-meanwhile/cancel", "admin") == (
+        409,
+        {"error": "Task deleted-meanwhile has already finished (gone).", "code": "conflict"},
+    )
