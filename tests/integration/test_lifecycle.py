@@ -7,19 +7,24 @@ import os
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from moto.ses.models import ses_backends
 
 from functions.dal.clients import client
 from functions.dal.object_store import ObjectStore
 from functions.dal.tasks_repo import TaskRepository
 from functions.errors import TransientTaskError
-from functions.logic import reports
+from functions.logic import lifecycle, reports
 from functions.logic.csvfile import decode_rows
+from functions.logic.registry import RunContext
 from functions.logic.tasktypes.grade_course import GradeCourse
-from functions.models.tasks import Task, TaskState
+from functions.models.tasks import Counters, Task, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
+from tests.helpers.mailbox import LOCAL_ACCOUNT
 
 GRADE = {"task_type": "grade_course"}
 
@@ -437,3 +442,142 @@ def test_a_failure_while_planning_ends_in_failure_and_frees_the_slot(stack, monk
     }
     assert task.chunk_count is None and task.done_chunks == frozenset()
     assert TaskRepository(stack.settings).slot_holder(COURSE_ID, "grade_course", "") is None
+
+
+@pytest.mark.parametrize(
+    ("task_type", "label"),
+    [
+        ("grade_course", "grade report"),  # a type with its own label
+        ("generate_anonymous_ids_for_course", "report"),  # a report type without one
+        ("a_type_no_longer_registered", "report"),  # a task of a type since retired
+    ],
+)
+def test_the_report_ready_email_says_what_is_ready_to_whom_with_a_link_of_the_set_lifetime(
+    small_chunks_stack, task_type, label
+):
+    # Given a running report task requested by "mailable", whose run also mails two addresses (one
+    # of them the requester's, in other case), and links that work for 10 minutes
+    stack = small_chunks_stack  # no learners: the task is written directly, only its end is run
+    settings = stack.settings.model_copy(update={"email_link_ttl_seconds": 600})
+    task = Task(
+        task_id=f"mailed-{task_type}",
+        course_id=COURSE_ID,
+        task_type=task_type,
+        task_key="",
+        task_input="{}",
+        state=TaskState.PROGRESS,
+        requester="mailable",
+        requester_email="mailable@example.org",
+        notify=("MAILABLE@Example.org", "Colleague@example.org"),
+        created=datetime.now(UTC),
+        updated=datetime.now(UTC),
+    )
+    TaskRepository(settings).create(task)
+    before = len(ses_backends[LOCAL_ACCOUNT]["us-east-1"].sent_messages)
+    # When it ends with its report
+    name = "TestX_G101_2026_report_2026-11-30-0800.csv"
+    signed_after = int(time.time())
+    assert lifecycle.finish_task(
+        RunContext.create(settings), task, TaskState.SUCCESS, json.dumps({"report_name": name})
+    )
+    signed_before = int(time.time())
+    # Then each address got one message (the requester's once, whatever its case)
+    sent = ses_backends[LOCAL_ACCOUNT]["us-east-1"].sent_messages[before:]
+    by_address = {message.destinations["ToAddresses"][0]: message for message in sent}
+    assert sorted(by_address) == ["Colleague@example.org", "mailable@example.org"]
+    assert len(sent) == 2
+    # with the report's name, and a link that downloads it under that name for 10 minutes
+    for address, message in by_address.items():
+        assert message.subject == f"Your {label} for {COURSE_ID} is ready"
+        link = next(line for line in message.body.splitlines() if line.startswith("http"))
+        query = parse_qs(urlsplit(link).query)
+        assert query["response-content-disposition"] == [f'attachment; filename="{name}"']
+        assert signed_after + 600 <= int(query["Expires"][0]) <= signed_before + 600
+        greeting, why = (
+            ("Hello mailable,", f"The {label} you requested")
+            if address == "mailable@example.org"
+            else ("Hello,", f"The {label} that mailable scheduled")
+        )
+        assert message.body == (
+            f"{greeting}\n\n{why} for {COURSE_ID} is ready:\n{name}\n\n"
+            f"Download it here (the link works for 10 minutes):\n{link}\n\n"
+            "Later, list the course's reports again for a new link.\n"
+        )
+
+
+def test_a_cancel_records_who_and_how_far_the_task_had_come(small_chunks_stack):
+    # Given a running grade report that has counted 7 of its 12 learners (no execution to stop yet)
+    stack = small_chunks_stack  # no learners: the task is written directly
+    now = datetime.now(UTC)
+    task = Task(
+        task_id="half-done",
+        course_id=COURSE_ID,
+        task_type="grade_course",
+        task_key="",
+        task_input="{}",
+        state=TaskState.PROGRESS,
+        requester="instructor",
+        created=now,
+        updated=now,
+        counters=Counters(attempted=7, succeeded=6, failed=1),
+        total=12,
+    )
+    repo = TaskRepository(stack.settings)
+    repo.create(task)
+    # When the admin cancels it
+    status, body = stack.api("POST", "/tasks/half-done/cancel", "admin")
+    assert status == 200, body
+    # Then its output says it was revoked, by whom, and how far it had come; the cancel is recorded
+    cancelled = stack.task("half-done")
+    assert cancelled.state is TaskState.REVOKED
+    assert json.loads(cancelled.task_output or "") == {
+        "message": "Task revoked before running",
+        "revoked_by": "admin",
+        "attempted": 7,
+        "total": 12,
+    }
+    assert [(action.action, action.by) for action in cancelled.actions] == [("cancel", "admin")]
+    assert now <= cancelled.actions[0].at <= datetime.now(UTC)
+    assert repo.slot_holder(COURSE_ID, "grade_course", "") is None
+    # and a second cancel is a conflict that says why
+    assert stack.api("POST", "/tasks/half-done/cancel", "admin") == (
+        409,
+        {"error": "Task half-done has already finished (REVOKED); nothing to cancel.", "code": "conflict"},
+    )
+    # and a task that does not exist is named in the answer
+    assert stack.api("POST", "/tasks/no-such-task/cancel", "admin") == (
+        404,
+        {"error": "Task not found: no-such-task", "code": "not_found"},
+    )
+
+
+def test_cancelling_a_task_deleted_meanwhile_is_a_conflict_not_an_error(small_chunks_stack):
+    # Given a running task whose item is deleted just before the cancel's write reaches the table
+    stack = small_chunks_stack  # no learners: the task is written directly
+    now = datetime.now(UTC)
+    task = Task(
+        task_id="deleted-meanwhile",
+        course_id=COURSE_ID,
+        task_type="grade_course",
+        task_key="",
+        task_input="{}",
+        state=TaskState.PROGRESS,
+        requester="instructor",
+        created=now,
+        updated=now,
+    )
+    TaskRepository(stack.settings).create(task)
+    dynamodb = client("dynamodb", stack.settings.region)
+
+    def delete_it() -> None:
+        dynamodb.delete_item(
+            TableName=stack.settings.tasks_table,
+            Key={"pk": {"S": "TASK#deleted-meanwhile"}, "sk": {"S": "TASK"}},
+        )
+
+    stack.aws.before("dynamodb", "TransactWriteItems", delete_it, times=1)
+    # When it is cancelled, Then the answer is a 409 that says it is gone (not a 500)
+    assert stack.api("POST", "/tasks/deleted-meanwhile/cancel", "admin") == (
+        409,
+        {"error": "Task deleted-meanwhile has already finished (gone).", "code": "conflict"},
+    )

@@ -175,3 +175,50 @@ def test_a_resume_that_meets_the_task_resumed_and_finished_meanwhile_is_a_confli
     assert [action.by for action in stored.actions] == ["staff"]
     assert repo.slot_holder(COURSE_ID, "grade_course", "") is None
     assert stack.executions_running() == 0
+
+
+def test_each_resume_is_a_new_execution_named_after_its_count_and_recorded(small_chunks_stack):
+    stack = small_chunks_stack  # no learners: a run plans an empty course and ends at once
+    # Given a task that failed before planning
+    repo = TaskRepository(stack.settings)
+    now = datetime.now(UTC)
+    task = Task(
+        task_id="resumed-twice",
+        course_id=COURSE_ID,
+        task_type="grade_course",
+        task_key="",
+        task_input="{}",
+        state=TaskState.QUEUING,
+        requester="instructor",
+        created=now,
+        updated=now,
+    )
+    repo.create(task)
+    assert repo.finish(task, TaskState.FAILURE, json.dumps({"message": "failed"}))
+    arn = stack.settings.state_machine_arn.replace(":stateMachine:", ":execution:")
+    # When the instructor resumes it and its Plan fails again
+    rule = stack.hooks.fail("plan", RuntimeError("plan failed on purpose"), times=1)
+    status, body = stack.api("POST", "/tasks/resumed-twice/resume", "instructor")
+    assert (status, body["task_state"]) == (202, "QUEUING"), body
+    first = stack.wait("resumed-twice")
+    # Then it ran as the first resume's own execution, and failed again
+    assert (first.state, first.resumes, rule.failed) == (TaskState.FAILURE, 1, 1)
+    assert first.execution_arn == f"{arn}:resumed-twice-resume-1"
+    # When the admin resumes it again, Then the second resume is another execution, which succeeds
+    assert stack.api("POST", "/tasks/resumed-twice/resume", "admin")[0] == 202
+    second = stack.wait("resumed-twice")
+    assert (second.state, second.resumes) == (TaskState.SUCCESS, 2), second.task_output
+    assert second.execution_arn == f"{arn}:resumed-twice-resume-2"
+    # and both resumes are recorded, by whom, in order
+    assert [(action.action, action.by) for action in second.actions] == [
+        ("resume", "instructor"),
+        ("resume", "admin"),
+    ]
+    # and a task that succeeded cannot be resumed: the answer says why
+    assert stack.api("POST", "/tasks/resumed-twice/resume", "admin") == (
+        409,
+        {
+            "error": "Only a failed or revoked task can be resumed; task resumed-twice is SUCCESS.",
+            "code": "conflict",
+        },
+    )

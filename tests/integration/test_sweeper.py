@@ -10,14 +10,18 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 
+from functions.dal.loads_repo import LoadsRepository
 from functions.dal.tasks_repo import TaskRepository
 from functions.logic import sweeper
 from functions.logic.registry import RunContext
+from functions.models.loads import LoadRecord, LoadState
 from functions.models.tasks import Task, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.aws_faults import body_has
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID
 
+# A course whose id sorts after COURSE_ID (the running-tasks index is ordered by course).
+LATER_COURSE_ID = "course-v1:ZuluX+Z1+2026"
 SCHEDULED_EVENT = {"source": "aws.events", "detail-type": "Scheduled Event"}
 
 
@@ -85,12 +89,17 @@ def test_a_task_whose_execution_is_still_running_is_left_alone(stack, monkeypatc
     assert status == 202, body
     gate.wait_arrivals(1)
     assert stack.task(body["task_id"]).state is TaskState.PROGRESS
-    # and, written after it, an orphan of another course (the sweep goes on past a running task)
-    orphan(stack, "behind-the-running-one", OTHER_COURSE_ID, timedelta(hours=1))
+    # and orphans of two other courses, one whose id sorts before the running task's course and one
+    # after it: whatever order the scan returns them in, one comes after the running task (the sweep
+    # must go on past a running task, not stop at it)
+    assert OTHER_COURSE_ID < COURSE_ID < LATER_COURSE_ID
+    orphan(stack, "orphan-before", OTHER_COURSE_ID, timedelta(hours=1))
+    orphan(stack, "orphan-after", LATER_COURSE_ID, timedelta(hours=1))
     # When the sweeper runs with no grace period at all
     result = sweep(stack, monkeypatch, grace_s=0)
-    # Then it examined both, left the running one running, slot held, and swept the orphan
-    assert (result["examined"], result["swept"]) == (2, ["behind-the-running-one"])
+    # Then it examined all three, left the running one running, slot held, and swept both orphans
+    assert result["examined"] == 3
+    assert sorted(result["swept"]) == ["orphan-after", "orphan-before"]
     assert stack.task(body["task_id"]).state is TaskState.PROGRESS
     assert TaskRepository(stack.settings).slot_holder(COURSE_ID, "grade_course", "") == body["task_id"]
     # and the task finishes normally once its chunks go on
@@ -164,3 +173,32 @@ def test_the_grace_period_ends_exactly_when_it_has_passed(small_chunks_stack):
     # and once it has passed (exactly 600 s), it is swept
     assert sweeper.sweep(ctx, now=edge)["swept"] == ["on-the-edge"]
     assert stack.task("on-the-edge").state is TaskState.FAILURE
+
+
+def test_a_bulk_load_is_recovered_once_its_lease_has_run_out_by_the_sweeps_time(small_chunks_stack):
+    # Given a bulk load whose process died while writing its journal (PREPARING, lease of 120 s)
+    stack = small_chunks_stack
+    settings = stack.settings.model_copy(update={"load_lease_seconds": 120})
+    now = datetime.now(UTC)
+    record = LoadRecord(
+        load_id="died-while-preparing",
+        course_id=COURSE_ID,
+        kind="state",
+        state=LoadState.PREPARING,
+        owner="a-process-that-died",
+        requester="instructor",
+        created=now,
+        updated=now,
+    )
+    loads = LoadsRepository(settings)
+    loads.begin(record)
+    ctx = RunContext.create(settings)
+    # When a sweep runs at a time before the lease has run out, Then the load is left to its owner
+    lease_end = record.updated + timedelta(seconds=120)
+    assert sweeper.sweep(ctx, now=lease_end - timedelta(seconds=1))["loads"] == {}
+    assert loads.get_pending(COURSE_ID) is not None
+    # When a sweep runs at the time the lease has run out (the sweep's time, not the clock's), Then
+    # the load (never sealed) is given up and the course is free again
+    assert sweeper.sweep(ctx, now=lease_end)["loads"] == {"died-while-preparing": "DISCARDED"}
+    assert loads.get_pending(COURSE_ID) is None
+    assert [h.state for h in loads.history(COURSE_ID)] == [LoadState.DISCARDED]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tarfile
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from functions.logic.capa import NOT_RESCORABLE_MESSAGE, NotRescorable, grade, numeric, parse_problem
 from functions.logic.capa.errors import GradingFailed
 from functions.models.content import CustomSpec, MultipleChoiceSpec, ProblemDefinition
+from functions.models.sandbox import SandboxResult
 from tests.helpers.fixtures import DEMO_COURSE_EXPORT
 
 FIXTURE = DEMO_COURSE_EXPORT  # in the repository: a missing fixture fails, never skips
@@ -554,3 +556,105 @@ def test_broken_xml_is_reported_not_raised():
 def test_parsing_is_deterministic(demo_xml):
     for problem_id, xml in demo_xml.items():
         assert parse_problem(problem_id, xml) == parse_problem(problem_id, xml)
+
+
+def test_numerical_partial_range_widens_the_close_band():
+    # partial credit "close": half the points within partial_range times the tolerance (here 3 x 1)
+    definition = numerical(
+        "10", "1", extra='partial_credit="close"', body='<responseparam partial_range="3"/>'
+    )
+    assert grade(definition, {"p_2_1": "11"}).earned == 1.0
+    assert grade(definition, {"p_2_1": "12.5"}).earned == 0.5  # outside 2 x 1, inside 3 x 1
+    assert grade(definition, {"p_2_1": "13.5"}).earned == 0.0
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            NUMERICAL.format(answer="[1, 2, 3]", extra="", param=""),
+            "range answer '[1, 2, 3]' needs two bounds",
+        ),
+        ("<stringresponse><textline/></stringresponse>", "stringresponse p_2: it has no answer"),
+        (
+            NUMERICAL.format(answer="10", extra="", param='<responseparam partial_range="wide"/>'),
+            "partial_range 'wide' is not a number",
+        ),
+    ],
+)
+def test_responses_that_cannot_be_graded_say_why(body, reason):
+    definition = problem(body)
+    assert not definition.rescorable
+    assert reason in (definition.reason or "")
+
+
+def test_a_javascript_script_is_not_run_as_the_problems_python():
+    definition = problem(
+        '<script type="text/javascript">var answer = 1;</script>'
+        + NUMERICAL.format(answer="10", extra="", param="")
+    )
+    assert definition.rescorable, definition.reason
+    assert definition.script is None
+    assert grade(definition, {"p_2_1": "10"}).earned == 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# problems with Python: graded from what the sandbox gave for the learner
+# ---------------------------------------------------------------------------------------------
+CUSTOM = (
+    '<script type="loncapa/python">def check(expect, ans):\n    return True\n</script>'
+    '<customresponse cfn="check"><textline/><textline/></customresponse>'
+)
+TEMPLATED = (
+    '<script type="loncapa/python">x = 5</script>'
+    '<numericalresponse answer="$x"><textline/></numericalresponse>'
+    '<stringresponse answer="fixed"><textline/></stringresponse>'
+)
+
+
+def test_a_custom_response_takes_the_sandboxs_verdict_per_input():
+    definition = problem(CUSTOM)
+    result = grade(
+        definition,
+        {"p_2_1": "a", "p_2_2": "b"},
+        SandboxResult(key="k", verdicts={"p_2": [("correct", 1.0), ("partially-correct", 0.5)]}),
+    )
+    assert (result.earned, result.possible) == (1.5, 2.0)
+    assert result.correctness == {"p_2_1": "correct", "p_2_2": "partially-correct"}
+
+
+@pytest.mark.parametrize(
+    ("sandbox", "reason"),
+    [
+        (None, "the problem's Python was not run for this learner"),
+        (
+            SandboxResult(key="k", error="it used more than its CPU time limit"),
+            "it used more than its CPU time limit",
+        ),
+        (SandboxResult(key="k"), "the sandbox gave no verdict for p_2"),
+        (SandboxResult(key="k", verdicts={"p_2": [("correct", 1.0)]}), "the sandbox gave no verdict for p_2"),
+    ],
+)
+def test_a_custom_response_without_a_usable_verdict_fails_the_learner(sandbox, reason):
+    with pytest.raises(GradingFailed, match=re.escape(reason)):
+        grade(problem(CUSTOM), {"p_2_1": "a", "p_2_2": "b"}, sandbox)
+
+
+def test_a_templated_answer_key_is_read_with_the_learners_script_values():
+    definition = problem(TEMPLATED)
+    answers = {"p_2_1": "5", "p_3_1": "fixed"}
+    result = grade(definition, answers, SandboxResult(key="k", values={"x": "5"}))
+    assert result.correctness == {"p_2_1": "correct", "p_3_1": "correct"}
+    # another learner's script gave x = 6: the same answer is wrong for them
+    other = grade(definition, answers, SandboxResult(key="k", values={"x": "6"}))
+    assert other.correctness == {"p_2_1": "incorrect", "p_3_1": "correct"}
+
+
+def test_a_templated_answer_key_the_script_does_not_define_fails_the_learner():
+    with pytest.raises(
+        GradingFailed,
+        match=re.escape(
+            "the answer key of p_2 cannot be read from the script (the script does not define x)"
+        ),
+    ):
+        grade(problem(TEMPLATED), {"p_2_1": "5"}, SandboxResult(key="k", values={"y": "5"}))

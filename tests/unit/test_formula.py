@@ -195,3 +195,70 @@ def test_the_demo_course_formula_problem(tmp_path):
     assert (result.earned, result.possible) == (2.0, 2.0)
     result = grade(definition, {"demo_2_1": right_1, "demo_3_1": "rho*omega^2*L^3/(3*E)"})  # R term lost
     assert result.earned == 1.0 and result.correctness["demo_3_1"] == "incorrect"
+
+
+def test_names_inside_signs_powers_and_parallels():
+    assert formula.names("-x^y+(a||-b)") == ({"x", "y", "a", "b"}, set())
+
+
+@pytest.mark.parametrize(
+    ("text", "variables", "value"),
+    [
+        ("1||0", {}, 0.0),  # a short circuit: no resistance (not a division by zero)
+        ("+-+2", {}, -2.0),  # a plus sign changes nothing
+        ("sqrt(x)", {"x": -4j}, 2**0.5 * (1 - 1j)),  # a complex argument goes straight to cmath
+        ("x*2", {"x": 1.5 + 0j}, 3.0),  # a complex value with no imaginary part is real
+    ],
+)
+def test_more_expression_values(text, variables, value):
+    assert formula.evaluate(text, variables) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"x": float("nan")}, "not a finite number"),
+        ({"x": float("inf")}, "not a finite number"),
+        ({"x": complex(float("nan"), 1)}, "not a finite number"),
+        ({"x": complex(1, float("inf"))}, "not a finite number"),
+        ({"x": True}, "variable value True is not a number"),
+        ({"x": "3"}, "variable value '3' is not a number"),
+    ],
+)
+def test_values_that_are_not_finite_numbers_are_refused(variables, message):
+    with pytest.raises(formula.InvalidExpression, match=message):
+        formula.evaluate("x", variables)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reason"),
+    [
+        ('samples="x@1:2#5"', "formularesponse f1_2: it has no answer"),
+        ('samples="x@1:2#1001" answer="x"', "samples='x@1:2#1001' asks for 1001 samples (1 to 1000)"),
+        ('samples="x@1:2#0" answer="x"', "samples='x@1:2#0' asks for 0 samples (1 to 1000)"),
+        (
+            'samples="x,y@1:2#5" answer="x"',
+            "samples='x,y@1:2#5' needs one low and one high bound per variable",
+        ),
+    ],
+)
+def test_formula_problems_that_cannot_be_graded_say_why(attributes, reason):
+    definition = parse_problem(
+        "f1",
+        f'<problem><formularesponse type="cs" {attributes}>'
+        "<formulaequationinput/></formularesponse></problem>",
+    )
+    assert not definition.rescorable
+    assert reason in (definition.reason or "")
+
+
+def test_a_formula_problem_without_samples_is_checked_at_one_point():
+    definition = parse_problem(
+        "f1",
+        '<problem><formularesponse type="cs" answer="2*3">'
+        "<formulaequationinput/></formularesponse></problem>",
+    )
+    assert definition.rescorable, definition.reason
+    assert grade(definition, {"f1_2_1": "6"}).earned == 1.0
+    assert grade(definition, {"f1_2_1": "3+3"}).earned == 1.0
+    assert grade(definition, {"f1_2_1": "7"}).earned == 0.0

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from functions.logic.olx import import_course
+from functions.logic.olx import OlxError, import_course
 
 
 def archive_with_course_policy(course_policy: dict[str, Any]) -> bytes:
@@ -49,3 +49,86 @@ def test_the_course_policy_says_whether_the_course_is_cohorted(course_policy, co
     imported = import_course(archive_with_course_policy(course_policy))
     assert imported.course.course_id == "course-v1:TestX+C1+run"
     assert imported.course.cohorted is cohorted
+
+
+NO_GRADER_LIST = (
+    "grading policy: the export has no GRADER list (no grading_policy.json), so Open edX's default "
+    "policy applies: Homework, Lab, Midterm Exam, Final Exam"
+)
+
+
+def test_certificate_display_and_the_entrance_exam_are_read_and_bad_values_warned():
+    imported = import_course(
+        archive_with_course_policy(
+            {
+                "certificates_display_behavior": "early_no_info",
+                "entrance_exam_enabled": "true",
+                "entrance_exam_id": "block-v1:TestX+C1+run+type@chapter+block@ch1",
+            }
+        )
+    )
+    assert imported.course.certificates_display_behavior == "early_no_info"
+    assert imported.course.entrance_exam_id == "ch1"  # the block id of the usage key
+    assert imported.warnings == [NO_GRADER_LIST]
+    # a behaviour Open edX does not know is ignored, with a warning; a disabled exam is no exam
+    imported = import_course(
+        archive_with_course_policy(
+            {
+                "certificates_display_behavior": "sometimes",
+                "entrance_exam_enabled": False,
+                "entrance_exam_id": "ch1",
+            }
+        )
+    )
+    assert imported.course.certificates_display_behavior == "end"  # the default
+    assert imported.course.entrance_exam_id is None
+    assert imported.warnings == [
+        "course: certificates_display_behavior 'sometimes' is not valid; ignored",
+        NO_GRADER_LIST,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("course_policy", "warning"),
+    [
+        ("not an object", "policy course/run: expected an object; ignored"),
+        (["a", "list"], "policy course/run: expected an object; ignored"),
+    ],
+)
+def test_a_course_policy_entry_that_is_not_an_object_is_ignored_with_a_warning(course_policy, warning):
+    imported = import_course(archive_with_course_policy(course_policy))  # type: ignore[arg-type]
+    assert imported.course.course_id == "course-v1:TestX+C1+run"
+    assert imported.course.display_name == "Cohort test"  # the XML's, nothing overridden
+    assert warning in imported.warnings
+
+
+def test_a_policy_file_that_is_not_an_object_is_ignored_with_a_warning():
+    files = {
+        "course.xml": '<course url_name="run" org="TestX" course="C1"/>',
+        "course/run.xml": '<course display_name="Listed policy"><chapter url_name="ch1"/></course>',
+        "chapter/ch1.xml": '<chapter display_name="Week 1"/>',
+        "policies/run/policy.json": json.dumps([{"course/run": {"display_name": "never read"}}]),
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"course/{path}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    imported = import_course(buffer.getvalue())
+    assert imported.course.display_name == "Listed policy"
+    assert "policies/run/policy.json: expected a JSON object; ignored" in imported.warnings
+
+
+def test_course_xml_parts_that_make_no_course_key_are_refused():
+    files = {"course.xml": '<course url_name="run" org="Test X" course="C1"/>'}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"course/{path}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(OlxError, match="make no course key: 'Test X', 'C1', 'run'"):
+        import_course(buffer.getvalue())

@@ -296,3 +296,57 @@ def test_drag_and_drop_refuses_what_it_cannot_read():
         draganddrop.grade(json.dumps([{"up": {"1": {"p": "p_l"}}}]), {"up": "p"})
     with pytest.raises(ValueError, match="unknown drag and drop rule"):
         draganddrop.grade(drops(("1", "t1")), [{"draggables": ["1"], "targets": ["t1"], "rule": "near"}])
+
+
+@pytest.mark.parametrize(
+    ("given", "correct", "expected"),
+    [
+        # dropped points matched to point targets (each within its own radius), in any order
+        (
+            json.dumps([{"1": [11, 12]}, {"2": [52, 49]}]),
+            [
+                {
+                    "draggables": ["1", "2"],
+                    "targets": [[[50, 50], 3], [[10, 10], 3]],
+                    "rule": "unordered_equal",
+                }
+            ],
+            True,
+        ),
+        (
+            json.dumps([{"1": [11, 12]}, {"2": [55, 49]}]),  # 5 pixels off a radius of 3
+            [
+                {
+                    "draggables": ["1", "2"],
+                    "targets": [[[50, 50], 3], [[10, 10], 3]],
+                    "rule": "unordered_equal",
+                }
+            ],
+            False,
+        ),
+        # a target id where a point is expected is not on it
+        (drops(("1", "t1")), {"1": [10, 10]}, False),
+        # +number: as many drops as the group lists draggables, even when each target is matched
+        (
+            drops(("a", "t1"), ("a", "t2")),
+            [{"draggables": ["a", "a", "a"], "targets": ["t1", "t2"], "rule": "unordered_equal+number"}],
+            False,
+        ),
+    ],
+)
+def test_drag_and_drop_points_and_counts(given, correct, expected):
+    assert draganddrop.grade(given, correct) is expected
+
+
+@pytest.mark.parametrize(
+    ("given", "correct", "message"),
+    [
+        (json.dumps({"1": "t1"}), {"1": "t1"}, "not a list of drops"),
+        (json.dumps([{"1": "t1", "2": "t2"}]), {"1": "t1"}, "one {draggable: target} pair"),
+        (json.dumps(["t1"]), {"1": "t1"}, "one {draggable: target} pair"),
+        (drops(("1", "t1")), "t1", "must be a dict or a list of groups"),
+    ],
+)
+def test_drag_and_drop_says_what_it_cannot_read(given, correct, message):
+    with pytest.raises(ValueError, match=message):
+        draganddrop.grade(given, correct)

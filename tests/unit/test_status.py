@@ -132,6 +132,31 @@ CASES = [
     ),
     # unparsable task_input: inputs treated as absent
     (TaskState.SUCCESS, out(2, 2, 2), "{broken", False, "Status: rescored 2 of 2"),
+    # a task_input that is JSON but not an object: inputs treated as absent too
+    (TaskState.SUCCESS, out(2, 2, 2), '["student", "ana"]', False, "Status: rescored 2 of 2"),
+    # a task over several problems says how many learner-problem states it touched
+    (
+        TaskState.SUCCESS,
+        {**out(3, 3, 3), "problem_states": 7},
+        P,
+        True,
+        "Problem successfully rescored for 3 students (7 learner-problem states)",
+    ),
+    # ... but not when it equals the learners, or is not a count
+    (
+        TaskState.SUCCESS,
+        {**out(3, 3, 3), "problem_states": 3},
+        P,
+        True,
+        "Problem successfully rescored for 3 students",
+    ),
+    (
+        TaskState.SUCCESS,
+        {**out(3, 3, 3), "problem_states": True},
+        P,
+        True,
+        "Problem successfully rescored for 3 students",
+    ),
 ]
 
 
@@ -190,3 +215,13 @@ def test_list_row_fields_and_duration():
         "unknown",
         "No parsable status information available",
     )
+
+
+def test_a_scheduled_run_lists_its_schedule_and_due_time():
+    task = make(TaskState.SUCCESS, out(4, 4, 4), P).model_copy(
+        update={"schedule_id": "s-7", "due": T0 + timedelta(hours=2)}
+    )
+    row = status.list_row(task, "rescored")
+    assert (row["schedule_id"], row["task_due"]) == ("s-7", "2026-11-01T14:00:00+00:00")
+    plain = status.list_row(make(TaskState.SUCCESS, out(4, 4, 4), P), "rescored")
+    assert "schedule_id" not in plain and "task_due" not in plain
