@@ -106,7 +106,9 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
     from itask.local.stack import LocalStack
     from itask.seed import seed_course
 
-    stack = LocalStack(workdir / "home", settings=Settings(), rule_interval_s=3600)
+    # No snapshots of the stack's state: saving a million items every few minutes stalls moto (read
+    # timeouts in the load's requests), and what is measured here is the load.
+    stack = LocalStack(workdir / "home", settings=Settings(), rule_interval_s=3600, persist=False)
     info = stack.start()
     assert stack.settings is not None
     seed_course(stack.settings, COURSE, learners=10, seed=5)
@@ -154,10 +156,7 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
     }
 
 
-def plan_memory(rows: int, workdir: Path) -> dict[str, Any]:
-    """The Plan step alone over a file of ``rows`` lines, moto in another process: peak traced bytes."""
-    import tracemalloc
-
+def _moto_server() -> tuple[subprocess.Popen[bytes], int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -166,21 +165,36 @@ def plan_memory(rows: int, workdir: Path) -> dict[str, Any]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server, port
+
+
+def step_memory(rows: int, workdir: Path) -> dict[str, Any]:
+    """The data_load task's steps run one by one against moto in another process, as the state machine
+    would call them: Plan, every checking Map item (range), the step between the passes (Finalize
+    answering the next plan), and the first applying Map item. The peak traced allocation of Plan, of
+    the first, middle and last checking items, of the seal and of the applying item (tracemalloc on
+    for those steps only); the checking rate from the untraced items; requests per 1,000 rows."""
+    import tracemalloc
+
+    from tests.helpers import counting  # before any client exists
+
+    counter = counting.install()
+    server, port = _moto_server()
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         from itask.local.stack import prepare_process
 
         prepare_process()
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
         from functions.dal.tables import create_tables
-        from functions.logic import bulk_in, uploads
+        from functions.logic import pipeline, uploads
         from functions.logic.registry import RunContext
-        from functions.models.tasks import Task, TaskState
+        from functions.models.tasks import ChunkDescriptor, ChunkInput, FinalizeInput, Task, TaskState
         from functions.settings import Settings
         from itask.seed import seed_course
 
@@ -189,14 +203,14 @@ def plan_memory(rows: int, workdir: Path) -> dict[str, Any]:
         ctx = RunContext.create(settings)
         ctx.objects._s3.create_bucket(Bucket=settings.bucket)
         seed_course(settings, COURSE, learners=10, seed=5)
-        data = workdir / f"plan-{rows}.jsonl"
+        data = workdir / f"steps-{rows}.jsonl"
         size = write_state_file(data, rows, _problems(settings))
         upload_id = uploads.store_upload(ctx, COURSE, uploads.Purpose.DATA_LOAD, b"")
         key = uploads.upload_key(settings, COURSE, uploads.Purpose.DATA_LOAD, upload_id)
         ctx.objects._s3.upload_file(str(data), settings.bucket, key)
         now = datetime.now(UTC)
         task = Task(
-            task_id="bench-plan",
+            task_id="bench-steps",
             course_id=COURSE,
             task_type="data_load",
             task_key="",
@@ -207,29 +221,79 @@ def plan_memory(rows: int, workdir: Path) -> dict[str, Any]:
             updated=now,
         )
         ctx.tasks.create(task)
-        # Traced (exact, about twice as slow) or not (the process's peak RSS, imports included).
-        trace = os.environ.get("BENCH_TRACE", "1") == "1"
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        if trace:
+
+        def traced(step: Any) -> tuple[Any, float, float]:
             tracemalloc.start()
-        started = time.monotonic()
-        snapshot = bulk_in.begin_data_load(ctx, task, "state", upload_id)
-        seconds = time.monotonic() - started
-        peak = tracemalloc.get_traced_memory()[1] if trace else 0
-        tracemalloc.stop()
-        assert snapshot.rows == rows
+            started = time.monotonic()
+            result = step()
+            seconds = time.monotonic() - started
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            return result, seconds, round(peak / 2**20, 1)
+
+        counter.reset()
+        plan, _, plan_peak = traced(lambda: pipeline.plan(ctx, task.task_id))
+        chunks = [ChunkDescriptor.model_validate(c) for c in ctx.objects.get_json(plan.chunks_key)]
+        watched = {0, len(chunks) // 2, len(chunks) - 1}
+        check_peaks: list[float] = []
+        untraced_s = 0.0
+        untraced_bytes = 0
+        for chunk in chunks:
+            event = ChunkInput(task_id=task.task_id, chunk=chunk)
+            if chunk.index in watched:
+                _, _, peak = traced(lambda event=event: pipeline.process_chunk(ctx, event))
+                check_peaks.append(peak)
+            else:
+                started = time.monotonic()
+                pipeline.process_chunk(ctx, event)
+                untraced_s += time.monotonic() - started
+                untraced_bytes += settings_range_bytes(chunk.index, size)
+        checked = dict(counter.calls)
+        counter.reset()
+        answer, seal_s, seal_peak = traced(
+            lambda: pipeline.finalize(ctx, FinalizeInput(task_id=task.task_id, plan=plan))
+        )
+        applying = ctx.objects.get_json(answer["next_plan"]["chunks_key"])
+        first = ChunkDescriptor.model_validate(applying[0])
+        counter.reset()
+        outcome, apply_s, apply_peak = traced(
+            lambda: pipeline.process_chunk(ctx, ChunkInput(task_id=task.task_id, chunk=first))
+        )
+        applied = dict(counter.calls)
+        apply_rows = outcome.counters.attempted
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
+
+    def per_thousand(calls: dict[Any, int], service: str, of_rows: float) -> float:
+        return round(sum(n for (svc, _), n in calls.items() if svc == service) * 1000 / of_rows, 2)
+
+    bytes_per_row = size / rows
+    untraced_rows = untraced_bytes / bytes_per_row
     return {
         "rows": rows,
         "file_mb": round(size / 1e6, 1),
-        "journal_chunks": snapshot.chunk_count,
-        "plan_s": round(seconds, 1),
-        "peak_traced_mib": round(peak / 2**20, 1) if trace else None,
-        "rss_before_mib": round(rss_before / 1024, 1),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "ranges": len(chunks),
+        "plan_peak_mib": plan_peak,
+        "check_peak_mib": max(check_peaks),
+        "check_rows_per_s": f"{round(untraced_rows / untraced_s):,}" if untraced_s else None,
+        "check_dynamodb_per_1000": per_thousand(checked, "dynamodb", rows),
+        "check_s3_per_1000": per_thousand(checked, "s3", rows),
+        "journal_chunks": answer["next_plan"]["chunk_count"] - len(chunks),
+        "seal_s": round(seal_s, 1),
+        "seal_peak_mib": seal_peak,
+        "apply_item_rows": apply_rows,
+        "apply_peak_mib": apply_peak,
+        "apply_rows_per_s_traced": round(apply_rows / apply_s),
+        "apply_dynamodb_per_1000": per_thousand(applied, "dynamodb", apply_rows),
+        "apply_s3_per_1000": per_thousand(applied, "s3", apply_rows),
     }
+
+
+def settings_range_bytes(index: int, size: int) -> int:
+    from functions.logic import bulk_in
+
+    return max(0, min(size, (index + 1) * bulk_in.RANGE_BYTES) - index * bulk_in.RANGE_BYTES)
 
 
 def import_memory(megabytes: int, workdir: Path) -> dict[str, Any]:
@@ -323,7 +387,7 @@ def write_markdown(
     path: Path,
     command: str,
     whole: dict[str, Any] | None,
-    plans: list[dict[str, Any]],
+    steps: list[dict[str, Any]],
     imports: list[dict[str, Any]],
 ) -> None:
     lines = [
@@ -347,18 +411,24 @@ def write_markdown(
             f"The task's summary: {whole['summary']}",
             "",
         ]
-    if plans:
+    if steps:
         lines += [
-            "Plan step alone (stream, check, journal), moto in another process:",
+            "The task's steps one by one (moto in another process): the peak traced allocation of each",
+            "step, the checking items' rate (untraced ones), requests per 1,000 rows of each pass:",
             "",
-            "| rows | file | journal chunks | time | peak traced allocation | process RSS before -> peak |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "| rows | file | ranges (checking items) | Plan | checking item (first, middle, last) | "
+            "checking rows/s | check DynamoDB / S3 per 1,000 rows | between the passes (seal) | "
+            "applying item (rows) | apply DynamoDB / S3 per 1,000 rows |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         lines += [
-            f"| {p['rows']:,} | {p['file_mb']} MB | {p['journal_chunks']:,} | {p['plan_s']} s | "
-            + (f"{p['peak_traced_mib']} MiB | " if p.get("peak_traced_mib") is not None else "not traced | ")
-            + (f"{p['rss_before_mib']} -> {p['peak_rss_mib']} MiB |" if "rss_before_mib" in p else "- |")
-            for p in plans
+            f"| {p['rows']:,} | {p['file_mb']} MB | {p['ranges']} | {p['plan_peak_mib']} MiB | "
+            f"{p['check_peak_mib']} MiB | {p['check_rows_per_s'] or '-'} | "
+            f"{p['check_dynamodb_per_1000']} / {p['check_s3_per_1000']} | "
+            f"{p['seal_peak_mib']} MiB, {p['seal_s']} s | "
+            f"{p['apply_peak_mib']} MiB ({p['apply_item_rows']:,}) | "
+            f"{p['apply_dynamodb_per_1000']} / {p['apply_s3_per_1000']} |"
+            for p in steps
         ]
     if imports:
         lines += [
@@ -387,12 +457,12 @@ def main() -> None:
     parser.add_argument("--memory-rows", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--import-mb", type=int, nargs="*", default=[10, 100])
     parser.add_argument("--write", type=Path, help="update this markdown file's section")
-    parser.add_argument("--one", choices=["whole", "plan", "import"], help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=["whole", "steps", "import"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a child process: one measurement, printed as JSON
         with tempfile.TemporaryDirectory(prefix="itask-bench-load-") as tmp:
-            run = {"whole": whole_path, "plan": plan_memory, "import": import_memory}[args.one]
+            run = {"whole": whole_path, "steps": step_memory, "import": import_memory}[args.one]
             print("RESULT " + json.dumps(run(args.size, Path(tmp))), flush=True)
         return
 
@@ -411,11 +481,11 @@ def main() -> None:
         return result
 
     imports = [child("import", size) for size in args.import_mb]
-    plans = [child("plan", size) for size in args.memory_rows]
+    steps = [child("steps", size) for size in args.memory_rows]
     whole = child("whole", args.rows) if args.rows else None
     if args.write:
         command = "python bench/data_load.py " + " ".join(sys.argv[1:])
-        write_markdown(args.write, command, whole, plans, imports)
+        write_markdown(args.write, command, whole, steps, imports)
 
 
 if __name__ == "__main__":
