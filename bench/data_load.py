@@ -7,10 +7,13 @@
    Recorded: wall time, rows/s, DynamoDB and S3 API calls per 1,000 rows (botocore ``before-call``
    events of every client in the process), the process's peak RSS (which includes moto, holding
    every item and object in memory).
-2. **Memory against file size**: the task's Plan step (stream the upload, check it in batches,
-   journal it), the step whose input grows with the file, run alone against moto in another process
-   for each ``--memory-rows`` size with tracemalloc on: its peak traced allocation. Map items apply
-   journal chunks of a fixed size and Finalize commits, so neither grows with the file.
+   Also the process's CPU time (moto included): rows per CPU-second, the rate of an idle core, which
+   a shared machine's wall time does not show.
+2. **Memory against file size, step by step**: the task's steps called one by one as the state
+   machine calls them (Plan, every checking Map item, the seal between the two passes, the first
+   applying Map item), against moto in another process, for each ``--memory-rows`` size: the peak
+   traced allocation of each (tracemalloc on for that step only), rates and requests per 1,000 rows.
+   Equal figures for files ten times apart are the "flat in the file size" claim.
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
 
     counter.reset()
     started = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     form = api.request("POST", f"/courses/{COURSE}/uploads", {"purpose": "data_load"})
     assert form.status == 201, form.body
     with data.open("rb") as handle, httpx.Client(timeout=httpx.Timeout(600, write=None)) as http:
@@ -131,6 +135,8 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
     task_id = submitted.body["task_id"]
     outcome = _wait_execution(sfn, f"{prefix}:{task_id}", api, task_id)
     wall_s = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = sum(getattr(cpu_after, f) - getattr(cpu_before, f) for f in ("ru_utime", "ru_stime"))
     calls = dict(counter.calls)
     final = api.status(task_id).body
     assert outcome == "SUCCEEDED" and final["task_state"] == "SUCCESS", final
@@ -145,6 +151,9 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
         "upload_s": round(uploaded_s, 1),
         "wall_s": round(wall_s, 1),
         "rows_per_s": round(rows / wall_s),
+        # The process's CPU time (handlers, interpreter and moto: one process): the rate of an idle core
+        "cpu_s": round(cpu_s, 1),
+        "rows_per_cpu_s": round(rows / cpu_s),
         "dynamodb_requests": sum(dynamodb.values()),
         "dynamodb_per_1000": round(sum(dynamodb.values()) * per_thousand, 2),
         "s3_requests": sum(s3.values()),
@@ -236,7 +245,7 @@ def step_memory(rows: int, workdir: Path) -> dict[str, Any]:
         chunks = [ChunkDescriptor.model_validate(c) for c in ctx.objects.get_json(plan.chunks_key)]
         watched = {0, len(chunks) // 2, len(chunks) - 1}
         check_peaks: list[float] = []
-        untraced_s = 0.0
+        untraced_s = untraced_cpu_s = 0.0
         untraced_bytes = 0
         for chunk in chunks:
             event = ChunkInput(task_id=task.task_id, chunk=chunk)
@@ -244,9 +253,10 @@ def step_memory(rows: int, workdir: Path) -> dict[str, Any]:
                 _, _, peak = traced(lambda event=event: pipeline.process_chunk(ctx, event))
                 check_peaks.append(peak)
             else:
-                started = time.monotonic()
+                started, cpu = time.monotonic(), time.process_time()
                 pipeline.process_chunk(ctx, event)
                 untraced_s += time.monotonic() - started
+                untraced_cpu_s += time.process_time() - cpu
                 untraced_bytes += settings_range_bytes(chunk.index, size)
         checked = dict(counter.calls)
         counter.reset()
@@ -277,6 +287,8 @@ def step_memory(rows: int, workdir: Path) -> dict[str, Any]:
         "plan_peak_mib": plan_peak,
         "check_peak_mib": max(check_peaks),
         "check_rows_per_s": f"{round(untraced_rows / untraced_s):,}" if untraced_s else None,
+        # CPU time of the handler's process alone (moto runs in another): the rate an idle core gives
+        "check_rows_per_cpu_s": f"{round(untraced_rows / untraced_cpu_s):,}" if untraced_cpu_s else None,
         "check_dynamodb_per_1000": per_thousand(checked, "dynamodb", rows),
         "check_s3_per_1000": per_thousand(checked, "s3", rows),
         "journal_chunks": answer["next_plan"]["chunk_count"] - len(chunks),
@@ -360,26 +372,19 @@ def import_memory(megabytes: int, workdir: Path) -> dict[str, Any]:
 NOTES = """
 How to read these figures:
 
-* The whole path runs in one Python process on moto (one core's worth of Python: the GIL), with
-  Map concurrency 1 (a load applies its journal chunks in file order). It is not a forecast for AWS.
-  Wall time runs from the upload form to the end of the execution, the upload to S3 included.
+* The whole path runs in one Python process on moto (one core's worth of Python: the GIL): the
+  checking pass's items run side by side in threads, the applying pass one item at a time (file
+  order). It is not a forecast for AWS. Wall time runs from the upload form to the end of the
+  execution, the upload to S3 included; on a shared machine it says more about the other sessions than
+  about the load, so the process's CPU time is given too (rows per CPU-second: an idle core's rate).
 * Requests per 1,000 rows are every AWS call of the process (handlers, Step Functions interpreter):
-  reading the upload (1 MiB pieces), writing and reading the journal (chunks of
-  ITASK_LOAD_JOURNAL_ROWS = 1,000 rows), DynamoDB batch writes of 25 items, one score-sheet update per
-  learner (10 rows here), the lock's lease refreshes and progress updates.
-* Peak RSS is the whole local stack, moto included (it holds the 100 MB upload, the journal and every
-  item in memory): it is not the handler's memory. The Plan rows below are: the handler's own peak
-  traced allocation with moto in another process; equal figures for files ten times apart are the
-  "flat in the file size" claim. A batch is 5,000 lines; the largest allocation is one batch of
-  checked rows and its items. The million-row Plan ran untraced (tracing doubles the time): its
-  process grew by the RSS difference shown while it read, checked and journaled 191 MB.
-* Rates here are those of a shared 2-core machine under a load average of about 20 (other sessions'
-  test suites): the Plan checks 170 (traced) to 600 (untraced) rows/s, most of it the storability
-  check of every item (``functions/dal/item_limits.py``). The whole path of a million rows was
-  started but not run to its end in the session that wrote this (its apply phase ran at 60 to
-  400 rows/s here, hours for a million); a first 100,000-row whole path failed on moto read timeouts
-  under that load (a read timeout in a score-sheet write surfaces as an AttributeError in
-  ``course_repo._save_changed_sheet``; the sealed load is then completed by the recovery).
+  reading the upload (ranged GETs of 1 MiB), writing and reading the journal (chunks of
+  ITASK_LOAD_JOURNAL_ROWS = 1,000 rows, one set per range), DynamoDB batch writes of 25 items, one
+  score-sheet write per learner (10 rows here: 100 of the ~150 DynamoDB requests per 1,000 rows; a
+  versioned, conditional write, so not batched), the lock's lease refreshes and the ledger.
+* Peak RSS of the whole path is the whole local stack, moto included (it holds the upload, the
+  journal and every item in memory): not a handler's memory. The step table gives each handler's own
+  peak traced allocation with moto in another process.
 """
 
 
@@ -454,7 +459,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the whole-path run (0: skip)")
-    parser.add_argument("--memory-rows", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--memory-rows", type=int, nargs="*", default=[100_000, 1_000_000], help="sizes of the step runs"
+    )
     parser.add_argument("--import-mb", type=int, nargs="*", default=[10, 100])
     parser.add_argument("--write", type=Path, help="update this markdown file's section")
     parser.add_argument("--one", choices=["whole", "steps", "import"], help=argparse.SUPPRESS)
