@@ -162,6 +162,11 @@ def finalize(ctx: registry.RunContext, event: FinalizeInput) -> dict[str, Any]:
         raise ChunkFailed(
             f"{len(missing)} of {event.plan.chunk_count} chunks were not counted: {sorted(missing)[:20]}"
         )
+    if (task.chunk_count or 0) > event.plan.chunk_count:
+        # A repeated Finalize of a pass whose next pass was planned already: the same plan again.
+        replanned = _replan_phase(ctx, task, task_type, event.plan, task.chunk_count or 0)
+        if replanned is not None:
+            return {"task_id": task.task_id, "state": task.state.value, "next_plan": replanned.model_dump()}
     snapshot = ctx.objects.get_json(ctx.work_key(task.task_id, "context.json"))
     phase = task_type.next_phase(ctx, task, task_input, snapshot)
     if phase is not None:
@@ -195,14 +200,21 @@ def _plan_phase(
     phase: registry.NextPhase,
 ) -> PlanResult:
     """The plan of the Map's next pass: its chunks numbered after the ones done, so that the ledger
-    and Finalize's check cover every pass (the state machine loops back to the Map with it)."""
-    ctx.objects.put_json(ctx.work_key(task.task_id, "context.json"), phase.snapshot)
+    and Finalize's check cover every pass (the state machine loops back to the Map with it).
+
+    In this order, so that a Finalize repeated after a failure at any point answers the same plan:
+    the pass's snapshot and chunks under names of their own, the task's chunk count (from then on a
+    repeat only answers the plan again, ``_replan_phase``), and last the snapshot the items read.
+    """
+    first = done.chunk_count
+    ctx.objects.put_json(ctx.work_key(task.task_id, f"context-from-{first}.json"), phase.snapshot)
     size = task_type.plan_chunk_size(ctx, phase.snapshot)
-    chunks = [chunk.model_dump() for chunk in _chunks(phase.population, size, first=done.chunk_count)]
-    chunks_key = ctx.work_key(task.task_id, f"chunks-from-{done.chunk_count}.json")
+    chunks = [chunk.model_dump() for chunk in _chunks(phase.population, size, first=first)]
+    chunks_key = ctx.work_key(task.task_id, f"chunks-from-{first}.json")
     ctx.objects.put_json(chunks_key, chunks)
-    chunk_count = done.chunk_count + len(chunks)
+    chunk_count = first + len(chunks)
     ctx.tasks.start_progress(task.task_id, total=phase.total, chunk_count=chunk_count, step=phase.step)
+    ctx.objects.put_json(ctx.work_key(task.task_id, "context.json"), phase.snapshot)
     logger.info(
         "task phase planned", extra={"task_id": task.task_id, "total": phase.total, "chunks": len(chunks)}
     )
@@ -212,6 +224,25 @@ def _plan_phase(
         chunk_count=chunk_count,
         total=phase.total,
         max_concurrency=task_type.plan_concurrency(ctx, phase.snapshot, ctx.settings.max_concurrency),
+    )
+
+
+def _replan_phase(
+    ctx: registry.RunContext, task: Task, task_type: registry.TaskType, done: PlanResult, chunk_count: int
+) -> PlanResult | None:
+    """The plan ``_plan_phase`` made after ``done``, if it made one (None otherwise)."""
+    first = done.chunk_count
+    chunks_key = ctx.work_key(task.task_id, f"chunks-from-{first}.json")
+    if not ctx.objects.exists(chunks_key):
+        return None
+    snapshot = ctx.objects.get_json(ctx.work_key(task.task_id, f"context-from-{first}.json"))
+    ctx.objects.put_json(ctx.work_key(task.task_id, "context.json"), snapshot)
+    return PlanResult(
+        bucket=ctx.objects.bucket,
+        chunks_key=chunks_key,
+        chunk_count=chunk_count,
+        total=task.total if task.total is not None else 0,
+        max_concurrency=task_type.plan_concurrency(ctx, snapshot, ctx.settings.max_concurrency),
     )
 
 

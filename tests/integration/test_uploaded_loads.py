@@ -19,11 +19,11 @@ import requests
 from functions.dal.course_repo import CourseRepository
 from functions.dal.loads_repo import LoadsRepository
 from functions.dal.object_store import ObjectStore
-from functions.logic import bulk_in, uploads
+from functions.logic import bulk_in, pipeline, uploads
 from functions.logic.load_journal import Load
 from functions.logic.registry import RunContext
 from functions.models.loads import LoadState
-from functions.models.tasks import TaskState
+from functions.models.tasks import FinalizeInput, PlanResult, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
 from tests.helpers.olx import export_of
@@ -344,3 +344,40 @@ def test_requests_per_thousand_rows_are_bounded(stack):
     s3 = (counts[250][1] - counts[50][1]) * 1000 / extra
     assert dynamodb <= 200 + 40 + 8 + 15, counts
     assert s3 <= 10, counts
+
+
+def test_a_repeated_finalize_between_the_passes_answers_the_same_plan(stack, small_ranges):
+    # Given a ranged load held at its first applying item (the checking pass is done and sealed)
+    first = FIRST + 500
+    data = ("\n".join(awkward_lines(first, 4)) + "\n").encode()
+    ranges = len(range(0, len(data), 700))
+    upload_id = upload(stack, COURSE_ID, "data_load", data)
+    gate = stack.hooks.gate("process-chunk", when=lambda event: event["chunk"]["index"] >= ranges)
+    status, body = stack.api(
+        "POST", course_path(COURSE_ID, "tasks"), "admin",
+        {"task_type": "data_load", "input": {"kind": "state", "upload_id": upload_id}},
+    )  # fmt: skip
+    assert status == 202, body
+    task_id = body["task_id"]
+    gate.wait_arrivals(1)
+    ctx = RunContext.create(stack.settings)
+    applying = ctx.objects.get_json(ctx.work_key(task_id, "context.json"))
+    assert applying["phase"] == "apply"
+    # When the step between the passes runs again (a retry after it had planned the second pass)
+    checked = PlanResult(
+        bucket=stack.settings.bucket,
+        chunks_key=ctx.work_key(task_id, "chunks.json"),
+        chunk_count=ranges,
+        total=0,
+    )
+    again = pipeline.finalize(ctx, FinalizeInput(task_id=task_id, plan=checked))
+    # Then it answers the plan of the second pass again, and checks or journals nothing anew
+    assert again["next_plan"]["chunks_key"] == ctx.work_key(task_id, f"chunks-from-{ranges}.json")
+    assert again["next_plan"]["chunk_count"] == stack.task(task_id).chunk_count == ranges + 1
+    assert ctx.objects.get_json(ctx.work_key(task_id, "context.json")) == applying
+    # and the load then ends as it would have: every row once
+    gate.release()
+    task = stack.wait(task_id)
+    assert task.state is TaskState.SUCCESS, task.task_output
+    assert json.loads(task.task_output)["succeeded"] == 20
+    assert stored_states(stack, range(first, first + 4)) == 20
