@@ -291,7 +291,7 @@ def step_memory(rows: int, workdir: Path) -> dict[str, Any]:
         "check_rows_per_cpu_s": f"{round(untraced_rows / untraced_cpu_s):,}" if untraced_cpu_s else None,
         "check_dynamodb_per_1000": per_thousand(checked, "dynamodb", rows),
         "check_s3_per_1000": per_thousand(checked, "s3", rows),
-        "journal_chunks": answer["next_plan"]["chunk_count"] - len(chunks),
+        "applying_items": answer["next_plan"]["chunk_count"] - len(chunks),
         "seal_s": round(seal_s, 1),
         "seal_peak_mib": seal_peak,
         "apply_item_rows": apply_rows,
