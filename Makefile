@@ -145,7 +145,7 @@ mfe-check: $(BASE_STAMP) chromium
 	$(PY) scripts/openedx_mfe_check.py "$(MFE_DIST)"
 
 bench-load: $(BASE_STAMP)
-	$(PY) bench/data_load.py --rows 1000000 --memory-rows 20000 200000 --write BENCHMARKS.md
+	$(PY) bench/data_load.py --rows 1000000 --memory-rows 100000 1000000 --write BENCHMARKS.md
 
 layer: $(BASE_STAMP)
 	$(PY) infra/build_layer.py --layer-dir $(LAYER_DIR)

@@ -7,10 +7,13 @@
    Recorded: wall time, rows/s, DynamoDB and S3 API calls per 1,000 rows (botocore ``before-call``
    events of every client in the process), the process's peak RSS (which includes moto, holding
    every item and object in memory).
-2. **Memory against file size**: the task's Plan step (stream the upload, check it in batches,
-   journal it), the step whose input grows with the file, run alone against moto in another process
-   for each ``--memory-rows`` size with tracemalloc on: its peak traced allocation. Map items apply
-   journal chunks of a fixed size and Finalize commits, so neither grows with the file.
+   Also the process's CPU time (moto included): rows per CPU-second, the rate of an idle core, which
+   a shared machine's wall time does not show.
+2. **Memory against file size, step by step**: the task's steps called one by one as the state
+   machine calls them (Plan, every checking Map item, the seal between the two passes, the first
+   applying Map item), against moto in another process, for each ``--memory-rows`` size: the peak
+   traced allocation of each (tracemalloc on for that step only), rates and requests per 1,000 rows.
+   Equal figures for files ten times apart are the "flat in the file size" claim.
 """
 
 from __future__ import annotations
@@ -106,7 +109,9 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
     from itask.local.stack import LocalStack
     from itask.seed import seed_course
 
-    stack = LocalStack(workdir / "home", settings=Settings(), rule_interval_s=3600)
+    # No snapshots of the stack's state: saving a million items every few minutes stalls moto (read
+    # timeouts in the load's requests), and what is measured here is the load.
+    stack = LocalStack(workdir / "home", settings=Settings(), rule_interval_s=3600, persist=False)
     info = stack.start()
     assert stack.settings is not None
     seed_course(stack.settings, COURSE, learners=10, seed=5)
@@ -118,6 +123,7 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
 
     counter.reset()
     started = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     form = api.request("POST", f"/courses/{COURSE}/uploads", {"purpose": "data_load"})
     assert form.status == 201, form.body
     with data.open("rb") as handle, httpx.Client(timeout=httpx.Timeout(600, write=None)) as http:
@@ -129,6 +135,8 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
     task_id = submitted.body["task_id"]
     outcome = _wait_execution(sfn, f"{prefix}:{task_id}", api, task_id)
     wall_s = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = sum(getattr(cpu_after, f) - getattr(cpu_before, f) for f in ("ru_utime", "ru_stime"))
     calls = dict(counter.calls)
     final = api.status(task_id).body
     assert outcome == "SUCCEEDED" and final["task_state"] == "SUCCESS", final
@@ -143,6 +151,9 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
         "upload_s": round(uploaded_s, 1),
         "wall_s": round(wall_s, 1),
         "rows_per_s": round(rows / wall_s),
+        # The process's CPU time (handlers, interpreter and moto: one process): the rate of an idle core
+        "cpu_s": round(cpu_s, 1),
+        "rows_per_cpu_s": round(rows / cpu_s),
         "dynamodb_requests": sum(dynamodb.values()),
         "dynamodb_per_1000": round(sum(dynamodb.values()) * per_thousand, 2),
         "s3_requests": sum(s3.values()),
@@ -154,10 +165,7 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
     }
 
 
-def plan_memory(rows: int, workdir: Path) -> dict[str, Any]:
-    """The Plan step alone over a file of ``rows`` lines, moto in another process: peak traced bytes."""
-    import tracemalloc
-
+def _moto_server() -> tuple[subprocess.Popen[bytes], int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -166,21 +174,36 @@ def plan_memory(rows: int, workdir: Path) -> dict[str, Any]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server, port
+
+
+def step_memory(rows: int, workdir: Path) -> dict[str, Any]:
+    """The data_load task's steps run one by one against moto in another process, as the state machine
+    would call them: Plan, every checking Map item (range), the step between the passes (Finalize
+    answering the next plan), and the first applying Map item. The peak traced allocation of Plan, of
+    the first, middle and last checking items, of the seal and of the applying item (tracemalloc on
+    for those steps only); the checking rate from the untraced items; requests per 1,000 rows."""
+    import tracemalloc
+
+    from tests.helpers import counting  # before any client exists
+
+    counter = counting.install()
+    server, port = _moto_server()
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         from itask.local.stack import prepare_process
 
         prepare_process()
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
         from functions.dal.tables import create_tables
-        from functions.logic import bulk_in, uploads
+        from functions.logic import pipeline, uploads
         from functions.logic.registry import RunContext
-        from functions.models.tasks import Task, TaskState
+        from functions.models.tasks import ChunkDescriptor, ChunkInput, FinalizeInput, Task, TaskState
         from functions.settings import Settings
         from itask.seed import seed_course
 
@@ -189,14 +212,14 @@ def plan_memory(rows: int, workdir: Path) -> dict[str, Any]:
         ctx = RunContext.create(settings)
         ctx.objects._s3.create_bucket(Bucket=settings.bucket)
         seed_course(settings, COURSE, learners=10, seed=5)
-        data = workdir / f"plan-{rows}.jsonl"
+        data = workdir / f"steps-{rows}.jsonl"
         size = write_state_file(data, rows, _problems(settings))
         upload_id = uploads.store_upload(ctx, COURSE, uploads.Purpose.DATA_LOAD, b"")
         key = uploads.upload_key(settings, COURSE, uploads.Purpose.DATA_LOAD, upload_id)
         ctx.objects._s3.upload_file(str(data), settings.bucket, key)
         now = datetime.now(UTC)
         task = Task(
-            task_id="bench-plan",
+            task_id="bench-steps",
             course_id=COURSE,
             task_type="data_load",
             task_key="",
@@ -207,29 +230,82 @@ def plan_memory(rows: int, workdir: Path) -> dict[str, Any]:
             updated=now,
         )
         ctx.tasks.create(task)
-        # Traced (exact, about twice as slow) or not (the process's peak RSS, imports included).
-        trace = os.environ.get("BENCH_TRACE", "1") == "1"
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        if trace:
+
+        def traced(step: Any) -> tuple[Any, float, float]:
             tracemalloc.start()
-        started = time.monotonic()
-        snapshot = bulk_in.begin_data_load(ctx, task, "state", upload_id)
-        seconds = time.monotonic() - started
-        peak = tracemalloc.get_traced_memory()[1] if trace else 0
-        tracemalloc.stop()
-        assert snapshot.rows == rows
+            started = time.monotonic()
+            result = step()
+            seconds = time.monotonic() - started
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            return result, seconds, round(peak / 2**20, 1)
+
+        counter.reset()
+        plan, _, plan_peak = traced(lambda: pipeline.plan(ctx, task.task_id))
+        chunks = [ChunkDescriptor.model_validate(c) for c in ctx.objects.get_json(plan.chunks_key)]
+        watched = {0, len(chunks) // 2, len(chunks) - 1}
+        check_peaks: list[float] = []
+        untraced_s = untraced_cpu_s = 0.0
+        untraced_bytes = 0
+        for chunk in chunks:
+            event = ChunkInput(task_id=task.task_id, chunk=chunk)
+            if chunk.index in watched:
+                _, _, peak = traced(lambda event=event: pipeline.process_chunk(ctx, event))
+                check_peaks.append(peak)
+            else:
+                started, cpu = time.monotonic(), time.process_time()
+                pipeline.process_chunk(ctx, event)
+                untraced_s += time.monotonic() - started
+                untraced_cpu_s += time.process_time() - cpu
+                untraced_bytes += settings_range_bytes(chunk.index, size)
+        checked = dict(counter.calls)
+        counter.reset()
+        answer, seal_s, seal_peak = traced(
+            lambda: pipeline.finalize(ctx, FinalizeInput(task_id=task.task_id, plan=plan))
+        )
+        applying = ctx.objects.get_json(answer["next_plan"]["chunks_key"])
+        first = ChunkDescriptor.model_validate(applying[0])
+        counter.reset()
+        outcome, apply_s, apply_peak = traced(
+            lambda: pipeline.process_chunk(ctx, ChunkInput(task_id=task.task_id, chunk=first))
+        )
+        applied = dict(counter.calls)
+        apply_rows = outcome.counters.attempted
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
+
+    def per_thousand(calls: dict[Any, int], service: str, of_rows: float) -> float:
+        return round(sum(n for (svc, _), n in calls.items() if svc == service) * 1000 / of_rows, 2)
+
+    bytes_per_row = size / rows
+    untraced_rows = untraced_bytes / bytes_per_row
     return {
         "rows": rows,
         "file_mb": round(size / 1e6, 1),
-        "journal_chunks": snapshot.chunk_count,
-        "plan_s": round(seconds, 1),
-        "peak_traced_mib": round(peak / 2**20, 1) if trace else None,
-        "rss_before_mib": round(rss_before / 1024, 1),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "ranges": len(chunks),
+        "plan_peak_mib": plan_peak,
+        "check_peak_mib": max(check_peaks),
+        "check_rows_per_s": f"{round(untraced_rows / untraced_s):,}" if untraced_s else None,
+        # CPU time of the handler's process alone (moto runs in another): the rate an idle core gives
+        "check_rows_per_cpu_s": f"{round(untraced_rows / untraced_cpu_s):,}" if untraced_cpu_s else None,
+        "check_dynamodb_per_1000": per_thousand(checked, "dynamodb", rows),
+        "check_s3_per_1000": per_thousand(checked, "s3", rows),
+        "applying_items": answer["next_plan"]["chunk_count"] - len(chunks),
+        "seal_s": round(seal_s, 1),
+        "seal_peak_mib": seal_peak,
+        "apply_item_rows": apply_rows,
+        "apply_peak_mib": apply_peak,
+        "apply_rows_per_s_traced": round(apply_rows / apply_s),
+        "apply_dynamodb_per_1000": per_thousand(applied, "dynamodb", apply_rows),
+        "apply_s3_per_1000": per_thousand(applied, "s3", apply_rows),
     }
+
+
+def settings_range_bytes(index: int, size: int) -> int:
+    from functions.logic import bulk_in
+
+    return max(0, min(size, (index + 1) * bulk_in.RANGE_BYTES) - index * bulk_in.RANGE_BYTES)
 
 
 def import_memory(megabytes: int, workdir: Path) -> dict[str, Any]:
@@ -296,26 +372,19 @@ def import_memory(megabytes: int, workdir: Path) -> dict[str, Any]:
 NOTES = """
 How to read these figures:
 
-* The whole path runs in one Python process on moto (one core's worth of Python: the GIL), with
-  Map concurrency 1 (a load applies its journal chunks in file order). It is not a forecast for AWS.
-  Wall time runs from the upload form to the end of the execution, the upload to S3 included.
+* The whole path runs in one Python process on moto (one core's worth of Python: the GIL): the
+  checking pass's items run side by side in threads, the applying pass one item at a time (file
+  order). It is not a forecast for AWS. Wall time runs from the upload form to the end of the
+  execution, the upload to S3 included; on a shared machine it says more about the other sessions than
+  about the load, so the process's CPU time is given too (rows per CPU-second: an idle core's rate).
 * Requests per 1,000 rows are every AWS call of the process (handlers, Step Functions interpreter):
-  reading the upload (1 MiB pieces), writing and reading the journal (chunks of
-  ITASK_LOAD_JOURNAL_ROWS = 1,000 rows), DynamoDB batch writes of 25 items, one score-sheet update per
-  learner (10 rows here), the lock's lease refreshes and progress updates.
-* Peak RSS is the whole local stack, moto included (it holds the 100 MB upload, the journal and every
-  item in memory): it is not the handler's memory. The Plan rows below are: the handler's own peak
-  traced allocation with moto in another process; equal figures for files ten times apart are the
-  "flat in the file size" claim. A batch is 5,000 lines; the largest allocation is one batch of
-  checked rows and its items. The million-row Plan ran untraced (tracing doubles the time): its
-  process grew by the RSS difference shown while it read, checked and journaled 191 MB.
-* Rates here are those of a shared 2-core machine under a load average of about 20 (other sessions'
-  test suites): the Plan checks 170 (traced) to 600 (untraced) rows/s, most of it the storability
-  check of every item (``functions/dal/item_limits.py``). The whole path of a million rows was
-  started but not run to its end in the session that wrote this (its apply phase ran at 60 to
-  400 rows/s here, hours for a million); a first 100,000-row whole path failed on moto read timeouts
-  under that load (a read timeout in a score-sheet write surfaces as an AttributeError in
-  ``course_repo._save_changed_sheet``; the sealed load is then completed by the recovery).
+  reading the upload (ranged GETs of 1 MiB), writing and reading the journal (chunks of
+  ITASK_LOAD_JOURNAL_ROWS = 1,000 rows, one set per range), DynamoDB batch writes of 25 items, one
+  score-sheet write per learner (10 rows here: 100 of the ~150 DynamoDB requests per 1,000 rows; a
+  versioned, conditional write, so not batched), the lock's lease refreshes and the ledger.
+* Peak RSS of the whole path is the whole local stack, moto included (it holds the upload, the
+  journal and every item in memory): not a handler's memory. The step table gives each handler's own
+  peak traced allocation with moto in another process.
 """
 
 
@@ -323,7 +392,7 @@ def write_markdown(
     path: Path,
     command: str,
     whole: dict[str, Any] | None,
-    plans: list[dict[str, Any]],
+    steps: list[dict[str, Any]],
     imports: list[dict[str, Any]],
 ) -> None:
     lines = [
@@ -347,18 +416,24 @@ def write_markdown(
             f"The task's summary: {whole['summary']}",
             "",
         ]
-    if plans:
+    if steps:
         lines += [
-            "Plan step alone (stream, check, journal), moto in another process:",
+            "The task's steps one by one (moto in another process): the peak traced allocation of each",
+            "step, the checking items' rate (untraced ones), requests per 1,000 rows of each pass:",
             "",
-            "| rows | file | journal chunks | time | peak traced allocation | process RSS before -> peak |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "| rows | file | ranges (checking items) | Plan | checking item (first, middle, last) | "
+            "checking rows/s | check DynamoDB / S3 per 1,000 rows | between the passes (seal) | "
+            "applying item (rows) | apply DynamoDB / S3 per 1,000 rows |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         lines += [
-            f"| {p['rows']:,} | {p['file_mb']} MB | {p['journal_chunks']:,} | {p['plan_s']} s | "
-            + (f"{p['peak_traced_mib']} MiB | " if p.get("peak_traced_mib") is not None else "not traced | ")
-            + (f"{p['rss_before_mib']} -> {p['peak_rss_mib']} MiB |" if "rss_before_mib" in p else "- |")
-            for p in plans
+            f"| {p['rows']:,} | {p['file_mb']} MB | {p['ranges']} | {p['plan_peak_mib']} MiB | "
+            f"{p['check_peak_mib']} MiB | {p['check_rows_per_s'] or '-'} | "
+            f"{p['check_dynamodb_per_1000']} / {p['check_s3_per_1000']} | "
+            f"{p['seal_peak_mib']} MiB, {p['seal_s']} s | "
+            f"{p['apply_peak_mib']} MiB ({p['apply_item_rows']:,}) | "
+            f"{p['apply_dynamodb_per_1000']} / {p['apply_s3_per_1000']} |"
+            for p in steps
         ]
     if imports:
         lines += [
@@ -384,15 +459,17 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the whole-path run (0: skip)")
-    parser.add_argument("--memory-rows", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--memory-rows", type=int, nargs="*", default=[100_000, 1_000_000], help="sizes of the step runs"
+    )
     parser.add_argument("--import-mb", type=int, nargs="*", default=[10, 100])
     parser.add_argument("--write", type=Path, help="update this markdown file's section")
-    parser.add_argument("--one", choices=["whole", "plan", "import"], help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=["whole", "steps", "import"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a child process: one measurement, printed as JSON
         with tempfile.TemporaryDirectory(prefix="itask-bench-load-") as tmp:
-            run = {"whole": whole_path, "plan": plan_memory, "import": import_memory}[args.one]
+            run = {"whole": whole_path, "steps": step_memory, "import": import_memory}[args.one]
             print("RESULT " + json.dumps(run(args.size, Path(tmp))), flush=True)
         return
 
@@ -411,11 +488,11 @@ def main() -> None:
         return result
 
     imports = [child("import", size) for size in args.import_mb]
-    plans = [child("plan", size) for size in args.memory_rows]
+    steps = [child("steps", size) for size in args.memory_rows]
     whole = child("whole", args.rows) if args.rows else None
     if args.write:
         command = "python bench/data_load.py " + " ".join(sys.argv[1:])
-        write_markdown(args.write, command, whole, plans, imports)
+        write_markdown(args.write, command, whole, steps, imports)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pynamodb.transactions import TransactWrite
 
 from functions.dal.faults import response_code
 from functions.dal.item_limits import first_problem, item_problem
+from functions.dal.state_limits import surely_storable
 from functions.dal.tables import (
     CertificateMap,
     CourseGroupsItem,
@@ -522,8 +523,20 @@ class CourseRepository:
         return count
 
     # ---- checks before a bulk write: (position, reason) of the first item DynamoDB would refuse ----
-    def check_states(self, states: Iterable[ProblemState]) -> tuple[int, str] | None:
-        return first_problem(_state_item(state) for state in states)
+    def check_states(
+        self, states: Iterable[ProblemState], source_bytes: Iterable[int] | None = None
+    ) -> tuple[int, str] | None:
+        """``source_bytes``: the size of the JSON line each state was read from, if it was; a state of a
+        short line is proved storable without building its item (``state_limits``)."""
+        if source_bytes is None:
+            return first_problem(_state_item(state) for state in states)
+        for position, (state, size) in enumerate(zip(states, source_bytes, strict=True)):
+            if surely_storable(state, size, state_sk(state.problem_id, state.user_id)):
+                continue
+            problem = item_problem(_state_item(state))
+            if problem is not None:
+                return position, problem
+        return None
 
     def check_enrollments(self, enrollments: Iterable[Enrollment]) -> tuple[int, str] | None:
         return first_problem(_enrollment_item(enrollment) for enrollment in enrollments)

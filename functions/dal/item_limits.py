@@ -56,15 +56,18 @@ def check_item(item: Model) -> None:
         type(item).from_raw_data(values)  # what we write must read back (times, numbers, maps)
     except (ValueError, TypeError, OverflowError, AttributeError, KeyError) as error:
         raise Unstorable(f"it would not read back ({error})") from error
-    size = 0
-    for name, value in values.items():
-        size += _utf8(name, name) + _value_size(name, value, 1)
+    size = serialized_size(values)
     if size > MAX_ITEM_BYTES:
         raise Unstorable(
             f"it would be a {size:,}-byte item; DynamoDB stores at most 400 KB "
             f"({MAX_ITEM_BYTES:,} bytes) per item"
         )
     _check_keys(type(item), values)
+
+
+def serialized_size(values: dict[str, Any]) -> int:
+    """The size DynamoDB counts for a serialised item (``Unstorable`` for a value it cannot hold)."""
+    return sum(_utf8(name, name) + _value_size(name, value, 1) for name, value in values.items())
 
 
 def _check_keys(model: type[Model], values: dict[str, Any]) -> None:

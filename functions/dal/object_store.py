@@ -175,6 +175,16 @@ class ObjectStore:
         finally:
             body.close()
 
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of the object: one ranged GET."""
+        if end <= start:
+            return b""
+        body = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]
+        try:
+            return bytes(body.read())
+        finally:
+            body.close()
+
     def exists(self, key: str) -> bool:
         try:
             self._s3.head_object(Bucket=self.bucket, Key=key)

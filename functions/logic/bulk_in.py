@@ -5,49 +5,88 @@ No API call carries the data. The client asks ``POST /courses/{id}/uploads`` for
 to S3, and submits the ``course_import`` or ``data_load`` task naming the upload. The task runs on
 the generic pipeline, with the all-or-nothing journal of ``load_journal``:
 
-* **Plan** (``begin_*``): lock the course for the load (its own running task excepted), read the
-  upload as a stream and check it, journaling the rows as it goes, then seal the journal. A data file
-  is cut into batches of ``BATCH_LINES`` lines, each given to the kind's loader exactly as the direct
-  route gives its body (``loaders`` keep one parsing API for both paths); errors name the line of the
-  file. An archive is read in one pass keeping only its XML and JSON members.
-* **Map items** (``apply``): each applies a run of journal chunks, in order (concurrency 1: between
-  batches, a later line of the file wins over an earlier one, as it would in one long body).
+A data file (``data_load``) takes two phases of the pipeline's Map, so that no step grows with the
+file:
+
+* **Plan** (``begin_data_load``): lock the course for the load (its own running task excepted) and
+  cut the upload into byte ranges of ``RANGE_BYTES`` (``upload_ranges``: each line belongs to the
+  range it begins in).
+* **Map, phase 1** (``check_range``, in parallel): each item reads its range with ranged GETs, gives
+  it to the kind's loader in batches of ``BATCH_LINES`` lines exactly as the direct route gives its
+  body (``loaders`` keep one parsing API for both paths), and journals the rows it prepares.
+* **Between the phases** (``seal_checked``): the first bad line of the file, numbered in the file
+  (the lines of the ranges before it added up), fails the load and gives it up; otherwise the
+  journal is sealed with its chunks in the file's order.
+* **Map, phase 2** (``apply``): each item applies a run of journal chunks, in order (concurrency 1:
+  between batches, a later line of the file wins over an earlier one, as it would in one long body).
 * **Finalize** (``commit``): the load is committed and the upload deleted.
 
-Memory stays flat in the file's size: one batch of lines (or one tar member) at a time, and journal
-chunks are written as they are made. If the task dies after the journal is sealed, the load is
-still completed by the sweeper's recovery (``load_journal.recover``); before, nothing was written.
+A course export (``course_import``) is read in one pass in its Plan, keeping only its XML and JSON
+members; its Map applies the journal.
+
+Memory stays flat in the file's size: one piece of a range and one batch of lines (or one tar member)
+at a time, and journal chunks are written as they are made. If the task dies after the journal is
+sealed, the load is still completed by the sweeper's recovery (``load_journal.recover``); before,
+nothing was written (and the lock is given up when the task fails, or when its lease runs out).
 """
 
 from __future__ import annotations
 
-import codecs
 import io
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from functions.errors import BadRequest
-from functions.logic import content, loaders, uploads
+from functions.errors import BadRequest, LoadIncomplete
+from functions.logic import content, loaders, upload_ranges, uploads
 from functions.logic.load_journal import Load
 from functions.logic.registry import RunContext
+from functions.models.loads import LoadState
 from functions.models.tasks import Task
 from functions.observability import logger
 
 # Lines given to a loader at a time: under every loader's own per-call row limit (the smallest is
 # 10,000), and small enough that a batch's rows and items stay a few MB.
 BATCH_LINES = 5_000
-# A line longer than this is not a record (it would have to be held whole to be read).
-MAX_LINE_CHARS = 1024 * 1024
+# Bytes of the upload one Map item reads, checks and journals: about 40,000 lines of 200 bytes,
+# seconds of work on Lambda whatever the file's size.
+RANGE_BYTES = 8 * 1024 * 1024
 MAX_ROWS = 5_000_000
 _LINE_NUMBER = re.compile(r"\bline (\d+)")
+
+
+class CheckSnapshot(BaseModel):
+    """The first phase of a data load: the upload cut into byte ranges, each read, checked and
+    journaled by its own Map item (``check_range``)."""
+
+    phase: Literal["check"] = "check"
+    kind: str
+    upload_id: str
+    load_id: str
+    owner: str
+    size: int
+    range_bytes: int
+    ranges: int
+
+
+class RangeResult(BaseModel):
+    """What a range's Map item found: its lines (blank ones too), the journal chunks it wrote, and the
+    first bad line's error, if any (line numbers counted from the range's first line)."""
+
+    lines: int = 0
+    rows: int = 0
+    chunks: list[str] = Field(default_factory=list)
+    chunk_rows: list[int] = Field(default_factory=list)
+    summary: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
 
 
 class LoadSnapshot(BaseModel):
     """What later steps of the task need: whose load it is and how its journal is cut."""
 
+    phase: Literal["apply"] = "apply"
     load_id: str
     owner: str
     chunk_count: int
@@ -80,27 +119,6 @@ class PieceStream(io.RawIOBase):
         buffer[:size] = self._current[self._offset : self._offset + size]
         self._offset += size
         return size
-
-
-def text_lines(pieces: Iterable[bytes]) -> Iterator[str]:
-    """The lines of UTF-8 text (byte-order mark or not) given in pieces, split on "\\n" only (as
-    ``loaders.split_lines``), one at a time; 400 for a byte that is not UTF-8 or an endless line."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    pending = ""
-    number = 1
-    try:
-        for piece in pieces:
-            pending += decoder.decode(piece)
-            *complete, pending = pending.split("\n")
-            for line in complete:
-                yield line.removesuffix("\r")
-                number += 1
-            if len(pending) > MAX_LINE_CHARS:
-                raise BadRequest(f"line {number}: longer than {MAX_LINE_CHARS:,} characters")
-        pending += decoder.decode(b"", final=True)
-    except UnicodeDecodeError as error:
-        raise BadRequest(f"line {number}: the data file must be UTF-8 text") from error
-    yield pending.removesuffix("\r")
 
 
 def _batches(lines: Iterator[str], size: int) -> Iterator[tuple[int, list[str]]]:
@@ -136,47 +154,108 @@ def _merge(total: dict[str, Any], summary: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 # the steps
 # ---------------------------------------------------------------------------------------------
-def begin_data_load(ctx: RunContext, task: Task, kind: str, upload_id: str) -> LoadSnapshot:
-    """Lock, check the uploaded JSON lines batch by batch while journaling them, seal."""
-    found = loaders.loader_for(kind)
-    pieces = uploads.stream_upload(ctx, task.course_id, uploads.Purpose.DATA_LOAD, upload_id)
+def begin_data_load(ctx: RunContext, task: Task, kind: str, upload_id: str) -> CheckSnapshot:
+    """Lock the course for the load and cut the upload into ranges (nothing is read yet)."""
+    loaders.loader_for(kind)
+    size = uploads.check_upload(ctx, task.course_id, uploads.Purpose.DATA_LOAD, upload_id)
     load = Load.begin(ctx, task.course_id, kind, task.requester, task_id=task.task_id)
+    return CheckSnapshot(
+        kind=kind,
+        upload_id=upload_id,
+        load_id=load.record.load_id,
+        owner=load.owner,
+        size=size,
+        range_bytes=RANGE_BYTES,
+        ranges=len(upload_ranges.cuts(size, RANGE_BYTES)),
+    )
+
+
+def _range_result_key(ctx: RunContext, task: Task, index: int) -> str:
+    return ctx.work_key(task.task_id, f"ranges/{index:06d}.json")
+
+
+def check_range(ctx: RunContext, task: Task, snapshot: CheckSnapshot, index: int) -> RangeResult:
+    """Read, check and journal the lines of range ``index`` (a Map item); its result, kept for
+    ``seal_checked``. A bad line does not fail the item: the result holds the error (numbered from the
+    range's first line), so that the step after the Map can name its line in the whole file."""
+    load = Load.resume(ctx, task.course_id, snapshot.load_id, snapshot.owner)
+    found = loaders.loader_for(snapshot.kind)
+    key = uploads.upload_key(ctx.settings, task.course_id, uploads.Purpose.DATA_LOAD, snapshot.upload_id)
+    start = index * snapshot.range_bytes
+    stop = min(snapshot.size, start + snapshot.range_bytes)
+    lines = upload_ranges.RangeLines(
+        lambda first, end: ctx.objects.read_range(key, first, end), start, stop, snapshot.size
+    )
+    result = RangeResult()
+    chunk_rows = ctx.settings.load_journal_rows
     try:
-        chunk_rows = ctx.settings.load_journal_rows
-        index = rows = 0
-        chunk_sizes: list[int] = []
-        summary: dict[str, Any] = {}
-        for before, batch in _batches(text_lines(pieces), BATCH_LINES):
+        for before, batch in _batches(iter(lines), BATCH_LINES):
             try:
                 prepared = found(ctx, task.course_id, batch)
             except BadRequest as error:
                 raise _in_file(error, before) from error
-            rows += len(prepared.rows)
-            if rows > MAX_ROWS:
-                raise BadRequest(f"At most {MAX_ROWS:,} rows per load")
-            for start in range(0, len(prepared.rows), chunk_rows):
-                chunk = prepared.rows[start : start + chunk_rows]
-                load.write_chunk(index, chunk)
-                chunk_sizes.append(len(chunk))
-                index += 1
-            _merge(summary, prepared.summary)
-            ctx.tasks.set_step(task.task_id, f"Checked {before + len(batch):,} lines")
+            for first in range(0, len(prepared.rows), chunk_rows):
+                chunk = prepared.rows[first : first + chunk_rows]
+                name = f"{index:06d}-{len(result.chunks):06d}"
+                load.write_chunk(name, chunk)
+                result.chunks.append(name)
+                result.chunk_rows.append(len(chunk))
+            result.rows += len(prepared.rows)
+            _merge(result.summary, prepared.summary)
+    except BadRequest as error:
+        result.error = error.message
+    result.lines = lines.count
+    ctx.objects.put_json(_range_result_key(ctx, task, index), result.model_dump(mode="json"))
+    return result
+
+
+def seal_checked(ctx: RunContext, task: Task, snapshot: CheckSnapshot) -> LoadSnapshot:
+    """After every range is checked: the first bad line of the file fails the load (named by its
+    line in the file; the load is given up, nothing was written); otherwise the journal is sealed,
+    its chunks in the file's order."""
+    load = Load.resume(ctx, task.course_id, snapshot.load_id, snapshot.owner)
+    names: list[str] = []
+    chunk_rows: list[int] = []
+    summary: dict[str, Any] = {}
+    before = rows = 0
+    try:
+        for index in range(snapshot.ranges):
+            result = RangeResult.model_validate(ctx.objects.get_json(_range_result_key(ctx, task, index)))
+            if result.error is not None:
+                raise _in_file(BadRequest(result.error), before)
+            before += result.lines
+            rows += result.rows
+            names += result.chunks
+            chunk_rows += result.chunk_rows
+            _merge(summary, result.summary)
         if rows == 0:
             raise BadRequest("The data file holds no rows (JSON lines expected)")
-        summary["rows"] = rows
-        load.seal(index, rows, summary)
-    except Exception:
+        if rows > MAX_ROWS:
+            raise BadRequest(f"At most {MAX_ROWS:,} rows per load")
+    except BadRequest:
         load.abandon()  # nothing reached the tables
         raise
-    logger.info("upload load journaled", extra={"task_id": task.task_id, "kind": kind, "rows": rows})
+    summary["rows"] = rows
+    load.seal(len(names), rows, summary, names)
+    logger.info("upload load journaled", extra={"task_id": task.task_id, "kind": snapshot.kind, "rows": rows})
     return LoadSnapshot(
         load_id=load.record.load_id,
         owner=load.owner,
-        chunk_count=index,
-        chunk_rows=chunk_sizes,
+        chunk_count=len(names),
+        chunk_rows=chunk_rows,
         rows=rows,
         summary=summary,
     )
+
+
+def abandon_unsealed(ctx: RunContext, task: Task, snapshot: CheckSnapshot) -> None:
+    """A load that failed before it was sealed frees its course now (not when its lease runs out)."""
+    try:
+        load = Load.resume(ctx, task.course_id, snapshot.load_id, snapshot.owner)
+    except LoadIncomplete:
+        return  # no longer ours: already given up, or taken over by the recovery
+    if load.record.state is LoadState.PREPARING:
+        load.abandon()
 
 
 def begin_import(ctx: RunContext, task: Task, upload_id: str) -> LoadSnapshot:

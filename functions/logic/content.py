@@ -199,7 +199,7 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
             seed=row.seed,
         )
         rows.append(StateLoadRow(state=state, score=score, enrollment=enrollment))
-    _refuse_unstorable_states(ctx, course_id, numbered, rows)
+    _refuse_unstorable_states(ctx, course_id, lines, numbered, rows)
     return Prepared(
         rows,
         {
@@ -212,14 +212,19 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
 
 
 def _refuse_unstorable_states(
-    ctx: RunContext, course_id: str, numbered: list[tuple[int, str, StateRow]], rows: list[StateLoadRow]
+    ctx: RunContext,
+    course_id: str,
+    lines: list[str],
+    numbered: list[tuple[int, str, StateRow]],
+    rows: list[StateLoadRow],
 ) -> None:
     """400 for the first line whose state, enrollment or changed score sheet DynamoDB would refuse."""
 
     def line_of(position: int) -> int:
         return numbered[position][0]
 
-    refuse_unstorable(ctx.courses.check_states(row.state for row in rows), line_of, "state")
+    sizes = (len(lines[number - 1].encode("utf-8", "surrogatepass")) for number, _, _ in numbered)
+    refuse_unstorable(ctx.courses.check_states((row.state for row in rows), sizes), line_of, "state")
     with_enrollment = [position for position, row in enumerate(rows) if row.enrollment is not None]
     refuse_unstorable(
         ctx.courses.check_enrollments(rows[position].enrollment for position in with_enrollment),  # type: ignore[misc]

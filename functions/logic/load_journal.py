@@ -102,8 +102,18 @@ def journal_prefix(ctx: RunContext, course_id: str, load_id: str) -> str:
     return f"{ctx.settings.loads_prefix}/{course_dir(course_id)}/{load_id}/"
 
 
-def _chunk_key(ctx: RunContext, record: LoadRecord, index: int) -> str:
-    return f"{journal_prefix(ctx, record.course_id, record.load_id)}{index:06d}.json"
+# The journal's chunk names in order, when they are not the plain "000000", "000001", ...: a load
+# journaled by several Map items at once names its chunks by item (``<item>-<chunk>``), and lists them
+# here before it seals, so that applying (or recovering) it reads them in the file's order.
+MANIFEST = "manifest.json"
+
+
+def _chunk_key(ctx: RunContext, record: LoadRecord, name: str) -> str:
+    return f"{journal_prefix(ctx, record.course_id, record.load_id)}{name}.json"
+
+
+def plain_name(index: int) -> str:
+    return f"{index:06d}"
 
 
 def _lease(ctx: RunContext) -> timedelta:
@@ -123,6 +133,8 @@ class Load:
     loads: LoadsRepository
     record: LoadRecord
     owner: str
+    # Chunk names by index (None: not read yet; from the manifest, or plain when there is none).
+    names: list[str] | None = None
 
     @classmethod
     def begin(
@@ -146,7 +158,7 @@ class Load:
             updated=now,
         )
         _lock(ctx, loads, record)
-        load = cls(ctx, loads, record, owner)
+        load = cls(ctx, loads, record, owner, names=[])
         try:
             _refuse_while_tasks_run(ctx, course_id, task_id)
         except Exception:
@@ -158,18 +170,39 @@ class Load:
     def applier(self) -> Applier:
         return _applier(self.record.kind)
 
-    def write_chunk(self, index: int, rows: Sequence[BaseModel]) -> None:
-        """Journal chunk ``index`` (before ``seal``); refreshes the lease."""
+    def write_chunk(self, index: int | str, rows: Sequence[BaseModel]) -> None:
+        """Journal chunk ``index`` (or the chunk named so, listed later in ``seal``), before ``seal``;
+        refreshes the lease."""
         model = self.applier.row_model
         for row in rows:
             if not isinstance(row, model):
                 raise TypeError(f"{self.record.kind} rows must be {model.__name__}, not {type(row).__name__}")
         data = TypeAdapter(list[model]).dump_json(list(rows))  # type: ignore[valid-type]
-        self.ctx.objects.put_bytes(_chunk_key(self.ctx, self.record, index), data, "application/json")
-        self._owned(self.loads.touch(self.record, self.owner))
+        name = plain_name(index) if isinstance(index, int) else index
+        key = _chunk_key(self.ctx, self.record, name)
+        self.ctx.objects.put_bytes(key, data, "application/json")
+        if not self.loads.touch(self.record, self.owner):
+            # The load was given up meanwhile (another part of it failed): leave nothing behind.
+            _best_effort(
+                lambda: self.ctx.objects.delete(key), "could not delete a journal chunk", self.record
+            )
+            self._owned(False)
 
-    def seal(self, chunk_count: int, rows: int, summary: dict[str, Any]) -> None:
-        """The journal is complete: from here on the load is applied whole, whatever happens."""
+    def seal(
+        self, chunk_count: int, rows: int, summary: dict[str, Any], names: Sequence[str] | None = None
+    ) -> None:
+        """The journal is complete: from here on the load is applied whole, whatever happens.
+
+        ``names``: the chunks' names in order, when they were not written as ``0, 1, ...``.
+        """
+        if names is not None:
+            if len(names) != chunk_count:
+                raise ValueError(f"{len(names)} chunk names for {chunk_count} chunks")
+            self.ctx.objects.put_json(
+                f"{journal_prefix(self.ctx, self.record.course_id, self.record.load_id)}{MANIFEST}",
+                {"chunks": list(names)},
+            )
+            self.names = list(names)
         self._owned(self.loads.seal(self.record, self.owner, chunk_count, rows, summary))
         self.record = self.record.model_copy(
             update={"state": LoadState.APPLYING, "chunk_count": chunk_count, "rows": rows, "summary": summary}
@@ -178,9 +211,16 @@ class Load:
     def apply_chunk(self, index: int) -> None:
         """Write chunk ``index`` to the tables (again, if need be: writes are idempotent) and record it."""
         found = self.applier
-        rows = _without_retired(self.ctx, found, _read_chunk(self.ctx, self.record, found, index))
+        rows = _without_retired(self.ctx, found, _read_chunk(self.ctx, self.record, found, self._name(index)))
         found.apply(self.ctx, self.record.course_id, rows)
         self._owned(self.loads.record_chunk(self.record, self.owner, index))
+
+    def _name(self, index: int) -> str:
+        if self.names is None:  # a later step, or a recovery: the manifest, if the load has one
+            key = f"{journal_prefix(self.ctx, self.record.course_id, self.record.load_id)}{MANIFEST}"
+            exists = self.ctx.objects.exists(key)
+            self.names = list(self.ctx.objects.get_json(key)["chunks"]) if exists else []
+        return self.names[index] if self.names else plain_name(index)
 
     def apply_remaining(self) -> None:
         for index in range(self.record.chunk_count or 0):
@@ -353,9 +393,9 @@ def _refuse_while_tasks_run(ctx: RunContext, course_id: str, own_task_id: str | 
         )
 
 
-def _read_chunk(ctx: RunContext, record: LoadRecord, found: Applier, index: int) -> list[BaseModel]:
+def _read_chunk(ctx: RunContext, record: LoadRecord, found: Applier, name: str) -> list[BaseModel]:
     # Validated as JSON (not as Python objects): strict models take times and UUIDs as JSON strings.
-    data = b"".join(ctx.objects.iter_bytes(_chunk_key(ctx, record, index)))
+    data = b"".join(ctx.objects.iter_bytes(_chunk_key(ctx, record, name)))
     rows: list[BaseModel] = TypeAdapter(list[found.row_model]).validate_json(data)  # type: ignore[name-defined]
     return rows
 

@@ -30,9 +30,9 @@ from functions.observability import logger, metrics
 FAILURES_DIR = "failures/"
 
 
-def _chunks(user_ids: Iterable[int], size: int) -> Iterator[ChunkDescriptor]:
+def _chunks(user_ids: Iterable[int], size: int, first: int = 0) -> Iterator[ChunkDescriptor]:
     batch: list[int] = []
-    index = 0
+    index = first
     for user_id in user_ids:
         batch.append(user_id)
         if len(batch) == size:
@@ -162,9 +162,18 @@ def finalize(ctx: registry.RunContext, event: FinalizeInput) -> dict[str, Any]:
         raise ChunkFailed(
             f"{len(missing)} of {event.plan.chunk_count} chunks were not counted: {sorted(missing)[:20]}"
         )
+    if (task.chunk_count or 0) > event.plan.chunk_count:
+        # A repeated Finalize of a pass whose next pass was planned already: the same plan again.
+        replanned = _replan_phase(ctx, task, task_type, event.plan, task.chunk_count or 0)
+        if replanned is not None:
+            return {"task_id": task.task_id, "state": task.state.value, "next_plan": replanned.model_dump()}
+    snapshot = ctx.objects.get_json(ctx.work_key(task.task_id, "context.json"))
+    phase = task_type.next_phase(ctx, task, task_input, snapshot)
+    if phase is not None:
+        plan = _plan_phase(ctx, task, task_type, event.plan, phase)
+        return {"task_id": task.task_id, "state": task.state.value, "next_plan": plan.model_dump()}
     if task_type.finalizing_step:
         ctx.tasks.set_step(task.task_id, task_type.finalizing_step)
-    snapshot = ctx.objects.get_json(ctx.work_key(task.task_id, "context.json"))
     # Every chunk is in the ledger, so the counters read above are final.
     extra = task_type.finalize(ctx, task, task_input, snapshot, event.plan.chunk_count)
     progress = progress_dict(task, task_type.action_name)
@@ -181,6 +190,60 @@ def finalize(ctx: registry.RunContext, event: FinalizeInput) -> dict[str, Any]:
         )
     logger.info("task finished", extra={"task_id": task.task_id, "state": state.value, "progress": progress})
     return {"task_id": task.task_id, "state": state.value if finished else task.state.value}
+
+
+def _plan_phase(
+    ctx: registry.RunContext,
+    task: Task,
+    task_type: registry.TaskType,
+    done: PlanResult,
+    phase: registry.NextPhase,
+) -> PlanResult:
+    """The plan of the Map's next pass: its chunks numbered after the ones done, so that the ledger
+    and Finalize's check cover every pass (the state machine loops back to the Map with it).
+
+    In this order, so that a Finalize repeated after a failure at any point answers the same plan:
+    the pass's snapshot and chunks under names of their own, the task's chunk count (from then on a
+    repeat only answers the plan again, ``_replan_phase``), and last the snapshot the items read.
+    """
+    first = done.chunk_count
+    ctx.objects.put_json(ctx.work_key(task.task_id, f"context-from-{first}.json"), phase.snapshot)
+    size = task_type.plan_chunk_size(ctx, phase.snapshot)
+    chunks = [chunk.model_dump() for chunk in _chunks(phase.population, size, first=first)]
+    chunks_key = ctx.work_key(task.task_id, f"chunks-from-{first}.json")
+    ctx.objects.put_json(chunks_key, chunks)
+    chunk_count = first + len(chunks)
+    ctx.tasks.start_progress(task.task_id, total=phase.total, chunk_count=chunk_count, step=phase.step)
+    ctx.objects.put_json(ctx.work_key(task.task_id, "context.json"), phase.snapshot)
+    logger.info(
+        "task phase planned", extra={"task_id": task.task_id, "total": phase.total, "chunks": len(chunks)}
+    )
+    return PlanResult(
+        bucket=ctx.objects.bucket,
+        chunks_key=chunks_key,
+        chunk_count=chunk_count,
+        total=phase.total,
+        max_concurrency=task_type.plan_concurrency(ctx, phase.snapshot, ctx.settings.max_concurrency),
+    )
+
+
+def _replan_phase(
+    ctx: registry.RunContext, task: Task, task_type: registry.TaskType, done: PlanResult, chunk_count: int
+) -> PlanResult | None:
+    """The plan ``_plan_phase`` made after ``done``, if it made one (None otherwise)."""
+    first = done.chunk_count
+    chunks_key = ctx.work_key(task.task_id, f"chunks-from-{first}.json")
+    if not ctx.objects.exists(chunks_key):
+        return None
+    snapshot = ctx.objects.get_json(ctx.work_key(task.task_id, f"context-from-{first}.json"))
+    ctx.objects.put_json(ctx.work_key(task.task_id, "context.json"), snapshot)
+    return PlanResult(
+        bucket=ctx.objects.bucket,
+        chunks_key=chunks_key,
+        chunk_count=chunk_count,
+        total=task.total if task.total is not None else 0,
+        max_concurrency=task_type.plan_concurrency(ctx, snapshot, ctx.settings.max_concurrency),
+    )
 
 
 def _chunk_failure(ctx: registry.RunContext, task: Task) -> Failure | None:
@@ -215,12 +278,27 @@ def _describe_step_error(ctx: registry.RunContext, task: Task, event: MarkFailed
     return failures.record_unexplained(name, cause, task_id=task.task_id)
 
 
+def _abandon(ctx: registry.RunContext, task: Task) -> None:
+    """Let the type give up what the failed run holds; its own failure must not hide the task's."""
+    task_type = registry.get(task.task_type)
+    if task_type is None or type(task_type).abandon is registry.TaskType.abandon:
+        return  # holds nothing: no request spent
+    try:
+        key = ctx.work_key(task.task_id, "context.json")
+        if ctx.objects.exists(key):
+            task_input = task_type.parse_input(task.task_input)
+            task_type.abandon(ctx, task, task_input, ctx.objects.get_json(key))
+    except Exception:
+        logger.exception("could not give up what the failed task held", extra={"task_id": task.task_id})
+
+
 def mark_failed(ctx: registry.RunContext, event: MarkFailedInput) -> dict[str, Any]:
     """FAILURE with exception / message / error id (the logs hold the rest), and the slot freed."""
     task = ctx.tasks.get(event.task_id)
     if task is None or not task.running:
         return {"task_id": event.task_id, "state": None if task is None else task.state.value}
     failure = _describe_step_error(ctx, task, event)
+    _abandon(ctx, task)
     finished = lifecycle.finish_task(ctx, task, TaskState.FAILURE, failure.output())
     if finished:
         metrics.add_metric(name="TasksFailed", unit="Count", value=1)

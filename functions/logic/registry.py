@@ -93,6 +93,17 @@ class ChunkWork:
     counters: Counters = field(default_factory=Counters)
 
 
+@dataclass
+class NextPhase:
+    """Another pass of the Map after this one (a data load checks its file, then applies it): the
+    snapshot its items read, its population (in order), its units of work and its step text."""
+
+    snapshot: dict[str, Any]
+    population: list[int]
+    total: int
+    step: str | None = None
+
+
 class TaskType(ABC):
     name: ClassVar[str]
     action_name: ClassVar[str]
@@ -231,6 +242,17 @@ class TaskType(ABC):
 
     def final_total(self, task: Task) -> int | None:
         return task.total
+
+    def next_phase(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
+    ) -> NextPhase | None:
+        """Called when every chunk of the Map is counted, before ``finalize``: another pass of the Map
+        (over new chunks, numbered after those done), or None to finish. May raise to fail the task."""
+        return None
+
+    def abandon(self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]) -> None:
+        """The task failed (MarkFailed): give up what it holds (best effort; e.g. a load's lock)."""
+        return None
 
 
 class CsvReportTask(TaskType):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from typing import Any
 
 import pytest
@@ -18,13 +19,15 @@ import requests
 from functions.dal.course_repo import CourseRepository
 from functions.dal.loads_repo import LoadsRepository
 from functions.dal.object_store import ObjectStore
-from functions.logic import bulk_in, uploads
+from functions.logic import bulk_in, pipeline, uploads
 from functions.logic.load_journal import Load
 from functions.logic.registry import RunContext
-from functions.models.tasks import TaskState
+from functions.models.loads import LoadState
+from functions.models.tasks import FinalizeInput, PlanResult, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
 from tests.helpers.olx import export_of
+from tests.integration.conftest import WAIT_S
 
 FIRST = 770_001
 PROBLEMS = ("p1", "p2", "p3", "p4", "l1")
@@ -198,3 +201,183 @@ def test_staff_writes_wait_for_a_pending_load(stack):
     # And once the load is over, they go through
     status, answer = stack.api("POST", course_path(COURSE_ID, "cohorts"), "staff", {"name": "Alpha"})
     assert status == 201, answer
+
+
+# ---------------------------------------------------------------------------------------------
+# a file cut into byte ranges: a first pass of the Map checks and journals them, a second applies
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def small_ranges(monkeypatch):
+    """Ranges of 700 bytes: a few state lines each, cut inside lines."""
+    monkeypatch.setattr(bulk_in, "RANGE_BYTES", 700)
+
+
+def awkward_lines(first: int, learners: int) -> list[str]:
+    """5 state lines a learner, with CRLF ends, U+2028 / U+0085 / U+2029 inside answers and blank lines."""
+    lines = []
+    for n in range(learners * 5):
+        line = json.loads(state_line(first + n // 5, PROBLEMS[n % 5]))
+        line["answers"] = {"x": f"a\u2028b\u0085c\u2029d {n}"}
+        lines.append(json.dumps(line, ensure_ascii=False) + ("\r" if n % 3 == 0 else ""))
+        if n % 7 == 6:
+            lines.append("")
+    return lines
+
+
+def test_a_load_cut_into_ranges_is_checked_apart_and_written_whole(stack, small_ranges):
+    # Given 8 learners' state, 40 lines with CRLF ends and line-separator characters inside strings,
+    # about 12 KB: 18 ranges of 700 bytes
+    first = FIRST + 200
+    data = ("\n".join(awkward_lines(first, 8)) + "\n").encode()
+    upload_id = upload(stack, COURSE_ID, "data_load", data)
+    # When the data_load task runs
+    task = run_task(stack, COURSE_ID, "data_load", {"kind": "state", "upload_id": upload_id})
+    # Then every row is written once, answers intact, and counted as progress
+    assert task.state is TaskState.SUCCESS, task.task_output
+    output = json.loads(task.task_output)
+    assert (output["total"], output["attempted"], output["succeeded"]) == (40, 40, 40)
+    assert output["summary"]["rows"] == 40
+    assert stored_states(stack, range(first, first + 8)) == 40
+    states = CourseRepository(stack.settings).read_states(COURSE_ID, "p2", [first + 3])
+    assert [state.answers for state in states.values()] == [{"x": "a\u2028b\u0085c\u2029d 16"}]
+    # The two passes ran as one execution: one Map item per range, then one applying item (each range
+    # journaled its rows as one chunk; an applying item takes 20)
+    ranges = len(range(0, len(data), 700))
+    assert task.chunk_count == ranges + 1
+    assert LoadsRepository(stack.settings).get_pending(COURSE_ID) is None
+    assert ObjectStore(stack.settings).list(stack.settings.loads_prefix + "/") == []
+
+
+def test_a_malformed_line_in_a_middle_range_names_its_file_line_and_leaves_nothing(stack, small_ranges):
+    # Given 40 awkward lines (46 physical lines with the blank ones), a bad value on physical line 27
+    # (in a middle range) and another on line 41 (a later range)
+    first = FIRST + 300
+    lines = awkward_lines(first, 8)
+    assert '"attempts": 1' in lines[26] and '"attempts": 1' in lines[40]
+    lines[26] = lines[26].replace('"attempts": 1', '"attempts": -1')
+    lines[40] = lines[40].replace('"attempts": 1', '"attempts": "x"')
+    data = "\n".join(lines).encode()
+    assert 700 < data.index(lines[26].encode()) < len(data) - 1400  # neither the first nor the last range
+    upload_id = upload(stack, COURSE_ID, "data_load", data)
+    # When the task runs
+    task = run_task(stack, COURSE_ID, "data_load", {"kind": "state", "upload_id": upload_id})
+    # Then it fails naming the first bad line by its line in the file, with the loader's reason
+    assert task.state is TaskState.FAILURE
+    message = json.loads(task.task_output)["message"]
+    assert message.startswith("line 27: "), message
+    assert "greater than or equal to 0" in message, message
+    # and nothing of the ranges checked and journaled before or after it shows; the course is free at
+    # once (not when the load's lease runs out) and its journal is gone
+    assert stored_states(stack, range(first, first + 8)) == 0
+    enrolled = CourseRepository(stack.settings).get_enrollments(COURSE_ID, set(range(first, first + 8)))
+    assert enrolled == {}
+    assert LoadsRepository(stack.settings).get_pending(COURSE_ID) is None
+    assert ObjectStore(stack.settings).list(stack.settings.loads_prefix + "/") == []
+
+
+def test_a_death_while_applying_a_ranged_load_is_rolled_forward_in_file_order(
+    stack, small_ranges, monkeypatch
+):
+    # Given a load of 41 rows in ranges of 700 bytes (a journal chunk per range, one chunk per applying
+    # item here), whose learner 0 has two lines for p1 (the first and last ranges): the later must win
+    first = FIRST + 400
+    lines = awkward_lines(first, 8)
+    later = json.loads(state_line(first, "p1"))
+    later["attempts"] = 7
+    lines.append(json.dumps(later))
+    monkeypatch.setattr("functions.logic.tasktypes.data_in.CHUNKS_PER_ITEM", 1)
+    data = "\n".join(lines).encode()
+    ranges = len(range(0, len(data), 700))
+    upload_id = upload(stack, COURSE_ID, "data_load", data)
+    # and the second applying item dies (after the checking items and the first applying one)
+    stack.hooks.fail("process-chunk", ProcessDiedLike("died while applying"), times=1, skip=ranges + 1)
+    task = run_task(stack, COURSE_ID, "data_load", {"kind": "state", "upload_id": upload_id})
+    assert task.state is TaskState.FAILURE, task.task_output
+    pending = LoadsRepository(stack.settings).get_pending(COURSE_ID)
+    assert pending is not None and pending.state is LoadState.APPLYING
+    # (on AWS the Map stops at the failed item; moto runs the later ones: chunk 1 alone is missing)
+    assert pending.chunk_count == ranges and 0 in pending.done_chunks and 1 not in pending.done_chunks
+    # When the sweeper runs once the lease is over
+    monkeypatch.setenv("ITASK_LOAD_LEASE_SECONDS", "0")
+    swept = stack.router.invoke("sweeper", {})
+    # Then the load is completed from its journal, in the file's order
+    assert swept["loads"] == {pending.load_id: "COMMITTED"}
+    assert stored_states(stack, range(first, first + 8)) == 40
+    assert stack.task(task.task_id).state is TaskState.FAILURE
+    states = CourseRepository(stack.settings).read_states(COURSE_ID, "p1", [first])
+    assert states[first].attempts == 7
+    assert ObjectStore(stack.settings).list(stack.settings.loads_prefix + "/") == []
+
+
+class ProcessDiedLike(RuntimeError):
+    """An applying Map item that stops (its Lambda crashed): not a retryable error."""
+
+
+def run_uncounted_wait(stack, course_id: str, task_input: dict[str, Any]):
+    """Submit and wait on the execution (Step Functions calls), so that the DynamoDB and S3 requests
+    counted are the task's own, not the test's polling of the task."""
+    status, body = stack.api(
+        "POST", course_path(course_id, "tasks"), "admin", {"task_type": "data_load", "input": task_input}
+    )
+    assert status == 202, body
+    deadline = time.monotonic() + WAIT_S
+    while stack.executions_running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return stack.task(body["task_id"])
+
+
+def test_requests_per_thousand_rows_are_bounded(stack):
+    # Given two state files of 50 and 250 rows (5 problems a learner)
+    counts = {}
+    for rows, first in ((50, FIRST + 1000), (250, FIRST + 2000)):
+        lines = [state_line(first + n // 5, PROBLEMS[n % 5]) for n in range(rows)]
+        upload_id = upload(stack, COURSE_ID, "data_load", ("\n".join(lines) + "\n").encode())
+        stack.counter.reset()
+        task = run_uncounted_wait(stack, COURSE_ID, {"kind": "state", "upload_id": upload_id})
+        counts[rows] = (stack.counter.by_operation("dynamodb"), stack.counter.total("s3"))
+        assert task.state is TaskState.SUCCESS, task.task_output
+    # Then what 1,000 more rows cost is bounded: per learner (200 here) one score sheet write; per 25
+    # rows one batch write of states; per 100 learners batch reads; reading the file and the journal,
+    # the ledger and the lease are per 1,000 rows or per range, not per row
+    extra = 200
+    dynamodb = (sum(counts[250][0].values()) - sum(counts[50][0].values())) * 1000 / extra
+    s3 = (counts[250][1] - counts[50][1]) * 1000 / extra
+    assert dynamodb <= 200 + 40 + 8 + 15, counts
+    assert s3 <= 10, counts
+
+
+def test_a_repeated_finalize_between_the_passes_answers_the_same_plan(stack, small_ranges):
+    # Given a ranged load held at its first applying item (the checking pass is done and sealed)
+    first = FIRST + 500
+    data = ("\n".join(awkward_lines(first, 4)) + "\n").encode()
+    ranges = len(range(0, len(data), 700))
+    upload_id = upload(stack, COURSE_ID, "data_load", data)
+    gate = stack.hooks.gate("process-chunk", when=lambda event: event["chunk"]["index"] >= ranges)
+    status, body = stack.api(
+        "POST", course_path(COURSE_ID, "tasks"), "admin",
+        {"task_type": "data_load", "input": {"kind": "state", "upload_id": upload_id}},
+    )  # fmt: skip
+    assert status == 202, body
+    task_id = body["task_id"]
+    gate.wait_arrivals(1)
+    ctx = RunContext.create(stack.settings)
+    applying = ctx.objects.get_json(ctx.work_key(task_id, "context.json"))
+    assert applying["phase"] == "apply"
+    # When the step between the passes runs again (a retry after it had planned the second pass)
+    checked = PlanResult(
+        bucket=stack.settings.bucket,
+        chunks_key=ctx.work_key(task_id, "chunks.json"),
+        chunk_count=ranges,
+        total=0,
+    )
+    again = pipeline.finalize(ctx, FinalizeInput(task_id=task_id, plan=checked))
+    # Then it answers the plan of the second pass again, and checks or journals nothing anew
+    assert again["next_plan"]["chunks_key"] == ctx.work_key(task_id, f"chunks-from-{ranges}.json")
+    assert again["next_plan"]["chunk_count"] == stack.task(task_id).chunk_count == ranges + 1
+    assert ctx.objects.get_json(ctx.work_key(task_id, "context.json")) == applying
+    # and the load then ends as it would have: every row once
+    gate.release()
+    task = stack.wait(task_id)
+    assert task.state is TaskState.SUCCESS, task.task_output
+    assert json.loads(task.task_output)["succeeded"] == 20
+    assert stored_states(stack, range(first, first + 4)) == 20

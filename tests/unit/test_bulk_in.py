@@ -1,48 +1,17 @@
-"""The streaming pieces of loads through S3 (``functions/logic/bulk_in.py``): lines read from pieces cut
-anywhere, batches that keep file line numbers, and loader errors renumbered to the file's lines."""
+"""The streaming pieces of loads through S3 (``functions/logic/bulk_in.py``): an export read from pieces
+cut anywhere, batches that keep file line numbers, and loader errors renumbered to the file's lines.
+Lines read from byte ranges: ``test_upload_ranges.py``."""
 
 from __future__ import annotations
 
 import io
 
-import pytest
-
 from functions.errors import BadRequest
-from functions.logic import bulk_in, loaders
+from functions.logic import bulk_in
 
 
 def pieces_of(data: bytes, size: int) -> list[bytes]:
     return [data[start : start + size] for start in range(0, len(data), size)]
-
-
-@pytest.mark.parametrize("size", [1, 2, 3, 7, 1000])
-def test_lines_are_the_same_whatever_the_pieces(size):
-    # A BOM, CRLF endings, a line separator inside a string, a multi-byte character cut across pieces
-    text = '\ufeff{"a": "é"}\r\n\n{"b": "x\u2028y"}\n{"c": "€"}'
-    lines = list(bulk_in.text_lines(pieces_of(text.encode("utf-8"), size)))
-    assert lines == loaders.split_lines(text.removeprefix("\ufeff"))
-    assert lines == ['{"a": "é"}', "", '{"b": "x\u2028y"}', '{"c": "€"}']
-
-
-def test_a_byte_that_is_not_utf8_names_its_line():
-    data = b'{"a": 1}\n{"b": 2}\n{"c": "\xff"}\n'
-    with pytest.raises(BadRequest, match=r"^line 3: the data file must be UTF-8 text"):
-        list(bulk_in.text_lines(pieces_of(data, 4)))
-
-
-def test_an_endless_line_is_refused_before_it_is_held(monkeypatch):
-    monkeypatch.setattr(bulk_in, "MAX_LINE_CHARS", 100)
-    data = b"{}\n" + b"x" * 1000
-    read = []
-
-    def pieces():
-        for piece in pieces_of(data, 10):
-            read.append(piece)
-            yield piece
-
-    with pytest.raises(BadRequest, match=r"^line 2: longer than 100 characters"):
-        list(bulk_in.text_lines(pieces()))
-    assert len(read) < 20  # stopped after about 100 characters, not at the end of the file
 
 
 def test_batches_skip_blank_ones_and_count_the_lines_before_them():

@@ -1,8 +1,10 @@
 """``data_load`` and ``course_import``: a data file or a course export uploaded to S3, loaded as a task.
 
 The transport of large inputs (``functions/logic/bulk_in.py``); what each kind of data means stays
-with its loader. Plan checks and journals the upload; each Map item applies a run of journal chunks
-(units of progress: rows); Finalize commits the load and deletes the upload.
+with its loader. A course import's Plan reads and journals the export; a data load's file is
+checked and journaled by a first pass of the Map (one item per byte range), then applied by a
+second. Each item of the applying pass applies a run of journal chunks (units of progress: rows);
+Finalize commits the load and deletes the upload.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.logic import bulk_in, loaders, uploads
 from functions.logic.permissions import Permission
-from functions.logic.registry import ChunkWork, RunContext, TaskType, register
+from functions.logic.registry import ChunkWork, NextPhase, RunContext, TaskType, register
 from functions.models.access import Principal
 from functions.models.tasks import ChunkDescriptor, Counters, Task
 
@@ -102,6 +104,8 @@ class DataLoad(_UploadedLoad):
     finalizing_step = "Committing the load"
     done_step = "Load complete"
 
+    checking_step = "Checking the file"
+
     def validate(
         self, ctx: RunContext, principal: Principal, course_id: str, task_input: BaseModel
     ) -> BaseModel:
@@ -110,7 +114,60 @@ class DataLoad(_UploadedLoad):
 
     def prepare(self, ctx: RunContext, task: Task, task_input: BaseModel) -> dict[str, Any]:
         given = cast(DataLoadInput, task_input)
-        return _snapshot(bulk_in.begin_data_load(ctx, task, given.kind, given.upload_id))
+        return bulk_in.begin_data_load(ctx, task, given.kind, given.upload_id).model_dump(mode="json")
+
+    # Phase 1 ("check"): one Map item per byte range of the file, in parallel; no rows counted yet
+    # (the file's rows are known once every range is read). Phase 2 ("apply"): the journal chunks.
+    def plan_population(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
+    ) -> tuple[list[int], int]:
+        if snapshot["phase"] == "check":
+            ctx.tasks.set_step(task.task_id, self.checking_step)
+            return list(range(snapshot["ranges"])), 0
+        return super().plan_population(ctx, task, task_input, snapshot)
+
+    def plan_chunk_size(self, ctx: RunContext, snapshot: dict[str, Any]) -> int:
+        return 1 if snapshot["phase"] == "check" else CHUNKS_PER_ITEM
+
+    def plan_concurrency(self, ctx: RunContext, snapshot: dict[str, Any], requested: int) -> int:
+        if snapshot["phase"] == "check":
+            return requested  # ranges are independent
+        return super().plan_concurrency(ctx, snapshot, requested)
+
+    def process_chunk(
+        self,
+        ctx: RunContext,
+        task: Task,
+        task_input: BaseModel,
+        snapshot: dict[str, Any],
+        chunk: ChunkDescriptor,
+    ) -> ChunkWork:
+        if snapshot["phase"] != "check":
+            return super().process_chunk(ctx, task, task_input, snapshot, chunk)
+        check = bulk_in.CheckSnapshot.model_validate(snapshot)
+        ctx.tasks.set_step(
+            task.task_id, f"{self.checking_step}: {len(task.done_chunks):,} of {check.ranges:,} parts read"
+        )
+        for index in chunk.user_ids:
+            bulk_in.check_range(ctx, task, check, index)
+        return ChunkWork()
+
+    def next_phase(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
+    ) -> NextPhase | None:
+        if snapshot["phase"] != "check":
+            return None
+        sealed = bulk_in.seal_checked(ctx, task, bulk_in.CheckSnapshot.model_validate(snapshot))
+        return NextPhase(
+            snapshot=_snapshot(sealed),
+            population=list(range(sealed.chunk_count)),
+            total=sealed.rows,
+            step=self.running_step,
+        )
+
+    def abandon(self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]) -> None:
+        if snapshot.get("phase") == "check":
+            bulk_in.abandon_unsealed(ctx, task, bulk_in.CheckSnapshot.model_validate(snapshot))
 
 
 @register
