@@ -69,6 +69,19 @@ def run_task(stack, course_id: str, task_type: str, task_input: dict[str, Any], 
     return stack.wait(body["task_id"])
 
 
+def run_uncounted_wait(stack, course_id: str, task_input: dict[str, Any]):
+    """Submit and wait on the execution (Step Functions calls), so that the DynamoDB and S3 requests
+    counted are the task's own, not the test's polling of the task."""
+    status, body = stack.api(
+        "POST", course_path(course_id, "tasks"), "admin", {"task_type": "data_load", "input": task_input}
+    )
+    assert status == 202, body
+    deadline = time.monotonic() + WAIT_S
+    while stack.executions_running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return stack.task(body["task_id"])
+
+
 def stored_states(stack, user_ids: range) -> int:
     courses = CourseRepository(stack.settings)
     return sum(len(courses.read_states(COURSE_ID, problem, list(user_ids))) for problem in PROBLEMS)
@@ -86,7 +99,7 @@ def test_a_state_load_through_s3_is_checked_in_batches_and_written_whole(stack, 
     upload_id = upload(stack, COURSE_ID, "data_load", ("\n".join(lines) + "\n").encode())
     stack.counter.reset()
     # When the data_load task runs
-    task = run_task(stack, COURSE_ID, "data_load", {"kind": "state", "upload_id": upload_id})
+    task = run_uncounted_wait(stack, COURSE_ID, {"kind": "state", "upload_id": upload_id})
     # Then every row is written, counted as progress, and summed over the batches
     assert task.state is TaskState.SUCCESS, task.task_output
     output = json.loads(task.task_output)
@@ -98,7 +111,9 @@ def test_a_state_load_through_s3_is_checked_in_batches_and_written_whole(stack, 
     assert len(enrolled) == 6
     # Bounded requests: the whole task (upload read, journal, apply, commit) for 30 rows
     dynamodb = stack.counter.total("dynamodb")
-    assert dynamodb < 150, stack.counter.by_operation("dynamodb")
+    # (the task's own requests only: the test waits on the execution, not by reading the task;
+    # 90 measured, the retirement check's BatchGetItem per journal chunk among them)
+    assert dynamodb < 120, stack.counter.by_operation("dynamodb")
     # And the course is free again, the upload deleted, the journal gone
     assert LoadsRepository(stack.settings).get_pending(COURSE_ID) is None
     objects = ObjectStore(stack.settings)
@@ -311,19 +326,6 @@ def test_a_death_while_applying_a_ranged_load_is_rolled_forward_in_file_order(
 
 class ProcessDiedLike(RuntimeError):
     """An applying Map item that stops (its Lambda crashed): not a retryable error."""
-
-
-def run_uncounted_wait(stack, course_id: str, task_input: dict[str, Any]):
-    """Submit and wait on the execution (Step Functions calls), so that the DynamoDB and S3 requests
-    counted are the task's own, not the test's polling of the task."""
-    status, body = stack.api(
-        "POST", course_path(course_id, "tasks"), "admin", {"task_type": "data_load", "input": task_input}
-    )
-    assert status == 202, body
-    deadline = time.monotonic() + WAIT_S
-    while stack.executions_running() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return stack.task(body["task_id"])
 
 
 def test_requests_per_thousand_rows_are_bounded(stack):
