@@ -152,10 +152,10 @@ def seed(settings: Settings, count: int = 300) -> None:
         access.put_principal(principal)
 
 
-def _start(chunk_size: int, learner_count: int) -> Iterator[Stack]:
+def _start(chunk_size: int, learner_count: int, **more: Any) -> Iterator[Stack]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         settings = provision(
-            Settings(chunk_size=chunk_size, max_concurrency=4),
+            Settings(chunk_size=chunk_size, max_concurrency=4, **more),
             ROUTER,
             SECRET_VALUES,
         )
@@ -180,11 +180,29 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture
 def small_chunks_stack() -> Iterator[Stack]:
-    """The hand-made courses without learners (tests add their own); chunks of 3 learners or rows."""
-    yield from _start(chunk_size=3, learner_count=0)
+    """The hand-made courses without learners (tests add their own); chunks of 3 learners or rows.
+
+    Courses spread over 4 shards, so the staff tasks tested on it (certificates, cohorts, batch
+    enrollment) read and write learners where a sharded course keeps them.
+    """
+    yield from _start(chunk_size=3, learner_count=0, learner_shards=4)
 
 
 @pytest.fixture
 def big_stack() -> Iterator[Stack]:
     """2,000 learners, default chunk size (500): for counting requests at realistic scale."""
     yield from _start(chunk_size=500, learner_count=2000)
+
+
+@pytest.fixture
+def sharded_stack() -> Iterator[Stack]:
+    """The 300 learners with courses spread over 8 shards (as deployed), chunks of 100."""
+    yield from _start(chunk_size=100, learner_count=300, learner_shards=8)
+
+
+@pytest.fixture(scope="module")
+def scale_stack() -> Iterator[Stack]:
+    """Courses spread over 8 shards, chunks of 2,500 learners, 4 Map children at once: what a course
+    of tens of thousands runs with (several chunks per child). One per module: its tests share the
+    big courses they seed (each test uses its own course)."""
+    yield from _start(chunk_size=2500, learner_count=300, learner_shards=8)

@@ -202,6 +202,8 @@ def email_settings(**overrides: Any) -> Settings:
         "email_public_base_url": "https://api.test",
         "email_from": "course-mail@example.org",
         "email_platform_name": "Test Platform",
+        # Recipients are chosen from a sharded course (the roster index of every shard, merged).
+        "learner_shards": 4,
     }
     values.update(overrides)
     return Settings(**values)
