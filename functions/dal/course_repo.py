@@ -57,6 +57,12 @@ _AFTER = "~"
 _SHARDS: dict[tuple[str, str], int] = {}
 
 
+def forget_shard_counts() -> None:
+    """Drop the remembered shard counts: the tables were created anew (a local stack, one per test),
+    so the same table and course names may now hold a course with another shard count."""
+    _SHARDS.clear()
+
+
 def shard_of(user_id: int, shards: int) -> int:
     """The shard of a learner: a stable hash (the same in every process), spread evenly."""
     return zlib.crc32(str(user_id).encode()) % shards if shards > 1 else 0

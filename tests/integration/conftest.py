@@ -152,10 +152,22 @@ def seed(settings: Settings, count: int = 300) -> None:
         access.put_principal(principal)
 
 
+def fresh_settings(**values: Any) -> Settings:
+    """A new stack's settings: these values, the defaults for the rest.
+
+    Settings read ITASK_* from the environment, where an earlier stack of this process exported its
+    own (export_settings): dropped first, so one stack's 8 shards (or any other setting) never leak
+    into the next one's.
+    """
+    for name in Settings.model_fields:
+        os.environ.pop(f"ITASK_{name.upper()}", None)
+    return Settings(**values)
+
+
 def _start(chunk_size: int, learner_count: int, **more: Any) -> Iterator[Stack]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         settings = provision(
-            Settings(chunk_size=chunk_size, max_concurrency=4, **more),
+            fresh_settings(chunk_size=chunk_size, max_concurrency=4, **more),
             ROUTER,
             SECRET_VALUES,
         )

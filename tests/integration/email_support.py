@@ -28,7 +28,7 @@ from functions.settings import Settings
 from tests.helpers.api import course_path
 from tests.helpers.course import hand_course
 from tests.helpers.mailbox import Mailbox
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, fresh_settings
 
 _courses = itertools.count(1)
 START = datetime(2026, 9, 7, tzinfo=UTC)
@@ -206,7 +206,7 @@ def email_settings(**overrides: Any) -> Settings:
         "learner_shards": 4,
     }
     values.update(overrides)
-    return Settings(**values)
+    return fresh_settings(**values)
 
 
 def start_stack(settings: Settings, send_rate: float = 500.0) -> Iterator[Stack]:

@@ -25,7 +25,7 @@ from itask.local.event_delivery import EventDelivery
 from itask.local.http_adapter import build_event
 from tests.helpers.api import course_path
 from tests.helpers.lti_standins import tls_files
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, fresh_settings
 
 COURSE = "course-v1:LtiX+L101+2026"
 HOST = "lti.test"
@@ -83,7 +83,7 @@ def lti_settings(**overrides: Any) -> Settings:
         "lti_content_url": "https://content.example/courses/{course_id}/jump_to/{usage_id}",
     }
     values.update(overrides)
-    return Settings(**values)
+    return fresh_settings(**values)
 
 
 def setup_course(stack: Stack, learners: range) -> None:
