@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     # One (the default) suits courses up to some 100,000 learners; the deployed stack sets 8, which
     # keeps a million-learner course's reads and writes under each partition's limits.
     learner_shards: int = Field(default=1, ge=1, le=64)
+    # A range-planned population of at most this many learners is scanned by Plan itself (one range
+    # read per shard, no scan functions, no Cut state): the fixed cost of the parallel scan (a function,
+    # a summary object and a read of the run's snapshot per shard) is most of a small report's
+    # requests. Plan gives up past it, so its work stays bounded; 0 always scans in parallel.
+    plan_inline_learners: int = Field(default=20_000, ge=0, le=200_000)
     report_url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     # A running task whose execution has ended for this long is failed by the sweeper.
     sweeper_grace_seconds: int = Field(default=120, ge=0)

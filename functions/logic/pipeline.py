@@ -1,11 +1,12 @@
 """The generic pipeline every task type runs on.
 
-    Plan ─┬─ (explicit population) ──────────────────────────────┐
+    Plan ─┬─ (explicit population, or range-planned and small) ──┐
           └─ (range-planned) ScanShard x shards, in parallel ─ Cut ┴─ Map(ProcessChunk) ─ MergePrepare
        ─ MergePart x parts, in parallel ─ Finalize            any failure ─> MarkFailed
 
-No step walks the population serially or holds it: Plan and Cut do O(shards) work, the shard scans
-run side by side, each Map child processes a group of consecutive chunks, and the report is
+No step walks a large population serially or holds it: Plan scans the shards itself only up to
+``plan_inline_learners`` learners (then gives up: bounded work), Cut does O(shards) work, the shard
+scans run side by side, each Map child processes a group of consecutive chunks, and the report is
 assembled by multipart upload parts that different functions fill (or copy) at the same time.
 """
 
@@ -107,6 +108,11 @@ def plan(
     ctx.objects.put_json(ctx.work_key(task_id, CONTEXT), snapshot)
     if task_type.planning_for(task_input) is registry.Planning.LEARNER_RANGES:
         shards = ctx.courses.shard_count(task.course_id)
+        summaries = _scan_inline(ctx, task, task_type, task_input, snapshot, shards)
+        if summaries is not None:
+            chunks = cut_ranges(summaries, task_type.plan_chunk_size(ctx, snapshot))
+            units = sum(int(summary["units"]) for summary in summaries)
+            return _publish(ctx, task, task_type, snapshot, chunks, units, requested)
         logger.info("task planned by shard", extra={"task_id": task_id, "shards": shards})
         return PlanResult(
             bucket=ctx.objects.bucket,
@@ -117,6 +123,37 @@ def plan(
     user_ids, total = task_type.plan_population(ctx, task, task_input, snapshot)
     chunks = list(_chunks(user_ids, task_type.plan_chunk_size(ctx, snapshot)))
     return _publish(ctx, task, task_type, snapshot, chunks, total, requested)
+
+
+def _scan_inline(
+    ctx: registry.RunContext,
+    task: Task,
+    task_type: registry.TaskType,
+    task_input: Any,
+    snapshot: dict[str, Any],
+    shards: int,
+) -> list[dict[str, Any]] | None:
+    """The shards' summaries, scanned here, if the population has at most ``plan_inline_learners``.
+
+    None past that bound (the parallel scan takes over): Plan reads at most about that many keys,
+    however large the course.
+    """
+    limit = ctx.settings.plan_inline_learners
+    if limit <= 0:
+        return None
+    seen = 0
+    summaries = []
+    for shard in range(shards):
+        summary = ShardSummary(shard, max(limit, 2))
+        for user_id, units in task_type.scan_shard(ctx, task, task_input, snapshot, shard):
+            seen += 1
+            if seen > limit:
+                logger.info("population too large to plan inline", extra={"task_id": task.task_id})
+                return None
+            summary.add(user_id, units)
+        summaries.append(summary.as_dict())
+    logger.info("task planned inline", extra={"task_id": task.task_id, "shards": shards, "learners": seen})
+    return summaries
 
 
 def _chunks(user_ids: Iterable[int], size: int) -> Iterator[ChunkDescriptor]:

@@ -225,3 +225,39 @@ def test_every_shard_holds_a_fair_share_and_reads_merge_in_order(scale_stack):
         1150,
         1299,
     ]
+
+
+def test_a_small_course_is_planned_inline_into_the_same_report(scale_stack, monkeypatch):
+    # Given the 300 learners spread over 8 shards, and a grade report planned by the parallel shard
+    # scans (this module's stack never plans inline)
+    course = "course-v1:TestX+G101+2026"
+    scanned, scanned_calls = run(scale_stack, course, "grade_course")
+    scanned_report = report_bytes(scale_stack, course, scanned["report_name"])
+    # When Plan may scan up to 1,000 learners itself (settings are read at invocation)
+    monkeypatch.setenv("ITASK_PLAN_INLINE_LEARNERS", "1000")
+    before = {name: stats.count for name, stats in scale_stack.router.stats.items()}
+    inline, inline_calls = run(scale_stack, course, "grade_course")
+    invoked = {name: stats.count - before.get(name, 0) for name, stats in scale_stack.router.stats.items()}
+    # Then no shard was scanned by a function of its own, the report is the same to the byte (names
+    # aside), and the run took at least the 8 scan functions and their 8 summary objects fewer requests
+    assert invoked.get("scan-shard", 0) == 0 and invoked["plan"] == 1, invoked
+    for output in (scanned, inline):
+        assert (output["attempted"], output["total"]) == (300, 300)
+    assert report_bytes(scale_stack, course, inline["report_name"]) == scanned_report
+    fewer = sum(scanned_calls.values()) - sum(inline_calls.values())
+    assert fewer >= 16 and inline_calls[("s3", "PutObject")] <= scanned_calls[("s3", "PutObject")] - 8, (
+        scanned_calls,
+        inline_calls,
+    )
+
+
+def test_past_its_bound_plan_leaves_the_scan_to_the_shards(scale_stack, monkeypatch):
+    # Given the 300 learners over 8 shards, and Plan allowed to scan at most 100 learners itself
+    monkeypatch.setenv("ITASK_PLAN_INLINE_LEARNERS", "100")
+    before = {name: stats.count for name, stats in scale_stack.router.stats.items()}
+    # When a grade report runs
+    output, _ = run(scale_stack, "course-v1:TestX+G101+2026", "grade_course")
+    invoked = {name: stats.count - before.get(name, 0) for name, stats in scale_stack.router.stats.items()}
+    # Then Plan gave up and every shard was scanned by its own function, then cut (plan's second state)
+    assert invoked["scan-shard"] == 8 and invoked["plan"] == 2, invoked
+    assert (output["attempted"], output["total"]) == (300, 300)
