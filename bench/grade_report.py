@@ -41,7 +41,12 @@ def _wait_execution(sfn: Any, arn: str, timeout_s: float = 3600) -> str:
 
 
 def run_one(
-    learners: int, chunk_size: int, concurrency: int, task_types: list[str], shards: int = 1
+    learners: int,
+    chunk_size: int,
+    concurrency: int,
+    task_types: list[str],
+    shards: int = 1,
+    plan_inline: int | None = None,
 ) -> list[dict[str, Any]]:
     from bench.instrument import Recorder
 
@@ -54,7 +59,12 @@ def run_one(
 
     stack = LocalStack(
         Path(tempfile.mkdtemp(prefix="itask-bench-")),
-        settings=Settings(chunk_size=chunk_size, max_concurrency=concurrency, learner_shards=shards),
+        settings=Settings(
+            chunk_size=chunk_size,
+            max_concurrency=concurrency,
+            learner_shards=shards,
+            **({} if plan_inline is None else {"plan_inline_learners": plan_inline}),
+        ),
         rule_interval_s=3600,
     )
     info = stack.start()
@@ -166,6 +176,8 @@ def _measure(
         "aws_per_1000": round(totals.requests() * per_thousand, 1),
         "dynamodb_by_operation": dict(sorted(dynamodb.items())),
         "s3_by_operation": dict(sorted(s3.items())),
+        # inline: Plan scanned the shards itself; parallel: a ScanShard function per shard, then Cut
+        "planning": "parallel" if "scan-shard" in invocations else "inline",
         "requests": requests,
         "invocations": invocations,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -299,6 +311,8 @@ BEFORE_MEMORY = {"api": 512, "plan": 1024, "process-chunk": 1024, "finalize": 10
 def forecasts_for(
     before: list[dict[str, Any]], after: list[dict[str, Any]]
 ) -> list[tuple[str, dict[str, Any]]]:
+    """The 1M models. ``after`` must be runs with parallel shard scans: what a million learners take
+    (Plan scans only small populations itself), so the scan functions' work is there to scale."""
     from bench.forecast import forecast
     from functions.catalog import FUNCTIONS
 
@@ -348,6 +362,17 @@ def main() -> int:
         action="store_true",
         help="no second, traced run per report (tracemalloc slows a loaded machine past moto's timeouts)",
     )
+    parser.add_argument(
+        "--plan-inline",
+        type=int,
+        default=None,
+        help="ITASK_PLAN_INLINE_LEARNERS for the measured runs (default: the setting's default)",
+    )
+    parser.add_argument(
+        "--no-scan-runs",
+        action="store_true",
+        help="no second run per size with the shards scanned in parallel (the runs the 1M model scales)",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--merge-one", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -357,7 +382,8 @@ def main() -> int:
     if args.skip_memory:
         os.environ["ITASK_BENCH_SKIP_MEMORY"] = "1"  # read by the measuring children
     if args.one:
-        print(json.dumps(run_one(args.one, chunk_size, args.concurrency, args.types, shards)))
+        found = run_one(args.one, chunk_size, args.concurrency, args.types, shards, args.plan_inline)
+        print(json.dumps(found))
         return 0
     if args.merge_one:
         total, part = (int(value) for value in args.merge_one.split(":"))
@@ -366,8 +392,13 @@ def main() -> int:
     if args.from_json:
         return render(args, json.loads((ROOT / args.from_json).read_text()))
     results: list[dict[str, Any]] = []
-    for learners in args.learners:
-        print(f"{', '.join(args.types)}: {learners:,} learners ...", flush=True)
+    scan_results: list[dict[str, Any]] = []
+    runs = [(learners, args.plan_inline, results) for learners in args.learners]
+    if not args.no_scan_runs and args.plan_inline != 0:
+        runs += [(learners, 0, scan_results) for learners in args.learners]
+    for learners, plan_inline, into in runs:
+        how = "" if plan_inline is None else f" (ITASK_PLAN_INLINE_LEARNERS={plan_inline})"
+        print(f"{', '.join(args.types)}: {learners:,} learners{how} ...", flush=True)
         found = _child(
             [
                 "--one",
@@ -380,12 +411,13 @@ def main() -> int:
                 str(args.concurrency),
                 "--types",
                 *args.types,
+                *([] if plan_inline is None else ["--plan-inline", str(plan_inline)]),
             ]
         )
         if found is None:
             return 1
         for result in found:
-            results.append(result)
+            into.append(result)
             chunk_cpu = result["invocations"].get("process-chunk", {}).get("cpu_seconds", 0)
             print(
                 f"  {result['task_type']}: {result['wall_s']} s, DynamoDB {result['dynamodb_per_1000']}/1k "
@@ -414,7 +446,13 @@ def main() -> int:
         states = [(run["task_type"], run["state"]) for run in local_load["runs"]]
         print(f"  {local_load['status_reads']}, runs {states}", flush=True)
     command = "make bench  # = python bench/grade_report.py " + " ".join(sys.argv[1:])
-    measured = {"command": command, "results": results, "merges": merges, "local_load": local_load}
+    measured = {
+        "command": command,
+        "results": results,
+        "scan_results": scan_results,
+        "merges": merges,
+        "local_load": local_load,
+    }
     if args.json_out:
         (ROOT / args.json_out).write_text(json.dumps(measured, indent=1))
     return render(args, measured)
@@ -434,14 +472,15 @@ def _local_load_from(path: Path) -> dict[str, Any]:
 def render(args: argparse.Namespace, measured: dict[str, Any]) -> int:
     """Forecasts from the measurements, printed and (with --write) written as Markdown."""
     results, merges = measured["results"], measured["merges"]
-    for result in results:
+    scan_results = measured.get("scan_results") or []
+    for result in [*results, *scan_results]:
         _drop_event_poller(result)
     local_load = measured.get("local_load")
     if args.local_load_json:
         local_load = _local_load_from(ROOT / args.local_load_json)
     before_path = ROOT / args.before
     before = json.loads(before_path.read_text())["results"] if before_path.exists() else []
-    forecasts = forecasts_for(before, results)
+    forecasts = forecasts_for(before, scan_results or results)
     for label, model in forecasts:
         print(
             f"  forecast {label} {model['task_type']}: {model['wall_s']} s, ${model['total_usd']}", flush=True
@@ -452,7 +491,9 @@ def render(args: argparse.Namespace, measured: dict[str, Any]) -> int:
         command = measured.get("command") or "python bench/grade_report.py (command not recorded)"
         if args.from_json:
             command += f"`, rendered by `python bench/grade_report.py {' '.join(sys.argv[1:])}"
-        write_markdown(ROOT / args.write, command, before, results, merges, forecasts, local_load, NOTES)
+        write_markdown(
+            ROOT / args.write, command, before, results, merges, forecasts, local_load, NOTES, scan_results
+        )
         print(f"wrote {args.write}")
     return 0
 

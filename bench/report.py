@@ -42,7 +42,16 @@ def _peaks(peaks: dict[str, Any]) -> str:
     return f"{peaks.get('process-chunk')} / {peaks.get('plan')} / {peaks.get('finalize')} MiB"
 
 
-def comparison_table(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[str]:
+def _design(result: dict[str, Any]) -> str:
+    """ "after", with how it was planned: Plan scanned the shards itself, or a function per shard did."""
+    if result.get("planning") == "parallel":
+        return "after, parallel shard scans"
+    return "after" if "planning" not in result else "after, Plan scans (default)"
+
+
+def comparison_table(
+    before: list[dict[str, Any]], after: list[dict[str, Any]], scans: list[dict[str, Any]] | None = None
+) -> list[str]:
     lines = [
         "| report | learners | design | DynamoDB / 1,000 | S3 / 1,000 | Lambda invokes / 1,000 | "
         "all AWS / 1,000 | Plan work (whole) | Finalize work (whole) | CPU per learner in a chunk | "
@@ -52,10 +61,12 @@ def comparison_table(before: list[dict[str, Any]], after: list[dict[str, Any]]) 
     for result in after:
         for label, found in (
             ("before", _find(before, result["task_type"], result["learners"])),
-            ("after", result),
+            (_design(result), result),
+            ("", _find(scans or [], result["task_type"], result["learners"])),
         ):
             if found is None:
                 continue
+            label = label or _design(found)
             n = found["learners"]
             peaks = found["handler_peak_traced_mb"]
             plan_functions = {"plan", "scan-shard"} & set(found["invocations"]) or {"plan"}
@@ -128,6 +139,7 @@ def write_markdown(
     forecasts: list[tuple[str, dict[str, Any]]],
     local_load: dict[str, Any] | None,
     notes: str,
+    scans: list[dict[str, Any]] | None = None,
 ) -> None:
     lines = [
         "# Benchmarks",
@@ -143,9 +155,12 @@ def write_markdown(
         "over HTTP on the embedded stack. *Before* is the first design (main at b6e54ce: one partition per",
         "course, Plan reading every enrollment, chunks of 500 each one Map child, Finalize reading every",
         "part), measured with the same instrumentation and stored in `bench/results/before-main.json`;",
-        "*after* is this run.",
+        "*after* is this run: with the default settings (Plan scans a population of up to",
+        "`ITASK_PLAN_INLINE_LEARNERS` = 20,000 itself) and again with `ITASK_PLAN_INLINE_LEARNERS=0` (a",
+        "ScanShard function per shard, then Cut: what a course past that size runs, and what the model",
+        "below scales).",
         "",
-        *comparison_table(before, after),
+        *comparison_table(before, after, scans),
         "",
         "Requests by operation (service.Operation count):",
         "",
@@ -154,11 +169,18 @@ def write_markdown(
         found = _find(before, result["task_type"], result["learners"])
         if found is not None:
             lines.append(f"* before, {found['task_type']}, {found['learners']:,}: {operations(found)}")
-        lines.append(f"* after, {result['task_type']}, {result['learners']:,}: {operations(result)}")
+        lines.append(
+            f"* {_design(result)}, {result['task_type']}, {result['learners']:,}: {operations(result)}"
+        )
+        scanned = _find(scans or [], result["task_type"], result["learners"])
+        if scanned is not None:
+            name = f"{_design(scanned)}, {scanned['task_type']}, {scanned['learners']:,}"
+            lines.append(f"* {name}: {operations(scanned)}")
     lines += ["", "## A million learners on AWS: a model", ""]
     lines += [
         "Computed by `bench/forecast.py` from the two runs above (1,000 and 10,000 learners) of each",
-        "design: the requests each function made by operation, the capacity units of the items it read",
+        "design (for *after*: the runs with parallel shard scans, the path a million learners take):",
+        "the requests each function made by operation, the capacity units of the items it read",
         "and wrote, the bytes it moved and the CPU it used, scaled to 1,000,000 learners and laid out as",
         "the state machine runs them. **A model, not a measurement**; its assumptions follow the tables.",
         "",
