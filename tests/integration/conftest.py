@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,36 +153,58 @@ def seed(settings: Settings, count: int = 300) -> None:
         access.put_principal(principal)
 
 
-def fresh_settings(**values: Any) -> Settings:
-    """A new stack's settings: these values, the defaults for the rest.
+@contextmanager
+def exported(settings: Settings) -> Iterator[None]:
+    """export_settings for one stack's life, then the ITASK_* environment as it was before.
 
-    Settings read ITASK_* from the environment, where an earlier stack of this process exported its
-    own (export_settings): dropped first, so one stack's 8 shards (or any other setting) never leak
-    into the next one's.
+    Settings read ITASK_* from the environment, so a stack's exported values (e.g. 8 shards) would
+    otherwise become the next stack's in this process (a 1-shard course read over 4 or 8 shards);
+    what a test set before its stack (monkeypatch) is kept and honoured.
     """
-    for name in Settings.model_fields:
-        os.environ.pop(f"ITASK_{name.upper()}", None)
-    return Settings(**values)
+    before = _itask_environment()
+    export_settings(settings)
+    try:
+        yield
+    finally:
+        _restore_environment(before)
+
+
+def _itask_environment() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name.startswith("ITASK_")}
+
+
+def _restore_environment(before: dict[str, str]) -> None:
+    for name in set(_itask_environment()) - set(before):
+        del os.environ[name]
+    os.environ.update(before)
+
+
+@pytest.fixture(autouse=True)
+def _environment_of_the_test() -> Iterator[None]:
+    """Whatever a test exports without a stack fixture (export_settings mid-test) ends with it."""
+    before = _itask_environment()
+    yield
+    _restore_environment(before)
 
 
 def _start(chunk_size: int, learner_count: int, **more: Any) -> Iterator[Stack]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         settings = provision(
-            fresh_settings(chunk_size=chunk_size, max_concurrency=4, **more),
+            Settings(chunk_size=chunk_size, max_concurrency=4, **more),
             ROUTER,
             SECRET_VALUES,
         )
-        export_settings(settings)
-        seed(settings, learner_count)
-        stack = Stack(settings, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
-        try:
-            yield stack
-        finally:
-            stack.hooks.close()  # release whatever a test still holds, so its executions can end
-            AWS_FAULTS.clear()
-            deadline = time.monotonic() + WAIT_S
-            while stack.executions_running() and time.monotonic() < deadline:
-                time.sleep(0.05)
+        with exported(settings):
+            seed(settings, learner_count)
+            stack = Stack(settings, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
+            try:
+                yield stack
+            finally:
+                stack.hooks.close()  # release whatever a test still holds, so its executions can end
+                AWS_FAULTS.clear()
+                deadline = time.monotonic() + WAIT_S
+                while stack.executions_running() and time.monotonic() < deadline:
+                    time.sleep(0.05)
 
 
 @pytest.fixture

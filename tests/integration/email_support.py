@@ -28,7 +28,7 @@ from functions.settings import Settings
 from tests.helpers.api import course_path
 from tests.helpers.course import hand_course
 from tests.helpers.mailbox import Mailbox
-from tests.integration.conftest import Stack, fresh_settings
+from tests.integration.conftest import Stack
 
 _courses = itertools.count(1)
 START = datetime(2026, 9, 7, tzinfo=UTC)
@@ -206,31 +206,31 @@ def email_settings(**overrides: Any) -> Settings:
         "learner_shards": 4,
     }
     values.update(overrides)
-    return fresh_settings(**values)
+    return Settings(**values)
 
 
 def start_stack(settings: Settings, send_rate: float = 500.0) -> Iterator[Stack]:
     from moto import mock_aws
 
     from itask.local.email_resources import ses_quota
-    from itask.local.resources import export_settings, provision
+    from itask.local.resources import provision
     from tests.helpers.gates import Hooks
-    from tests.integration.conftest import AWS_FAULTS, COUNTER, ROUTER, SECRET_VALUES, seed
+    from tests.integration.conftest import AWS_FAULTS, COUNTER, ROUTER, SECRET_VALUES, exported, seed
 
     ses_quota(send_rate)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         provisioned = provision(settings, ROUTER, SECRET_VALUES)
-        export_settings(provisioned)
-        seed(provisioned, 10)
-        stack = Stack(provisioned, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
-        try:
-            yield stack
-        finally:
-            stack.hooks.close()
-            AWS_FAULTS.clear()
-            deadline = time.monotonic() + 60
-            while stack.executions_running() and time.monotonic() < deadline:
-                time.sleep(0.05)
+        with exported(provisioned):
+            seed(provisioned, 10)
+            stack = Stack(provisioned, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
+            try:
+                yield stack
+            finally:
+                stack.hooks.close()
+                AWS_FAULTS.clear()
+                deadline = time.monotonic() + 60
+                while stack.executions_running() and time.monotonic() < deadline:
+                    time.sleep(0.05)
 
 
 def wait_for(condition: Any, timeout_s: float = 60.0, what: str = "condition") -> Any:

@@ -25,7 +25,7 @@ from itask.local.event_delivery import EventDelivery
 from itask.local.http_adapter import build_event
 from tests.helpers.api import course_path
 from tests.helpers.lti_standins import tls_files
-from tests.integration.conftest import Stack, fresh_settings
+from tests.integration.conftest import Stack
 
 COURSE = "course-v1:LtiX+L101+2026"
 HOST = "lti.test"
@@ -83,7 +83,7 @@ def lti_settings(**overrides: Any) -> Settings:
         "lti_content_url": "https://content.example/courses/{course_id}/jump_to/{usage_id}",
     }
     values.update(overrides)
-    return fresh_settings(**values)
+    return Settings(**values)
 
 
 def setup_course(stack: Stack, learners: range) -> None:
@@ -265,22 +265,22 @@ def start_stack(settings: Settings) -> Iterator[Stack]:
     """Like the conftest's stack, with LTI settings; waits for every execution before the mock ends."""
     from moto import mock_aws
 
-    from itask.local.resources import export_settings, provision
+    from itask.local.resources import provision
     from tests.helpers.gates import Hooks
-    from tests.integration.conftest import AWS_FAULTS, COUNTER, ROUTER, SECRET_VALUES, seed
+    from tests.integration.conftest import AWS_FAULTS, COUNTER, ROUTER, SECRET_VALUES, exported, seed
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         provisioned = provision(settings, ROUTER, SECRET_VALUES)
-        export_settings(provisioned)
-        seed(provisioned, 10)
-        stack = Stack(provisioned, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
-        try:
-            yield stack
-        finally:
-            stack.hooks.close()
-            AWS_FAULTS.clear()
-            deadline = time.monotonic() + 60
-            while (stack.executions_running() or passback_executions_running(stack)) and (
-                time.monotonic() < deadline
-            ):
-                time.sleep(0.05)
+        with exported(provisioned):
+            seed(provisioned, 10)
+            stack = Stack(provisioned, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
+            try:
+                yield stack
+            finally:
+                stack.hooks.close()
+                AWS_FAULTS.clear()
+                deadline = time.monotonic() + 60
+                while (stack.executions_running() or passback_executions_running(stack)) and (
+                    time.monotonic() < deadline
+                ):
+                    time.sleep(0.05)

@@ -21,14 +21,14 @@ from functions.settings import Settings
 from itask.local.persistence import StateStore
 from itask.local.resources import export_settings, provision
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID
-from tests.integration.conftest import ROUTER, SECRET_VALUES, fresh_settings, seed
+from tests.integration.conftest import ROUTER, SECRET_VALUES, seed
 
 REPORT = "reports/abc/TestX_G101_2026_grade_report_2026-01-02-030405.csv"
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _world() -> Settings:
-    settings = provision(fresh_settings(chunk_size=100, max_concurrency=4), ROUTER, SECRET_VALUES)
+    settings = provision(Settings(chunk_size=100, max_concurrency=4), ROUTER, SECRET_VALUES)
     export_settings(settings)
     return settings
 
