@@ -464,3 +464,30 @@ def _index_partition(
         found = (generation, partitions)
         _index_maps[key] = found
     return found[1].get(hash_value, ([], [], []))
+
+
+# DynamoDB answers in milliseconds; the local server shares one process (and its GIL) with every
+# function, so on a loaded machine one answer can wait longer than PynamoDB's 30 s read timeout and
+# a report ends FAILURE for no fault of its own (issue #8 item 13). Locally only: wait longer.
+LOCAL_PYNAMODB_READ_TIMEOUT_S = 600
+
+
+def patient_pynamodb(read_timeout_s: int = LOCAL_PYNAMODB_READ_TIMEOUT_S) -> None:
+    """Give every PynamoDB model of the functions a longer read timeout (its connection is made anew)."""
+    import importlib
+    import pkgutil
+
+    from pynamodb.models import Model
+
+    import functions.dal
+
+    for module in pkgutil.iter_modules(functions.dal.__path__):  # every model is defined by then
+        importlib.import_module(f"functions.dal.{module.name}")
+    pending: list[type[Model]] = [Model]
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        meta = getattr(model, "Meta", None)
+        if meta is not None and model is not Model:
+            meta.read_timeout_seconds = read_timeout_s
+            model._connection = None
