@@ -66,6 +66,9 @@ def run_one(
             **({} if plan_inline is None else {"plan_inline_learners": plan_inline}),
         ),
         rule_interval_s=3600,
+        # A throwaway stack: no snapshots (saving one scans every table, which on moto costs
+        # minutes at these sizes; it held a finished 10,000-learner run in stop()).
+        persist=False,
     )
     info = stack.start()
     assert stack.settings is not None and stack.router is not None

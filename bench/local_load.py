@@ -99,6 +99,9 @@ def run(courses: int, learners: int, shards: int, chunk_size: int, concurrency: 
         Path(tempfile.mkdtemp(prefix="itask-load-")),
         settings=Settings(learner_shards=shards, chunk_size=chunk_size, max_concurrency=concurrency),
         rule_interval_s=3600,
+        # A throwaway stack: no snapshots (saving one scans every table, which on moto costs
+        # minutes at these sizes; it held a finished 10,000-learner run in stop()).
+        persist=False,
     )
     info = stack.start()
     assert stack.settings is not None
