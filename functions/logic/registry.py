@@ -324,7 +324,8 @@ class TaskType(ABC):
     def next_phase(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
     ) -> NextPhase | None:
-        """Called when every chunk of the Map is counted, before ``finalize``: another pass of the Map
+        """Called when every chunk of the Map is counted (in MergePrepare, before anything is merged or
+        ``finalize`` runs): another pass of the Map
         (over new chunks, numbered after those done), or None to finish. May raise to fail the task."""
         return None
 
