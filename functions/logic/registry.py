@@ -325,8 +325,8 @@ class TaskType(ABC):
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
     ) -> NextPhase | None:
         """Called when every chunk of the Map is counted (in MergePrepare, before anything is merged or
-        ``finalize`` runs): another pass of the Map
-        (over new chunks, numbered after those done), or None to finish. May raise to fail the task."""
+        ``finalize`` runs): another pass of the Map (over new chunks, numbered after those done, in
+        chunk groups like the first pass), or None to finish. May raise to fail the task."""
         return None
 
     def abandon(self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]) -> None:
