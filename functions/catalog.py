@@ -145,19 +145,34 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             900,
         ),
         FunctionSpec(
+            "scan-shard",
+            "functions.handlers.pipeline.scan_shard_handler",
+            "Count and sample one shard of a task's population",
+            1024,
+            900,
+        ),
+        # A full vCPU (1,769 MB): grading a chunk is CPU-bound.
+        FunctionSpec(
             "process-chunk",
             "functions.handlers.pipeline.process_chunk_handler",
-            "Do one chunk of a task's work",
-            1024,
+            "Do a group of chunks of a task's work",
+            1769,
             900,
             secrets=("anonymization", "email-unsubscribe"),
         ),
         FunctionSpec(
             "finalize",
             "functions.handlers.pipeline.finalize_handler",
-            "Merge chunk parts into the report and finish the task",
+            "Open the report's merge, then complete it and finish the task",
             1024,
             900,
+        ),
+        FunctionSpec(
+            "merge-part",
+            "functions.handlers.pipeline.merge_part_handler",
+            "Fill one part of a report from chunk parts (or copy one server side)",
+            1024,
+            300,
         ),
         FunctionSpec(
             "mark-failed",
@@ -334,7 +349,9 @@ LTI_ASL_FUNCTION_TOKENS: dict[str, str] = {"LtiSendFunctionArn": "lti-send"}
 # Placeholders of statemachines/instructor_task.asl.json and the function each one names.
 ASL_FUNCTION_TOKENS: dict[str, str] = {
     "PlanFunctionArn": "plan",
+    "ScanShardFunctionArn": "scan-shard",
     "ProcessChunkFunctionArn": "process-chunk",
     "FinalizeFunctionArn": "finalize",
+    "MergePartFunctionArn": "merge-part",
     "MarkFailedFunctionArn": "mark-failed",
 }

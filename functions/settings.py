@@ -30,9 +30,21 @@ class Settings(BaseSettings):
     load_journal_rows: int = Field(default=1000, ge=1, le=100_000)
     state_machine_arn: str = ""
     event_bus_name: str = "itask"
-    # Learners per chunk of the Map; Map concurrency.
-    chunk_size: int = Field(default=500, ge=1, le=5000)
-    max_concurrency: int = Field(default=20, ge=1, le=10000)
+    # Learners per chunk (a CSV part, a ledger entry, a unit of resume); Map children at once. A
+    # child runs ceil(chunks / max_concurrency) consecutive chunks (one read per shard for them all),
+    # at most max_chunks_per_item, so a run is one wave of children up to that size.
+    chunk_size: int = Field(default=5000, ge=1, le=50_000)
+    max_concurrency: int = Field(default=200, ge=1, le=10000)
+    max_chunks_per_item: int = Field(default=16, ge=1, le=1000)
+    # Partitions a new course's learner items are spread over (kept on the course once created).
+    # One (the default) suits courses up to some 100,000 learners; the deployed stack sets 8, which
+    # keeps a million-learner course's reads and writes under each partition's limits.
+    learner_shards: int = Field(default=1, ge=1, le=64)
+    # A range-planned population of at most this many learners is scanned by Plan itself (one range
+    # read per shard, no scan functions, no Cut state): the fixed cost of the parallel scan (a function,
+    # a summary object and a read of the run's snapshot per shard) is most of a small report's
+    # requests. Plan gives up past it, so its work stays bounded; 0 always scans in parallel.
+    plan_inline_learners: int = Field(default=20_000, ge=0, le=200_000)
     report_url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     # A running task whose execution has ended for this long is failed by the sweeper.
     sweeper_grace_seconds: int = Field(default=120, ge=0)

@@ -60,3 +60,9 @@ ENV_SITE_NAME: Final = "ITASK_SITE_NAME"
 ENV_PLATFORM_NAME: Final = "ITASK_PLATFORM_NAME"
 ENV_EMAIL_PLATFORM_NAME: Final = "ITASK_EMAIL_PLATFORM_NAME"
 ENV_LTI_CONTENT_URL: Final = "ITASK_LTI_CONTENT_URL"
+ENV_LEARNER_SHARDS: Final = "ITASK_LEARNER_SHARDS"
+
+# New courses' learner items are spread over this many partitions (see functions/dal/course_repo.py
+# and BENCHMARKS.md for the arithmetic: a million-learner report reads about 800 MB in seconds, and a
+# course-wide rescore writes two items per learner; a partition serves 3,000 RCU / 1,000 WCU a second).
+LEARNER_SHARDS: Final = 8

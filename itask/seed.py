@@ -229,8 +229,14 @@ def seed_staff(settings: Settings, course_id: str) -> list[str]:
 
 
 def seed_course(
-    settings: Settings, course_id: str = DEMO_COURSE, learners: int = 2000, seed: int = 42
+    settings: Settings,
+    course_id: str = DEMO_COURSE,
+    learners: int = 2000,
+    seed: int = 42,
+    with_state: bool = False,
 ) -> SeedSummary:
+    """The demo course and its learners; ``with_state``: also their problem state (StudentModule rows)
+    on the exams' problems, as upstream keeps it next to the grades."""
     rng = random.Random(seed)
     start = datetime(2026, 9, 7, tzinfo=UTC)
     course = demo_course(course_id, start)
@@ -293,6 +299,8 @@ def seed_course(
             sheets.append((user_id, scores))
     courses.put_enrollments(enrollments)
     courses.put_score_sheets(course_id, sheets)
+    if with_state:
+        courses.put_states(_exam_states(course, sheets, rng))
     extras = [
         run(settings, course_id, enrollments, random.Random(f"{seed}-{name}")) for name, run in all_seeders()
     ]
@@ -305,6 +313,36 @@ def seed_course(
         problems=sum(len(p) for p in problems_of.values()),
         extras=extras,
     )
+
+
+def _exam_states(
+    course: Course, sheets: list[tuple[int, dict[str, ProblemScore]]], rng: random.Random
+) -> list[Any]:
+    """Problem state behind the exam scores (attempts, score, when), one row per answered problem."""
+    from functions.models.state import ProblemState
+
+    exams = {
+        problem
+        for block in course.blocks.values()
+        if block.category == "sequential" and (block.format or "").endswith("Exam")
+        for unit in block.children
+        for problem in course.blocks[unit].children
+    }
+    return [
+        ProblemState(
+            course_id=course.course_id,
+            user_id=user_id,
+            problem_id=problem_id,
+            attempts=rng.randint(1, 3),
+            earned=score.earned,
+            possible=score.possible,
+            first_attempted=score.first_attempted,
+            modified=score.first_attempted,
+        )
+        for user_id, scores in sheets
+        for problem_id, score in scores.items()
+        if problem_id in exams
+    ]
 
 
 def _answer(response: Any, right: bool, rng: random.Random) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from functions.dal import tables
-from functions.dal.learner_records import enrollment_key
+from functions.dal.course_repo import CourseRepository
 from functions.dal.tables import PAY_PER_REQUEST, EnrollmentItem
 from functions.models.certificates import AllowlistEntry, GenerationHistory
 from functions.settings import Settings
@@ -85,6 +85,7 @@ class CertificateRepository:
         tables.bind(settings)
         tables.bind_models(settings, "courses_table", (AllowlistItem, HistoryItem, VerifyItem))
         self._region = settings.region
+        self._courses = CourseRepository(settings)  # where a learner's enrollment item is
 
     # ---- allowlist ----
     def add_to_allowlist(self, course_id: str, entry: AllowlistEntry) -> None:
@@ -100,7 +101,7 @@ class CertificateRepository:
         try:
             with TransactWrite(connection=Connection(region=self._region)) as transaction:
                 transaction.update(
-                    EnrollmentItem(*enrollment_key(course_id, entry.user_id)),
+                    EnrollmentItem(*self._courses.enrollment_key(course_id, entry.user_id)),
                     actions=[EnrollmentItem.allowlisted.set(True)],
                     condition=EnrollmentItem.pk.exists() & (EnrollmentItem.is_active == True),  # noqa: E712
                 )
@@ -118,7 +119,7 @@ class CertificateRepository:
         try:
             with TransactWrite(connection=Connection(region=self._region)) as transaction:
                 transaction.update(
-                    EnrollmentItem(*enrollment_key(course_id, user_id)),
+                    EnrollmentItem(*self._courses.enrollment_key(course_id, user_id)),
                     actions=[EnrollmentItem.allowlisted.set(False)],
                     condition=EnrollmentItem.pk.exists(),
                 )

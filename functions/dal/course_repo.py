@@ -1,10 +1,19 @@
-"""Course content and learner data, laid out so a chunk of learners is a couple of Query pages."""
+"""Course content and learner data, laid out so a chunk of learners is a handful of Query pages.
+
+A course's learner items (enrollment, score sheet, problem state) are spread over a fixed number of
+partitions, ``shards``, chosen when the course is created (``ITASK_LEARNER_SHARDS``) and kept on the
+course item: ``<course>#L<n>`` with n = crc32(user id) mod shards. So no partition holds a whole
+large course (DynamoDB serves about 3,000 read and 1,000 write units a second per partition), and
+planning reads the shards in parallel. Within a shard, a learner's enrollment and score sheet sit
+side by side (``L#<uid>#E``, ``L#<uid>#S``): one range query reads both for a range of learners.
+"""
 
 from __future__ import annotations
 
+import heapq
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -16,6 +25,7 @@ from functions.dal.faults import response_code
 from functions.dal.item_limits import first_problem, item_problem
 from functions.dal.state_limits import surely_storable
 from functions.dal.tables import (
+    ROSTER_ATTRIBUTES,
     CertificateMap,
     CourseGroupsItem,
     CourseItem,
@@ -28,24 +38,49 @@ from functions.dal.tables import (
     connection,
 )
 from functions.models.content import ProblemDefinition
-from functions.models.course import Certificate, Course, Enrollment, Learner, ProblemScore
+from functions.models.course import Certificate, Course, Enrollment, Learner, Score, StoredScore
 from functions.models.email import EnrollmentView
 from functions.models.state import ProblemState
 from functions.settings import Settings
 
 COURSE_SK = "COURSE"
 GROUPS_SK = "GROUPS"
-ENROLLMENT_PREFIX = "E#"
-SCORES_PREFIX = "S#"
+LEARNER_PREFIX = "L#"
+ENROLLMENT_SUFFIX = "#E"
+SCORES_SUFFIX = "#S"
+# A deleted enrollment's tombstone, in the learner's shard: sorts before ``L#`` and ``M#``, so no
+# range a reader of enrollments, score sheets or states asks for holds it (nor the sparse indexes:
+# it has none of their keys).
 TOMBSTONE_PREFIX = "EDEL#"
 PROBLEM_PREFIX = "P#"
 STATE_PREFIX = "M#"
 _CONDITIONAL_FAILED = "ConditionalCheckFailedException"
 _SHEET_WRITE_ATTEMPTS = 8
+# DynamoDB's limits on one request: 100 items per transaction, 25 per batch write.
+TRANSACTION_ITEMS = 100
+# After every "<uid>#..." key of one learner and before the next one's ("~" follows "#" and digits).
+_AFTER = "~"
+# Shard counts never change once a course has one: kept for the life of the process.
+_SHARDS: dict[tuple[str, str], int] = {}
+
+
+def forget_shard_counts() -> None:
+    """Drop the remembered shard counts: the tables were created anew (a local stack, one per test),
+    so the same table and course names may now hold a course with another shard count."""
+    _SHARDS.clear()
+
+
+def shard_of(user_id: int, shards: int) -> int:
+    """The shard of a learner: a stable hash (the same in every process), spread evenly."""
+    return zlib.crc32(str(user_id).encode()) % shards if shards > 1 else 0
+
+
+def learner_pk(course_id: str, shard: int) -> str:
+    return f"{course_id}#L{shard}"
 
 
 def enrollment_sk(user_id: int) -> str:
-    return f"{ENROLLMENT_PREFIX}{user_id:012d}"
+    return f"{LEARNER_PREFIX}{user_id:012d}{ENROLLMENT_SUFFIX}"
 
 
 def tombstone_sk(user_id: int) -> str:
@@ -61,57 +96,74 @@ def _condition_failed(error: TransactWriteError) -> bool:
 
 
 def scores_sk(user_id: int) -> str:
-    return f"{SCORES_PREFIX}{user_id:012d}"
-
-
-class EnrollmentKey(NamedTuple):
-    """What the planner reads of each enrollment to decide the population."""
-
-    user_id: int
-    mode: str
-    is_active: bool
+    return f"{LEARNER_PREFIX}{user_id:012d}{SCORES_SUFFIX}"
 
 
 def state_sk(problem_id: str, user_id: int) -> str:
     return f"{STATE_PREFIX}{problem_id}#{user_id:012d}"
 
 
-def encode_score(score: ProblemScore) -> list[Any]:
+def user_id_of(sk: str) -> int:
+    """The user id in a learner item's sort key (``L#<uid>#E``, ``M#<block>#<uid>``)."""
+    if sk.startswith(LEARNER_PREFIX):
+        return int(sk[len(LEARNER_PREFIX) : len(LEARNER_PREFIX) + 12])
+    return int(sk.rsplit("#", 1)[1])
+
+
+class EnrollmentKey(NamedTuple):
+    """What planning reads of each enrollment (the roster index): to choose and order a population."""
+
+    user_id: int
+    username: str
+    email: str
+    mode: str
+    is_active: bool
+    user_is_active: bool = True
+    cohort: str | None = None
+
+
+def _roster_entry(raw: dict[str, Any]) -> EnrollmentKey:
+    return EnrollmentKey(
+        int(raw["user_id"]["N"]),
+        raw.get("username", {}).get("S", ""),
+        raw.get("email", {}).get("S", ""),
+        raw.get("mode", {}).get("S", "audit"),
+        raw.get("is_active", {}).get("BOOL", True),
+        # Absent on items written before the flag existed: an account is active by default.
+        raw.get("user_is_active", {}).get("BOOL", True),
+        raw.get("cohort", {}).get("S"),
+    )
+
+
+# ---- score sheets: zlib-compressed JSON {block: [earned, possible, epoch or null]} ----
+def encode_score(score: Score) -> list[Any]:
     epoch = None if score.first_attempted is None else round(score.first_attempted.timestamp(), 3)
     return [score.earned, score.possible, epoch]
 
 
-def encode_scores(scores: dict[str, ProblemScore]) -> str:
-    return json.dumps({block: encode_score(score) for block, score in scores.items()}, separators=(",", ":"))
+def encode_sheet(entries: dict[str, list[Any]]) -> bytes:
+    return zlib.compress(json.dumps(entries, separators=(",", ":")).encode(), 6)
 
 
-def decode_scores(text: str) -> dict[str, ProblemScore]:
-    decoded = {}
-    for block, (earned, possible, epoch) in json.loads(text or "{}").items():
-        first = None if epoch is None else datetime.fromtimestamp(float(epoch), UTC)
-        decoded[block] = ProblemScore(earned=float(earned), possible=float(possible), first_attempted=first)
-    return decoded
+def encode_scores(scores: Mapping[str, Score]) -> bytes:
+    return encode_sheet({block: encode_score(score) for block, score in scores.items()})
 
 
-def _save_changed_sheet(item: ScoreSheetItem, changes: dict[str, ProblemScore | None]) -> bool:
-    """Apply the changes and write on the version read; False when another writer got there first."""
-    scores = json.loads(item.scores or "{}")
-    for problem_id, score in changes.items():
-        if score is None:
-            scores.pop(problem_id, None)
-        else:
-            scores[problem_id] = encode_score(score)
-    if not scores and item.version is None:
-        return True  # nothing to remove from a sheet that does not exist
-    item.scores = json.dumps(scores, separators=(",", ":"))
-    item.updated = datetime.now(UTC)
-    try:
-        item.save()  # conditional on the version read (VersionAttribute)
-    except PutError as error:
-        if response_code(error) != _CONDITIONAL_FAILED:
-            raise
-        return False
-    return True
+def decode_sheet(data: bytes | None) -> dict[str, list[Any]]:
+    # Decoded to text first: json.loads on bytes sniffs the encoding every time.
+    return json.loads(zlib.decompress(data).decode()) if data else {}
+
+
+def decode_scores(data: bytes | None) -> dict[str, StoredScore]:
+    """A sheet's scores as plain tuples (no model object, no validation: we wrote them)."""
+    make = tuple.__new__  # StoredScore(...) goes through a generated wrapper: twice the cost
+    from_epoch = datetime.fromtimestamp
+    return {
+        block: make(
+            StoredScore, (float(earned), float(possible), None if epoch is None else from_epoch(epoch, UTC))
+        )
+        for block, (earned, possible, epoch) in decode_sheet(data).items()
+    }
 
 
 def state_from_item(item: StateItem, course_id: str) -> ProblemState:
@@ -129,9 +181,9 @@ def state_from_item(item: StateItem, course_id: str) -> ProblemState:
     )
 
 
-def _state_item(state: ProblemState) -> StateItem:
+def _state_item(state: ProblemState, pk: str) -> StateItem:
     return StateItem(
-        state.course_id,
+        pk,
         state_sk(state.problem_id, state.user_id),
         user_id=state.user_id,
         problem_id=state.problem_id,
@@ -140,7 +192,7 @@ def _state_item(state: ProblemState) -> StateItem:
         earned=state.earned,
         possible=state.possible,
         first_attempted=state.first_attempted,
-        modified=state.modified,
+        modified=state.modified or datetime.now(UTC),
         seed=state.seed,
     )
 
@@ -175,11 +227,35 @@ def certificate_of(cert: CertificateMap) -> Certificate:
     )
 
 
-def _enrollment_item(enrollment: Enrollment) -> EnrollmentItem:
+def _raw_certificate(raw: dict[str, Any]) -> Certificate:
+    """A certificate from a raw map attribute (a bulk read), values as ``certificate_of`` gives them."""
+
+    def text(name: str) -> str | None:
+        return raw.get(name, {}).get("S")
+
+    def moment(name: str) -> datetime | None:
+        value = text(name)
+        return None if value is None else _DATETIME.deserialize(value)
+
+    return Certificate.model_construct(
+        status=raw["status"]["S"],
+        mode=raw["mode"]["S"],
+        grade=text("grade"),
+        verify_uuid=text("verify_uuid"),
+        created=moment("created"),
+        modified=moment("modified"),
+        task_id=text("task_id"),
+        error_reason=text("error_reason"),
+    )
+
+
+def _enrollment_item(enrollment: Enrollment, pk: str) -> EnrollmentItem:
     cert = enrollment.certificate
     return EnrollmentItem(
-        enrollment.course_id,
+        pk,
         enrollment_sk(enrollment.user_id),
+        course_id=enrollment.course_id,
+        roster=pk,
         user_key=f"U#{enrollment.user_id}",
         user_id=enrollment.user_id,
         username=enrollment.username,
@@ -202,7 +278,7 @@ def _enrollment(item: EnrollmentItem) -> Enrollment:
     cert = item.certificate
     groups = item.experiment_groups.as_dict() if item.experiment_groups is not None else {}
     return Enrollment(
-        course_id=item.pk,
+        course_id=item.course_id,
         user_id=int(item.user_id),
         username=item.username,
         email=item.email,
@@ -220,10 +296,39 @@ def _enrollment(item: EnrollmentItem) -> Enrollment:
     )
 
 
+def _raw_enrollment(raw: dict[str, Any]) -> Enrollment:
+    """An enrollment from a raw item (a bulk read): no model instance per item, same values."""
+    created = raw.get("created")
+    groups = raw.get("experiment_groups", {}).get("M", {})
+    cert = raw.get("certificate", {}).get("M")
+    return Enrollment.model_construct(
+        course_id=raw["course_id"]["S"],
+        user_id=int(raw["user_id"]["N"]),
+        username=raw["username"]["S"],
+        email=raw["email"]["S"],
+        mode=raw.get("mode", {}).get("S", "audit"),
+        is_active=raw.get("is_active", {}).get("BOOL", True),
+        created=None if created is None or "S" not in created else _DATETIME.deserialize(created["S"]),
+        user_is_active=raw.get("user_is_active", {}).get("BOOL", True),
+        id_verified=raw.get("id_verified", {}).get("BOOL", False),
+        cohort=raw.get("cohort", {}).get("S"),
+        team=raw.get("team", {}).get("S"),
+        experiment_groups={str(k): str(next(iter(v.values()))) for k, v in groups.items()},
+        allowlisted=raw.get("allowlisted", {}).get("BOOL", False),
+        certificate=None if not cert else _raw_certificate(cert),
+        source_version=None if "source_version" not in raw else int(raw["source_version"]["N"]),
+    )
+
+
+_DATETIME = EnrollmentItem.created
+
+
 class CourseRepository:
     def __init__(self, settings: Settings):
         bind(settings)
         self._region = settings.region
+        self._table = settings.courses_table
+        self._default_shards = settings.learner_shards
 
     # ---- the course ----
     def get_course(self, course_id: str) -> Course | None:
@@ -231,24 +336,73 @@ class CourseRepository:
             item = CourseItem.get(course_id, COURSE_SK)
         except DoesNotExist:
             return None
+        self._remember(course_id, item.shards)
         return Course.model_validate_json(zlib.decompress(item.data))
 
     def course_exists(self, course_id: str) -> bool:
         try:
-            CourseItem.get(course_id, COURSE_SK, attributes_to_get=["pk"])
+            item = CourseItem.get(course_id, COURSE_SK, attributes_to_get=["pk", "shards"])
         except DoesNotExist:
             return False
+        self._remember(course_id, item.shards)
         return True
 
     def put_course(self, course: Course) -> None:
-        _course_item(course).save()
+        """Create or update a course; its shard count is chosen the first time and then kept."""
+        data = zlib.compress(course.model_dump_json().encode(), level=6)
+        item = CourseItem(course.course_id, COURSE_SK)
+        item.update(
+            actions=[
+                CourseItem.data.set(data),
+                CourseItem.version.set(course.version),
+                CourseItem.updated.set(datetime.now(UTC)),
+                CourseItem.shards.set(CourseItem.shards | self._default_shards),
+            ]
+        )
+        self._remember(course.course_id, item.shards)
+
+    # ---- shards ----
+    def _remember(self, course_id: str, shards: Any) -> None:
+        if shards is not None:
+            _SHARDS[(self._table, course_id)] = int(shards)
+
+    def shard_count(self, course_id: str) -> int:
+        """How many partitions hold the course's learners (the setting's default for no course)."""
+        found = _SHARDS.get((self._table, course_id))
+        if found is None:
+            try:
+                item = CourseItem.get(course_id, COURSE_SK, attributes_to_get=["shards"])
+                found = int(item.shards) if item.shards is not None else self._default_shards
+            except DoesNotExist:
+                return self._default_shards  # not remembered: a course created later decides
+            _SHARDS[(self._table, course_id)] = found
+        return found
+
+    def learner_pk(self, course_id: str, user_id: int) -> str:
+        return learner_pk(course_id, shard_of(user_id, self.shard_count(course_id)))
+
+    def _by_shard(self, course_id: str, user_ids: Iterable[int]) -> dict[str, list[int]]:
+        shards = self.shard_count(course_id)
+        found: dict[str, list[int]] = {}
+        for user_id in sorted(set(user_ids)):
+            found.setdefault(learner_pk(course_id, shard_of(user_id, shards)), []).append(user_id)
+        return found
+
+    def _shard_pks(self, course_id: str) -> list[str]:
+        return [learner_pk(course_id, shard) for shard in range(self.shard_count(course_id))]
 
     # ---- learners ----
+    def enrollment_key(self, course_id: str, user_id: int) -> tuple[str, str]:
+        """(partition, sort key) of a learner's enrollment item: the one place that knows where it is."""
+        return self.learner_pk(course_id, user_id), enrollment_sk(user_id)
+
     def put_enrollments(self, enrollments: Iterable[Enrollment]) -> None:
         written = list(enrollments)
         with EnrollmentItem.batch_write() as batch:
             for enrollment in written:
-                batch.save(_enrollment_item(enrollment))
+                batch.save(
+                    _enrollment_item(enrollment, self.learner_pk(enrollment.course_id, enrollment.user_id))
+                )
         self._note_groups(written)
 
     def put_enrollments_if_newer(self, enrollments: Iterable[Enrollment]) -> int:
@@ -261,16 +415,17 @@ class CourseRepository:
             if version is None:
                 raise ValueError("put_enrollments_if_newer needs a source_version")
             try:
+                pk = self.learner_pk(enrollment.course_id, enrollment.user_id)
                 with self._transaction() as transaction:
                     transaction.condition_check(
                         EnrollmentTombstoneItem,
-                        enrollment.course_id,
+                        pk,
                         tombstone_sk(enrollment.user_id),
                         condition=EnrollmentTombstoneItem.pk.does_not_exist()
                         | (EnrollmentTombstoneItem.source_version < version),
                     )
                     transaction.save(
-                        _enrollment_item(enrollment),
+                        _enrollment_item(enrollment, pk),
                         condition=EnrollmentItem.source_version.does_not_exist()
                         | (EnrollmentItem.source_version < version),
                     )
@@ -289,16 +444,17 @@ class CourseRepository:
         applied = 0
         now = datetime.now(UTC)
         for user_id, version in deletes:
+            pk = self.learner_pk(course_id, user_id)
             try:
                 with self._transaction() as transaction:
                     transaction.delete(
-                        EnrollmentItem(course_id, enrollment_sk(user_id)),
+                        EnrollmentItem(pk, enrollment_sk(user_id)),
                         condition=EnrollmentItem.source_version.does_not_exist()
                         | (EnrollmentItem.source_version < version),
                     )
                     transaction.save(
                         EnrollmentTombstoneItem(
-                            course_id, tombstone_sk(user_id), source_version=version, deleted=now
+                            pk, tombstone_sk(user_id), source_version=version, deleted=now
                         ),
                         condition=EnrollmentTombstoneItem.pk.does_not_exist()
                         | (EnrollmentTombstoneItem.source_version < version),
@@ -312,7 +468,7 @@ class CourseRepository:
 
     def enrollment_tombstones(self, course_id: str, user_ids: Iterable[int]) -> dict[int, int]:
         """user id -> the version of its deleted enrollment, for those of these users that have one."""
-        keys = [(course_id, tombstone_sk(user_id)) for user_id in set(user_ids)]
+        keys = [(self.learner_pk(course_id, user_id), tombstone_sk(user_id)) for user_id in set(user_ids)]
         return {
             int(item.sk[len(TOMBSTONE_PREFIX) :]): int(item.source_version)
             for item in EnrollmentTombstoneItem.batch_get(keys, consistent_read=True)
@@ -344,13 +500,13 @@ class CourseRepository:
             return set(), set()
         return set(item.cohorts or ()), set(item.modes or ())
 
-    def put_score_sheets(self, course_id: str, sheets: Iterable[tuple[int, dict[str, ProblemScore]]]) -> None:
+    def put_score_sheets(self, course_id: str, sheets: Iterable[tuple[int, Mapping[str, Score]]]) -> None:
         now = datetime.now(UTC)
         with ScoreSheetItem.batch_write() as batch:
             for user_id, scores in sheets:
                 batch.save(
                     ScoreSheetItem(
-                        course_id,
+                        self.learner_pk(course_id, user_id),
                         scores_sk(user_id),
                         user_id=user_id,
                         scores=encode_scores(scores),
@@ -358,75 +514,202 @@ class CourseRepository:
                     )
                 )
 
-    def iter_enrollment_keys(self, course_id: str) -> Iterator[EnrollmentKey]:
-        """Every enrollment of the course in user-id order, reading only what planning needs."""
-        for item in EnrollmentItem.query(
-            course_id,
-            EnrollmentItem.sk.startswith(ENROLLMENT_PREFIX),
-            attributes_to_get=["user_id", "mode", "is_active"],
+    def iter_enrollment_keys(self, course_id: str, shard: int | None = None) -> Iterator[EnrollmentKey]:
+        """The enrollments of one shard (or of the whole course) in user-id order: planning's reads.
+
+        From the sparse roster index: small items, a few thousand per Query page.
+        """
+        if shard is None:
+            yield from heapq.merge(
+                *(self.iter_enrollment_keys(course_id, n) for n in range(self.shard_count(course_id)))
+            )
+            return
+        for raw in self._raw_query(
+            learner_pk(course_id, shard), None, index="course-roster", attributes=ROSTER_ATTRIBUTES
         ):
-            yield EnrollmentKey(int(item.user_id), item.mode, bool(item.is_active))
+            yield _roster_entry(raw)
 
     def iter_audience(self, course_id: str) -> Iterator[EnrollmentView]:
-        """Every enrollment of the course in user-id order, with what email targets choose by (pages
-        of a projected Query: no request per learner)."""
-        for item in EnrollmentItem.query(
-            course_id,
-            EnrollmentItem.sk.startswith(ENROLLMENT_PREFIX),
-            attributes_to_get=["user_id", "mode", "is_active", "user_is_active", "cohort"],
-        ):
-            yield EnrollmentView(
-                int(item.user_id),
-                item.mode,
-                bool(item.is_active),
-                True if item.user_is_active is None else bool(item.user_is_active),
-                item.cohort,
-            )
+        """Every enrollment of the course in user-id order, with what email targets choose by (the
+        roster index, shard by shard, merged: no request per learner)."""
+        for key in self.iter_enrollment_keys(course_id):
+            yield EnrollmentView(key.user_id, key.mode, key.is_active, key.user_is_active, key.cohort)
 
     def read_enrollments(self, course_id: str, user_ids: list[int]) -> dict[int, Enrollment]:
-        """These learners' enrollments: one key range (Query pages of 1 MB), whatever their number."""
-        if not user_ids:
-            return {}
-        wanted = set(user_ids)
-        return {
-            int(item.user_id): _enrollment(item)
-            for item in EnrollmentItem.query(
-                course_id, EnrollmentItem.sk.between(enrollment_sk(min(wanted)), enrollment_sk(max(wanted)))
-            )
-            if int(item.user_id) in wanted
-        }
+        """These learners' enrollments (one BatchGetItem per 100: they are spread over the shards)."""
+        return self.get_enrollments(course_id, user_ids)
 
-    def set_problem_score(
-        self, course_id: str, user_id: int, problem_id: str, score: ProblemScore | None
-    ) -> None:
+    def read_roster_range(self, course_id: str, first: int, last: int) -> list[EnrollmentKey]:
+        """Roster entries (no scores) of learners first..last, every shard, by user id."""
+        low = f"{LEARNER_PREFIX}{first:012d}#"
+        high = f"{LEARNER_PREFIX}{min(last, 10**12 - 1):012d}{_AFTER}"
+        found = [
+            _roster_entry(raw)
+            for pk in self._shard_pks(course_id)
+            for raw in self._raw_query(
+                pk, EnrollmentItem.sk.between(low, high), index="course-roster", attributes=ROSTER_ATTRIBUTES
+            )
+        ]
+        found.sort()
+        return found
+
+    def read_learner_range(self, course_id: str, first: int, last: int) -> list[Learner]:
+        """Enrolled learners with ids first..last (every shard), by user id, each with its scores.
+
+        One Query per shard reads enrollments and score sheets together.
+        """
+        low = f"{LEARNER_PREFIX}{first:012d}#"
+        high = f"{LEARNER_PREFIX}{min(last, 10**12 - 1):012d}{_AFTER}"
+        found: list[Learner] = []
+        for pk in self._shard_pks(course_id):
+            found += self._learners(self._raw_query(pk, EnrollmentItem.sk.between(low, high)))
+        found.sort(key=lambda learner: learner.enrollment.user_id)
+        return found
+
+    def read_learners(self, course_id: str, user_ids: list[int]) -> list[Learner]:
+        """The enrolled learners with these ids (sorted ascending), each with its scores.
+
+        One range query per shard holding some of them (from the smallest to the largest id there).
+        """
+        wanted = set(user_ids)
+        found: list[Learner] = []
+        for pk, ids in self._by_shard(course_id, wanted).items():
+            condition = EnrollmentItem.sk.between(enrollment_sk(ids[0]), scores_sk(ids[-1]))
+            found += [
+                learner
+                for learner in self._learners(self._raw_query(pk, condition))
+                if learner.enrollment.user_id in wanted
+            ]
+        found.sort(key=lambda learner: learner.enrollment.user_id)
+        return found
+
+    @staticmethod
+    def _learners(items: Iterable[dict[str, Any]]) -> list[Learner]:
+        enrollments: dict[int, Enrollment] = {}
+        sheets: dict[int, bytes | None] = {}
+        for raw in items:
+            sk = raw["sk"]["S"]
+            if sk.endswith(ENROLLMENT_SUFFIX):
+                enrollment = _raw_enrollment(raw)
+                enrollments[enrollment.user_id] = enrollment
+            elif sk.endswith(SCORES_SUFFIX):
+                sheets[user_id_of(sk)] = raw.get("scores", {}).get("B")
+        return [
+            Learner.model_construct(enrollment=enrollment, scores=decode_scores(sheets.get(user_id)))
+            for user_id, enrollment in enrollments.items()
+        ]
+
+    def _raw_query(
+        self,
+        pk: str,
+        condition: Any,
+        index: str | None = None,
+        attributes: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Raw items of one key range, page after page (the bulk reads skip model instances)."""
+        connection = EnrollmentItem._get_connection()
+        start = None
+        returned = 0
+        while True:
+            page = connection.query(
+                pk,
+                range_key_condition=condition,
+                index_name=index,
+                exclusive_start_key=start,
+                attributes_to_get=list(attributes) if attributes else None,
+                limit=None if limit is None else limit - returned,
+            )
+            for raw in page.get("Items", []):
+                returned += 1
+                yield raw
+            start = page.get("LastEvaluatedKey")
+            if not start or (limit is not None and returned >= limit):
+                return
+
+    def set_problem_score(self, course_id: str, user_id: int, problem_id: str, score: Score | None) -> None:
         """Change one problem's entry of a learner's score sheet (None removes it)."""
         self.update_scores(course_id, user_id, {problem_id: score})
 
-    def update_scores(self, course_id: str, user_id: int, changes: dict[str, ProblemScore | None]) -> None:
+    def update_scores(self, course_id: str, user_id: int, changes: Mapping[str, Score | None]) -> None:
         """Apply several problems' changes to a learner's score sheet in one versioned write.
 
         Read, change, write back on the version read; if another writer got there first, read again.
         """
+        pk = self.learner_pk(course_id, user_id)
         for _ in range(_SHEET_WRITE_ATTEMPTS):
             try:
-                item = ScoreSheetItem.get(course_id, scores_sk(user_id), consistent_read=True)
+                item = ScoreSheetItem.get(pk, scores_sk(user_id), consistent_read=True)
             except DoesNotExist:
-                item = ScoreSheetItem(course_id, scores_sk(user_id), user_id=user_id)
-            if _save_changed_sheet(item, changes):
+                item = ScoreSheetItem(pk, scores_sk(user_id), user_id=user_id)
+            if not _apply(item, changes):
                 return
+            try:
+                item.save()  # conditional on the version read (VersionAttribute)
+                return
+            except PutError as error:
+                if response_code(error) != _CONDITIONAL_FAILED:
+                    raise
         raise RuntimeError(f"score sheet of {user_id} in {course_id} kept changing; gave up")
 
-    def update_many_scores(self, course_id: str, changes: dict[int, dict[str, ProblemScore | None]]) -> None:
-        """``update_scores`` for many learners: their sheets read with one BatchGet per 100 learners.
+    def update_many_scores(self, course_id: str, changes: Mapping[int, Mapping[str, Score | None]]) -> None:
+        """``update_scores`` for many learners in a few round trips, with the same version checks.
 
-        A learner whose sheet changed between that read and the write is retried alone.
+        Sheets are read with one BatchGetItem per 100 learners and written back in transactions of
+        100, each write conditional on the version read. A learner whose sheet changed meanwhile
+        is retried alone (read again, change, write on the new version).
         """
-        keys = [(course_id, scores_sk(user_id)) for user_id in changes]
+        keys = [(self.learner_pk(course_id, user_id), scores_sk(user_id)) for user_id in changes]
         current = {int(item.user_id): item for item in ScoreSheetItem.batch_get(keys, consistent_read=True)}
+        pending: list[tuple[int, ScoreSheetItem]] = []
         for user_id, learner_changes in changes.items():
-            item = current.get(user_id) or ScoreSheetItem(course_id, scores_sk(user_id), user_id=user_id)
-            if not _save_changed_sheet(item, learner_changes):
-                self.update_scores(course_id, user_id, learner_changes)
+            pk = self.learner_pk(course_id, user_id)
+            item = current.get(user_id) or ScoreSheetItem(pk, scores_sk(user_id), user_id=user_id)
+            if _apply(item, learner_changes):
+                pending.append((user_id, item))
+        for start in range(0, len(pending), TRANSACTION_ITEMS):
+            batch = pending[start : start + TRANSACTION_ITEMS]
+            for user_id in self._save_sheets(batch):
+                self.update_scores(course_id, user_id, changes[user_id])
+
+    def _save_sheets(self, batch: list[tuple[int, ScoreSheetItem]]) -> list[int]:
+        """Save the sheets in transactions; the learners whose version check failed, to retry alone.
+
+        A cancelled transaction writes nothing: the sheets whose check held go again together.
+        """
+        stale: list[int] = []
+        conflicts = 0
+        while batch:
+            if len(batch) == 1:  # a transaction of one costs twice a conditional put
+                user_id, item = batch[0]
+                try:
+                    item.save()  # conditional on the version read (VersionAttribute)
+                except PutError as error:
+                    if response_code(error) != _CONDITIONAL_FAILED:
+                        raise
+                    stale.append(user_id)
+                return stale
+            try:
+                # The table's own connection: a new Connection would build a new client each time.
+                with TransactWrite(connection=ScoreSheetItem._get_connection().connection) as transaction:
+                    for _, item in batch:
+                        transaction.save(item)  # conditional on the version read
+                return stale
+            except TransactWriteError as error:
+                reasons = error.cancellation_reasons or []
+                failed = {
+                    user_id
+                    for (user_id, _), reason in zip(batch, reasons, strict=False)
+                    if reason is not None and reason.code == "ConditionalCheckFailed"
+                }
+                if not failed:
+                    conflicts += 1  # another transaction on the same sheets: go again, a few times
+                    if conflicts > _SHEET_WRITE_ATTEMPTS:
+                        raise
+                    continue
+                stale += sorted(failed)
+                batch = [(user_id, item) for user_id, item in batch if user_id not in failed]
+        return stale
 
     # ---- problem definitions ----
     def put_problems(self, course_id: str, problems: dict[str, ProblemDefinition]) -> int:
@@ -464,36 +747,78 @@ class CourseRepository:
         return problems
 
     # ---- learner state ----
-    def iter_state_user_ids(self, course_id: str, problem_id: str) -> Iterator[int]:
-        """Learners with state on the problem, ascending (reads keys only)."""
-        for item in StateItem.query(
-            course_id, StateItem.sk.startswith(f"{STATE_PREFIX}{problem_id}#"), attributes_to_get=["sk"]
+    def iter_state_user_ids(self, course_id: str, problem_id: str, shard: int | None = None) -> Iterator[int]:
+        """Learners with state on the problem in one shard (or the course), ascending (keys only)."""
+        if shard is None:
+            yield from heapq.merge(
+                *(
+                    self.iter_state_user_ids(course_id, problem_id, n)
+                    for n in range(self.shard_count(course_id))
+                )
+            )
+            return
+        for raw in self._raw_query(
+            learner_pk(course_id, shard),
+            StateItem.sk.startswith(f"{STATE_PREFIX}{problem_id}#"),
+            attributes=["sk"],
         ):
-            yield int(item.sk.rsplit("#", 1)[1])
+            yield user_id_of(raw["sk"]["S"])
+
+    def iter_problem_states(self, course_id: str, problem_id: str, limit: int) -> Iterator[ProblemState]:
+        """At most ``limit`` states of the problem, by ascending user id (every shard, merged)."""
+        if limit <= 0:
+            return
+        streams = [
+            self._states(
+                self._raw_query(pk, StateItem.sk.startswith(f"{STATE_PREFIX}{problem_id}#"), limit=limit),
+                course_id,
+            )
+            for pk in self._shard_pks(course_id)
+        ]
+        for count, state in enumerate(heapq.merge(*streams, key=lambda state: state.user_id)):
+            if count >= limit:
+                return
+            yield state
+
+    @staticmethod
+    def _states(items: Iterable[dict[str, Any]], course_id: str) -> Iterator[ProblemState]:
+        for raw in items:
+            yield state_from_item(StateItem.from_raw_data(raw), course_id)
+
+    def read_state_range(
+        self, course_id: str, problem_id: str, first: int, last: int
+    ) -> dict[int, ProblemState]:
+        """States on the problem of learners first..last, every shard: one range query per shard."""
+        low, high = state_sk(problem_id, first), state_sk(problem_id, min(last, 10**12 - 1))
+        found: dict[int, ProblemState] = {}
+        for pk in self._shard_pks(course_id):
+            for state in self._states(self._raw_query(pk, StateItem.sk.between(low, high)), course_id):
+                found[state.user_id] = state
+        return dict(sorted(found.items()))
 
     def read_states(self, course_id: str, problem_id: str, user_ids: list[int]) -> dict[int, ProblemState]:
-        """States of these learners on the problem: one range query."""
-        if not user_ids:
-            return {}
+        """States of these learners on the problem: one range query per shard holding some of them."""
         wanted = set(user_ids)
-        return {
-            int(item.user_id): state_from_item(item, course_id)
-            for item in StateItem.query(
-                course_id,
-                StateItem.sk.between(state_sk(problem_id, min(wanted)), state_sk(problem_id, max(wanted))),
-            )
-            if int(item.user_id) in wanted
-        }
+        found: dict[int, ProblemState] = {}
+        for pk, ids in self._by_shard(course_id, wanted).items():
+            condition = StateItem.sk.between(state_sk(problem_id, ids[0]), state_sk(problem_id, ids[-1]))
+            for state in self._states(self._raw_query(pk, condition), course_id):
+                if state.user_id in wanted:
+                    found[state.user_id] = state
+        return dict(sorted(found.items()))
 
     def get_state(self, course_id: str, problem_id: str, user_id: int) -> ProblemState | None:
         try:
-            return state_from_item(StateItem.get(course_id, state_sk(problem_id, user_id)), course_id)
+            item = StateItem.get(self.learner_pk(course_id, user_id), state_sk(problem_id, user_id))
         except DoesNotExist:
             return None
+        return state_from_item(item, course_id)
 
     def save_state(self, state: ProblemState) -> None:
         """Write the fields of a state (creating it if needed) without blind overwrites of others."""
-        StateItem(state.course_id, state_sk(state.problem_id, state.user_id)).update(
+        StateItem(
+            self.learner_pk(state.course_id, state.user_id), state_sk(state.problem_id, state.user_id)
+        ).update(
             actions=[
                 StateItem.user_id.set(state.user_id),
                 StateItem.problem_id.set(state.problem_id),
@@ -511,14 +836,22 @@ class CourseRepository:
         )
 
     def delete_state(self, course_id: str, problem_id: str, user_id: int) -> None:
-        StateItem(course_id, state_sk(problem_id, user_id)).delete()
+        StateItem(self.learner_pk(course_id, user_id), state_sk(problem_id, user_id)).delete()
+
+    def write_states(self, saves: Iterable[ProblemState], deletes: Iterable[tuple[str, str, int]]) -> None:
+        """Many states' writes in batches of 25 (each a whole item: a state has no other fields)."""
+        with StateItem.batch_write() as batch:
+            for state in saves:
+                batch.save(_state_item(state, self.learner_pk(state.course_id, state.user_id)))
+            for course_id, problem_id, user_id in deletes:
+                batch.delete(StateItem(self.learner_pk(course_id, user_id), state_sk(problem_id, user_id)))
 
     def put_states(self, states: Iterable[ProblemState]) -> int:
         """Bulk load (replaces whole items): for seeding and imports, not for tasks."""
         count = 0
         with StateItem.batch_write() as batch:
             for state in states:
-                batch.save(_state_item(state))
+                batch.save(_state_item(state, self.learner_pk(state.course_id, state.user_id)))
                 count += 1
         return count
 
@@ -529,38 +862,36 @@ class CourseRepository:
         """``source_bytes``: the size of the JSON line each state was read from, if it was; a state of a
         short line is proved storable without building its item (``state_limits``)."""
         if source_bytes is None:
-            return first_problem(_state_item(state) for state in states)
+            return first_problem(
+                _state_item(state, self.learner_pk(state.course_id, state.user_id)) for state in states
+            )
         for position, (state, size) in enumerate(zip(states, source_bytes, strict=True)):
-            if surely_storable(state, size, state_sk(state.problem_id, state.user_id)):
+            pk = self.learner_pk(state.course_id, state.user_id)
+            if surely_storable(state, size, state_sk(state.problem_id, state.user_id), pk):
                 continue
-            problem = item_problem(_state_item(state))
+            problem = item_problem(_state_item(state, pk))
             if problem is not None:
                 return position, problem
         return None
 
     def check_enrollments(self, enrollments: Iterable[Enrollment]) -> tuple[int, str] | None:
-        return first_problem(_enrollment_item(enrollment) for enrollment in enrollments)
+        return first_problem(
+            _enrollment_item(enrollment, self.learner_pk(enrollment.course_id, enrollment.user_id))
+            for enrollment in enrollments
+        )
 
     def check_score_changes(
-        self, course_id: str, changes: dict[int, dict[str, ProblemScore | None]]
+        self, course_id: str, changes: Mapping[int, Mapping[str, Score | None]]
     ) -> tuple[int, str] | None:
         """(user id, reason) of the first learner whose score sheet, once changed, could not be stored."""
-        keys = [(course_id, scores_sk(user_id)) for user_id in changes]
+        keys = [(self.learner_pk(course_id, user_id), scores_sk(user_id)) for user_id in changes]
         current = {int(item.user_id): item for item in ScoreSheetItem.batch_get(keys)}
         for user_id, learner_changes in changes.items():
-            scores = json.loads(current[user_id].scores or "{}") if user_id in current else {}
-            for problem_id, score in learner_changes.items():
-                if score is None:
-                    scores.pop(problem_id, None)
-                else:
-                    scores[problem_id] = encode_score(score)
-            sheet = ScoreSheetItem(
-                course_id,
-                scores_sk(user_id),
-                user_id=user_id,
-                scores=json.dumps(scores, separators=(",", ":")),
-                updated=datetime.now(UTC),
+            sheet = current.get(user_id) or ScoreSheetItem(
+                self.learner_pk(course_id, user_id), scores_sk(user_id), user_id=user_id
             )
+            if not _apply(sheet, learner_changes):  # changes the copy read; nothing is written here
+                continue
             problem = item_problem(sheet)
             if problem is not None:
                 return user_id, problem
@@ -573,6 +904,7 @@ class CourseRepository:
         now = datetime.now(UTC)
         return first_problem(_problem_item(course_id, problem, now) for problem in problems)
 
+    # ---- look-ups by user ----
     def find_user_id(self, course_id: str, identifier: str) -> int | None:
         """The enrolled learner whose username or email is ``identifier`` (one index Query)."""
         if "@" in identifier:
@@ -582,7 +914,7 @@ class CourseRepository:
                 course_id, EnrollmentItem.username == identifier, limit=1
             )
         for item in found:
-            return int(item.sk[len(ENROLLMENT_PREFIX) :])
+            return user_id_of(item.sk)
         return None
 
     def sync_user_copies(self, users: Iterable[tuple[int, str, str]]) -> int:
@@ -607,9 +939,9 @@ class CourseRepository:
             for key in EnrollmentItem.user_enrollments.query(f"U#{user_id}")
         ]
         return sorted(
-            (item.pk, int(item.user_id))
+            (item.course_id, int(item.user_id))
             for item in EnrollmentItem.batch_get(
-                keys, attributes_to_get=["pk", "user_id", "username", "email"]
+                keys, attributes_to_get=["pk", "course_id", "user_id", "username", "email"]
             )
             if (item.username, item.email) != wanted[int(item.user_id)]
         )
@@ -619,7 +951,7 @@ class CourseRepository:
         updated = 0
         for course_id, user_id, username, email in copies:
             try:
-                EnrollmentItem(course_id, enrollment_sk(user_id)).update(
+                EnrollmentItem(self.learner_pk(course_id, user_id), enrollment_sk(user_id)).update(
                     actions=[EnrollmentItem.username.set(username), EnrollmentItem.email.set(email)],
                     condition=EnrollmentItem.pk.exists()
                     & ((EnrollmentItem.username != username) | (EnrollmentItem.email != email)),
@@ -632,30 +964,32 @@ class CourseRepository:
 
     def get_enrollments(self, course_id: str, user_ids: Iterable[int]) -> dict[int, Enrollment]:
         """These learners' enrollments, whatever the order of the ids: one BatchGetItem per 100 ids."""
-        keys = [(course_id, enrollment_sk(user_id)) for user_id in set(user_ids)]
+        keys = [(self.learner_pk(course_id, user_id), enrollment_sk(user_id)) for user_id in set(user_ids)]
         return {int(item.user_id): _enrollment(item) for item in EnrollmentItem.batch_get(keys)}
 
-    def read_learners(self, course_id: str, user_ids: list[int]) -> list[Learner]:
-        """The learners with these ids (sorted ascending), each with its scores: two range queries."""
-        if not user_ids:
-            return []
-        wanted = set(user_ids)
-        first, last = min(wanted), max(wanted)
-        enrollments = {
-            int(item.user_id): _enrollment(item)
-            for item in EnrollmentItem.query(
-                course_id, EnrollmentItem.sk.between(enrollment_sk(first), enrollment_sk(last))
-            )
-            if int(item.user_id) in wanted
-        }
-        scores = {
-            int(item.user_id): decode_scores(item.scores)
-            for item in ScoreSheetItem.query(
-                course_id, ScoreSheetItem.sk.between(scores_sk(first), scores_sk(last))
-            )
-            if int(item.user_id) in enrollments
-        }
-        return [
-            Learner(enrollment=enrollments[user_id], scores=scores.get(user_id, {}))
-            for user_id in sorted(enrollments)
+    def usernames(self, course_id: str, user_ids: Iterable[int]) -> dict[int, str]:
+        """Usernames of the enrolled learners among ``user_ids`` (100 keys per request)."""
+        keys = [
+            (self.learner_pk(course_id, user_id), enrollment_sk(user_id)) for user_id in sorted(set(user_ids))
         ]
+        if not keys:
+            return {}
+        return {
+            int(item.user_id): item.username
+            for item in EnrollmentItem.batch_get(keys, attributes_to_get=["user_id", "username"])
+        }
+
+
+def _apply(item: ScoreSheetItem, changes: Mapping[str, Score | None]) -> bool:
+    """Apply the changes to a sheet read (or new); False when there is nothing to write."""
+    scores = decode_sheet(item.scores)
+    for problem_id, score in changes.items():
+        if score is None:
+            scores.pop(problem_id, None)
+        else:
+            scores[problem_id] = encode_score(score)
+    if not scores and item.version is None:
+        return False  # nothing to remove from a sheet that does not exist
+    item.scores = encode_sheet(scores)
+    item.updated = datetime.now(UTC)
+    return True

@@ -2,8 +2,9 @@
 
 Every write sets values (never adds to them) and touches only its own attributes, so doing it twice,
 or from two deliveries of one chunk at once, leaves the same item, and other writers' attributes
-(scores, groups, names) are never overwritten. Items are addressed through ``enrollment_key`` only:
-the one place that knows where a learner's enrollment item lives.
+(scores, groups, names) are never overwritten. Items are addressed through
+``CourseRepository.enrollment_key`` only: the one place that knows where (in which shard of the
+course) a learner's enrollment item lives.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 
 from pynamodb.exceptions import UpdateError
 
-from functions.dal.course_repo import certificate_map, enrollment_sk
+from functions.dal.course_repo import CourseRepository, certificate_map
 from functions.dal.faults import response_code
 from functions.dal.tables import EnrollmentItem, bind
 from functions.models.course import Certificate
@@ -21,17 +22,13 @@ from functions.settings import Settings
 _CONDITIONAL_FAILED = "ConditionalCheckFailedException"
 
 
-def enrollment_key(course_id: str, user_id: int) -> tuple[str, str]:
-    """(partition, sort key) of a learner's enrollment item in the courses table."""
-    return course_id, enrollment_sk(user_id)
-
-
 class LearnerRecords:
     def __init__(self, settings: Settings):
         bind(settings)
+        self._courses = CourseRepository(settings)
 
     def _item(self, course_id: str, user_id: int) -> EnrollmentItem:
-        return EnrollmentItem(*enrollment_key(course_id, user_id))
+        return EnrollmentItem(*self._courses.enrollment_key(course_id, user_id))
 
     def set_cohort(self, course_id: str, user_id: int, cohort: str | None) -> bool:
         """Put an enrolled learner in a cohort (None: in none). False if the learner is not enrolled."""
@@ -55,8 +52,12 @@ class LearnerRecords:
     def enroll(self, course_id: str, user_id: int, username: str, email: str, mode: str = "audit") -> None:
         """Create the enrollment (``mode``, now) or re-activate it, keeping its mode and other fields."""
         now = datetime.now(UTC)
-        self._item(course_id, user_id).update(
+        item = self._item(course_id, user_id)
+        item.update(
             actions=[
+                # The course and the shard's roster key: the course-wide indexes and planning find it.
+                EnrollmentItem.course_id.set(course_id),
+                EnrollmentItem.roster.set(item.pk),
                 EnrollmentItem.user_key.set(f"U#{user_id}"),
                 EnrollmentItem.user_id.set(user_id),
                 EnrollmentItem.username.set(username),

@@ -185,6 +185,57 @@ class ObjectStore:
         finally:
             body.close()
 
+    # ---- multipart uploads assembled by several functions (the parallel merge) ----
+    def create_multipart(self, key: str, content_type: str) -> str:
+        upload_id: str = self._s3.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=content_type
+        )["UploadId"]
+        return upload_id
+
+    def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+        etag: str = self._s3.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+        )["ETag"]
+        return etag
+
+    def upload_part_copy(self, key: str, upload_id: str, number: int, source_key: str) -> str:
+        """A part copied from a whole stored object, server side: no bytes pass through here."""
+        etag: str = self._s3.upload_part_copy(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            CopySource={"Bucket": self.bucket, "Key": source_key},
+        )["CopyPartResult"]["ETag"]
+        return etag
+
+    def complete_multipart(self, key: str, upload_id: str) -> bool:
+        """Finish an upload from its uploaded parts (listed, 1,000 a page); False if already done."""
+        parts: list[dict[str, Any]] = []
+        try:
+            for page in self._s3.get_paginator("list_parts").paginate(
+                Bucket=self.bucket, Key=key, UploadId=upload_id
+            ):
+                parts += [{"ETag": p["ETag"], "PartNumber": p["PartNumber"]} for p in page.get("Parts", [])]
+            self._s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": sorted(parts, key=lambda part: part["PartNumber"])},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "NoSuchUpload" and self.exists(key):
+                return False  # completed by an earlier attempt
+            raise
+        return True
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
+
     def exists(self, key: str) -> bool:
         try:
             self._s3.head_object(Bucket=self.bucket, Key=key)

@@ -29,7 +29,7 @@ from pynamodb.transactions import TransactWrite
 from functions.dal import tables
 from functions.dal.access_admin_repo import AccessAuditItem, audit_item, grant_sk
 from functions.dal.access_repo import IDENTITY_SK, subject_pk
-from functions.dal.course_repo import GROUPS_SK, enrollment_sk, tombstone_sk
+from functions.dal.course_repo import GROUPS_SK, CourseRepository, tombstone_sk
 from functions.dal.faults import response_code
 from functions.dal.retirement_repo import RETIRED_SK, TombstoneItem, tombstone_pk
 from functions.dal.tables import (
@@ -126,6 +126,8 @@ class OpenedxEventsRepository:
         tables.bind_models(settings, "access_table", (AccessAuditItem,))
         tables.bind_models(settings, "courses_table", (TombstoneItem,))
         self._region = settings.region
+        # Where a learner's enrollment (and its tombstone) lives: the learner's shard of the course.
+        self._courses = CourseRepository(settings)
 
     def is_retired(self, user_id: int) -> bool:
         """Whether the learner was retired (its events are then dropped)."""
@@ -180,20 +182,24 @@ class OpenedxEventsRepository:
         # The course's modes in use first: a crash after the enrollment write would leave them short
         # (a redelivery finds the enrollment already at this version). A mode is never removed there.
         CourseGroupsItem(course_id, GROUPS_SK).update(actions=[CourseGroupsItem.modes.add({mode})])
+        pk, sk = self._courses.enrollment_key(course_id, user_id)
         try:
             with TransactWrite(connection=tables.connection(self._region)) as transaction:
                 self._not_retired(transaction, user_id)
                 # A row delete (a load's ``op: delete``) as new or newer wins over this change.
                 transaction.condition_check(
                     EnrollmentTombstoneItem,
-                    course_id,
+                    pk,
                     tombstone_sk(user_id),
                     condition=EnrollmentTombstoneItem.pk.does_not_exist()
                     | (EnrollmentTombstoneItem.source_version < version),
                 )
                 transaction.update(
-                    EnrollmentItem(course_id, enrollment_sk(user_id)),
+                    EnrollmentItem(pk, sk),
                     actions=[
+                        # The course and the sparse roster index's key: an event may create the item.
+                        EnrollmentItem.course_id.set(course_id),
+                        EnrollmentItem.roster.set(pk),
                         EnrollmentItem.user_key.set(f"U#{user_id}"),
                         EnrollmentItem.user_id.set(user_id),
                         EnrollmentItem.username.set(username),
@@ -243,6 +249,7 @@ class OpenedxEventsRepository:
         """Put the learner in ``cohort`` unless a newer cohort change was applied; False when stale.
         A learner not enrolled yet gets an enrollment row (its enrollment event may come later)."""
         pk, sk = version_pk(course_id, user_id), "COHORT"
+        enrollment_pk, enrollment_sk = self._courses.enrollment_key(course_id, user_id)
         CourseGroupsItem(course_id, GROUPS_SK).update(actions=[CourseGroupsItem.cohorts.add({cohort})])
         for _ in range(_ATTEMPTS):
             stored = self._stored(pk, sk)
@@ -255,9 +262,11 @@ class OpenedxEventsRepository:
                     self._claim(transaction, pk, sk, stored, version, event_id)
                     self._not_retired(transaction, user_id)
                     transaction.update(
-                        EnrollmentItem(course_id, enrollment_sk(user_id)),
+                        EnrollmentItem(enrollment_pk, enrollment_sk),
                         actions=[
                             EnrollmentItem.cohort.set(cohort),
+                            EnrollmentItem.course_id.set(course_id),
+                            EnrollmentItem.roster.set(enrollment_pk),
                             EnrollmentItem.user_key.set(f"U#{user_id}"),
                             EnrollmentItem.user_id.set(user_id),
                             EnrollmentItem.username.set(EnrollmentItem.username | username),

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import NamedTuple
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -32,9 +31,9 @@ from pynamodb.attributes import (
 from pynamodb.models import Model
 
 from functions.dal import tables
-from functions.dal.course_repo import ENROLLMENT_PREFIX
+from functions.dal.course_repo import CourseRepository, EnrollmentKey
 from functions.dal.item_limits import first_problem
-from functions.dal.tables import PAY_PER_REQUEST, EnrollmentItem
+from functions.dal.tables import PAY_PER_REQUEST
 from functions.models.people import EnrollmentAllowed, ProctoredAttempt, SurveyResponse, UserProfile
 from functions.settings import Settings
 
@@ -79,14 +78,8 @@ def allowed_sk(email: str) -> str:
     return f"{ALLOWED_PREFIX}{email.lower()}"
 
 
-class EnrollmentRef(NamedTuple):
-    """What planning reads of each enrollment to choose and order a population."""
-
-    user_id: int
-    username: str
-    mode: str
-    is_active: bool
-    user_is_active: bool
+# What planning reads of each enrollment to choose and order a population (the roster index).
+EnrollmentRef = EnrollmentKey
 
 
 class ProfileItem(Model):
@@ -211,7 +204,7 @@ def _attempt_item(course_id: str, attempt: ProctoredAttempt) -> AttemptItem:
 
 class PeopleRepository:
     def __init__(self, settings: Settings):
-        tables.bind(settings)  # EnrollmentItem, read here by key
+        self._courses = CourseRepository(settings)  # enrollments, read here through the roster
         tables.bind_models(settings, "courses_table", _MODELS)
 
     # ---- profiles ----
@@ -291,29 +284,15 @@ class PeopleRepository:
             if item.courses
         }
 
-    # ---- enrollments (written by CourseRepository; read here by key) ----
+    # ---- enrollments (written by CourseRepository; read here through its roster index) ----
     def iter_enrollment_refs(self, course_id: str) -> Iterator[EnrollmentRef]:
         """Every enrollment of the course in user-id order, reading only what planning needs."""
-        for item in EnrollmentItem.query(
-            course_id,
-            EnrollmentItem.sk.startswith(ENROLLMENT_PREFIX),
-            attributes_to_get=["user_id", "username", "mode", "is_active", "user_is_active"],
-        ):
-            yield EnrollmentRef(
-                int(item.user_id),
-                item.username,
-                item.mode,
-                bool(item.is_active),
-                # Absent on items written before the flag existed: an account is active by default.
-                True if item.user_is_active is None else bool(item.user_is_active),
-            )
+        return self._courses.iter_enrollment_keys(course_id)
 
     def iter_enrolled_emails(self, course_id: str) -> Iterator[str]:
         """The email of every enrollment (active or not) of the course."""
-        for item in EnrollmentItem.query(
-            course_id, EnrollmentItem.sk.startswith(ENROLLMENT_PREFIX), attributes_to_get=["email"]
-        ):
-            yield item.email
+        for key in self._courses.iter_enrollment_keys(course_id):
+            yield key.email
 
     # ---- enrollment-allowed emails ----
     def put_allowed(self, course_id: str, allowed: Iterable[EnrollmentAllowed]) -> int:

@@ -3,8 +3,9 @@
 Every item type holding a user id, username or email of a learner is listed here, by its key
 layout (the layouts are the other repositories'; their key functions are reused):
 
-* courses table, per course: enrollment ``E#`` (with its certificate, cohort, team and experiment
-  groups), score sheet ``S#``, problem states ``M#<block>#``, allowlist ``CERTALLOW#``, surveys
+* courses table, per course: in the learner's shard of the course, enrollment ``L#<uid>#E`` (with
+  its certificate, cohort, team and experiment groups), score sheet ``L#<uid>#S``, problem states
+  ``M#<block>#<uid>``; in the course's partition, allowlist ``CERTALLOW#``, surveys
   ``SURVEY#``, proctored attempts ``PROCTOR#``, ORA submissions ``ORA#H#`` / ``ORA#D#`` (and their
   attachments in the bucket), enrollment-allowed ``ALLOW#<email>``, pending cohort
   ``COHORTPRE#<email>``, manual enrollment audit ``ENRAUDIT#`` records naming the learner;
@@ -41,6 +42,7 @@ from functions.dal.clients import client
 from functions.dal.cohort_repo import PendingCohortItem, pending_sk
 from functions.dal.course_repo import (
     PROBLEM_PREFIX,
+    CourseRepository,
     enrollment_sk,
     scores_sk,
     state_sk,
@@ -156,6 +158,7 @@ class RetirementRepository:
         )
         email_repo.bind(settings)
         lti_repo.bind(settings)
+        self._courses = CourseRepository(settings)
 
     # ---- tombstones ----
     def get(self, user_id: int) -> RetirementRecord | None:
@@ -246,15 +249,16 @@ class RetirementRepository:
     ) -> dict[str, int]:
         """Every item of the learner in one course; counts by kind (items that existed)."""
         removed: dict[str, int] = {}
-        removed["enrollments"] = _delete_found(EnrollmentItem, [(course_id, enrollment_sk(user_id))])
-        removed["score_sheets"] = _delete_found(ScoreSheetItem, [(course_id, scores_sk(user_id))])
+        learner = self._courses.learner_pk(course_id, user_id)  # the learner's shard of the course
+        removed["enrollments"] = _delete_found(EnrollmentItem, [(learner, enrollment_sk(user_id))])
+        removed["score_sheets"] = _delete_found(ScoreSheetItem, [(learner, scores_sk(user_id))])
         problems = [
             item.sk[len(PROBLEM_PREFIX) :]
             for item in ProblemItem.query(
                 course_id, ProblemItem.sk.startswith(PROBLEM_PREFIX), attributes_to_get=["sk"]
             )
         ]
-        removed["states"] = _delete_found(StateItem, [(course_id, state_sk(p, user_id)) for p in problems])
+        removed["states"] = _delete_found(StateItem, [(learner, state_sk(p, user_id)) for p in problems])
         removed["allowlist"] = _delete_found(AllowlistItem, [(course_id, allowlist_sk(user_id))])
         removed["surveys"] = _delete_found(SurveyItem, [(course_id, survey_sk(user_id))])
         attempts = list(

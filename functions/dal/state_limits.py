@@ -14,7 +14,7 @@ main cost of checking a million-row load. A state decoded from a line of at most
   for at least 3 in the line (``1e5``); whitespace is dropped. So at most 8 L bytes.
 * **The rest**: five numbers of at most 21 bytes each (38 digits), two times of 31 bytes
   (``UTCDateTimeAttribute``), attribute names of 77 bytes, the framing of ``sk`` (``M#``, ``#``, up
-  to 20 digits) 23 bytes, and ``pk``, the course id, at most 2,048 bytes (checked below).
+  to 20 digits) 23 bytes, and ``pk``, the learner's shard of the course, at most 2,048 bytes (checked below).
 
 So the item takes at most 10 L + 2,315 bytes: with L <= 32 KiB, 330,000 < 409,600 (400 KB). The other
 refusals are checked here, cheaply: numbers (integers under 38 digits; a float, whose ``repr`` has at
@@ -40,9 +40,10 @@ _HUGE_INT = 10**37  # fewer than 38 digits
 assert ITEM_BYTES_PER_SOURCE_BYTE * SAFE_SOURCE_BYTES + OTHER_BYTES < MAX_ITEM_BYTES
 
 
-def surely_storable(state: ProblemState, source_bytes: int, state_sk: str) -> bool:
+def surely_storable(state: ProblemState, source_bytes: int, state_sk: str, pk: str | None = None) -> bool:
     """True when the state, decoded from a line of ``source_bytes`` UTF-8 bytes, is certainly storable
-    (by the bound above); False when it must be checked in full (not necessarily unstorable)."""
+    (by the bound above); False when it must be checked in full (not necessarily unstorable).
+    ``pk``: the item's partition key (the learner's shard of the course; the course id if not given)."""
     if source_bytes > SAFE_SOURCE_BYTES:
         return False
     for score in (state.earned, state.possible):
@@ -55,7 +56,7 @@ def surely_storable(state: ProblemState, source_bytes: int, state_sk: str) -> bo
         if moment is not None and not 1900 <= moment.year <= 9000:
             return False
     try:
-        course_bytes = len(state.course_id.encode("utf-8"))
+        course_bytes = len((state.course_id if pk is None else pk).encode("utf-8"))
         sk_bytes = len(state_sk.encode("utf-8"))
     except UnicodeEncodeError:
         return False

@@ -394,6 +394,38 @@ class TaskRepository:
             raise TaskNotRunnable(f"Task {task_id} is not running; chunk {index} not counted") from error
         return True
 
+    def record_chunks(self, task_id: str, done: list[tuple[int, Counters]]) -> bool:
+        """Add several chunks' counters in one write, exactly once.
+
+        False (nothing written) when any of them was already counted: count those one by one.
+        """
+        if len(done) == 1:
+            index, counters = done[0]
+            return self.record_chunk(task_id, index, counters)
+        condition = TaskItem.state == TaskState.PROGRESS.value
+        for index, _ in done:
+            condition &= ~TaskItem.done_chunks.contains(index)
+        try:
+            TaskItem(task_pk(task_id), TASK_SK).update(
+                actions=[
+                    TaskItem.done_chunks.add({index for index, _ in done}),
+                    TaskItem.attempted.add(sum(counters.attempted for _, counters in done)),
+                    TaskItem.succeeded.add(sum(counters.succeeded for _, counters in done)),
+                    TaskItem.failed.add(sum(counters.failed for _, counters in done)),
+                    TaskItem.skipped.add(sum(counters.skipped for _, counters in done)),
+                    TaskItem.updated.set(_now()),
+                ],
+                condition=condition,
+            )
+        except UpdateError as error:
+            if not _condition_failed(error):
+                raise
+            task = self.get(task_id)
+            if task is not None and task.state is TaskState.PROGRESS:
+                return False  # some were counted already
+            raise TaskNotRunnable(f"Task {task_id} is not running; chunks not counted") from error
+        return True
+
     def finish(
         self,
         task: Task,

@@ -12,7 +12,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.handlers.startup import refuses_to_start_without_secrets
 from functions.logic import failures, pipeline
 from functions.logic.registry import RunContext
-from functions.models.tasks import ChunkInput, FinalizeInput, MarkFailedInput, PlanInput
+from functions.models.tasks import (
+    ChunkInput,
+    FinalizeInput,
+    MarkFailedInput,
+    MergePartInput,
+    PlanInput,
+    ScanInput,
+)
 from functions.observability import logger, metrics, tracer
 from functions.settings import get_settings
 
@@ -44,10 +51,19 @@ def retryable(handler: Handler) -> Handler:
 @retryable
 def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = PlanInput.model_validate(event)
-    logger.append_keys(task_id=request.task_id)
-    return pipeline.plan(
-        RunContext.create(get_settings()), request.task_id, request.resume, request.max_concurrency
-    ).model_dump()
+    logger.append_keys(task_id=request.task_id, stage=request.stage)
+    return pipeline.run_plan_stage(RunContext.create(get_settings()), request).model_dump()
+
+
+@logger.inject_lambda_context
+@refuses_to_start_without_secrets
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@retryable
+def scan_shard_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = ScanInput.model_validate(event)
+    logger.append_keys(task_id=request.task_id, shard=request.shard)
+    return pipeline.scan_shard(RunContext.create(get_settings()), request)
 
 
 @logger.inject_lambda_context
@@ -57,7 +73,7 @@ def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 @retryable
 def process_chunk_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ChunkInput.model_validate(event)
-    logger.append_keys(task_id=request.task_id, chunk=request.chunk.index)
+    logger.append_keys(task_id=request.task_id, group=request.group.index)
     ctx = RunContext.create(get_settings())
     # Work that can stop early (a long send) stops cleanly before the function's time runs out.
     ctx.deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
@@ -72,8 +88,19 @@ def process_chunk_handler(event: dict[str, Any], context: LambdaContext) -> dict
 @retryable
 def finalize_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = FinalizeInput.model_validate(event)
-    logger.append_keys(task_id=request.task_id)
-    return pipeline.finalize(RunContext.create(get_settings()), request)
+    logger.append_keys(task_id=request.task_id, stage=request.stage)
+    return pipeline.run_finalize_stage(RunContext.create(get_settings()), request)
+
+
+@logger.inject_lambda_context
+@refuses_to_start_without_secrets
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@retryable
+def merge_part_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = MergePartInput.model_validate(event)
+    logger.append_keys(task_id=request.task_id, part=request.job.part_number)
+    return pipeline.merge_part(RunContext.create(get_settings()), request)
 
 
 @logger.inject_lambda_context

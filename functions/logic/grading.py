@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from functions.models.course import Block, Course, GraderEntry, ProblemScore
+from functions.models.course import Block, Course, GraderEntry, Score
 
 # A problem's group restrictions, from the blocks above it: (partition id, the groups that see it).
 # An empty group set means no group of that partition sees it. Learners are graded on the problems
@@ -199,7 +199,7 @@ def build_context(course: Course) -> GradingContext:
 # ---------------------------------------------------------------------------------------------
 # scores and grades
 # ---------------------------------------------------------------------------------------------
-def weighted_score(problem: ProblemRef, stored: ProblemScore | None) -> tuple[float, float, datetime | None]:
+def weighted_score(problem: ProblemRef, stored: Score | None) -> tuple[float, float, datetime | None]:
     """(earned, possible, first_attempted) after weighting; unanswered problems earn 0 of their max."""
     if stored is None:
         raw_earned, raw_possible, first = 0.0, problem.max_score, None
@@ -211,7 +211,7 @@ def weighted_score(problem: ProblemRef, stored: ProblemScore | None) -> tuple[fl
 
 
 def subsection_grade(
-    subsection: SubsectionRef, scores: Mapping[str, ProblemScore], groups: Groups | None = None
+    subsection: SubsectionRef, scores: Mapping[str, Score], groups: Groups | None = None
 ) -> SubsectionGrade:
     graded_earned = graded_possible = all_earned = all_possible = 0.0
     first_attempted: datetime | None = None
@@ -260,7 +260,7 @@ def assignment_type_percent(entry: GraderEntry, grades: list[SubsectionGrade]) -
 
 
 def course_grade(
-    context: GradingContext, scores: Mapping[str, ProblemScore], groups: Groups | None = None
+    context: GradingContext, scores: Mapping[str, Score], groups: Groups | None = None
 ) -> CourseGrade:
     """The learner's grade; with ``groups``, over the problems those groups see only."""
     grades = {

@@ -1,9 +1,21 @@
 """The task-type registry: a task type is a declaration, not a new pipeline.
 
 A type names itself, its past-tense action, its input model, its task_key rule and permission, and
-implements four steps the generic pipeline calls: ``prepare`` (a snapshot every chunk reads),
-``population`` (user ids, in order), ``process_chunk`` (rows and counters of one chunk) and
-``finalize``. ``CsvReportTask`` does the finalize of every CSV report: stream-merge the chunk parts.
+implements the steps the generic pipeline calls: ``prepare`` (a snapshot every chunk reads), its
+population (see ``Planning``), ``process_chunk`` (rows and counters of one chunk), ``merge_targets``
+(objects assembled from the chunks' parts, in parallel) and ``finalize``. ``CsvReportTask`` does the
+merge of every CSV report: header, then every chunk's part, in chunk order.
+
+Two kinds of population (``Planning``):
+
+* ``EXPLICIT``: ``population()`` lists the user ids (or any ids: pages, units) in the order the
+  report wants; Plan holds them and cuts chunks of ``user_ids`` by count. For populations that are
+  not "the course's learners": one learner, a list, rows of another report, emails.
+* ``LEARNER_RANGES``: the population is a subset of the course's learners, in user-id order. Plan
+  does not walk it: each shard of the course is scanned in parallel (``scan_shard``), and chunks are
+  user-id ranges (``chunk.first`` .. ``chunk.last``, every shard) that ``process_chunk`` reads itself
+  (``EnrolledLearners.learners_of``, ``chunk_states``). Memory and Plan's work stay flat in the
+  course's size.
 """
 
 from __future__ import annotations
@@ -14,12 +26,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from functions.dal.course_repo import CourseRepository
+from functions.dal.course_repo import CourseRepository, EnrollmentKey
 from functions.dal.events import EventBus
 from functions.dal.mailer import Mailer
 from functions.dal.object_store import ObjectStore
@@ -31,6 +44,8 @@ from functions.logic import permissions, reports
 from functions.logic.csvfile import encode_rows
 from functions.logic.permissions import Permission
 from functions.models.access import Principal
+from functions.models.course import Learner
+from functions.models.state import ProblemState
 from functions.models.tasks import ChunkDescriptor, Counters, Task, TaskState
 from functions.settings import Settings
 
@@ -44,6 +59,13 @@ class NoInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Planning(StrEnum):
+    """How Plan finds a task's population (see the module docstring)."""
+
+    EXPLICIT = "explicit"
+    LEARNER_RANGES = "learner_ranges"
+
+
 @dataclass
 class RunContext:
     """What task code may use while it runs: settings and the repositories."""
@@ -54,6 +76,10 @@ class RunContext:
     objects: ObjectStore
     # time.monotonic() by which a chunk's work must have stopped (the function's time limit), if known.
     deadline: float | None = None
+    # While a Map child runs its chunks: the user-id span of them all, so range reads are done once
+    # for the group (``reads`` keeps them for the group's other chunks).
+    group_span: tuple[int, int] | None = None
+    reads: dict[Any, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> RunContext:
@@ -84,6 +110,34 @@ class RunContext:
         return self.work_key(task_id, f"{'errors' if errors else 'parts'}/{index:06d}.csv")
 
 
+@dataclass(frozen=True)
+class MergeTarget:
+    """An object assembled from the chunks' parts: ``header`` then each part, in order.
+
+    The merge runs in parallel (parts grouped to at least 5 MiB, each group one part of a multipart
+    upload; a part that is large enough alone is copied server side), so no Lambda reads the whole.
+    """
+
+    key: str
+    header: bytes
+    parts: list[str]  # objects, in order; each must exist (a chunk's part, or a listed error part)
+    content_type: str = "text/csv; charset=utf-8"
+    output: dict[str, Any] = field(default_factory=dict)  # entries for the task's final progress
+
+
+class EnrollmentFacts(Protocol):
+    """What a population filter may read of a learner (an enrollment key or a whole enrollment)."""
+
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def is_active(self) -> bool: ...
+    @property
+    def user_is_active(self) -> bool: ...
+
+
 @dataclass
 class ChunkWork:
     """What one chunk produced: report rows, error rows, counters."""
@@ -111,7 +165,9 @@ class TaskType(ABC):
     input_model: ClassVar[type[BaseModel]] = NoInput
     # Reports answer a duplicate submit with "The {label} report is being created..." (spec §9.3).
     report_label: ClassVar[str | None] = None
-    # Units per Map item; None: the ITASK_CHUNK_SIZE setting (types whose units are not learners
+    # How Plan finds the population (see Planning); ``planning_for`` may decide per input.
+    planning: ClassVar[Planning] = Planning.EXPLICIT
+    # Units per chunk; None: the ITASK_CHUNK_SIZE setting (types whose units are not learners
     # set their own, e.g. a report computed as one unit).
     chunk_size: ClassVar[int | None] = None
     running_step: ClassVar[str | None] = None
@@ -198,22 +254,38 @@ class TaskType(ABC):
     def prepare(self, ctx: RunContext, task: Task, task_input: BaseModel) -> dict[str, Any]:
         """A JSON snapshot every chunk reads (so all chunks see the same course version)."""
 
+    def planning_for(self, task_input: BaseModel) -> Planning:
+        return self.planning
+
+    # ---- the population: EXPLICIT ----
     def plan_population(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
     ) -> tuple[list[int], int]:
-        """(user ids ascending, units of work): one unit per learner unless a type counts otherwise."""
+        """(user ids in report order, units of work): one unit per id unless a type counts otherwise."""
         user_ids = list(self.population(ctx, task, task_input, snapshot))
         return user_ids, len(user_ids)
 
-    @abstractmethod
     def population(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
     ) -> Iterable[int]:
-        """The user ids to work on, ascending."""
+        """EXPLICIT: the ids to work on, in the order the output wants them."""
+        raise NotImplementedError(f"{self.name}: an explicit population needs population()")
+
+    # ---- the population: LEARNER_RANGES ----
+    def scan_shard(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], shard: int
+    ) -> Iterable[tuple[int, int]]:
+        """LEARNER_RANGES: (user id, units of work) of the shard's members, ascending by user id."""
+        raise NotImplementedError(f"{self.name}: a range-planned population needs scan_shard()")
 
     def plan_chunk_size(self, ctx: RunContext, snapshot: dict[str, Any]) -> int:
-        """Units per Map item for this run."""
+        """Units per chunk for this run."""
         return self.chunk_size or ctx.settings.chunk_size
+
+    def plan_chunks_per_item(self, ctx: RunContext, snapshot: dict[str, Any]) -> int:
+        """At most this many chunks per Map child (besides ITASK_MAX_CHUNKS_PER_ITEM): a type whose
+        chunk is sized to fill one function's time (a paced send) keeps one per child."""
+        return ctx.settings.max_chunks_per_item
 
     def plan_concurrency(self, ctx: RunContext, snapshot: dict[str, Any], requested: int) -> int:
         """Map concurrency for this run: the execution's, unless the type must go slower."""
@@ -234,11 +306,17 @@ class TaskType(ABC):
     ) -> ChunkWork:
         """Do one chunk. Per-learner problems become error rows, not exceptions."""
 
+    def merge_targets(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
+    ) -> list[MergeTarget]:
+        """Objects to assemble from the chunks' parts once every chunk is counted (in parallel)."""
+        return []
+
     @abstractmethod
     def finalize(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
     ) -> dict[str, Any]:
-        """Finish the work; returns extra entries for the final progress dict."""
+        """Finish the work (the merges are done); returns extra entries for the final progress dict."""
 
     def final_total(self, task: Task) -> int | None:
         return task.total
@@ -246,8 +324,9 @@ class TaskType(ABC):
     def next_phase(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
     ) -> NextPhase | None:
-        """Called when every chunk of the Map is counted, before ``finalize``: another pass of the Map
-        (over new chunks, numbered after those done), or None to finish. May raise to fail the task."""
+        """Called when every chunk of the Map is counted (in MergePrepare, before anything is merged or
+        ``finalize`` runs): another pass of the Map (over new chunks, numbered after those done, in
+        chunk groups like the first pass), or None to finish. May raise to fail the task."""
         return None
 
     def abandon(self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]) -> None:
@@ -273,27 +352,36 @@ class CsvReportTask(TaskType):
             return datetime.now(UTC)
         return task.started
 
-    def finalize(
+    def merge_targets(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
-    ) -> dict[str, Any]:
+    ) -> list[MergeTarget]:
         when = self.report_time(task)
         filename = reports.report_filename(task.course_id, self.csv_name, when)
-        part_keys = [ctx.part_key(task.task_id, index) for index in range(chunk_count)]
-        merge_csv(
-            ctx, self.header(snapshot), part_keys, reports.report_key(ctx.settings, task.course_id, filename)
-        )
-        extra: dict[str, Any] = {"report_name": filename}
+        targets = [
+            MergeTarget(
+                key=reports.report_key(ctx.settings, task.course_id, filename),
+                header=encode_rows([self.header(snapshot)]),
+                parts=[ctx.part_key(task.task_id, index) for index in range(chunk_count)],
+                output={"report_name": filename},
+            )
+        ]
         error_keys = sorted(info.key for info in ctx.objects.list(ctx.work_key(task.task_id, "errors/")))
         if error_keys:
             error_name = reports.report_filename(task.course_id, f"{self.csv_name}_err", when)
-            merge_csv(
-                ctx,
-                self.error_header,
-                error_keys,
-                reports.report_key(ctx.settings, task.course_id, error_name),
+            targets.append(
+                MergeTarget(
+                    key=reports.report_key(ctx.settings, task.course_id, error_name),
+                    header=encode_rows([self.error_header]),
+                    parts=error_keys,
+                    output={"error_report_name": error_name},
+                )
             )
-            extra["error_report_name"] = error_name
-        return extra
+        return targets
+
+    def finalize(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
+    ) -> dict[str, Any]:
+        return {}  # the merge targets name the reports
 
     def final_total(self, task: Task) -> int | None:
         # Upstream reports total = attempted = rows written + error rows.
@@ -301,13 +389,93 @@ class CsvReportTask(TaskType):
 
 
 def merge_csv(ctx: RunContext, header: Sequence[str], part_keys: Iterable[str], key: str) -> int:
-    """Header, then each part as stored, streamed into ``key`` (one part in memory at a time)."""
+    """Header, then each part as stored, streamed into ``key`` by this one Lambda (serially).
+
+    For small outputs only: ``merge_targets`` merges in parallel and should be preferred.
+    """
     with ctx.objects.open_upload(key, "text/csv; charset=utf-8") as upload:
         upload.write(encode_rows([header]))
         for part_key in part_keys:
             for piece in ctx.objects.iter_bytes(part_key):
                 upload.write(piece)
     return upload.size
+
+
+class EnrolledLearners(TaskType):
+    """A population of the course's enrolled learners (active or not) that ``includes`` accepts.
+
+    Range-planned: shards are scanned in parallel for the planned count and the chunks' ranges;
+    a chunk reads its learners (enrollment and scores) with ``learners_of``.
+    """
+
+    planning = Planning.LEARNER_RANGES
+
+    def includes(self, snapshot: dict[str, Any], learner: EnrollmentFacts) -> bool:
+        """Whether a learner belongs to the population (the same rule for the scan and the chunks)."""
+        return True
+
+    def scan_shard(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], shard: int
+    ) -> Iterable[tuple[int, int]]:
+        for key in ctx.courses.iter_enrollment_keys(task.course_id, shard):
+            if self.includes(snapshot, key):
+                yield key.user_id, 1
+
+    def learners_of(
+        self, ctx: RunContext, task: Task, snapshot: dict[str, Any], chunk: ChunkDescriptor
+    ) -> list[Learner]:
+        """The chunk's learners in the population, by user id, each with its scores."""
+        return [
+            learner
+            for learner in chunk_learners(ctx, task, chunk)
+            if self.includes(snapshot, learner.enrollment)
+        ]
+
+
+def _span(ctx: RunContext, chunk: ChunkDescriptor) -> tuple[int, int]:
+    if ctx.group_span is not None:
+        return ctx.group_span
+    assert chunk.first is not None and chunk.last is not None
+    return chunk.first, chunk.last
+
+
+def chunk_learners(ctx: RunContext, task: Task, chunk: ChunkDescriptor) -> list[Learner]:
+    """Enrolled learners of a chunk (enrollment and scores) by user id: its range, or its ids.
+
+    A range is read once for the whole group of chunks the Map child runs (one Query per shard).
+    """
+    if not chunk.is_range:
+        return ctx.courses.read_learners(task.course_id, chunk.user_ids)
+    span = _span(ctx, chunk)
+    found = ctx.reads.get(("learners", span))
+    if found is None:
+        found = ctx.reads[("learners", span)] = ctx.courses.read_learner_range(task.course_id, *span)
+    return [learner for learner in found if chunk.covers(learner.enrollment.user_id)]
+
+
+def chunk_roster(ctx: RunContext, task: Task, chunk: ChunkDescriptor) -> list[EnrollmentKey]:
+    """A range chunk's roster entries (ids, names, modes, flags; no scores), read once per group."""
+    assert chunk.is_range, "roster reads are for range chunks"
+    span = _span(ctx, chunk)
+    found = ctx.reads.get(("roster", span))
+    if found is None:
+        found = ctx.reads[("roster", span)] = ctx.courses.read_roster_range(task.course_id, *span)
+    return [entry for entry in found if chunk.covers(entry.user_id)]
+
+
+def chunk_states(
+    ctx: RunContext, task: Task, problem_id: str, chunk: ChunkDescriptor
+) -> dict[int, ProblemState]:
+    """Learners' states on one problem in a chunk: its range (read once per group), or its ids."""
+    if not chunk.is_range:
+        return ctx.courses.read_states(task.course_id, problem_id, chunk.user_ids)
+    span = _span(ctx, chunk)
+    found = ctx.reads.get(("states", problem_id, span))
+    if found is None:
+        found = ctx.reads[("states", problem_id, span)] = ctx.courses.read_state_range(
+            task.course_id, problem_id, *span
+        )
+    return {user_id: state for user_id, state in found.items() if chunk.covers(user_id)}
 
 
 _REGISTRY: dict[str, TaskType] = {}

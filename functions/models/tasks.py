@@ -76,31 +76,68 @@ class Task(BaseModel):
 
 
 # ---- Pipeline payloads (Step Functions state input / output). ----
+# User ids are stored zero-padded to 12 digits: a range chunk's upper bound covers them all.
+MAX_USER_ID = 10**12 - 1
+
+
 class ChunkDescriptor(BaseModel):
-    """One Map item: a slice of the population, by user id, in order."""
+    """One chunk of a task's population: the unit of a CSV part, of the ledger and of a resume.
+
+    Explicit populations list their ids (``user_ids``); range-planned populations give a user-id
+    range, ``first`` to ``last`` inclusive, across every shard of the course: the chunk reads its
+    learners itself (see ``registry.Planning``).
+    """
 
     index: int
-    user_ids: list[int]
+    user_ids: list[int] = Field(default_factory=list)
+    first: int | None = None
+    last: int | None = None
+
+    @property
+    def is_range(self) -> bool:
+        return self.first is not None
+
+    def covers(self, user_id: int) -> bool:
+        if self.first is not None:
+            return self.first <= user_id <= (MAX_USER_ID if self.last is None else self.last)
+        return user_id in self.user_ids
+
+
+class ChunkGroup(BaseModel):
+    """One Map item: consecutive chunks one child processes (reading their learners in one pass)."""
+
+    index: int
+    chunks: list[ChunkDescriptor]
 
 
 class PlanInput(BaseModel):
     task_id: str
     resume: bool = False
     max_concurrency: int = Field(default=20, ge=1)  # what the execution was started with
+    # "plan": snapshot and population (or the shards to scan); "cut": chunks from the shard scans.
+    stage: Literal["plan", "cut"] = "plan"
 
 
 class PlanResult(BaseModel):
     bucket: str
-    chunks_key: str
-    chunk_count: int
-    total: int
+    chunks_key: str = ""  # the Map's items (chunk groups), a JSON array in S3
+    chunk_count: int = 0
+    total: int = 0
     # The Map's concurrency: the execution's, unless the task type needs fewer (e.g. a send rate).
     max_concurrency: int = Field(default=20, ge=1)
+    # True: the population is range-planned; scan these shards in parallel, then cut.
+    scan: bool = False
+    shards: list[int] = Field(default_factory=list)
+
+
+class ScanInput(BaseModel):
+    task_id: str
+    shard: int
 
 
 class ChunkInput(BaseModel):
     task_id: str
-    chunk: ChunkDescriptor
+    group: ChunkGroup
 
 
 class ChunkOutcome(BaseModel):
@@ -109,9 +146,32 @@ class ChunkOutcome(BaseModel):
     counters: Counters = Field(default_factory=Counters)
 
 
+class MergeJob(BaseModel):
+    """One part of a multipart upload: source objects concatenated in order (or one copied whole)."""
+
+    key: str  # the object being assembled
+    upload_id: str
+    part_number: int
+    sources: list[str]
+    copy_source: bool = False  # one source of at least 5 MiB: UploadPartCopy, no bytes pass here
+
+
+class MergePlan(BaseModel):
+    jobs: list[MergeJob] = Field(default_factory=list)
+    # Set instead of jobs when the task type runs the Map again first (a data load: check, then apply).
+    next_plan: PlanResult | None = None
+
+
 class FinalizeInput(BaseModel):
     task_id: str
     plan: PlanResult
+    # "prepare": check the ledger, open the merges (MergePlan out); "complete": finish them, SUCCESS.
+    stage: Literal["prepare", "complete"] = "complete"
+
+
+class MergePartInput(BaseModel):
+    task_id: str
+    job: MergeJob
 
 
 class StepError(BaseModel):

@@ -24,6 +24,7 @@ class Index:
     partition_key: str
     sort_key: str
     projection: dynamodb.ProjectionType
+    non_key_attributes: tuple[str, ...] = ()
 
 
 TASKS_INDEXES = (
@@ -33,8 +34,15 @@ TASKS_INDEXES = (
 )
 COURSES_INDEXES = (
     Index("user-enrollments", "user_key", "pk", dynamodb.ProjectionType.KEYS_ONLY),
-    Index("course-username", "pk", "username", dynamodb.ProjectionType.KEYS_ONLY),
-    Index("course-email", "pk", "email", dynamodb.ProjectionType.KEYS_ONLY),
+    Index("course-username", "course_id", "username", dynamodb.ProjectionType.KEYS_ONLY),
+    Index("course-email", "course_id", "email", dynamodb.ProjectionType.KEYS_ONLY),
+    Index(
+        "course-roster",
+        "roster",
+        "sk",
+        dynamodb.ProjectionType.INCLUDE,
+        ("user_id", "username", "email", "mode", "is_active", "user_is_active", "cohort"),
+    ),
 )
 ACCESS_INDEXES = (
     Index("principal-email", "email_key", "pk", dynamodb.ProjectionType.KEYS_ONLY),
@@ -65,6 +73,7 @@ class DataTables(Construct):
             constants.ENV_COURSES_TABLE: self.courses.table_name,
             constants.ENV_ACCESS_TABLE: self.access.table_name,
             constants.ENV_EMAIL_TABLE: self.email.table_name,
+            constants.ENV_LEARNER_SHARDS: str(constants.LEARNER_SHARDS),
         }
 
     def _table(self, construct_id: str, indexes: tuple[Index, ...], *, protected: bool) -> dynamodb.Table:
@@ -86,6 +95,7 @@ class DataTables(Construct):
                 partition_key=_string(index.partition_key),
                 sort_key=_string(index.sort_key),
                 projection_type=index.projection,
+                non_key_attributes=list(index.non_key_attributes) or None,
             )
         return table
 

@@ -77,8 +77,10 @@ class ServicePermissions(Construct):
         policies: dict[str, Callable[[lambda_.IFunction], None]] = {
             "api": self._api,
             "plan": self._plan,
+            "scan-shard": self._scan_shard,
             "process-chunk": self._process_chunk,
             "finalize": self._finalize,
+            "merge-part": self._merge_part,
             "mark-failed": self._mark_failed,
             "sweeper": self._sweeper,
             "scheduler": self._scheduler,
@@ -180,8 +182,9 @@ class ServicePermissions(Construct):
         allow(fn, ["kms:Decrypt"], [self._lti.key.key_arn])
 
     def _plan(self, fn: lambda_.IFunction) -> None:
-        # Read course data, move the task to PROGRESS, write the snapshot and the chunk list under work/;
-        # certificate generation records its history; staff tasks read their uploaded file.
+        # Read course data, write the snapshot under work/; Cut reads the shard scans and writes the
+        # chunk list; either moves the task to PROGRESS. Certificate generation records its history;
+        # staff tasks read their uploaded file.
         self._read_write(fn, self._data.tasks)
         self._read_write(fn, self._data.courses)
         self._reports.grant_read_write_delete(fn, constants.WORK_PREFIX)
@@ -190,6 +193,13 @@ class ServicePermissions(Construct):
         self._read(fn, self._data.email)
         self._read(fn, self._data.access)
         allow(fn, ["ses:GetSendQuota"], ["*"], wildcard_reason=_QUOTA_REASON)
+
+    def _scan_shard(self, fn: lambda_.IFunction) -> None:
+        # Read the task and one shard of the course's learners (the roster index, learner state),
+        # write the shard's counts and samples under work/.
+        self._read(fn, self._data.tasks)
+        self._read(fn, self._data.courses)
+        self._reports.grant_read_write(fn, constants.WORK_PREFIX)
 
     def _process_chunk(self, fn: lambda_.IFunction) -> None:
         # Read learners; problem-state tasks also write their state and score sheets and announce
@@ -209,8 +219,13 @@ class ServicePermissions(Construct):
         self._read_write(fn, self._data.email)
         self._send_course_email(fn)
 
+    def _merge_part(self, fn: lambda_.IFunction) -> None:
+        # Read chunk parts under work/ and upload (or copy) them as one part of a report's upload.
+        self._reports.grant_read(fn, constants.WORK_PREFIX)
+        self._reports.grant_read_write(fn, constants.REPORTS_PREFIX)
+
     def _finalize(self, fn: lambda_.IFunction) -> None:
-        # Merge the parts into the report, clean work/, finish the task, email a link to the report.
+        # Open and complete the reports' multipart uploads, clean work/, finish the task, email a link.
         self._read_write(fn, self._data.tasks)
         self._read(fn, self._data.courses)
         self._reports.grant_read_write_delete(fn, constants.WORK_PREFIX, constants.REPORTS_PREFIX)
@@ -219,9 +234,11 @@ class ServicePermissions(Construct):
         self._read_write(fn, self._data.email)  # course email: sum the chunks' ledgers into a summary
 
     def _mark_failed(self, fn: lambda_.IFunction) -> None:
-        # Record the failure (reads the last chunk error under work/), announce it.
+        # Record the failure (reads the last chunk error under work/), abort a merge it left open,
+        # announce it.
         self._read_write(fn, self._data.tasks)
         self._reports.grant_read(fn, constants.WORK_PREFIX)
+        self._reports.grant_abort_uploads(fn, constants.REPORTS_PREFIX)
         self._publish_events(fn)
 
     def _openedx_authorizer(self, fn: lambda_.IFunction) -> None:

@@ -19,8 +19,10 @@ ACCESS_LOG_RETENTION = Duration.days(365)
 # and the functions test for missing objects with HeadObject.
 _READ_ACTIONS = ("s3:GetObject",)
 _LIST_ACTIONS = ("s3:ListBucket",)
-# PutObject also covers CreateMultipartUpload / UploadPart / CompleteMultipartUpload.
-_WRITE_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload")
+# PutObject also covers CreateMultipartUpload / UploadPart / UploadPartCopy (with GetObject on the
+# source) / CompleteMultipartUpload; ListParts is how Finalize collects the parts others uploaded.
+_WRITE_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+_ABORT_ACTIONS = ("s3:AbortMultipartUpload",)
 _DELETE_ACTIONS = ("s3:DeleteObject",)
 
 _PREFIX_REASON = (
@@ -142,6 +144,12 @@ class ReportsBucket(Construct):
             _DELETE_ACTIONS,
             [self.objects_under(p) for p in prefixes],
             wildcard_reason=_PREFIX_REASON,
+        )
+
+    def grant_abort_uploads(self, grantee: iam.IGrantable, *prefixes: str) -> None:
+        """Abort multipart uploads under ``prefixes`` (a failed merge's), nothing else."""
+        allow(
+            grantee, _ABORT_ACTIONS, [self.objects_under(p) for p in prefixes], wildcard_reason=_PREFIX_REASON
         )
 
     def grant_read_write_delete(self, grantee: iam.IGrantable, *prefixes: str) -> None:

@@ -9,6 +9,7 @@ Retry and Catch see the same ``errorType`` names as on AWS.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import json
 import threading
@@ -30,6 +31,9 @@ from functions.catalog import FUNCTIONS, FunctionSpec
 
 LOCAL_ACCOUNT = "123456789012"
 FUNCTION_PREFIX = "itask-"
+# The function whose invocation is running in this context (None outside invocations): lets a
+# benchmark attribute every AWS request to the function that made it.
+CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("itask_function", default=None)
 
 
 class _Body:
@@ -71,6 +75,8 @@ class InvocationStats:
     count: int = 0
     errors: int = 0
     seconds: float = 0.0
+    # CPU time of the invoking thread: our code and the SDK's work, not moto's (other threads).
+    cpu_seconds: float = 0.0
     peak_traced_bytes: int = 0
 
 
@@ -139,10 +145,12 @@ class LambdaRouter:
     def _run(self, spec: FunctionSpec, event: Any) -> tuple[bool, Any]:
         context = LambdaContext(spec.name, spec.memory_mb, self.arn(spec.name), spec.timeout_s)
         started = time.monotonic()
+        cpu_started = time.thread_time()
         tracing = self.trace_memory and not tracemalloc.is_tracing()
         if tracing:
             tracemalloc.start()
         ok = False  # also when something that is not an Exception ends the call (a crash)
+        token = CURRENT_FUNCTION.set(spec.name)
         try:
             if self.before_invoke is not None:
                 self.before_invoke(spec.name, event)
@@ -171,6 +179,8 @@ class LambdaRouter:
                 "errorType": "Runtime.ExitError",
             }
         finally:
+            CURRENT_FUNCTION.reset(token)
+            cpu = time.thread_time() - cpu_started
             peak = 0
             if tracing:
                 peak = tracemalloc.get_traced_memory()[1]
@@ -180,6 +190,7 @@ class LambdaRouter:
                 stats.count += 1
                 stats.errors += 0 if ok else 1
                 stats.seconds += time.monotonic() - started
+                stats.cpu_seconds += cpu
                 stats.peak_traced_bytes = max(stats.peak_traced_bytes, peak)
         return ok, result
 

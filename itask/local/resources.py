@@ -10,6 +10,7 @@ from pathlib import Path
 
 from functions.catalog import ASL_FUNCTION_TOKENS, SECRETS
 from functions.dal.clients import client
+from functions.dal.course_repo import forget_shard_counts
 from functions.dal.tables import create_tables
 from functions.settings import Settings
 from itask.local.lambda_router import LOCAL_ACCOUNT, LambdaRouter
@@ -52,6 +53,7 @@ def provision(settings: Settings, router: LambdaRouter, secret_values: Mapping[s
     if missing:
         raise ValueError(f"no local value for secrets {sorted(missing)}")
     create_tables(settings)
+    forget_shard_counts()  # new tables: a course remembered from an earlier stack is not in them
     s3 = client("s3", settings.region)
     if settings.region == "us-east-1":
         s3.create_bucket(Bucket=settings.bucket)

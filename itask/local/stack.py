@@ -143,6 +143,7 @@ class LocalStack:
         region = self._base_settings.region if self._base_settings else DEFAULT_REGION
         prepare_process(region, quiet=self.quiet)
         moto_fidelity.apply()
+        moto_fidelity.patient_pynamodb()
         self.router = lambda_router.install(region)  # before any botocore client is created
         watcher = install_watcher()
         ses_quota(self.ses_max_send_rate)  # what moto's SES tells sends about the account's rate

@@ -6,6 +6,7 @@ import os
 import pickle
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,7 +157,10 @@ def seed(settings: Settings, count: int = 300) -> None:
 # The seeded tables per learner count, pickled once per test process: seeding 300 learners costs
 # a second or more through moto and most tests start from the same seeded course, so later stacks
 # load the tables' state instead of writing every item again (the same items, the same tables).
-_SEEDED_TABLES: dict[int, bytes] = {}
+# Keyed by everything that changes the seeded items: the learner count, the shard count the course
+# is created with (also from a monkeypatched ITASK_LEARNER_SHARDS) and the stack's other settings,
+# so a 4-shard stack never restores a 1-shard course.
+_SEEDED_TABLES: dict[tuple[int, int, str], bytes] = {}
 
 
 def _dynamodb_backend(settings: Settings) -> Any:
@@ -167,34 +171,69 @@ def _dynamodb_backend(settings: Settings) -> Any:
     return get_backend("dynamodb")[LOCAL_ACCOUNT][settings.region]
 
 
-def _seed_or_restore(settings: Settings, learner_count: int) -> None:
+def _seed_or_restore(settings: Settings, learner_count: int, more: dict[str, Any]) -> None:
     backend = _dynamodb_backend(settings)
-    snapshot = _SEEDED_TABLES.get(learner_count)
+    key = (learner_count, settings.learner_shards, repr(sorted(more.items())))
+    snapshot = _SEEDED_TABLES.get(key)
     if snapshot is None:
         seed(settings, learner_count)
-        _SEEDED_TABLES[learner_count] = pickle.dumps(backend.tables)
+        _SEEDED_TABLES[key] = pickle.dumps(backend.tables)
     else:
         backend.tables = pickle.loads(snapshot)
 
 
-def _start(chunk_size: int, learner_count: int) -> Iterator[Stack]:
+@contextmanager
+def exported(settings: Settings) -> Iterator[None]:
+    """export_settings for one stack's life, then the ITASK_* environment as it was before.
+
+    Settings read ITASK_* from the environment, so a stack's exported values (e.g. 8 shards) would
+    otherwise become the next stack's in this process (a 1-shard course read over 4 or 8 shards);
+    what a test set before its stack (monkeypatch) is kept and honoured.
+    """
+    before = _itask_environment()
+    export_settings(settings)
+    try:
+        yield
+    finally:
+        _restore_environment(before)
+
+
+def _itask_environment() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name.startswith("ITASK_")}
+
+
+def _restore_environment(before: dict[str, str]) -> None:
+    for name in set(_itask_environment()) - set(before):
+        del os.environ[name]
+    os.environ.update(before)
+
+
+@pytest.fixture(autouse=True)
+def _environment_of_the_test() -> Iterator[None]:
+    """Whatever a test exports without a stack fixture (export_settings mid-test) ends with it."""
+    before = _itask_environment()
+    yield
+    _restore_environment(before)
+
+
+def _start(chunk_size: int, learner_count: int, **more: Any) -> Iterator[Stack]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         settings = provision(
-            Settings(chunk_size=chunk_size, max_concurrency=4),
+            Settings(chunk_size=chunk_size, max_concurrency=4, **more),
             ROUTER,
             SECRET_VALUES,
         )
-        export_settings(settings)
-        _seed_or_restore(settings, learner_count)
-        stack = Stack(settings, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
-        try:
-            yield stack
-        finally:
-            stack.hooks.close()  # release whatever a test still holds, so its executions can end
-            AWS_FAULTS.clear()
-            deadline = time.monotonic() + WAIT_S
-            while stack.executions_running() and time.monotonic() < deadline:
-                time.sleep(0.05)
+        with exported(settings):
+            _seed_or_restore(settings, learner_count, more)
+            stack = Stack(settings, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
+            try:
+                yield stack
+            finally:
+                stack.hooks.close()  # release whatever a test still holds, so its executions can end
+                AWS_FAULTS.clear()
+                deadline = time.monotonic() + WAIT_S
+                while stack.executions_running() and time.monotonic() < deadline:
+                    time.sleep(0.05)
 
 
 @pytest.fixture
@@ -205,11 +244,30 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture
 def small_chunks_stack() -> Iterator[Stack]:
-    """The hand-made courses without learners (tests add their own); chunks of 3 learners or rows."""
-    yield from _start(chunk_size=3, learner_count=0)
+    """The hand-made courses without learners (tests add their own); chunks of 3 learners or rows.
+
+    Courses spread over 4 shards, so the staff tasks tested on it (certificates, cohorts, batch
+    enrollment) read and write learners where a sharded course keeps them.
+    """
+    yield from _start(chunk_size=3, learner_count=0, learner_shards=4)
 
 
 @pytest.fixture
 def big_stack() -> Iterator[Stack]:
     """2,000 learners, default chunk size (500): for counting requests at realistic scale."""
     yield from _start(chunk_size=500, learner_count=2000)
+
+
+@pytest.fixture
+def sharded_stack() -> Iterator[Stack]:
+    """The 300 learners with courses spread over 8 shards (as deployed), chunks of 100."""
+    yield from _start(chunk_size=100, learner_count=300, learner_shards=8)
+
+
+@pytest.fixture(scope="module")
+def scale_stack() -> Iterator[Stack]:
+    """Courses spread over 8 shards, chunks of 2,500 learners, 4 Map children at once: what a course
+    of tens of thousands runs with (several chunks per child). One per module: its tests share the
+    big courses they seed (each test uses its own course). Plan never scans inline here, so these
+    tests run the parallel shard scans and Cut that large courses take (other stacks plan inline)."""
+    yield from _start(chunk_size=2500, learner_count=300, learner_shards=8, plan_inline_learners=0)

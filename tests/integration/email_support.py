@@ -202,6 +202,8 @@ def email_settings(**overrides: Any) -> Settings:
         "email_public_base_url": "https://api.test",
         "email_from": "course-mail@example.org",
         "email_platform_name": "Test Platform",
+        # Recipients are chosen from a sharded course (the roster index of every shard, merged).
+        "learner_shards": 4,
     }
     values.update(overrides)
     return Settings(**values)
@@ -211,24 +213,24 @@ def start_stack(settings: Settings, send_rate: float = 500.0) -> Iterator[Stack]
     from moto import mock_aws
 
     from itask.local.email_resources import ses_quota
-    from itask.local.resources import export_settings, provision
+    from itask.local.resources import provision
     from tests.helpers.gates import Hooks
-    from tests.integration.conftest import AWS_FAULTS, COUNTER, ROUTER, SECRET_VALUES, seed
+    from tests.integration.conftest import AWS_FAULTS, COUNTER, ROUTER, SECRET_VALUES, exported, seed
 
     ses_quota(send_rate)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         provisioned = provision(settings, ROUTER, SECRET_VALUES)
-        export_settings(provisioned)
-        seed(provisioned, 10)
-        stack = Stack(provisioned, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
-        try:
-            yield stack
-        finally:
-            stack.hooks.close()
-            AWS_FAULTS.clear()
-            deadline = time.monotonic() + 60
-            while stack.executions_running() and time.monotonic() < deadline:
-                time.sleep(0.05)
+        with exported(provisioned):
+            seed(provisioned, 10)
+            stack = Stack(provisioned, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
+            try:
+                yield stack
+            finally:
+                stack.hooks.close()
+                AWS_FAULTS.clear()
+                deadline = time.monotonic() + 60
+                while stack.executions_running() and time.monotonic() < deadline:
+                    time.sleep(0.05)
 
 
 def wait_for(condition: Any, timeout_s: float = 60.0, what: str = "condition") -> Any:

@@ -265,22 +265,22 @@ def start_stack(settings: Settings) -> Iterator[Stack]:
     """Like the conftest's stack, with LTI settings; waits for every execution before the mock ends."""
     from moto import mock_aws
 
-    from itask.local.resources import export_settings, provision
+    from itask.local.resources import provision
     from tests.helpers.gates import Hooks
-    from tests.integration.conftest import AWS_FAULTS, COUNTER, ROUTER, SECRET_VALUES, seed
+    from tests.integration.conftest import AWS_FAULTS, COUNTER, ROUTER, SECRET_VALUES, exported, seed
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         provisioned = provision(settings, ROUTER, SECRET_VALUES)
-        export_settings(provisioned)
-        seed(provisioned, 10)
-        stack = Stack(provisioned, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
-        try:
-            yield stack
-        finally:
-            stack.hooks.close()
-            AWS_FAULTS.clear()
-            deadline = time.monotonic() + 60
-            while (stack.executions_running() or passback_executions_running(stack)) and (
-                time.monotonic() < deadline
-            ):
-                time.sleep(0.05)
+        with exported(provisioned):
+            seed(provisioned, 10)
+            stack = Stack(provisioned, ROUTER, COUNTER, Hooks(ROUTER), AWS_FAULTS)
+            try:
+                yield stack
+            finally:
+                stack.hooks.close()
+                AWS_FAULTS.clear()
+                deadline = time.monotonic() + 60
+                while (stack.executions_running() or passback_executions_running(stack)) and (
+                    time.monotonic() < deadline
+                ):
+                    time.sleep(0.05)

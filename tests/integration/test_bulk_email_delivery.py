@@ -106,7 +106,8 @@ def test_two_runs_of_one_chunk_at_once_share_it_and_send_nobody_twice(course, ma
 
         objects = ObjectStore(mail_stack.settings)
         chunks = objects.get_json(f"{mail_stack.settings.work_prefix}/{task_id}/chunks.json")
-        duplicate = {"task_id": task_id, "chunk": chunks[0]}
+        # (a Map item is a group of chunks; a paced send's groups hold one chunk each)
+        duplicate = {"task_id": task_id, "group": {"index": 0, "chunks": [chunks[0]]}}
         results = []
         thread = threading.Thread(target=lambda: results.append(_invoke(mail_stack, duplicate)))
         thread.start()

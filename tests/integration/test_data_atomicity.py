@@ -24,7 +24,14 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from functions.dal.clients import client
-from functions.dal.course_repo import CourseRepository
+from functions.dal.course_repo import (
+    CourseRepository,
+    enrollment_sk,
+    learner_pk,
+    scores_sk,
+    shard_of,
+    state_sk,
+)
 from functions.dal.loads_repo import LoadsRepository
 from functions.dal.tasks_repo import TaskRepository
 from functions.models.loads import LoadState
@@ -285,6 +292,46 @@ def test_a_write_that_fails_mid_apply_answers_503_and_is_completed_by_the_sweepe
     stack.router.invoke("sweeper", {})
     check_loaded_exactly(stack, NEW)
     assert_free_for_tasks(stack)
+
+
+def test_a_load_rolled_forward_on_a_sharded_course_writes_every_row_in_its_learners_shard(
+    sharded_stack, network, monkeypatch
+):
+    # Given a course whose learners are spread over 8 shards, and a state load that died mid-apply
+    stack = sharded_stack
+    courses = CourseRepository(stack.settings)
+    assert courses.shard_count(COURSE_ID) == 8
+    die_mid_load(stack, network)
+    # When the sweeper rolls it forward from its journal
+    monkeypatch.setenv("ITASK_LOAD_LEASE_SECONDS", "0")
+    assert list(stack.router.invoke("sweeper", {})["loads"].values()) == ["COMMITTED"]
+    # Then every row was written exactly, each learner's enrollment, score sheet and state in the
+    # partition of its shard (crc32 of the user id) and in no other
+    check_loaded_exactly(stack, NEW)
+    dynamodb = client("dynamodb", stack.settings.region)
+    by_partition: dict[str, set[str]] = {}
+    for pk in [COURSE_ID, *(learner_pk(COURSE_ID, shard) for shard in range(8))]:
+        pages = dynamodb.get_paginator("query").paginate(
+            TableName=stack.settings.courses_table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ProjectionExpression="sk",
+        )
+        by_partition[pk] = {item["sk"]["S"] for page in pages for item in page["Items"]}
+    for user_id in NEW:
+        keys = {enrollment_sk(user_id), scores_sk(user_id), state_sk("p3", user_id)}
+        home = learner_pk(COURSE_ID, shard_of(user_id, 8))
+        assert keys <= by_partition[home], user_id
+        assert all(not keys & found for pk, found in by_partition.items() if pk != home), user_id
+    # and the roster index planning reads lists them, in user-id order after the seeded learners
+    assert [key.user_id for key in courses.iter_enrollment_keys(COURSE_ID)] == [*range(1001, 1301), *NEW]
+    # and a range-planned report covers them all
+    status, answer = submit_grade_report(stack)
+    assert status == 202, answer
+    task = stack.wait(answer["task_id"], timeout_s=180)
+    assert task.state is TaskState.SUCCESS, task.task_output
+    output = json.loads(task.task_output)
+    assert (output["attempted"], output["succeeded"], output["total"]) == (450, 450, 450)
 
 
 # ---------------------------------------------------------------------------------------------

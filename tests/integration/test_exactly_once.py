@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -28,35 +29,53 @@ BARRIER_TIMEOUT_S = 60.0
 
 
 class LedgerRendezvous:
-    """Holds each ledger write until ``parties`` writes of the same (task, chunk) have arrived.
+    """Holds each ledger write of a chunk group until ``parties`` writes of the same group arrived.
 
-    Wraps the real ``record_chunk`` (the write itself is untouched): a delivery reaches it only after
-    it got past ProcessChunk's early ``done_chunks`` check, so once all parties have met there, every
-    one of them has passed that check and only the ledger's condition can refuse the extra ones.
+    A Map item is a group of chunks, counted in one ledger write (``record_chunks``); a delivery
+    whose group write is refused counts its chunks one by one (``record_chunk``), which must then
+    refuse each. The real writes are untouched: a delivery reaches the ledger only after it got past
+    ProcessChunk's early ``done_chunks`` check, so once all parties have met there, every one of them
+    has passed that check and only the ledger's conditions can refuse the extra ones.
     """
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, parties: int = 2):
         self.parties = parties
-        self.met: list[tuple[str, int]] = []
-        self.results: list[tuple[int, bool]] = []
-        self._barriers: dict[tuple[str, int], threading.Barrier] = {}
+        self.met: list[tuple[str, tuple[int, ...]]] = []
+        self.group_results: list[tuple[tuple[int, ...], bool]] = []
+        self.fallback_results: list[tuple[int, bool]] = []
+        self._barriers: dict[tuple[str, tuple[int, ...]], threading.Barrier] = {}
         self._lock = threading.Lock()
-        original = TaskRepository.record_chunk
+        self._inside = threading.local()
+        original_group = TaskRepository.record_chunks
+        original_one = TaskRepository.record_chunk
         rendezvous = self
 
-        def record_chunk(repo: TaskRepository, task_id: str, index: int, counters: Counters) -> bool:
+        def record_chunks(repo: TaskRepository, task_id: str, done: list[tuple[int, Counters]]) -> bool:
+            group = tuple(index for index, _ in done)
             with rendezvous._lock:
                 barrier = rendezvous._barriers.setdefault(
-                    (task_id, index), threading.Barrier(rendezvous.parties)
+                    (task_id, group), threading.Barrier(rendezvous.parties)
                 )
             barrier.wait(BARRIER_TIMEOUT_S)  # BrokenBarrierError: a delivery never got this far
             with rendezvous._lock:
-                rendezvous.met.append((task_id, index))
-            counted = original(repo, task_id, index, counters)
+                rendezvous.met.append((task_id, group))
+            rendezvous._inside.value = True
+            try:
+                counted = original_group(repo, task_id, done)
+            finally:
+                rendezvous._inside.value = False
             with rendezvous._lock:
-                rendezvous.results.append((index, counted))
+                rendezvous.group_results.append((group, counted))
             return counted
 
+        def record_chunk(repo: TaskRepository, task_id: str, index: int, counters: Counters) -> bool:
+            counted = original_one(repo, task_id, index, counters)
+            if not getattr(rendezvous._inside, "value", False):  # a refused group's one-by-one count
+                with rendezvous._lock:
+                    rendezvous.fallback_results.append((index, counted))
+            return counted
+
+        monkeypatch.setattr(TaskRepository, "record_chunks", record_chunks)
         monkeypatch.setattr(TaskRepository, "record_chunk", record_chunk)
 
 
@@ -102,11 +121,17 @@ def test_two_concurrent_deliveries_of_each_chunk_count_it_once(stack, monkeypatc
     )
     assert status == 202, body
     task = stack.wait(body["task_id"])
-    # Then both deliveries of each of the 3 chunks met at the ledger ...
-    assert sorted(index for _, index in rendezvous.met) == [0, 0, 1, 1, 2, 2]
-    # ... and the ledger accepted exactly one of each pair
-    assert sorted(rendezvous.results) == [(0, False), (0, True), (1, False), (1, True), (2, False), (2, True)]
-    assert len(answers) == 3
+    # Then both deliveries of each chunk group met at the ledger ...
+    groups = Counter(group for _, group in rendezvous.met)
+    assert groups and set(groups.values()) == {2}, groups
+    assert sorted(index for group in groups for index in group) == list(range(task.chunk_count or 0))
+    # ... the group write counted exactly one of each pair, and the other's one-by-one count took nothing
+    by_group: dict[tuple[int, ...], list[bool]] = {}
+    for group, counted in rendezvous.group_results:
+        by_group.setdefault(group, []).append(counted)
+    assert all(sorted(results) == [False, True] for results in by_group.values()), by_group
+    assert all(not counted for _, counted in rendezvous.fallback_results), rendezvous.fallback_results
+    assert len(answers) == len(groups)
     assert all(sorted(answer["duplicate"] for answer in pair) == [False, True] for pair in answers), answers
     # and every learner was counted once: 300, not 600
     assert task.state is TaskState.SUCCESS, task.task_output

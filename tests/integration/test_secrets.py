@@ -24,7 +24,10 @@ def test_without_its_secret_a_function_refuses_to_start(stack, monkeypatch):
     monkeypatch.delenv("ITASK_ANONYMIZATION_SECRET", raising=False)
     # Then it refuses to run anything, saying which setting is missing
     with pytest.raises(FunctionError, match="ITASK_ANONYMIZATION_SECRET_ARN is not set"):
-        stack.router.invoke("process-chunk", {"task_id": "any", "chunk": {"index": 0, "user_ids": [1001]}})
+        stack.router.invoke(
+            "process-chunk",
+            {"task_id": "any", "group": {"index": 0, "chunks": [{"index": 0, "user_ids": [1001]}]}},
+        )
     # and a report that prints anonymized ids fails instead of using some default key
     status, body = stack.api("POST", course_path(COURSE_ID, "tasks"), "instructor", ANON_IDS)
     assert status == 202, body
@@ -38,7 +41,10 @@ def test_an_unreadable_secret_is_refused_too(stack, monkeypatch):
         "ITASK_ANONYMIZATION_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone"
     )
     with pytest.raises(FunctionError, match="could not be read"):
-        stack.router.invoke("process-chunk", {"task_id": "any", "chunk": {"index": 0, "user_ids": [1001]}})
+        stack.router.invoke(
+            "process-chunk",
+            {"task_id": "any", "group": {"index": 0, "chunks": [{"index": 0, "user_ids": [1001]}]}},
+        )
 
 
 def test_settings_hold_no_secret_value():

@@ -354,7 +354,9 @@ def test_a_repeated_finalize_between_the_passes_answers_the_same_plan(stack, sma
     data = ("\n".join(awkward_lines(first, 4)) + "\n").encode()
     ranges = len(range(0, len(data), 700))
     upload_id = upload(stack, COURSE_ID, "data_load", data)
-    gate = stack.hooks.gate("process-chunk", when=lambda event: event["chunk"]["index"] >= ranges)
+    gate = stack.hooks.gate(
+        "process-chunk", when=lambda event: event["group"]["chunks"][0]["index"] >= ranges
+    )
     status, body = stack.api(
         "POST", course_path(COURSE_ID, "tasks"), "admin",
         {"task_type": "data_load", "input": {"kind": "state", "upload_id": upload_id}},
@@ -372,9 +374,10 @@ def test_a_repeated_finalize_between_the_passes_answers_the_same_plan(stack, sma
         chunk_count=ranges,
         total=0,
     )
-    again = pipeline.finalize(ctx, FinalizeInput(task_id=task_id, plan=checked))
+    again = pipeline.run_finalize_stage(ctx, FinalizeInput(task_id=task_id, plan=checked, stage="prepare"))
     # Then it answers the plan of the second pass again, and checks or journals nothing anew
-    assert again["next_plan"]["chunks_key"] == ctx.work_key(task_id, f"chunks-from-{ranges}.json")
+    assert again["jobs"] == []
+    assert again["next_plan"]["chunks_key"] == ctx.work_key(task_id, f"items-from-{ranges}.json")
     assert again["next_plan"]["chunk_count"] == stack.task(task_id).chunk_count == ranges + 1
     assert ctx.objects.get_json(ctx.work_key(task_id, "context.json")) == applying
     # and the load then ends as it would have: every row once

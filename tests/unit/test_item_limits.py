@@ -76,11 +76,17 @@ def test_key_lengths():
 
 
 def test_an_index_key_may_be_absent_but_not_empty():
-    base = dict(user_key="U#1", user_id=1, email="a@example.org", created=datetime(2026, 1, 1, tzinfo=UTC))
-    assert item_problem(EnrollmentItem("c", "E#1", username="u", **base)) is None
-    assert (
-        item_problem(EnrollmentItem("c", "E#1", username="", **base)) == "its key attribute username is empty"
+    key = ("c#L0", "L#000000000001#E")  # a learner item of the course "c", shard 0
+    base = dict(
+        course_id="c",
+        roster=key[0],
+        user_key="U#1",
+        user_id=1,
+        email="a@example.org",
+        created=datetime(2026, 1, 1, tzinfo=UTC),
     )
+    assert item_problem(EnrollmentItem(*key, username="u", **base)) is None
+    assert item_problem(EnrollmentItem(*key, username="", **base)) == "its key attribute username is empty"
 
 
 def test_first_problem_names_the_position():

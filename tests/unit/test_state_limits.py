@@ -10,12 +10,27 @@ from datetime import UTC, datetime
 import pytest
 
 from functions.dal import item_limits, state_limits
-from functions.dal.course_repo import _state_item, state_sk
+from functions.dal.course_repo import _state_item, learner_pk, state_sk
+from functions.dal.tables import StateItem
 from functions.logic.content import StateRow
 from functions.models.state import ProblemState
 
-# The longest course key a course item can hold (its partition key): the bound counts it whole.
-LONG_COURSE = "course-v1:" + "X" * (item_limits.MAX_PARTITION_KEY_BYTES - len("course-v1:"))
+# A course key whose learner partition key (``<course>#L0``) is as long as a partition key can be:
+# the bound counts it whole.
+LONG_COURSE = "course-v1:" + "X" * (
+    item_limits.MAX_PARTITION_KEY_BYTES - len("course-v1:") - len(learner_pk("", 0))
+)
+
+
+def item_of(state: ProblemState) -> StateItem:
+    """The state's item, in shard 0 of its course (the layout ``CourseRepository`` writes)."""
+    return _state_item(state, learner_pk(state.course_id, 0))
+
+
+def storable(state: ProblemState, size: int, key: str) -> bool:
+    return state_limits.surely_storable(state, size, key, learner_pk(state.course_id, 0))
+
+
 LIMIT = state_limits.SAFE_SOURCE_BYTES
 
 
@@ -79,13 +94,13 @@ def test_a_line_at_the_bound_makes_an_item_under_400_kb(name):
     size = len(line.encode())
     assert LIMIT - 100 < size <= LIMIT
     state = state_of(line)
-    item = _state_item(state)
+    item = item_of(state)
     exact = item_limits.serialized_size(item.serialize())
     # The exact size is under DynamoDB's limit and under what the bound promises
     assert exact <= state_limits.ITEM_BYTES_PER_SOURCE_BYTE * size + state_limits.OTHER_BYTES
     assert exact < item_limits.MAX_ITEM_BYTES
     item_limits.check_item(item)  # nothing else refuses it either
-    assert state_limits.surely_storable(state, size, state_sk(state.problem_id, state.user_id))
+    assert storable(state, size, state_sk(state.problem_id, state.user_id))
 
 
 def test_answers_expand_at_most_eight_times():
@@ -101,14 +116,14 @@ def test_what_the_bound_cannot_vouch_for_is_checked_in_full():
     state = state_of(line, "course-v1:X+Y+Z")
     size = len(line.encode())
     key = state_sk(state.problem_id, state.user_id)
-    assert state_limits.surely_storable(state, size, key)
+    assert storable(state, size, key)
     # A longer line, a score DynamoDB cannot hold, a lone surrogate in a key, an oversized sort key
-    assert not state_limits.surely_storable(state, LIMIT + 1, key)
-    assert not state_limits.surely_storable(state.model_copy(update={"earned": 1e-200}), size, key)
-    assert item_limits.item_problem(_state_item(state.model_copy(update={"earned": 1e-200}))) is not None
+    assert not storable(state, LIMIT + 1, key)
+    assert not storable(state.model_copy(update={"earned": 1e-200}), size, key)
+    assert item_limits.item_problem(item_of(state.model_copy(update={"earned": 1e-200}))) is not None
     lone = state.model_copy(update={"problem_id": "p\ud800"})
-    assert not state_limits.surely_storable(lone, size, state_sk(lone.problem_id, lone.user_id))
-    assert item_limits.item_problem(_state_item(lone)) is not None
+    assert not storable(lone, size, state_sk(lone.problem_id, lone.user_id))
+    assert item_limits.item_problem(item_of(lone)) is not None
     long_key = state.model_copy(update={"problem_id": "p" * 1100})
-    assert not state_limits.surely_storable(long_key, size, state_sk(long_key.problem_id, long_key.user_id))
-    assert item_limits.item_problem(_state_item(long_key)) is not None
+    assert not storable(long_key, size, state_sk(long_key.problem_id, long_key.user_id))
+    assert item_limits.item_problem(item_of(long_key)) is not None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from functions.logic import grading
 from functions.logic.usage_keys import parse_usage_key
-from functions.models.course import Course, ProblemScore
+from functions.models.course import Course, Score
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _problems_beneath(course: Course, block_id: str) -> set[str]:
 
 def composite_score(
     course: Course,
-    scores: Mapping[str, ProblemScore],
+    scores: Mapping[str, Score],
     block_id: str,
     groups: grading.Groups | None = None,
 ) -> CompositeScore:

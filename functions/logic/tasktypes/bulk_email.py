@@ -87,6 +87,10 @@ class BulkCourseEmail(TaskType):
     def plan_concurrency(self, ctx: RunContext, snapshot: dict[str, Any], requested: int) -> int:
         return max(1, min(requested, int(snapshot["concurrency"])))
 
+    def plan_chunks_per_item(self, ctx: RunContext, snapshot: dict[str, Any]) -> int:
+        # A chunk is paced to fit one function's time; several in one child would outlast it.
+        return 1
+
     def process_chunk(
         self,
         ctx: RunContext,

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from functions.logic.csvfile import encode_rows
 from functions.logic.permissions import Permission
-from functions.logic.registry import ChunkWork, CsvReportTask, NoInput, RunContext, register
+from functions.logic.registry import ChunkWork, CsvReportTask, MergeTarget, NoInput, RunContext, register
 from functions.logic.tasktypes.people_reports import people
 from functions.models.tasks import ChunkDescriptor, Counters, Task
 
@@ -91,9 +91,10 @@ class IssuedCertificatesReport(CsvReportTask):
         )
         return work
 
-    def finalize(
+    def merge_targets(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
-    ) -> dict[str, Any]:
+    ) -> list[MergeTarget]:
+        # Before the merge (which joins the parts in parallel): the rows go in the first part.
         total: Counter[str] = Counter()
         for index in range(chunk_count):
             total.update(ctx.objects.get_json(self._counts_key(ctx, task.task_id, index)))
@@ -104,7 +105,7 @@ class IssuedCertificatesReport(CsvReportTask):
             ctx.objects.put_bytes(
                 ctx.part_key(task.task_id, index), encode_rows(rows) if index == 0 else b"", "text/csv"
             )
-        return super().finalize(ctx, task, task_input, snapshot, chunk_count)
+        return super().merge_targets(ctx, task, task_input, snapshot, chunk_count)
 
     def final_total(self, task: Task) -> int | None:
         return task.total  # the learners counted

@@ -68,6 +68,11 @@ class _UploadedLoad(TaskType):
     def plan_concurrency(self, ctx: RunContext, snapshot: dict[str, Any], requested: int) -> int:
         return 1  # chunks in file order: a later line wins over an earlier one of another batch
 
+    def plan_chunks_per_item(self, ctx: RunContext, snapshot: dict[str, Any]) -> int:
+        # A chunk here is already one Map item's work (CHUNKS_PER_ITEM journal chunks, or one byte
+        # range to check): one per item, in every pass, so an item's failure is one chunk's.
+        return 1
+
     def process_chunk(
         self,
         ctx: RunContext,

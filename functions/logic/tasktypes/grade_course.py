@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -13,7 +13,14 @@ from functions.errors import TaskNotRunnable
 from functions.logic import grading
 from functions.logic.certificates import eligibility
 from functions.logic.permissions import Permission
-from functions.logic.registry import ChunkWork, CsvReportTask, RunContext, register
+from functions.logic.registry import (
+    ChunkWork,
+    CsvReportTask,
+    EnrolledLearners,
+    EnrollmentFacts,
+    RunContext,
+    register,
+)
 from functions.models.course import Course, Learner
 from functions.models.tasks import ChunkDescriptor, Counters, Task
 from functions.observability import logger
@@ -111,7 +118,7 @@ def _course_and_context(task_id: str, course_json: str) -> tuple[Course, grading
 
 
 @register
-class GradeCourse(CsvReportTask):
+class GradeCourse(EnrolledLearners, CsvReportTask):
     name = "grade_course"
     action_name = "graded"
     permission = Permission.RESEARCH
@@ -126,21 +133,14 @@ class GradeCourse(CsvReportTask):
         course = ctx.courses.get_course(task.course_id)
         if course is None:
             raise TaskNotRunnable(f"Course {task.course_id} does not exist")
-        return {"course": course.model_dump_json()}
+        return {"course": course.model_dump_json(), "verified_only": self.verified_only(course)}
 
     def _course(self, task: Task, snapshot: dict[str, Any]) -> tuple[Course, grading.GradingContext]:
         return _course_and_context(task.task_id, snapshot["course"])
 
-    def population(
-        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
-    ) -> Iterable[int]:
-        course, _ = self._course(task, snapshot)
-        verified_only = self.verified_only(course)
-        for key in ctx.courses.iter_enrollment_keys(task.course_id):
-            # Active and inactive enrollments alike; only verified ones when the course asks for that.
-            if verified_only and key.mode != "verified":
-                continue
-            yield key.user_id
+    def includes(self, snapshot: dict[str, Any], learner: EnrollmentFacts) -> bool:
+        # Active and inactive enrollments alike; only verified ones when the course asks for that.
+        return not snapshot.get("verified_only") or learner.mode == "verified"
 
     def verified_only(self, course: Course) -> bool:
         return course.grade_report_verified_only
@@ -168,12 +168,7 @@ class GradeCourse(CsvReportTask):
     ) -> ChunkWork:
         course, context = self._course(task, snapshot)
         now = datetime.now(UTC)
-        wanted = set(chunk.user_ids)
-        learners = [
-            learner
-            for learner in ctx.courses.read_learners(task.course_id, chunk.user_ids)
-            if learner.enrollment.user_id in wanted
-        ]
+        learners = self.learners_of(ctx, task, snapshot, chunk)
         work = ChunkWork()
         for learner in learners:
             try:

@@ -24,7 +24,7 @@ from functions.errors import BadRequest, ItaskError, TaskNotRunnable
 from functions.logic import grading, reports
 from functions.logic.csvfile import encode_rows
 from functions.logic.permissions import Permission
-from functions.logic.registry import ChunkWork, CsvReportTask, RunContext, md5_key, merge_csv, register
+from functions.logic.registry import ChunkWork, CsvReportTask, MergeTarget, RunContext, md5_key, register
 from functions.models.access import Principal
 from functions.models.tasks import ChunkDescriptor, Counters, Task
 
@@ -326,24 +326,25 @@ class GradeReportDiff(CsvReportTask):
             raise ReportMissing(f"Grade report {name} no longer exists")
         return key
 
+    def merge_targets(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
+    ) -> list[MergeTarget]:
+        filename = reports.report_filename(task.course_id, self.csv_name, self.report_time(task))
+        return [
+            MergeTarget(
+                key=reports.report_key(ctx.settings, task.course_id, filename),
+                header=encode_rows([self.header(snapshot)]),
+                parts=[ctx.work_key(task.task_id, DIFF_OBJECT)],
+                output={"report_name": filename},
+            )
+        ]
+
     def finalize(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
     ) -> dict[str, Any]:
         assert isinstance(task_input, GradeReportDiffInput)
-        filename = reports.report_filename(task.course_id, self.csv_name, self.report_time(task))
-        merge_csv(
-            ctx,
-            self.header(snapshot),
-            [ctx.work_key(task.task_id, DIFF_OBJECT)],
-            reports.report_key(ctx.settings, task.course_id, filename),
-        )
         summary = ctx.objects.get_json(ctx.work_key(task.task_id, SUMMARY_OBJECT))
-        return {
-            "report_name": filename,
-            "before_report": task_input.before,
-            "after_report": task_input.after,
-            **summary,
-        }
+        return {"before_report": task_input.before, "after_report": task_input.after, **summary}
 
 
 def _batches(rows: Iterable[list[Any]], size: int) -> Iterator[list[list[Any]]]:

@@ -9,6 +9,8 @@ pass cutoff. The real run computes the same figures, so a preview can be checked
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,14 +23,26 @@ from functions.errors import BadRequest, Forbidden, TaskNotRunnable
 from functions.logic import grading, permissions, reports
 from functions.logic.capa import grader
 from functions.logic.capa.errors import NotRescorable
+from functions.logic.csvfile import encode_rows
 from functions.logic.permissions import Permission
-from functions.logic.registry import ChunkWork, RunContext, TaskType, md5_key, merge_csv, register
+from functions.logic.registry import (
+    ChunkWork,
+    MergeTarget,
+    Planning,
+    RunContext,
+    TaskType,
+    chunk_learners,
+    chunk_states,
+    md5_key,
+    register,
+)
 from functions.logic.sandbox.service import grade_in_sandbox
 from functions.logic.usage_keys import parse_usage_key, usage_key
 from functions.models.access import Principal
-from functions.models.bounds import Score, UserId
+from functions.models.bounds import Score as ScoreValue
+from functions.models.bounds import UserId
 from functions.models.content import ProblemDefinition
-from functions.models.course import Block, Course, ProblemScore
+from functions.models.course import Block, Course, ProblemScore, Score
 from functions.models.events import ScoreChanged
 from functions.models.sandbox import SandboxJob, SandboxResult
 from functions.models.state import ProblemState
@@ -81,7 +95,7 @@ class ProblemTaskInput(BaseModel):
     )
     only_if_higher: bool = False
     # Strict and finite: a boolean, a string, NaN or Infinity is refused, not taken for a number.
-    score: Score | None = None
+    score: ScoreValue | None = None
     dry_run: bool = False
 
     @model_validator(mode="after")
@@ -98,7 +112,7 @@ class Outcome:
     result: str  # succeeded / failed / skipped
     state: ProblemState | None = None  # the state to write (None: nothing to write)
     delete: bool = False  # delete the state
-    score: ProblemScore | None = None  # the score sheet entry after the change
+    score: Score | None = None  # the score sheet entry after the change
     score_changed: bool = False
     message: str | None = None  # why the row failed
 
@@ -303,22 +317,32 @@ class ProblemStateTask(TaskType):
             snapshot["problems"] = {target: problems[target].model_dump(mode="json") for target in rescorable}
         return snapshot
 
+    def planning_for(self, task_input: BaseModel) -> Planning:
+        # One learner: an explicit population; every learner with state: planned shard by shard.
+        assert isinstance(task_input, ProblemTaskInput)
+        return Planning.EXPLICIT if task_input.student_id is not None else Planning.LEARNER_RANGES
+
     def plan_population(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
     ) -> tuple[list[int], int]:
-        assert isinstance(task_input, ProblemTaskInput)
+        assert isinstance(task_input, ProblemTaskInput) and task_input.student_id is not None
         # Progress counts learners (upstream counted learner-problem rows, so a course-wide rescore
         # of 42 learners read "rescored for 5939 students"); the states touched are reported apart.
-        if task_input.student_id is not None:
-            found = any(
-                self.creates_state or ctx.courses.get_state(task.course_id, target, task_input.student_id)
-                for target in snapshot["targets"]
-            )
-            return ([task_input.student_id] if found else []), int(found)
-        learners: set[int] = set()
-        for target in snapshot["targets"]:
-            learners.update(ctx.courses.iter_state_user_ids(task.course_id, target))
-        return sorted(learners), len(learners)
+        found = any(
+            self.creates_state or ctx.courses.get_state(task.course_id, target, task_input.student_id)
+            for target in snapshot["targets"]
+        )
+        return ([task_input.student_id] if found else []), int(found)
+
+    def scan_shard(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], shard: int
+    ) -> Iterable[tuple[int, int]]:
+        """Learners with state on any target in the shard (a learner is one unit, as in progress)."""
+        streams = [
+            ctx.courses.iter_state_user_ids(task.course_id, target, shard) for target in snapshot["targets"]
+        ]
+        for user_id, _ in itertools.groupby(heapq.merge(*streams)):
+            yield user_id, 1
 
     def population(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
@@ -359,24 +383,25 @@ class ProblemStateTask(TaskType):
         now = datetime.now(UTC)
         # Score sheets (and usernames) only matter when scores change: reset reads states only.
         learners = (
-            {
-                learner.enrollment.user_id: learner
-                for learner in ctx.courses.read_learners(task.course_id, chunk.user_ids)
-            }
+            {learner.enrollment.user_id: learner for learner in chunk_learners(ctx, task, chunk)}
             if self.changes_scores
             else {}
         )
-        states = {
-            target: ctx.courses.read_states(task.course_id, target, chunk.user_ids)
-            for target in snapshot["targets"]
-        }
+        states = {target: chunk_states(ctx, task, target, chunk) for target in snapshot["targets"]}
+        user_ids = (
+            sorted({user_id for found in states.values() for user_id in found})
+            if chunk.is_range
+            else chunk.user_ids
+        )
         sandboxed = self.sandbox_results(ctx, run, states)
         work = ChunkWork()
         summary = ChunkSummary()
         counters = Counter[str]()
         events: list[ScoreChanged] = []
-        sheet_changes: dict[int, dict[str, ProblemScore | None]] = {}
-        for user_id in chunk.user_ids:
+        sheet_changes: dict[int, dict[str, Score | None]] = {}
+        saves: list[ProblemState] = []
+        deletes: list[tuple[str, str, int]] = []
+        for user_id in user_ids:
             learner = learners.get(user_id)
             old_scores = dict(learner.scores) if learner else {}
             new_scores = dict(old_scores)
@@ -413,7 +438,10 @@ class ProblemStateTask(TaskType):
                 known = after or before
                 possible += known.possible if known else (run.course.blocks[target].max_score or 0.0)
                 if not task_input.dry_run:
-                    self._write_state(ctx, task, target, user_id, outcome)
+                    if outcome.delete:
+                        deletes.append((task.course_id, target, user_id))
+                    elif outcome.state is not None:
+                        saves.append(outcome.state)
                     if outcome.score_changed:
                         sheet_changes.setdefault(user_id, {})[target] = outcome.score
                         events.append(
@@ -444,9 +472,11 @@ class ProblemStateTask(TaskType):
                         summary,
                     )
                 )
-        # The states first (above), then the grade reports' read model (sheets read in pages, one
-        # versioned write per changed learner), then the events: a retried chunk recomputes the same
-        # changes and repeats these writes harmlessly.
+        # The states first (batches of 25), then the grade reports' read model (sheets read 100 at a
+        # time, written back in transactions of 100 under their version checks), then the events: a
+        # retried chunk recomputes the same changes and repeats these writes harmlessly.
+        if saves or deletes:
+            ctx.courses.write_states(saves, deletes)
         if sheet_changes:
             ctx.courses.update_many_scores(task.course_id, sheet_changes)
         if events:
@@ -462,13 +492,6 @@ class ProblemStateTask(TaskType):
         )
         return work
 
-    @staticmethod
-    def _write_state(ctx: RunContext, task: Task, problem: str, user_id: int, outcome: Outcome) -> None:
-        if outcome.delete:
-            ctx.courses.delete_state(task.course_id, problem, user_id)
-        elif outcome.state is not None:
-            ctx.courses.save_state(outcome.state)
-
     def _change_row(
         self,
         user_id: int,
@@ -479,8 +502,8 @@ class ProblemStateTask(TaskType):
         earned_after: float,
         possible: float,
         context: grading.GradingContext,
-        old_scores: dict[str, ProblemScore],
-        new_scores: dict[str, ProblemScore],
+        old_scores: dict[str, Score],
+        new_scores: dict[str, Score],
         summary: ChunkSummary,
     ) -> list[Any]:
         groups = learner.groups if learner else None
@@ -512,6 +535,38 @@ class ProblemStateTask(TaskType):
             "Y" if after.passed else "N",
         ]
 
+    def merge_targets(
+        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
+    ) -> list[MergeTarget]:
+        assert isinstance(task_input, ProblemTaskInput)
+        when = task.started or datetime.now(UTC)
+        targets = []
+        error_keys = sorted(info.key for info in ctx.objects.list(ctx.work_key(task.task_id, "errors/")))
+        if error_keys:
+            # Which learner failed on which problem, and why (a script that looped, an answer key
+            # without value, ...): the counters say how many, this file says who.
+            error_name = reports.report_filename(task.course_id, f"{self.csv_name or self.name}_errors", when)
+            targets.append(
+                MergeTarget(
+                    key=reports.report_key(ctx.settings, task.course_id, error_name),
+                    header=encode_rows([ERROR_HEADER]),
+                    parts=error_keys,
+                    output={"error_report_name": error_name},
+                )
+            )
+        if self.changes_scores:
+            name = f"{self.csv_name}_preview" if task_input.dry_run else f"{self.csv_name}_changes"
+            filename = reports.report_filename(task.course_id, name, when)
+            targets.append(
+                MergeTarget(
+                    key=reports.report_key(ctx.settings, task.course_id, filename),
+                    header=encode_rows([CHANGE_HEADER]),
+                    parts=[ctx.part_key(task.task_id, index) for index in range(chunk_count)],
+                    output={"report_name": filename},
+                )
+            )
+        return targets
+
     def finalize(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
     ) -> dict[str, Any]:
@@ -523,30 +578,14 @@ class ProblemStateTask(TaskType):
         for index in range(chunk_count):
             summary.add(ctx.objects.get_json(ctx.work_key(task.task_id, f"summaries/{index:06d}.json")))
         extra.update(summary.state_counts())
-        when = task.started or datetime.now(UTC)
-        error_keys = sorted(info.key for info in ctx.objects.list(ctx.work_key(task.task_id, "errors/")))
-        if error_keys:
-            # Which learner failed on which problem, and why (a script that looped, an answer key
-            # without value, ...): the counters say how many, this file says who.
-            error_name = reports.report_filename(task.course_id, f"{self.csv_name or self.name}_errors", when)
-            merge_csv(
-                ctx, ERROR_HEADER, error_keys, reports.report_key(ctx.settings, task.course_id, error_name)
-            )
-            extra["error_report_name"] = error_name
         if not self.changes_scores:
             return extra
-        name = f"{self.csv_name}_preview" if task_input.dry_run else f"{self.csv_name}_changes"
-        filename = reports.report_filename(task.course_id, name, when)
-        part_keys = [ctx.part_key(task.task_id, index) for index in range(chunk_count)]
-        merge_csv(ctx, CHANGE_HEADER, part_keys, reports.report_key(ctx.settings, task.course_id, filename))
         figures = {key: value for key, value in summary.as_dict().items() if key != "states"}
-        extra.update({"dry_run": task_input.dry_run, "report_name": filename, **figures})
+        extra.update({"dry_run": task_input.dry_run, **figures})
         return extra
 
 
-def _score_event(
-    task: Task, block: Block, user_id: int, score: ProblemScore | None, now: datetime
-) -> ScoreChanged:
+def _score_event(task: Task, block: Block, user_id: int, score: Score | None, now: datetime) -> ScoreChanged:
     # Weighted as the grade report weighs it (a deleted state: 0 of the problem's weighted maximum),
     # under upstream's signal names, so the LTI pass-back and LMS consumers read one shape.
     problem = grading.ProblemRef(

@@ -26,7 +26,17 @@ from functions.logic.anonymity import anonymized_id
 from functions.logic.csvfile import encode_rows
 from functions.logic.grading import VERIFIED_MODES
 from functions.logic.permissions import Permission
-from functions.logic.registry import ChunkWork, CsvReportTask, NoInput, RunContext, register
+from functions.logic.registry import (
+    ChunkWork,
+    CsvReportTask,
+    EnrolledLearners,
+    EnrollmentFacts,
+    MergeTarget,
+    NoInput,
+    RunContext,
+    chunk_roster,
+    register,
+)
 from functions.models.access import Principal
 from functions.models.course import Course, Enrollment
 from functions.models.people import ProctoredAttempt, UserProfile
@@ -374,7 +384,7 @@ class MayEnrollReport(PeopleReport):
 
 
 @register
-class InactiveEnrolledReport(PeopleReport):
+class InactiveEnrolledReport(EnrolledLearners, PeopleReport):
     """Active enrollments whose account is inactive (never activated or disabled), by user id."""
 
     name = "inactive_enrolled_students_info_csv"
@@ -382,12 +392,8 @@ class InactiveEnrolledReport(PeopleReport):
     csv_name = "inactive_enrolled_students_info"
     input_model = EmailFeaturesInput
 
-    def population(
-        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
-    ) -> Iterable[int]:
-        for ref in people(ctx).iter_enrollment_refs(task.course_id):
-            if ref.is_active and not ref.user_is_active:
-                yield ref.user_id
+    def includes(self, snapshot: dict[str, Any], learner: EnrollmentFacts) -> bool:
+        return learner.is_active and not learner.user_is_active
 
     def header(self, snapshot: dict[str, Any]) -> Sequence[str]:
         return ["email"]
@@ -400,22 +406,16 @@ class InactiveEnrolledReport(PeopleReport):
         snapshot: dict[str, Any],
         chunk: ChunkDescriptor,
     ) -> ChunkWork:
-        # Few learners, spread over the whole id range: read by key, not by range.
-        enrollments = ctx.courses.get_enrollments(task.course_id, chunk.user_ids)
-        work = ChunkWork()
-        for user_id in chunk.user_ids:
-            if user_id in enrollments:
-                work.rows.append([enrollments[user_id].email])
-            else:
-                work.errors.append([user_id, "", NOT_ENROLLED])
-        return counted(work, len(chunk.user_ids))
+        # The roster holds the emails: no learner item is read.
+        entries = [entry for entry in chunk_roster(ctx, task, chunk) if self.includes(snapshot, entry)]
+        return counted(ChunkWork(rows=[[entry.email] for entry in entries]), len(entries))
 
 
 # ---------------------------------------------------------------------------------------------
 # generate_anonymous_ids_for_course
 # ---------------------------------------------------------------------------------------------
 @register
-class AnonymizedIdsReport(PeopleReport):
+class AnonymizedIdsReport(EnrolledLearners, PeopleReport):
     """Every learner with an enrollment (active or not), by user id, with both anonymized ids."""
 
     name = "generate_anonymous_ids_for_course"
@@ -428,11 +428,6 @@ class AnonymizedIdsReport(PeopleReport):
         "Course Specific Anonymized User ID",
     )
 
-    def population(
-        self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any]
-    ) -> Iterable[int]:
-        return (ref.user_id for ref in people(ctx).iter_enrollment_refs(task.course_id))
-
     def header(self, snapshot: dict[str, Any]) -> Sequence[str]:
         return self.HEADER
 
@@ -444,15 +439,16 @@ class AnonymizedIdsReport(PeopleReport):
         snapshot: dict[str, Any],
         chunk: ChunkDescriptor,
     ) -> ChunkWork:
-        # The ids are keyed hashes of the user id: nothing to read.
+        # The ids are keyed hashes of the user id: only the roster's ids are read.
         secret = ctx.secrets.get("anonymization")
+        user_ids = [entry.user_id for entry in chunk_roster(ctx, task, chunk)]
         work = ChunkWork(
             rows=[
                 [user_id, anonymized_id(secret, user_id), anonymized_id(secret, user_id, task.course_id)]
-                for user_id in chunk.user_ids
+                for user_id in user_ids
             ]
         )
-        return counted(work, len(chunk.user_ids))
+        return counted(work, len(user_ids))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -466,9 +462,10 @@ class SurveyReport(PeopleReport):
     """One row per learner with answers, by user id; a column per field any learner answered.
 
     The header needs every field name before the first row is written, and only the rows know
-    them. So each chunk keeps its rows as JSON in scratch with the field names it saw; Finalize
-    takes the union of those (one small object per chunk), writes every chunk's CSV part in that
-    column order, and merges as every report does. Nothing is read twice from DynamoDB.
+    them. So each chunk keeps its rows as JSON in scratch with the field names it saw; the merge's
+    preparation takes the union of those (one small object per chunk), writes every chunk's CSV
+    part in that column order, and the parts are merged as every report's are. Nothing is read
+    twice from DynamoDB.
     """
 
     name = "course_survey_report"
@@ -518,9 +515,9 @@ class SurveyReport(PeopleReport):
         )
         return work
 
-    def finalize(
+    def merge_targets(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
-    ) -> dict[str, Any]:
+    ) -> list[MergeTarget]:
         fields = sorted(
             {
                 field
@@ -535,7 +532,7 @@ class SurveyReport(PeopleReport):
                 for user_id, username, email, answers in rows
             ]
             ctx.objects.put_bytes(ctx.part_key(task.task_id, index), encode_rows(cells), "text/csv")
-        return super().finalize(ctx, task, task_input, {**snapshot, "fields": fields}, chunk_count)
+        return super().merge_targets(ctx, task, task_input, {**snapshot, "fields": fields}, chunk_count)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,8 +23,9 @@ from functions.dal.report_reads import ReportReads
 from functions.errors import BadRequest, TaskNotRunnable
 from functions.logic import reports
 from functions.logic.capa.parser import RESPONSE_TAGS
+from functions.logic.csvfile import encode_rows
 from functions.logic.permissions import Permission
-from functions.logic.registry import ChunkWork, CsvReportTask, RunContext, merge_csv, register
+from functions.logic.registry import ChunkWork, CsvReportTask, MergeTarget, RunContext, register
 from functions.logic.usage_keys import parse_usage_key, usage_key
 from functions.models.access import Principal
 from functions.models.content import (
@@ -379,20 +380,21 @@ class ProblemResponses(CsvReportTask):
         rows = table.lists()
         return ChunkWork(rows=rows, counters=Counters(attempted=len(rows), succeeded=len(rows)))
 
-    def finalize(
+    def merge_targets(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
-    ) -> dict[str, Any]:
+    ) -> list[MergeTarget]:
         assert isinstance(task_input, ProblemResponsesInput)
         block_keys = ctx.objects.get_json(ctx.work_key(task.task_id, BLOCK_KEYS_OBJECT))
         when = self.report_time(task)
         filename = reports.report_filename(task.course_id, upload_csv_name(task_input), when)
-        merge_csv(
-            ctx,
-            self.header({**snapshot, "block_keys": block_keys}),
-            [ctx.part_key(task.task_id, index) for index in range(chunk_count)],
-            reports.report_key(ctx.settings, task.course_id, filename),
-        )
-        return {"report_name": filename}
+        return [
+            MergeTarget(
+                key=reports.report_key(ctx.settings, task.course_id, filename),
+                header=encode_rows([self.header({**snapshot, "block_keys": block_keys})]),
+                parts=[ctx.part_key(task.task_id, index) for index in range(chunk_count)],
+                output={"report_name": filename},
+            )
+        ]
 
 
 def collect_rows(reads: ReportReads, course_id: str, plan: ResponsesPlan, cap: int) -> ResponseTable:
