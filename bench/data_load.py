@@ -23,18 +23,18 @@ import json
 import os
 import platform
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.moto_server import start_moto_server  # noqa: E402
 
 COURSE = "course-v1:BenchX+Loads+2026"
 PROBLEMS_PER_LEARNER = 10
@@ -165,24 +165,6 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
     }
 
 
-def _moto_server() -> tuple[subprocess.Popen[bytes], int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return server, port
-
-
 def step_memory(rows: int, workdir: Path) -> dict[str, Any]:
     """The data_load task's steps run one by one against moto in another process, as the state machine
     would call them: Plan, every checking Map item (range), the step between the passes (Finalize
@@ -194,7 +176,7 @@ def step_memory(rows: int, workdir: Path) -> dict[str, Any]:
     from tests.helpers import counting  # before any client exists
 
     counter = counting.install()
-    server, port = _moto_server()
+    server, port = start_moto_server()
     try:
         from itask.local.stack import prepare_process
 
@@ -314,21 +296,8 @@ def import_memory(megabytes: int, workdir: Path) -> dict[str, Any]:
     import io
     import tracemalloc
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, port = start_moto_server()
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         from itask.local.stack import prepare_process
 
         prepare_process()

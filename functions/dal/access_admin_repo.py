@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from functions.dal import tables
 from functions.dal.access_repo import IDENTITY_SK, ROLE_PREFIX, subject_pk
 from functions.dal.tables import AccessItem, bind, bind_models
 from functions.models.access import Principal, RoleGrant
@@ -176,7 +176,7 @@ class AccessAdminRepository:
         # flag in the update's own condition.
         own_identity = identity is not None and identity.subject == authority.subject
         try:
-            with TransactWrite(connection=Connection(region=self._region)) as transaction:
+            with TransactWrite(connection=tables.connection(self._region)) as transaction:
                 if own_identity:
                     pass
                 elif authority.grant is None:

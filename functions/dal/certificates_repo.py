@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -99,7 +98,7 @@ class CertificateRepository:
             created_by=entry.created_by,
         )
         try:
-            with TransactWrite(connection=Connection(region=self._region)) as transaction:
+            with TransactWrite(connection=tables.connection(self._region)) as transaction:
                 transaction.update(
                     EnrollmentItem(*self._courses.enrollment_key(course_id, entry.user_id)),
                     actions=[EnrollmentItem.allowlisted.set(True)],
@@ -117,7 +116,7 @@ class CertificateRepository:
     def remove_from_allowlist(self, course_id: str, user_id: int) -> bool:
         """Flag and entry removed together; False when the learner was not on the allowlist."""
         try:
-            with TransactWrite(connection=Connection(region=self._region)) as transaction:
+            with TransactWrite(connection=tables.connection(self._region)) as transaction:
                 transaction.update(
                     EnrollmentItem(*self._courses.enrollment_key(course_id, user_id)),
                     actions=[EnrollmentItem.allowlisted.set(False)],

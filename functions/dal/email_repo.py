@@ -164,16 +164,12 @@ _MODELS: tuple[type[Model], ...] = (
 
 
 def bind(settings: Settings) -> None:
-    for model in _MODELS:
-        model.Meta.table_name = settings.email_table
-        model.Meta.region = settings.region
+    tables.bind_models(settings, "email_table", _MODELS)
 
 
 def create_table(settings: Settings) -> None:
     """Create the table from the models (local stack and tests; CDK declares it on AWS)."""
-    bind(settings)
-    if not EmailItem.exists():
-        EmailItem.create_table(wait=True)
+    tables.create_owned_table(settings, "email_table", _MODELS)
 
 
 # ---- keys ----

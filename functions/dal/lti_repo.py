@@ -205,20 +205,12 @@ _MODELS: tuple[type[Model], ...] = (
 
 
 def bind(settings: Settings) -> None:
-    for model in _MODELS:
-        model.Meta.table_name = settings.lti_table
-        model.Meta.region = settings.region
+    tables.bind_models(settings, "lti_table", _MODELS)
 
 
 def create_table(settings: Settings) -> None:
     """Create the table from the models, with TTL on ``expires`` (local stack and tests)."""
-    bind(settings)
-    if not LedgerItem.exists():
-        LedgerItem.create_table(wait=True)
-        tables.connection(settings.region).client.update_time_to_live(
-            TableName=settings.lti_table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-        )
+    tables.create_owned_table(settings, "lti_table", _MODELS, TTL_ATTRIBUTE)
 
 
 class Conflict(Exception):

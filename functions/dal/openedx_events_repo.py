@@ -31,7 +31,7 @@ from functions.dal.access_admin_repo import AccessAuditItem, audit_item, grant_s
 from functions.dal.access_repo import IDENTITY_SK, subject_pk
 from functions.dal.course_repo import GROUPS_SK, CourseRepository, tombstone_sk
 from functions.dal.faults import response_code
-from functions.dal.retirement_repo import RETIRED_SK, TombstoneItem, tombstone_pk
+from functions.dal.retirement_repo import RetirementRepository, check_not_retired
 from functions.dal.tables import (
     PAY_PER_REQUEST,
     AccessItem,
@@ -86,20 +86,12 @@ _MODELS: tuple[type[Model], ...] = (HandledEventItem, VersionItem)
 
 
 def bind(settings: Settings) -> None:
-    for model in _MODELS:
-        model.Meta.table_name = settings.openedx_events_table
-        model.Meta.region = settings.region
+    tables.bind_models(settings, "openedx_events_table", _MODELS)
 
 
 def create_table(settings: Settings) -> None:
     """Create the table from the models, with TTL on ``expires`` (local stack and tests)."""
-    bind(settings)
-    if not HandledEventItem.exists():
-        HandledEventItem.create_table(wait=True)
-        tables.connection(settings.region).client.update_time_to_live(
-            TableName=settings.openedx_events_table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-        )
+    tables.create_owned_table(settings, "openedx_events_table", _MODELS, TTL_ATTRIBUTE)
 
 
 def event_pk(event_id: str) -> str:
@@ -124,26 +116,10 @@ class OpenedxEventsRepository:
         tables.bind(settings)
         bind(settings)
         tables.bind_models(settings, "access_table", (AccessAuditItem,))
-        tables.bind_models(settings, "courses_table", (TombstoneItem,))
+        self._retirements = RetirementRepository(settings)
         self._region = settings.region
         # Where a learner's enrollment (and its tombstone) lives: the learner's shard of the course.
         self._courses = CourseRepository(settings)
-
-    def is_retired(self, user_id: int) -> bool:
-        """Whether the learner was retired (its events are then dropped)."""
-        try:
-            TombstoneItem.get(tombstone_pk(user_id), RETIRED_SK, consistent_read=True)
-        except DoesNotExist:
-            return False
-        return True
-
-    @staticmethod
-    def _not_retired(transaction: TransactWrite, user_id: int) -> None:
-        """The learner was not retired meanwhile (a retirement erases rows; a change must not bring
-        one back, however the two interleave)."""
-        transaction.condition_check(
-            TombstoneItem, tombstone_pk(user_id), RETIRED_SK, condition=TombstoneItem.pk.does_not_exist()
-        )
 
     # ---- handled events ----
     def outcome_of(self, event_id: str) -> str | None:
@@ -185,7 +161,7 @@ class OpenedxEventsRepository:
         pk, sk = self._courses.enrollment_key(course_id, user_id)
         try:
             with TransactWrite(connection=tables.connection(self._region)) as transaction:
-                self._not_retired(transaction, user_id)
+                check_not_retired(transaction, user_id)
                 # A row delete (a load's ``op: delete``) as new or newer wins over this change.
                 transaction.condition_check(
                     EnrollmentTombstoneItem,
@@ -260,7 +236,7 @@ class OpenedxEventsRepository:
             try:
                 with TransactWrite(connection=tables.connection(self._region)) as transaction:
                     self._claim(transaction, pk, sk, stored, version, event_id)
-                    self._not_retired(transaction, user_id)
+                    check_not_retired(transaction, user_id)
                     transaction.update(
                         EnrollmentItem(enrollment_pk, enrollment_sk),
                         actions=[
@@ -274,7 +250,7 @@ class OpenedxEventsRepository:
                         ],
                     )
             except TransactWriteError as error:
-                if _conditional(error) and self.is_retired(user_id):
+                if _conditional(error) and self._retirements.get(user_id) is not None:
                     return False  # retired meanwhile: the change is dropped
                 if _conditional(error):
                     continue  # another change of this learner's cohort committed: read again

@@ -35,6 +35,7 @@ from typing import Any
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from functions.dal import email_repo, lti_repo, tables
 from functions.dal.certificates_repo import VERIFY_PREFIX, VERIFY_SK, AllowlistItem, VerifyItem, allowlist_sk
@@ -131,6 +132,14 @@ def _delete_items(model: type[Model], items: Sequence[Model]) -> None:
     with model.batch_write() as batch:
         for item in items:
             batch.delete(item)
+
+
+def check_not_retired(transaction: TransactWrite, user_id: int) -> None:
+    """A condition of ``transaction``: the learner is not retired (a writer outside loads, e.g. an
+    event, must not bring back a row a retirement erased, however the two interleave)."""
+    transaction.condition_check(
+        TombstoneItem, tombstone_pk(user_id), RETIRED_SK, condition=TombstoneItem.pk.does_not_exist()
+    )
 
 
 class RetirementRepository:

@@ -487,10 +487,27 @@ def connection(region: str) -> Connection:
 
 
 def bind_models(settings: Settings, table_field: str, models: tuple[type[Model], ...]) -> None:
-    """Point extra models (kept next to their repository) at one of the three tables."""
+    """Point models kept next to their repository at the table ``settings.<table_field>`` names."""
     for model in models:
         model.Meta.table_name = getattr(settings, table_field)
         model.Meta.region = settings.region
+
+
+def create_owned_table(
+    settings: Settings, table_field: str, models: tuple[type[Model], ...], ttl_attribute: str | None = None
+) -> None:
+    """Create a repository's own table from its models (the first one declares it), with TTL on
+    ``ttl_attribute`` when given (local stack and tests; CDK declares it on AWS)."""
+    bind_models(settings, table_field, models)
+    owner = models[0]
+    if owner.exists():
+        return
+    owner.create_table(wait=True)
+    if ttl_attribute is not None:
+        connection(settings.region).client.update_time_to_live(
+            TableName=getattr(settings, table_field),
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
+        )
 
 
 def bind(settings: Settings) -> None:

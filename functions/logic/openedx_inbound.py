@@ -29,10 +29,11 @@ from pydantic import BaseModel, ValidationError
 
 from functions.dal.access_repo import AccessRepository
 from functions.dal.cohort_repo import CohortExists, CohortRepository
-from functions.dal.course_repo import CourseRepository
 from functions.dal.openedx_events_repo import OpenedxEventsRepository, RoleTarget
+from functions.logic import retirement
 from functions.logic.keys import canonical_course_id
 from functions.logic.openedx_wire import MalformedEvent
+from functions.logic.registry import RunContext
 from functions.models import openedx_events as ox
 from functions.models.access import Principal, Role, RoleGrant
 from functions.models.access_admin import AccessAction, AccessChange
@@ -59,8 +60,9 @@ class Consumer:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.ctx = RunContext.create(settings)
+        self.courses = self.ctx.courses
         self.events = OpenedxEventsRepository(settings)
-        self.courses = CourseRepository(settings)
         self.cohorts = CohortRepository(settings)
         self.access = AccessRepository(settings)
 
@@ -89,7 +91,7 @@ def _enrollment(consumer: Consumer, event: ox.InboundEvent) -> ox.Outcome:
     if course_id is None:
         return ox.Outcome.IGNORED
     user = enrollment.user
-    if consumer.events.is_retired(user.id):
+    if retirement.is_retired(consumer.ctx, user.id):
         return ox.Outcome.IGNORED
     written = consumer.events.apply_enrollment(
         course_id,
@@ -110,7 +112,7 @@ def _cohort(consumer: Consumer, event: ox.InboundEvent) -> ox.Outcome:
     course_id = _course(consumer, cohort.course.course_key)
     if course_id is None:
         return ox.Outcome.IGNORED
-    if consumer.events.is_retired(cohort.user.id):
+    if retirement.is_retired(consumer.ctx, cohort.user.id):
         return ox.Outcome.IGNORED
     if not consumer.cohorts.existing(course_id, [cohort.name]):
         with suppress(CohortExists):  # made meanwhile by another event or an administrator
@@ -136,7 +138,7 @@ def _role(consumer: Consumer, event: ox.InboundEvent) -> ox.Outcome:
     if role is None or course_id is None:
         return ox.Outcome.IGNORED
     user = data.user
-    if consumer.events.is_retired(user.id):
+    if retirement.is_retired(consumer.ctx, user.id):
         return ox.Outcome.IGNORED
     # The LMS user's own subject (what its JWTs are on the /api/instructor/v2/ routes: created
     # here when missing), and our token subjects with the same email (as the roles API finds users).

@@ -119,15 +119,7 @@ def resolve_learner(ctx: RunContext, identifier: str) -> int | None:
 
 def is_retired(ctx: RunContext, user_id: int) -> bool:
     """Whether the learner was retired: a writer outside loads (an event) must then drop its change."""
-    users, _ = RetirementRepository(ctx.settings).retired([user_id])
-    return bool(users)
-
-
-def retired_among(
-    ctx: RunContext, user_ids: Iterable[int], emails: Iterable[str] = ()
-) -> tuple[set[int], set[str]]:
-    """Which of these user ids and emails (lower-cased) belong to retired learners."""
-    return RetirementRepository(ctx.settings).retired(user_ids, emails)
+    return RetirementRepository(ctx.settings).get(user_id) is not None
 
 
 def get_retirement(ctx: RunContext, principal: Principal, user_id: int) -> dict[str, Any]:

@@ -20,33 +20,18 @@ from functions.dal.tasks_repo import TaskRepository, task_item
 from functions.models.access import Principal
 from functions.models.tasks import (
     Counters,
-    Task,
     TaskAction,
     TaskState,
 )
 from tests.helpers.api import course_path
 from tests.helpers.aws_faults import body_has
 from tests.helpers.course import COURSE_ID
+from tests.helpers.tasks import a_task
 
 RESUMED = TaskAction(action="resume", by="instructor", at=datetime(2026, 1, 2, tzinfo=UTC))
 
 THROTTLED = "ProvisionedThroughputExceededException"
 GRADE = {"task_type": "grade_course"}
-
-
-def a_task(task_id: str) -> Task:
-    now = datetime.now(UTC)
-    return Task(
-        task_id=task_id,
-        course_id=COURSE_ID,
-        task_type="grade_course",
-        task_key="",
-        task_input="{}",
-        state=TaskState.QUEUING,
-        requester="instructor",
-        created=now,
-        updated=now,
-    )
 
 
 @pytest.fixture

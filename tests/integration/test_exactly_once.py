@@ -12,7 +12,6 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 
@@ -21,9 +20,10 @@ from functions.dal.tasks_repo import TaskRepository
 from functions.errors import TaskNotRunnable
 from functions.logic import reports
 from functions.logic.csvfile import decode_rows
-from functions.models.tasks import Counters, Task, TaskState
+from functions.models.tasks import Counters, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
+from tests.helpers.tasks import a_task
 
 BARRIER_TIMEOUT_S = 60.0
 
@@ -149,21 +149,6 @@ def test_two_concurrent_deliveries_of_each_chunk_count_it_once(stack, monkeypatc
 def repo(small_chunks_stack) -> TaskRepository:
     """At the data layer: the tables, no learners (none of these tests reads one)."""
     return TaskRepository(small_chunks_stack.settings)
-
-
-def a_task(task_id: str, state: TaskState = TaskState.QUEUING, task_key: str = "") -> Task:
-    now = datetime.now(UTC)
-    return Task(
-        task_id=task_id,
-        course_id=COURSE_ID,
-        task_type="grade_course",
-        task_key=task_key,
-        task_input="{}",
-        state=state,
-        requester="instructor",
-        created=now,
-        updated=now,
-    )
 
 
 @pytest.fixture

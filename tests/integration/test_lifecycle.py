@@ -25,6 +25,7 @@ from functions.models.tasks import Counters, Task, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
 from tests.helpers.mailbox import LOCAL_ACCOUNT
+from tests.helpers.tasks import a_task
 
 GRADE = {"task_type": "grade_course"}
 
@@ -508,20 +509,10 @@ def test_the_report_ready_email_says_what_is_ready_to_whom_with_a_link_of_the_se
 def test_a_cancel_records_who_and_how_far_the_task_had_come(small_chunks_stack):
     # Given a running grade report that has counted 7 of its 12 learners (no execution to stop yet)
     stack = small_chunks_stack  # no learners: the task is written directly
-    now = datetime.now(UTC)
-    task = Task(
-        task_id="half-done",
-        course_id=COURSE_ID,
-        task_type="grade_course",
-        task_key="",
-        task_input="{}",
-        state=TaskState.PROGRESS,
-        requester="instructor",
-        created=now,
-        updated=now,
-        counters=Counters(attempted=7, succeeded=6, failed=1),
-        total=12,
+    task = a_task(
+        "half-done", TaskState.PROGRESS, counters=Counters(attempted=7, succeeded=6, failed=1), total=12
     )
+    now = task.created
     repo = TaskRepository(stack.settings)
     repo.create(task)
     # When the admin cancels it
@@ -554,19 +545,7 @@ def test_a_cancel_records_who_and_how_far_the_task_had_come(small_chunks_stack):
 def test_cancelling_a_task_deleted_meanwhile_is_a_conflict_not_an_error(small_chunks_stack):
     # Given a running task whose item is deleted just before the cancel's write reaches the table
     stack = small_chunks_stack  # no learners: the task is written directly
-    now = datetime.now(UTC)
-    task = Task(
-        task_id="deleted-meanwhile",
-        course_id=COURSE_ID,
-        task_type="grade_course",
-        task_key="",
-        task_input="{}",
-        state=TaskState.PROGRESS,
-        requester="instructor",
-        created=now,
-        updated=now,
-    )
-    TaskRepository(stack.settings).create(task)
+    TaskRepository(stack.settings).create(a_task("deleted-meanwhile", TaskState.PROGRESS))
     dynamodb = client("dynamodb", stack.settings.region)
 
     def delete_it() -> None:

@@ -19,6 +19,7 @@ from functions.logic.csvfile import decode_rows
 from functions.models.tasks import Task, TaskAction, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
+from tests.helpers.tasks import a_task
 
 GRADE = {"task_type": "grade_course"}
 ALREADY_RUNNING = (
@@ -137,18 +138,7 @@ def test_a_resume_that_meets_the_task_resumed_and_finished_meanwhile_is_a_confli
     # Given a failed task (it failed before planning), resumed and run to the end by another caller
     # just before this resume's write reaches the table
     repo = TaskRepository(stack.settings)
-    now = datetime.now(UTC)
-    task = Task(
-        task_id="twice-resumed",
-        course_id=COURSE_ID,
-        task_type="grade_course",
-        task_key="",
-        task_input="{}",
-        state=TaskState.QUEUING,
-        requester="instructor",
-        created=now,
-        updated=now,
-    )
+    task = a_task("twice-resumed")
     repo.create(task)
     assert repo.finish(task, TaskState.FAILURE, json.dumps({"message": "failed"}))
 
@@ -181,18 +171,7 @@ def test_each_resume_is_a_new_execution_named_after_its_count_and_recorded(small
     stack = small_chunks_stack  # no learners: a run plans an empty course and ends at once
     # Given a task that failed before planning
     repo = TaskRepository(stack.settings)
-    now = datetime.now(UTC)
-    task = Task(
-        task_id="resumed-twice",
-        course_id=COURSE_ID,
-        task_type="grade_course",
-        task_key="",
-        task_input="{}",
-        state=TaskState.QUEUING,
-        requester="instructor",
-        created=now,
-        updated=now,
-    )
+    task = a_task("resumed-twice")
     repo.create(task)
     assert repo.finish(task, TaskState.FAILURE, json.dumps({"message": "failed"}))
     arn = stack.settings.state_machine_arn.replace(":stateMachine:", ":execution:")

@@ -21,6 +21,7 @@ from functions.models.tasks import (
 )
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
+from tests.helpers.tasks import a_task
 
 RESUMED = TaskAction(action="resume", by="instructor", at=datetime(2026, 1, 2, tzinfo=UTC))
 
@@ -29,21 +30,6 @@ ALREADY_RUNNING = (
     "The grade report is being created. To view the status of the report, see Pending Tasks "
     "below. You will be able to download the report when it is complete."
 )
-
-
-def a_task(task_id: str, state: TaskState = TaskState.QUEUING) -> Task:
-    now = datetime.now(UTC)
-    return Task(
-        task_id=task_id,
-        course_id=COURSE_ID,
-        task_type="grade_course",
-        task_key="",
-        task_input="{}",
-        state=state,
-        requester="instructor",
-        created=now,
-        updated=now,
-    )
 
 
 def leave_slot_behind(stack, holder_task_id: str) -> None:

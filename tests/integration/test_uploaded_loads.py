@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import time
 from typing import Any
 
 import pytest
@@ -27,7 +26,6 @@ from functions.models.tasks import FinalizeInput, PlanResult, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
 from tests.helpers.olx import export_of
-from tests.integration.conftest import WAIT_S
 
 FIRST = 770_001
 PROBLEMS = ("p1", "p2", "p3", "p4", "l1")
@@ -76,9 +74,7 @@ def run_uncounted_wait(stack, course_id: str, task_input: dict[str, Any]):
         "POST", course_path(course_id, "tasks"), "admin", {"task_type": "data_load", "input": task_input}
     )
     assert status == 202, body
-    deadline = time.monotonic() + WAIT_S
-    while stack.executions_running() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    stack.wait_execution(body["task_id"])
     return stack.task(body["task_id"])
 
 
