@@ -196,27 +196,13 @@ def merge_memory(total_mib: int, part_kib: int = 512) -> dict[str, Any]:
     separate invocation on AWS: the peak is one part's, whatever the report's size.
     """
     import hashlib
-    import socket
     import tracemalloc
-    import urllib.request
 
+    from bench.moto_server import start_moto_server
     from itask.local.stack import prepare_process
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, port = start_moto_server()
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         prepare_process()
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
         from functions.logic import pipeline
