@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import heapq
 import json
+import random
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -55,7 +57,11 @@ TOMBSTONE_PREFIX = "EDEL#"
 PROBLEM_PREFIX = "P#"
 STATE_PREFIX = "M#"
 _CONDITIONAL_FAILED = "ConditionalCheckFailedException"
-_SHEET_WRITE_ATTEMPTS = 8
+# A writer's conditional write fails only when another writer's succeeded between its read and its
+# write, so with N writers of one sheet each loses at most N - 1 times; a jittered pause between
+# attempts spreads a burst of them out (a Lambda chunk and its retry, a load, an event, a rescore).
+_SHEET_WRITE_ATTEMPTS = 32
+_SHEET_RETRY_PAUSE_S = 0.02
 # DynamoDB's limits on one request: 100 items per transaction, 25 per batch write.
 TRANSACTION_ITEMS = 100
 # After every "<uid>#..." key of one learner and before the next one's ("~" follows "#" and digits).
@@ -650,6 +656,7 @@ class CourseRepository:
             except PutError as error:
                 if response_code(error) != _CONDITIONAL_FAILED:
                     raise
+            time.sleep(random.uniform(0, _SHEET_RETRY_PAUSE_S))
         raise RuntimeError(f"score sheet of {user_id} in {course_id} kept changing; gave up")
 
     def update_many_scores(self, course_id: str, changes: Mapping[int, Mapping[str, Score | None]]) -> None:
