@@ -224,6 +224,7 @@ def certificate_of(cert: CertificateMap) -> Certificate:
         task_id=cert.task_id,
         error_reason=cert.error_reason,
         download_url=cert.download_url,
+        source_version=None if cert.source_version is None else int(cert.source_version),
     )
 
 
@@ -246,6 +247,8 @@ def _raw_certificate(raw: dict[str, Any]) -> Certificate:
         modified=moment("modified"),
         task_id=text("task_id"),
         error_reason=text("error_reason"),
+        download_url=text("download_url"),
+        source_version=int(raw["source_version"]["N"]) if "source_version" in raw else None,
     )
 
 

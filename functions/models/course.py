@@ -167,6 +167,7 @@ class Certificate(BaseModel):
     task_id: str | None = None  # the task that last decided it
     error_reason: str | None = None
     download_url: str | None = None  # where the source installation serves it (loaded records)
+    source_version: int | None = None  # the source's version of a loaded record (incremental loads)
 
 
 class Enrollment(BaseModel):

@@ -1,0 +1,144 @@
+"""Certificates and allowlist entries load incrementally, as enrollments do (issue #15.2): the same
+change delivered twice and changes out of order end in the newest state, and a versioned delete
+leaves a tombstone that an older upsert does not pass, through ``POST /courses/{id}/data/{kind}``
+(the loader, the journal and the applier) on moto."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from functions.dal.course_repo import CourseRepository
+from functions.dal.record_versions import ALLOWLIST_TOMBSTONE, CERTIFICATE_TOMBSTONE, RecordVersions
+from functions.models.certificates import AllowlistEntry
+from functions.models.course import Certificate
+from tests.helpers.olx import export_of
+
+COURSE = "course-v1:ScoreX+Blocks101+2026"
+PATH = "/courses/" + quote(COURSE, safe="")
+
+
+def load(stack, kind: str, *lines: dict) -> tuple[int, dict]:
+    body = "\n".join(json.dumps(line) for line in lines).encode()
+    return stack.api("POST", f"{PATH}/data/{kind}", "admin", raw_body=body)
+
+
+def enroll(stack, *user_ids: int) -> None:
+    status, _ = stack.api(
+        "POST", "/admin/courses/import", "admin", raw_body=export_of("scored_blocks_course")
+    )
+    assert status == 201
+    people = [{"user_id": u, "username": f"u{u}", "email": f"u{u}@example.org"} for u in user_ids]
+    assert load(stack, "enrollments", *people)[0] == 200
+
+
+def test_a_repeated_or_late_certificate_change_never_overwrites_a_newer_one(stack):
+    enroll(stack, 951, 952)
+    courses = CourseRepository(stack.settings)
+
+    def stored(user_id: int = 951) -> tuple[str, str | None, int | None] | None:
+        cert = courses.get_enrollments(COURSE, [user_id])[user_id].certificate
+        return None if cert is None else (cert.status, cert.grade, cert.source_version)
+
+    status, answer = load(stack, "certificates", {"user_id": 951, "status": "downloadable", "grade": "0.9",
+                                                  "source_version": 200})  # fmt: skip
+    assert (status, answer["certificates"], answer["stale"]) == (200, 1, 0), answer
+    assert stored() == ("downloadable", "0.9", 200)
+    # The same change again (200) and a late one (100): nothing changes
+    for late in ({"user_id": 951, "status": "downloadable", "grade": "0.9", "source_version": 200},
+                 {"user_id": 951, "status": "notpassing", "source_version": 100}):  # fmt: skip
+        status, answer = load(stack, "certificates", late)
+        assert (status, answer["certificates"], answer["stale"]) == (200, 0, 1), answer
+        assert stored() == ("downloadable", "0.9", 200)
+    # Two changes of one learner out of order in one batch: the newest wins, whatever its place
+    status, answer = load(
+        stack,
+        "certificates",
+        {"user_id": 951, "status": "notpassing", "grade": "0.4", "source_version": 300},
+        {"user_id": 951, "status": "downloadable", "grade": "0.8", "source_version": 250},
+    )
+    assert (status, answer["certificates"]) == (200, 1), answer
+    assert stored() == ("notpassing", "0.4", 300)
+    # A delete (400) leaves a tombstone: a late upsert (350) and the delete again do not pass it
+    status, answer = load(stack, "certificates", {"user_id": 951, "op": "delete", "source_version": 400})
+    assert (status, answer["by_status"], answer["stale"]) == (200, {"removed": 1}, 0), answer
+    assert stored() is None
+    for late in ({"user_id": 951, "status": "downloadable", "source_version": 350},
+                 {"user_id": 951, "op": "delete", "source_version": 400}):  # fmt: skip
+        status, answer = load(stack, "certificates", late)
+        assert (status, answer["certificates"], answer["stale"]) == (200, 0, 1), answer
+        assert stored() is None
+    versions = RecordVersions(stack.settings)
+    assert versions.tombstones(CERTIFICATE_TOMBSTONE, COURSE, [951, 952]) == {951: 400}
+    # A newer upsert (500) brings it back
+    status, answer = load(stack, "certificates", {"user_id": 951, "status": "downloadable", "grade": "0.95",
+                                                  "source_version": 500})  # fmt: skip
+    assert (status, answer["certificates"], answer["stale"]) == (200, 1, 0), answer
+    assert stored() == ("downloadable", "0.95", 500)
+    # The write itself is conditional: a change prepared before a newer one was stored is not applied
+    older = Certificate(status="error", mode="audit", source_version=450)
+    assert versions.set_certificate_if_newer(COURSE, 951, older) is False
+    assert versions.remove_certificate_if_newer(COURSE, 951, 450) is False
+    assert stored() == ("downloadable", "0.95", 500)
+    # A delete of a learner without a certificate still leaves its tombstone; an unversioned
+    # (snapshot) line is always applied
+    assert versions.remove_certificate_if_newer(COURSE, 952, 60) is True
+    assert (
+        load(stack, "certificates", {"user_id": 952, "status": "downloadable", "source_version": 50})[1][
+            "stale"
+        ]
+        == 1
+    )
+    status, answer = load(stack, "certificates", {"user_id": 951, "status": "error"})
+    assert (status, answer["certificates"]) == (200, 1), answer
+    assert stored() == ("error", None, None)
+    assert stored(952) is None
+
+
+def test_a_repeated_or_late_allowlist_change_never_overwrites_a_newer_one(stack):
+    enroll(stack, 961, 962)
+    courses = CourseRepository(stack.settings)
+
+    def stored() -> tuple[str | None, bool] | None:
+        status, listed = stack.api("GET", f"{PATH}/certificates/allowlist", "admin")
+        assert status == 200, listed
+        notes = {entry["user_id"]: entry["notes"] for entry in listed["allowlist"]}
+        flag = courses.get_enrollments(COURSE, [961])[961].allowlisted
+        assert flag == (961 in notes)  # the entry and the enrollment's flag change together
+        return (notes[961], flag) if 961 in notes else None
+
+    status, answer = load(stack, "allowlist", {"user_id": 961, "notes": "dean", "source_version": 200})
+    assert (status, answer["allowlist"], answer["stale"]) == (200, 1, 0), answer
+    assert stored() == ("dean", True)
+    for late in ({"user_id": 961, "notes": "dean", "source_version": 200},
+                 {"user_id": 961, "notes": "older", "source_version": 100}):  # fmt: skip
+        status, answer = load(stack, "allowlist", late)
+        assert (status, answer["allowlist"], answer["stale"]) == (200, 0, 1), answer
+        assert stored() == ("dean", True)
+    # A batch with a delete (300) and an older upsert (250), out of order: the delete wins
+    status, answer = load(
+        stack,
+        "allowlist",
+        {"user_id": 961, "op": "delete", "source_version": 300},
+        {"user_id": 961, "notes": "board", "source_version": 250},
+    )
+    assert (status, answer["allowlist"], answer["removed"]) == (200, 0, 1), answer
+    assert stored() is None
+    # The tombstone holds: a late upsert (290) and the delete again change nothing
+    for late in ({"user_id": 961, "notes": "late", "source_version": 290},
+                 {"user_id": 961, "op": "delete", "source_version": 300}):  # fmt: skip
+        status, answer = load(stack, "allowlist", late)
+        assert (status, answer["allowlist"], answer["removed"], answer["stale"]) == (200, 0, 0, 1), answer
+        assert stored() is None
+    versions = RecordVersions(stack.settings)
+    assert versions.tombstones(ALLOWLIST_TOMBSTONE, COURSE, [961, 962]) == {961: 300}
+    # A newer upsert (350) brings it back
+    status, answer = load(stack, "allowlist", {"user_id": 961, "notes": "again", "source_version": 350})
+    assert (status, answer["allowlist"], answer["stale"]) == (200, 1, 0), answer
+    assert stored() == ("again", True)
+    # The writes themselves are conditional
+    entry = AllowlistEntry(user_id=961, notes="prepared before", created_by="load")
+    assert versions.add_to_allowlist_if_newer(COURSE, entry, 340) is False
+    assert versions.remove_from_allowlist_if_newer(COURSE, 961, 340) is False
+    assert stored() == ("again", True)
+    assert versions.allowlist_versions(COURSE, [961, 962]) == {961: 350}
