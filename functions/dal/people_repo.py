@@ -28,7 +28,9 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from functions.dal import tables
 from functions.dal.course_repo import CourseRepository, EnrollmentKey
@@ -92,6 +94,9 @@ class ProfileItem(Model):
     user_id = NumberAttribute()
     data = UnicodeAttribute()  # JSON of UserProfile
     updated = UTCDateTimeAttribute()
+    # The source's version of the last profile change loaded (incremental loads): an older or
+    # repeated change is not applied over it.
+    source_version = NumberAttribute(null=True)
 
 
 class AllowedItem(Model):
@@ -206,6 +211,7 @@ class PeopleRepository:
     def __init__(self, settings: Settings):
         self._courses = CourseRepository(settings)  # enrollments, read here through the roster
         tables.bind_models(settings, "courses_table", _MODELS)
+        self._region = settings.region
 
     # ---- profiles ----
     def put_profiles(self, profiles: Iterable[UserProfile]) -> int:
@@ -230,6 +236,45 @@ class PeopleRepository:
         """(position, reason) of the first profile DynamoDB would refuse."""
         now = datetime.now(UTC)
         return first_problem(_profile_item(profile, now) for profile in profiles)
+
+    def put_profile_if_newer(self, profile: UserProfile, version: int) -> bool:
+        """Store the profile with its directory entries in one transaction, unless the stored
+        profile's ``source_version`` is as new (a repeated or late change): False then."""
+        before = self.get_profiles([profile.id]).get(profile.id)
+        pointers = _directory_keys(profile)
+        stale = set(_directory_keys(before)) - set(pointers) if before is not None else set()
+        item = _profile_item(profile, datetime.now(UTC))
+        item.source_version = version
+        try:
+            with TransactWrite(connection=tables.connection(self._region)) as transaction:
+                transaction.save(
+                    item,
+                    condition=ProfileItem.source_version.does_not_exist()
+                    | (ProfileItem.source_version < version),
+                )
+                for pk in pointers:
+                    transaction.save(UserPointerItem(pk, DIRECTORY_SK, user_id=profile.id))
+                for pk in stale:
+                    transaction.delete(UserPointerItem(pk, DIRECTORY_SK))
+        except TransactWriteError as error:
+            if any(
+                reason is not None and reason.code == "ConditionalCheckFailed"
+                for reason in error.cancellation_reasons or []
+            ):
+                return False
+            raise
+        return True
+
+    def profile_versions(self, user_ids: Iterable[int]) -> dict[int, int]:
+        """user id -> the ``source_version`` of its stored profile, for versioned ones."""
+        keys = [(profile_pk(user_id), PROFILE_SK) for user_id in set(user_ids)]
+        return {
+            int(item.user_id): int(item.source_version)
+            for item in ProfileItem.batch_get(
+                keys, consistent_read=True, attributes_to_get=["user_id", "source_version"]
+            )
+            if item.source_version is not None
+        }
 
     def get_profiles(self, user_ids: Iterable[int]) -> dict[int, UserProfile]:
         """Profiles of these users (missing ones left out): one BatchGetItem per 100 ids."""

@@ -1,4 +1,4 @@
-"""Certificates and allowlist entries load incrementally, as enrollments do (issue #15.2): the same
+"""Certificates, allowlist entries and profiles load incrementally, as enrollments do (issue #15.2): the same
 change delivered twice and changes out of order end in the newest state, and a versioned delete
 leaves a tombstone that an older upsert does not pass, through ``POST /courses/{id}/data/{kind}``
 (the loader, the journal and the applier) on moto."""
@@ -9,9 +9,11 @@ import json
 from urllib.parse import quote
 
 from functions.dal.course_repo import CourseRepository
+from functions.dal.people_repo import PeopleRepository
 from functions.dal.record_versions import ALLOWLIST_TOMBSTONE, CERTIFICATE_TOMBSTONE, RecordVersions
 from functions.models.certificates import AllowlistEntry
 from functions.models.course import Certificate
+from functions.models.people import UserProfile
 from tests.helpers.olx import export_of
 
 COURSE = "course-v1:ScoreX+Blocks101+2026"
@@ -142,3 +144,46 @@ def test_a_repeated_or_late_allowlist_change_never_overwrites_a_newer_one(stack)
     assert versions.remove_from_allowlist_if_newer(COURSE, 961, 340) is False
     assert stored() == ("again", True)
     assert versions.allowlist_versions(COURSE, [961, 962]) == {961: 350}
+
+
+def test_a_repeated_or_late_profile_change_never_overwrites_a_newer_one(stack):
+    enroll(stack, 971)
+    people = PeopleRepository(stack.settings)
+    courses = CourseRepository(stack.settings)
+    person = {"id": 971, "username": "u971", "email": "u971@example.org"}
+
+    def stored() -> tuple[str | None, str, str]:
+        profile = people.get_profiles([971])[971]
+        enrollment = courses.get_enrollments(COURSE, [971])[971]
+        assert (enrollment.username, enrollment.email) == (profile.username, profile.email)  # copies follow
+        return profile.name, profile.username, profile.email
+
+    status, answer = load(stack, "profiles", {**person, "name": "Ada", "source_version": 200})
+    assert (status, answer["profiles"], answer["stale"]) == (200, 1, 0), answer
+    assert stored() == ("Ada", "u971", "u971@example.org")
+    for late in ({**person, "name": "Ada", "source_version": 200},
+                 {**person, "name": "Old", "source_version": 100}):  # fmt: skip
+        status, answer = load(stack, "profiles", late)
+        assert (status, answer["profiles"], answer["stale"]) == (200, 0, 1), answer
+        assert stored() == ("Ada", "u971", "u971@example.org")
+    # A batch of two changes out of order, the newer renaming the user: the newest wins, with its
+    # directory entries and the enrollment's copies
+    renamed = {"id": 971, "username": "ada971", "email": "ada@example.org"}
+    status, answer = load(
+        stack,
+        "profiles",
+        {**renamed, "name": "Ada L.", "source_version": 300},
+        {**person, "name": "Ada B.", "source_version": 250},
+    )
+    assert (status, answer["profiles"], answer["stale"]) == (200, 1, 0), answer
+    assert stored() == ("Ada L.", "ada971", "ada@example.org")
+    # A late change carrying the old names does not bring them back
+    status, answer = load(stack, "profiles", {**person, "name": "Ada B.", "source_version": 260})
+    assert (status, answer["stale"]) == (200, 1), answer
+    assert stored() == ("Ada L.", "ada971", "ada@example.org")
+    assert set(people.find_users(["u971", "ada971"])) == {"ada971"}
+    # The write itself is conditional: a change prepared before a newer one was stored is not applied
+    profile = UserProfile(**person, name="Prepared before")
+    assert people.put_profile_if_newer(profile, 299) is False
+    assert stored() == ("Ada L.", "ada971", "ada@example.org")
+    assert people.profile_versions([971]) == {971: 300}
