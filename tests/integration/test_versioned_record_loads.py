@@ -1,7 +1,7 @@
-"""Certificates, allowlist entries and profiles load incrementally, as enrollments do (issue #15.2): the same
-change delivered twice and changes out of order end in the newest state, and a versioned delete
-leaves a tombstone that an older upsert does not pass, through ``POST /courses/{id}/data/{kind}``
-(the loader, the journal and the applier) on moto."""
+"""Certificates, allowlist entries, profiles and enrollment-allowed entries load incrementally, as
+enrollments do (issue #15.2): the same change delivered twice and changes out of order end in the
+newest state, and a versioned delete leaves a tombstone that an older upsert does not pass, through
+``POST /courses/{id}/data/{kind}`` (the loader, the journal and the applier) on moto."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from functions.dal.people_repo import PeopleRepository
 from functions.dal.record_versions import ALLOWLIST_TOMBSTONE, CERTIFICATE_TOMBSTONE, RecordVersions
 from functions.models.certificates import AllowlistEntry
 from functions.models.course import Certificate
-from functions.models.people import UserProfile
+from functions.models.people import EnrollmentAllowed, UserProfile
 from tests.helpers.olx import export_of
 
 COURSE = "course-v1:ScoreX+Blocks101+2026"
@@ -187,3 +187,55 @@ def test_a_repeated_or_late_profile_change_never_overwrites_a_newer_one(stack):
     assert people.put_profile_if_newer(profile, 299) is False
     assert stored() == ("Ada L.", "ada971", "ada@example.org")
     assert people.profile_versions([971]) == {971: 300}
+
+
+def test_a_repeated_or_late_enrollment_allowed_change_never_overwrites_a_newer_one(stack):
+    enroll(stack, 981)
+    people = PeopleRepository(stack.settings)
+    email = "Invited@Example.org"
+
+    def stored() -> bool | None:
+        entry = people.get_allowed(COURSE, [email]).get(email.lower())
+        return None if entry is None else entry.auto_enroll
+
+    status, answer = load(
+        stack, "enrollment_allowed", {"email": email, "auto_enroll": True, "source_version": 200}
+    )
+    assert (status, answer["enrollment_allowed"], answer["stale"]) == (200, 1, 0), answer
+    assert stored() is True
+    for late in ({"email": email, "auto_enroll": True, "source_version": 200},
+                 {"email": email.lower(), "auto_enroll": False, "source_version": 100}):  # fmt: skip
+        status, answer = load(stack, "enrollment_allowed", late)
+        assert (status, answer["enrollment_allowed"], answer["stale"]) == (200, 0, 1), answer
+        assert stored() is True
+    # A delete (300) and an older upsert (250) in one batch, out of order: the delete wins
+    status, answer = load(
+        stack,
+        "enrollment_allowed",
+        {"email": email, "op": "delete", "source_version": 300},
+        {"email": email, "auto_enroll": False, "source_version": 250},
+    )
+    assert (status, answer["enrollment_allowed"], answer["deleted"]) == (200, 0, 1), answer
+    assert stored() is None
+    # The tombstone (no address kept in it) holds against a late upsert and the same delete again
+    for late in ({"email": email, "source_version": 290},
+                 {"email": email, "op": "delete", "source_version": 300}):  # fmt: skip
+        status, answer = load(stack, "enrollment_allowed", late)
+        assert (status, answer["stale"]) == (200, 1), answer
+        assert stored() is None
+    assert people.allowed_tombstones(COURSE, [email]) == {email.lower(): 300}
+    # A delete needs a version: the whole load is refused
+    status, answer = load(
+        stack, "enrollment_allowed", {"email": "other@example.org"}, {"email": email, "op": "delete"}
+    )
+    assert (status, answer["error"]) == (400, "line 2: a delete needs a source_version"), answer
+    assert people.get_allowed(COURSE, ["other@example.org"]) == {}
+    # A newer upsert (350) brings it back; the writes themselves are conditional
+    status, answer = load(
+        stack, "enrollment_allowed", {"email": email, "auto_enroll": False, "source_version": 350}
+    )
+    assert (status, answer["enrollment_allowed"]) == (200, 1), answer
+    assert stored() is False
+    assert people.put_allowed_if_newer(COURSE, EnrollmentAllowed(email=email, auto_enroll=True), 340) is False
+    assert people.delete_allowed_if_newer(COURSE, email, 340) is False
+    assert stored() is False

@@ -9,7 +9,7 @@ line and the field, and a load is all or nothing. Answers and attempts must belo
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -20,6 +20,7 @@ from functions.logic.data.versions import (
     SOURCE_VERSION_DESCRIPTION,
     SourceVersion,
     is_stale,
+    newest_per_key,
     newest_per_learner,
 )
 from functions.logic.load_journal import Prepared
@@ -159,21 +160,93 @@ def _apply_profiles(ctx: RunContext, course_id: str, rows: Sequence[ProfileLoadR
     enrollment_pending.enroll_invited(ctx, [row.profile for row in rows])
 
 
-@loader(ENROLLMENT_ALLOWED, line=EnrollmentAllowed)
-def load_enrollment_allowed(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
-    """Emails allowed to enroll in the course (added to those already there)."""
-    rows = parse_lines(EnrollmentAllowed, lines)
-    refuse_duplicates(rows, lambda row: row.email.lower(), "email")
-    allowed = [row for _, row in rows]
-    refuse_unstorable(
-        PeopleRepository(ctx.settings).check_allowed(course_id, allowed), lambda i: rows[i][0], "entry"
+class AllowedLine(EnrollmentAllowed):
+    """An email allowed to enroll in the course (an invitation not yet taken up), with the source's
+    version of the change, or its deletion (incremental loads)."""
+
+    source_version: SourceVersion | None = Field(default=None, description=SOURCE_VERSION_DESCRIPTION)
+    op: Literal["upsert", "delete"] = Field(
+        default="upsert",
+        description=(
+            "upsert (default): add or replace the entry; delete: remove it (needs source_version and takes "
+            "only email with it; it leaves a tombstone, so an older upsert arriving later changes nothing)"
+        ),
     )
-    return Prepared(allowed, {"course_id": course_id, "enrollment_allowed": len(allowed)})
 
 
-@load_journal.applier(ENROLLMENT_ALLOWED, EnrollmentAllowed, learner=lambda row: row.email)
-def _apply_allowed(ctx: RunContext, course_id: str, rows: Sequence[EnrollmentAllowed]) -> None:
-    PeopleRepository(ctx.settings).put_allowed(course_id, rows)
+class AllowedWrite(BaseModel):
+    """A line as it is written: the entry (with its version, if any), or the version of its deletion."""
+
+    email: str
+    entry: EnrollmentAllowed | None = None
+    source_version: int | None = None
+
+
+@loader(ENROLLMENT_ALLOWED, line=AllowedLine)
+def load_enrollment_allowed(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
+    """Emails allowed to enroll in the course (added to those already there, or removed by a
+    versioned delete). A line with a ``source_version`` is applied only over an older version of the
+    entry and of its deletion (``versions``)."""
+    rows = newest_per_key(
+        parse_lines(AllowedLine, lines),
+        lambda row: row.email.lower(),
+        lambda number, row, first: f"line {number}: email {row.email.lower()} is also on line {first}",
+    )
+    people = PeopleRepository(ctx.settings)
+    versioned = [row.email for _, row in rows if row.source_version is not None]
+    stored = people.allowed_versions(course_id, versioned)
+    deleted = people.allowed_tombstones(course_id, versioned)
+    writes: list[AllowedWrite] = []
+    written: list[tuple[int, EnrollmentAllowed]] = []
+    stale = 0
+    for number, row in rows:
+        email = row.email.lower()
+        if row.op == "delete":
+            if row.source_version is None:
+                raise BadRequest(f"line {number}: a delete needs a source_version")
+            extra = sorted(set(row.model_fields_set) - {"email", "source_version", "op"})
+            if extra:
+                raise BadRequest(
+                    f"line {number}: a delete takes only email and source_version, not {', '.join(extra)}"
+                )
+        if is_stale(row.source_version, stored.get(email), deleted.get(email)):
+            stale += 1  # repeated or late: the stored entry (or its deletion) is as new or newer
+            continue
+        if row.op == "delete":
+            writes.append(AllowedWrite(email=row.email, source_version=row.source_version))
+            continue
+        entry = EnrollmentAllowed.model_validate(row.model_dump(exclude={"source_version", "op"}))
+        writes.append(AllowedWrite(email=row.email, entry=entry, source_version=row.source_version))
+        written.append((number, entry))
+    refuse_unstorable(
+        people.check_allowed(course_id, [entry for _, entry in written]), lambda i: written[i][0], "entry"
+    )
+    return Prepared(
+        writes,
+        {
+            "course_id": course_id,
+            "enrollment_allowed": len(written),
+            "deleted": len(writes) - len(written),
+            "stale": stale,
+        },
+    )
+
+
+@load_journal.applier(ENROLLMENT_ALLOWED, AllowedWrite, learner=lambda row: row.email)
+def _apply_allowed(ctx: RunContext, course_id: str, rows: Sequence[AllowedWrite]) -> None:
+    """Snapshot entries written as they are; versioned ones and deletions only over an older version
+    of the entry and of its deletion (a second apply of the same chunk changes nothing)."""
+    people = PeopleRepository(ctx.settings)
+    people.put_allowed(
+        course_id, [row.entry for row in rows if row.entry is not None and row.source_version is None]
+    )
+    for row in rows:
+        if row.source_version is None:
+            continue
+        if row.entry is None:
+            people.delete_allowed_if_newer(course_id, row.email, row.source_version)
+        else:
+            people.put_allowed_if_newer(course_id, row.entry, row.source_version)
 
 
 @loader(SURVEYS, line=SurveyResponse)

@@ -8,7 +8,7 @@ counted as ``stale``. A line without one (a snapshot) is always applied.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Annotated, Protocol, TypeVar
 
 from pydantic import Field
@@ -24,30 +24,40 @@ SOURCE_VERSION_DESCRIPTION = (
 
 class Versioned(Protocol):
     @property
-    def user_id(self) -> int: ...
-
-    @property
     def source_version(self) -> int | None: ...
 
 
+class LearnerVersioned(Versioned, Protocol):
+    @property
+    def user_id(self) -> int: ...
+
+
 Row = TypeVar("Row", bound=Versioned)
+LearnerRow = TypeVar("LearnerRow", bound=LearnerVersioned)
 
 
 def newest_per_learner(
-    rows: list[tuple[int, Row]], duplicate: Callable[[int, Row, int], str]
+    rows: list[tuple[int, LearnerRow]], duplicate: Callable[[int, LearnerRow, int], str]
+) -> list[tuple[int, LearnerRow]]:
+    """One line per learner (``newest_per_key`` by user id)."""
+    return newest_per_key(rows, lambda row: row.user_id, duplicate)
+
+
+def newest_per_key(
+    rows: list[tuple[int, Row]], key: Callable[[Row], Hashable], duplicate: Callable[[int, Row, int], str]
 ) -> list[tuple[int, Row]]:
-    """One line per learner: with source versions, the newest of a learner's lines (a batch of
-    changes may hold several); without, a second line for a learner is refused with
+    """One line per record: with source versions, the newest of a record's lines (a batch of
+    changes may hold several); without, a second line for a record is refused with
     ``duplicate(line, row, first line)``."""
-    kept: dict[int, tuple[int, Row]] = {}
+    kept: dict[Hashable, tuple[int, Row]] = {}
     for number, row in rows:
-        seen = kept.get(row.user_id)
+        seen = kept.get(key(row))
         if seen is None:
-            kept[row.user_id] = (number, row)
+            kept[key(row)] = (number, row)
         elif row.source_version is None or seen[1].source_version is None:
             raise BadRequest(duplicate(number, row, seen[0]))
         elif row.source_version > seen[1].source_version:
-            kept[row.user_id] = (number, row)
+            kept[key(row)] = (number, row)
     return sorted(kept.values(), key=lambda pair: pair[0])
 
 
