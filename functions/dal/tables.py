@@ -312,6 +312,9 @@ class EnrollmentItem(Model):
     cohort = UnicodeAttribute(null=True)
     team = UnicodeAttribute(null=True)
     experiment_groups: MapAttribute[str, str] = MapAttribute(null=True)
+    # partition id -> the source's version of the learner's last loaded change in that partition
+    # (incremental group loads); kept when the learner leaves the partition, as its tombstone.
+    group_versions: MapAttribute[str, int] = MapAttribute(null=True)
     allowlisted = BooleanAttribute(default=False)
     certificate = CertificateMap(null=True)
     # The source's version of the last enrollment change applied (incremental loads): an older or

@@ -193,6 +193,7 @@ class Enrollment(BaseModel):
     # Groups of the course's partitions: partition id -> group id (both as text), loaded with the
     # ``groups`` data kind (experiments and content groups alike).
     experiment_groups: dict[str, str] = Field(default_factory=dict)
+    group_versions: dict[str, int] = Field(default_factory=dict)  # partition id -> source version
     allowlisted: bool = False
     certificate: Certificate | None = None
     # The source's version (e.g. its modification time in microseconds) of the last change applied.

@@ -239,3 +239,53 @@ def test_a_repeated_or_late_enrollment_allowed_change_never_overwrites_a_newer_o
     assert people.put_allowed_if_newer(COURSE, EnrollmentAllowed(email=email, auto_enroll=True), 340) is False
     assert people.delete_allowed_if_newer(COURSE, email, 340) is False
     assert stored() is False
+
+
+def test_a_repeated_or_late_group_change_never_overwrites_a_newer_one(stack):
+    course = "course-v1:TestX+EXP101+2026"  # its "Hint experiment" partition (50): groups 0 and 1
+    path = "/courses/" + quote(course, safe="")
+    status, _ = stack.api("POST", "/admin/courses/import", "admin", raw_body=export_of("experiment_course"))
+    assert status == 201
+
+    def send(kind: str, *lines: dict) -> dict:
+        body = "\n".join(json.dumps(line) for line in lines).encode()
+        status, answer = stack.api("POST", f"{path}/data/{kind}", "admin", raw_body=body)
+        assert status == 200, answer
+        return answer
+
+    send("enrollments", {"user_id": 991, "username": "u991", "email": "u991@example.org"})
+    courses = CourseRepository(stack.settings)
+
+    def stored() -> tuple[str | None, int | None]:
+        enrollment = courses.get_enrollments(course, [991])[991]
+        return enrollment.experiment_groups.get("50"), enrollment.group_versions.get("50")
+
+    answer = send("groups", {"user_id": 991, "partition": 50, "group": 0, "source_version": 200})
+    assert (answer["learners"], answer["stale"]) == (1, 0), answer
+    assert stored() == ("0", 200)
+    late_by_name = {"user_id": 991, "partition": "Hint experiment", "group": 1, "source_version": 100}
+    for late in ({"user_id": 991, "partition": 50, "group": 0, "source_version": 200}, late_by_name):
+        answer = send("groups", late)
+        assert (answer["learners"], answer["stale"]) == (0, 1), answer
+        assert stored() == ("0", 200)
+    # Two changes out of order in one batch: the newest wins
+    send(
+        "groups",
+        {"user_id": 991, "partition": 50, "group": 1, "source_version": 300},
+        {"user_id": 991, "partition": 50, "group": 0, "source_version": 250},
+    )
+    assert stored() == ("1", 300)
+    # Out of the partition (400): the version stays as its tombstone; a late change (350) does not put
+    # the learner back, and a snapshot load of the enrollment (a whole-item write) keeps the versions
+    send("groups", {"user_id": 991, "partition": 50, "group": None, "source_version": 400})
+    assert stored() == (None, 400)
+    send("enrollments", {"user_id": 991, "mode": "honor"})
+    answer = send("groups", {"user_id": 991, "partition": 50, "group": 0, "source_version": 350})
+    assert answer["stale"] == 1, answer
+    assert stored() == (None, 400)
+    # A newer change (500) does; the write itself is conditional
+    send("groups", {"user_id": 991, "partition": 50, "group": 0, "source_version": 500})
+    assert stored() == ("0", 500)
+    assert courses.set_group_if_newer(course, 991, "50", "1", 450) is False
+    assert courses.set_group_if_newer(course, 991, "50", None, 450) is False
+    assert stored() == ("0", 500)
