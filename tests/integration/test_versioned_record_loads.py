@@ -8,12 +8,16 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+import requests
+
 from functions.dal.course_repo import CourseRepository
 from functions.dal.people_repo import PeopleRepository
 from functions.dal.record_versions import ALLOWLIST_TOMBSTONE, CERTIFICATE_TOMBSTONE, RecordVersions
+from functions.logic import bulk_in
 from functions.models.certificates import AllowlistEntry
 from functions.models.course import Certificate
 from functions.models.people import EnrollmentAllowed, UserProfile
+from functions.models.tasks import TaskState
 from tests.helpers.olx import export_of
 
 COURSE = "course-v1:ScoreX+Blocks101+2026"
@@ -289,3 +293,30 @@ def test_a_repeated_or_late_group_change_never_overwrites_a_newer_one(stack):
     assert courses.set_group_if_newer(course, 991, "50", "1", 450) is False
     assert courses.set_group_if_newer(course, 991, "50", None, 450) is False
     assert stored() == ("0", 500)
+
+
+def test_changes_out_of_order_in_two_batches_of_an_uploaded_file_end_in_the_newest(stack, monkeypatch):
+    """Through S3 (``data_load``), each batch of lines is checked apart: a late line in a later batch
+    passes the check (nothing newer was stored yet) and is refused by the write's own condition."""
+    enroll(stack, 995, 996)
+    monkeypatch.setattr(bulk_in, "BATCH_LINES", 2)
+    lines = [
+        {"user_id": 995, "op": "delete", "source_version": 300},
+        {"user_id": 996, "notes": "kept", "source_version": 10},
+        {"user_id": 995, "notes": "late", "source_version": 200},  # the next batch
+    ]
+    status, form = stack.api("POST", f"{PATH}/uploads", "admin", {"purpose": "data_load"})
+    assert status == 201, form
+    data = "\n".join(json.dumps(line) for line in lines).encode()
+    sent = requests.post(form["url"], data=form["fields"], files={"file": ("upload", data)}, timeout=60)
+    assert sent.status_code in (200, 201, 204), sent.text
+    status, body = stack.api(
+        "POST", f"{PATH}/tasks", "admin",
+        {"task_type": "data_load", "input": {"kind": "allowlist", "upload_id": form["upload_id"]}},
+    )  # fmt: skip
+    assert status == 202, body
+    task = stack.wait(body["task_id"])
+    assert task.state is TaskState.SUCCESS, task.task_output
+    status, listed = stack.api("GET", f"{PATH}/certificates/allowlist", "admin")
+    assert [(entry["user_id"], entry["notes"]) for entry in listed["allowlist"]] == [(996, "kept")], listed
+    assert RecordVersions(stack.settings).tombstones(ALLOWLIST_TOMBSTONE, COURSE, [995]) == {995: 300}
