@@ -331,7 +331,8 @@ class EnrollmentTombstoneItem(Model):
     """A deleted record's last version, in the learner's shard: an incremental change older than the
     delete does not bring the record back. Sort keys ``EDEL#<uid 12 digits>`` (an enrollment),
     ``CDEL#`` (a certificate), ``ADEL#`` (an allowlist entry): all before ``L#`` and ``M#``, so no
-    reader of enrollments, score sheets or states sees one."""
+    reader of enrollments, score sheets or states sees one. A deleted enrollment-allowed entry's is in
+    the course's partition instead (``EADEL#<sha256 of the address>``, ``people_repo``)."""
 
     class Meta:
         table_name = "itask-courses"
