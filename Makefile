@@ -146,6 +146,7 @@ mfe-check: $(BASE_STAMP) chromium
 
 bench-load: $(BASE_STAMP)
 	$(PY) bench/data_load.py --rows 1000000 --memory-rows 100000 1000000 --write BENCHMARKS.md
+	$(PY) bench/course_import.py --mb 100 --write BENCHMARKS.md
 
 layer: $(BASE_STAMP)
 	$(PY) infra/build_layer.py --layer-dir $(LAYER_DIR)

@@ -185,7 +185,7 @@ def step_memory(rows: int, workdir: Path) -> dict[str, Any]:
         from functions.dal.tables import create_tables
         from functions.logic import pipeline, uploads
         from functions.logic.registry import RunContext
-        from functions.models.tasks import ChunkDescriptor, ChunkInput, FinalizeInput, Task, TaskState
+        from functions.models.tasks import ChunkGroup, ChunkInput, FinalizeInput, Task, TaskState
         from functions.settings import Settings
         from itask.seed import seed_course
 
@@ -224,14 +224,16 @@ def step_memory(rows: int, workdir: Path) -> dict[str, Any]:
 
         counter.reset()
         plan, _, plan_peak = traced(lambda: pipeline.plan(ctx, task.task_id))
-        chunks = [ChunkDescriptor.model_validate(c) for c in ctx.objects.get_json(plan.chunks_key)]
-        watched = {0, len(chunks) // 2, len(chunks) - 1}
+        # The Map's items are chunk groups (one chunk per item for a data load).
+        groups = [ChunkGroup.model_validate(g) for g in ctx.objects.get_json(plan.chunks_key)]
+        chunks = [chunk for group in groups for chunk in group.chunks]
+        watched = {0, len(groups) // 2, len(groups) - 1}
         check_peaks: list[float] = []
         untraced_s = untraced_cpu_s = 0.0
         untraced_bytes = 0
-        for chunk in chunks:
-            event = ChunkInput(task_id=task.task_id, chunk=chunk)
-            if chunk.index in watched:
+        for number, group in enumerate(groups):
+            event = ChunkInput(task_id=task.task_id, group=group)
+            if number in watched:
                 _, _, peak = traced(lambda event=event: pipeline.process_chunk(ctx, event))
                 check_peaks.append(peak)
             else:
@@ -239,17 +241,18 @@ def step_memory(rows: int, workdir: Path) -> dict[str, Any]:
                 pipeline.process_chunk(ctx, event)
                 untraced_s += time.monotonic() - started
                 untraced_cpu_s += time.process_time() - cpu
-                untraced_bytes += settings_range_bytes(chunk.index, size)
+                untraced_bytes += sum(settings_range_bytes(chunk.index, size) for chunk in group.chunks)
         checked = dict(counter.calls)
         counter.reset()
+        # Between the passes: MergePrepare seals the journal and answers the applying pass's plan.
         answer, seal_s, seal_peak = traced(
-            lambda: pipeline.finalize(ctx, FinalizeInput(task_id=task.task_id, plan=plan))
+            lambda: pipeline.prepare_merge(ctx, FinalizeInput(task_id=task.task_id, plan=plan)).model_dump()
         )
         applying = ctx.objects.get_json(answer["next_plan"]["chunks_key"])
-        first = ChunkDescriptor.model_validate(applying[0])
+        first = ChunkGroup.model_validate(applying[0])
         counter.reset()
         outcome, apply_s, apply_peak = traced(
-            lambda: pipeline.process_chunk(ctx, ChunkInput(task_id=task.task_id, chunk=first))
+            lambda: pipeline.process_chunk(ctx, ChunkInput(task_id=task.task_id, group=first))
         )
         applied = dict(counter.calls)
         apply_rows = outcome.counters.attempted

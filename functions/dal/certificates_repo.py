@@ -47,6 +47,8 @@ class AllowlistItem(Model):
     notes = UnicodeAttribute(null=True)
     created = UTCDateTimeAttribute()
     created_by = UnicodeAttribute()
+    # The source's version of a loaded entry (incremental loads): an older change is not applied over it.
+    source_version = NumberAttribute(null=True)
 
 
 class HistoryItem(Model):

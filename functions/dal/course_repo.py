@@ -17,9 +17,10 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -230,6 +231,7 @@ def certificate_of(cert: CertificateMap) -> Certificate:
         task_id=cert.task_id,
         error_reason=cert.error_reason,
         download_url=cert.download_url,
+        source_version=None if cert.source_version is None else int(cert.source_version),
     )
 
 
@@ -252,6 +254,8 @@ def _raw_certificate(raw: dict[str, Any]) -> Certificate:
         modified=moment("modified"),
         task_id=text("task_id"),
         error_reason=text("error_reason"),
+        download_url=text("download_url"),
+        source_version=int(raw["source_version"]["N"]) if "source_version" in raw else None,
     )
 
 
@@ -274,6 +278,7 @@ def _enrollment_item(enrollment: Enrollment, pk: str) -> EnrollmentItem:
         cohort=enrollment.cohort,
         team=enrollment.team,
         experiment_groups=dict(enrollment.experiment_groups) or None,
+        group_versions=dict(enrollment.group_versions) or None,
         allowlisted=enrollment.allowlisted,
         certificate=None if cert is None else certificate_map(cert),
         source_version=enrollment.source_version,
@@ -296,6 +301,10 @@ def _enrollment(item: EnrollmentItem) -> Enrollment:
         cohort=item.cohort,
         team=item.team,
         experiment_groups={str(k): str(v) for k, v in groups.items()},
+        group_versions={
+            str(k): int(v)
+            for k, v in (item.group_versions.as_dict() if item.group_versions is not None else {}).items()
+        },
         allowlisted=bool(item.allowlisted),
         certificate=None if cert is None else certificate_of(cert),
         source_version=None if item.source_version is None else int(item.source_version),
@@ -320,6 +329,7 @@ def _raw_enrollment(raw: dict[str, Any]) -> Enrollment:
         cohort=raw.get("cohort", {}).get("S"),
         team=raw.get("team", {}).get("S"),
         experiment_groups={str(k): str(next(iter(v.values()))) for k, v in groups.items()},
+        group_versions={str(k): int(v["N"]) for k, v in raw.get("group_versions", {}).get("M", {}).items()},
         allowlisted=raw.get("allowlisted", {}).get("BOOL", False),
         certificate=None if not cert else _raw_certificate(cert),
         source_version=None if "source_version" not in raw else int(raw["source_version"]["N"]),
@@ -471,6 +481,39 @@ class CourseRepository:
                 continue
             applied += 1
         return applied
+
+    def set_group_if_newer(
+        self, course_id: str, user_id: int, partition_id: str, group_id: str | None, version: int
+    ) -> bool:
+        """Put the enrolled learner in a group of a partition (None: in none) unless the learner's
+        stored version for that partition is as new; the version stays when the learner leaves the
+        partition (a later, older change does not put them back). False when stale or not enrolled."""
+        item = EnrollmentItem(*self.enrollment_key(course_id, user_id))
+        empty: dict[str, Any] = {}
+        try:
+            # The maps must exist before a key inside them is set (one expression cannot do both).
+            item.update(
+                actions=[
+                    EnrollmentItem.experiment_groups.set(EnrollmentItem.experiment_groups | empty),
+                    EnrollmentItem.group_versions.set(EnrollmentItem.group_versions | empty),
+                ],
+                condition=EnrollmentItem.pk.exists(),
+            )
+            # Paths into the raw maps (typed as their values by pynamodb's stubs).
+            stored = cast(Path, EnrollmentItem.group_versions[partition_id])
+            group = cast(Path, EnrollmentItem.experiment_groups[partition_id])
+            item.update(
+                actions=[
+                    group.set(group_id) if group_id is not None else group.remove(),
+                    stored.set(version),
+                ],
+                condition=EnrollmentItem.pk.exists() & (stored.does_not_exist() | (stored < version)),
+            )
+        except UpdateError as error:
+            if response_code(error) != _CONDITIONAL_FAILED:
+                raise
+            return False
+        return True
 
     def enrollment_tombstones(self, course_id: str, user_ids: Iterable[int]) -> dict[int, int]:
         """user id -> the version of its deleted enrollment, for those of these users that have one."""

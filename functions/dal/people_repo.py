@@ -17,6 +17,7 @@ keys of the table's sparse indexes, and our items must not turn up in enrollment
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -28,12 +29,14 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from functions.dal import tables
 from functions.dal.course_repo import CourseRepository, EnrollmentKey
 from functions.dal.item_limits import first_problem
-from functions.dal.tables import PAY_PER_REQUEST
+from functions.dal.tables import PAY_PER_REQUEST, EnrollmentTombstoneItem
 from functions.models.people import EnrollmentAllowed, ProctoredAttempt, SurveyResponse, UserProfile
 from functions.settings import Settings
 
@@ -78,6 +81,15 @@ def allowed_sk(email: str) -> str:
     return f"{ALLOWED_PREFIX}{email.lower()}"
 
 
+# A deleted enrollment-allowed entry's last version (incremental loads), in the course's partition,
+# keyed by the address's SHA-256 (no address kept once the entry is gone; not under ``ALLOW#``).
+ALLOWED_TOMBSTONE_PREFIX = "EADEL#"
+
+
+def allowed_tombstone_sk(email: str) -> str:
+    return f"{ALLOWED_TOMBSTONE_PREFIX}{hashlib.sha256(email.strip().lower().encode()).hexdigest()}"
+
+
 # What planning reads of each enrollment to choose and order a population (the roster index).
 EnrollmentRef = EnrollmentKey
 
@@ -92,6 +104,9 @@ class ProfileItem(Model):
     user_id = NumberAttribute()
     data = UnicodeAttribute()  # JSON of UserProfile
     updated = UTCDateTimeAttribute()
+    # The source's version of the last profile change loaded (incremental loads): an older or
+    # repeated change is not applied over it.
+    source_version = NumberAttribute(null=True)
 
 
 class AllowedItem(Model):
@@ -104,6 +119,8 @@ class AllowedItem(Model):
     allowed_email = UnicodeAttribute()  # as given; the key holds it lower-cased
     auto_enroll = BooleanAttribute(default=False)
     created = UTCDateTimeAttribute(null=True)
+    # The source's version of a loaded entry (incremental loads): an older change is not applied over it.
+    source_version = NumberAttribute(null=True)
 
 
 class UserPointerItem(Model):
@@ -202,10 +219,19 @@ def _attempt_item(course_id: str, attempt: ProctoredAttempt) -> AttemptItem:
     )
 
 
+def _condition_failed(error: TransactWriteError) -> bool:
+    """The transaction was cancelled by one of its conditions (a stale change), not by a conflict."""
+    return any(
+        reason is not None and reason.code == "ConditionalCheckFailed"
+        for reason in error.cancellation_reasons or []
+    )
+
+
 class PeopleRepository:
     def __init__(self, settings: Settings):
         self._courses = CourseRepository(settings)  # enrollments, read here through the roster
         tables.bind_models(settings, "courses_table", _MODELS)
+        self._region = settings.region
 
     # ---- profiles ----
     def put_profiles(self, profiles: Iterable[UserProfile]) -> int:
@@ -230,6 +256,42 @@ class PeopleRepository:
         """(position, reason) of the first profile DynamoDB would refuse."""
         now = datetime.now(UTC)
         return first_problem(_profile_item(profile, now) for profile in profiles)
+
+    def put_profile_if_newer(self, profile: UserProfile, version: int) -> bool:
+        """Store the profile with its directory entries in one transaction, unless the stored
+        profile's ``source_version`` is as new (a repeated or late change): False then."""
+        before = self.get_profiles([profile.id]).get(profile.id)
+        pointers = _directory_keys(profile)
+        stale = set(_directory_keys(before)) - set(pointers) if before is not None else set()
+        item = _profile_item(profile, datetime.now(UTC))
+        item.source_version = version
+        try:
+            with TransactWrite(connection=tables.connection(self._region)) as transaction:
+                transaction.save(
+                    item,
+                    condition=ProfileItem.source_version.does_not_exist()
+                    | (ProfileItem.source_version < version),
+                )
+                for pk in pointers:
+                    transaction.save(UserPointerItem(pk, DIRECTORY_SK, user_id=profile.id))
+                for pk in stale:
+                    transaction.delete(UserPointerItem(pk, DIRECTORY_SK))
+        except TransactWriteError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def profile_versions(self, user_ids: Iterable[int]) -> dict[int, int]:
+        """user id -> the ``source_version`` of its stored profile, for versioned ones."""
+        keys = [(profile_pk(user_id), PROFILE_SK) for user_id in set(user_ids)]
+        return {
+            int(item.user_id): int(item.source_version)
+            for item in ProfileItem.batch_get(
+                keys, consistent_read=True, attributes_to_get=["user_id", "source_version"]
+            )
+            if item.source_version is not None
+        }
 
     def get_profiles(self, user_ids: Iterable[int]) -> dict[int, UserProfile]:
         """Profiles of these users (missing ones left out): one BatchGetItem per 100 ids."""
@@ -307,6 +369,77 @@ class PeopleRepository:
                 actions=[PendingCoursesItem.courses.add({course_id})]
             )
         return len(entries)
+
+    def put_allowed_if_newer(self, course_id: str, entry: EnrollmentAllowed, version: int) -> bool:
+        """Store the entry unless the stored one or its deletion's tombstone is as new: one
+        transaction. False when stale."""
+        item = _allowed_item(course_id, entry)
+        item.source_version = version
+        try:
+            with TransactWrite(connection=tables.connection(self._region)) as transaction:
+                transaction.condition_check(
+                    EnrollmentTombstoneItem,
+                    course_id,
+                    allowed_tombstone_sk(entry.email),
+                    condition=EnrollmentTombstoneItem.pk.does_not_exist()
+                    | (EnrollmentTombstoneItem.source_version < version),
+                )
+                transaction.save(
+                    item,
+                    condition=AllowedItem.source_version.does_not_exist()
+                    | (AllowedItem.source_version < version),
+                )
+        except TransactWriteError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        PendingCoursesItem(email_pk(entry.email.lower()), INVITED_SK).update(
+            actions=[PendingCoursesItem.courses.add({course_id})]
+        )
+        return True
+
+    def delete_allowed_if_newer(self, course_id: str, email: str, version: int) -> bool:
+        """Delete the entry unless it or its tombstone is as new, leaving a tombstone with ``version``
+        (also when there was no entry): one transaction. False when stale."""
+        tombstone = EnrollmentTombstoneItem(
+            course_id, allowed_tombstone_sk(email), source_version=version, deleted=datetime.now(UTC)
+        )
+        try:
+            with TransactWrite(connection=tables.connection(self._region)) as transaction:
+                transaction.delete(
+                    AllowedItem(course_id, allowed_sk(email)),
+                    condition=AllowedItem.source_version.does_not_exist()
+                    | (AllowedItem.source_version < version),
+                )
+                transaction.save(
+                    tombstone,
+                    condition=EnrollmentTombstoneItem.pk.does_not_exist()
+                    | (EnrollmentTombstoneItem.source_version < version),
+                )
+        except TransactWriteError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def allowed_versions(self, course_id: str, emails: Iterable[str]) -> dict[str, int]:
+        """Lower-cased email -> the version of its stored (loaded, versioned) entry."""
+        keys = [(course_id, allowed_sk(email)) for email in {email.lower() for email in emails}]
+        return {
+            item.allowed_email.lower(): int(item.source_version)
+            for item in AllowedItem.batch_get(keys, consistent_read=True)
+            if item.source_version is not None
+        }
+
+    def allowed_tombstones(self, course_id: str, emails: Iterable[str]) -> dict[str, int]:
+        """Lower-cased email -> the version of its deleted entry's tombstone, for those with one."""
+        by_key = {allowed_tombstone_sk(email): email.lower() for email in emails}
+        return {
+            by_key[item.sk]: int(item.source_version)
+            for item in EnrollmentTombstoneItem.batch_get(
+                [(course_id, sk) for sk in by_key], consistent_read=True
+            )
+        }
 
     def check_allowed(self, course_id: str, allowed: Iterable[EnrollmentAllowed]) -> tuple[int, str] | None:
         return first_problem(_allowed_item(course_id, entry) for entry in allowed)

@@ -286,6 +286,9 @@ class CertificateMap(MapAttribute):
     task_id = UnicodeAttribute(null=True)
     error_reason = UnicodeAttribute(null=True)
     download_url = UnicodeAttribute(null=True)
+    # The source's version of a loaded certificate (incremental loads): an older or repeated change
+    # of the certificate is not applied over it. Kept in the map, so it goes with the certificate.
+    source_version = NumberAttribute(null=True)
 
 
 class EnrollmentItem(Model):
@@ -309,6 +312,9 @@ class EnrollmentItem(Model):
     cohort = UnicodeAttribute(null=True)
     team = UnicodeAttribute(null=True)
     experiment_groups: MapAttribute[str, str] = MapAttribute(null=True)
+    # partition id -> the source's version of the learner's last loaded change in that partition
+    # (incremental group loads); kept when the learner leaves the partition, as its tombstone.
+    group_versions: MapAttribute[str, int] = MapAttribute(null=True)
     allowlisted = BooleanAttribute(default=False)
     certificate = CertificateMap(null=True)
     # The source's version of the last enrollment change applied (incremental loads): an older or
@@ -322,9 +328,11 @@ class EnrollmentItem(Model):
 
 
 class EnrollmentTombstoneItem(Model):
-    """A deleted enrollment's last version (sk ``EDEL#<uid 12 digits>``): an incremental change older
-    than the delete does not bring the enrollment back. Outside the ``E#`` range, so no reader of
-    enrollments sees it."""
+    """A deleted record's last version, in the learner's shard: an incremental change older than the
+    delete does not bring the record back. Sort keys ``EDEL#<uid 12 digits>`` (an enrollment),
+    ``CDEL#`` (a certificate), ``ADEL#`` (an allowlist entry): all before ``L#`` and ``M#``, so no
+    reader of enrollments, score sheets or states sees one. A deleted enrollment-allowed entry's is in
+    the course's partition instead (``EADEL#<sha256 of the address>``, ``people_repo``)."""
 
     class Meta:
         table_name = "itask-courses"

@@ -128,11 +128,13 @@ _LOAD_CHECK, _SLOT, _TASK = 0, 1, 2
 _FAILED = "ConditionalCheckFailed"
 
 
-def _no_pending_load(transaction: TransactWrite, course_id: str) -> None:
-    """Make the transaction fail while a bulk load of the course is pending (checked atomically)."""
-    transaction.condition_check(
-        PendingLoadItem, PENDING_PK, pending_sk(course_id), condition=PendingLoadItem.pk.does_not_exist()
-    )
+def _no_pending_load(transaction: TransactWrite, course_id: str, own_load: str | None = None) -> None:
+    """Make the transaction fail while a bulk load of the course is pending (checked atomically),
+    other than ``own_load`` (the load the task itself holds)."""
+    condition = PendingLoadItem.pk.does_not_exist()
+    if own_load is not None:
+        condition |= PendingLoadItem.load_id == own_load
+    transaction.condition_check(PendingLoadItem, PENDING_PK, pending_sk(course_id), condition=condition)
 
 
 def _reasons(error: TransactWriteError) -> list[str | None]:
@@ -329,11 +331,12 @@ class TaskRepository:
             condition=TaskItem.pk.exists(),
         )
 
-    def reopen(self, task: Task, execution_arn: str, action: TaskAction) -> Task:
+    def reopen(self, task: Task, execution_arn: str, action: TaskAction, own_load: str | None = None) -> Task:
         """FAILURE/REVOKED -> QUEUING for a resume, taking the running slot again, atomically.
 
         ``SlotTaken`` if another task of the same (course, type, key) runs; ``TaskNotRunnable`` if the
-        task is not (or no longer) failed or revoked.
+        task is not (or no longer) failed or revoked; ``LoadInProgress`` while a bulk load of the
+        course other than ``own_load`` (the one the task holds) is pending.
         """
         now = _now()
         slot = SlotItem(
@@ -341,7 +344,7 @@ class TaskRepository:
         )
         try:
             with TransactWrite(connection=connection(self._region)) as transaction:
-                _no_pending_load(transaction, task.course_id)
+                _no_pending_load(transaction, task.course_id, own_load)
                 transaction.save(slot, condition=SlotItem.pk.does_not_exist())
                 transaction.update(
                     TaskItem(task_pk(task.task_id), TASK_SK),

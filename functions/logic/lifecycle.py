@@ -167,12 +167,18 @@ def resume(ctx: registry.RunContext, principal: Principal, task_id: str) -> Task
         raise Conflict(
             f"Task {task_id} can no longer be resumed: its intermediate files have expired. Submit it again."
         )
+    # A load task that failed while applying its journal still holds the course's pending load: its
+    # own resume completes that load, so it is not refused for it (any other pending load refuses).
+    own_load = (
+        task_type.owned_load(ctx.objects.get_json(ctx.work_key(task_id, "context.json"))) if planned else None
+    )
     name = f"{task_id}-resume-{task.resumes + 1}"
     try:
         reopened = ctx.tasks.reopen(
             task,
             ctx.workflow.execution_arn(name),
             TaskAction(action="resume", by=principal.username, at=datetime.now(UTC)),
+            own_load=own_load,
         )
     except SlotTaken as taken:
         raise AlreadyRunning(task_type.already_running_message) from taken

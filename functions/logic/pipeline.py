@@ -230,29 +230,60 @@ def _publish(
 def _plan_remaining(
     ctx: registry.RunContext, task: Task, task_type: registry.TaskType, requested: int
 ) -> PlanResult:
-    chunks = [
-        ChunkDescriptor.model_validate(chunk)
-        for chunk in ctx.objects.get_json(ctx.work_key(task.task_id, CHUNKS))
-    ]
+    """The Map's items for the chunks of the failed pass not in the ledger.
+
+    A task of several passes (``next_phase``) failed in its last planned one: every earlier pass was
+    complete (MergePrepare plans a pass only once the one before is all counted), so the resume runs
+    what is missing of that pass, with that pass's snapshot, and the pipeline goes on from there as it
+    would have (MergePrepare, the next pass if any, Finalize).
+    """
+    first, chunks_key = _failed_pass(ctx, task)
+    chunks = [ChunkDescriptor.model_validate(chunk) for chunk in ctx.objects.get_json(chunks_key)]
     remaining = [chunk for chunk in chunks if chunk.index not in task.done_chunks]
     items_key = ctx.work_key(task.task_id, f"items-resume-{task.resumes}.json")
-    snapshot = ctx.objects.get_json(ctx.work_key(task.task_id, CONTEXT))
+    if first:
+        # The pass's own snapshot (CONTEXT holds it too, unless a failure came between the two writes).
+        snapshot = ctx.objects.get_json(ctx.work_key(task.task_id, f"context-from-{first}.json"))
+        ctx.objects.put_json(ctx.work_key(task.task_id, CONTEXT), snapshot)
+    else:
+        snapshot = ctx.objects.get_json(ctx.work_key(task.task_id, CONTEXT))
     concurrency = task_type.plan_concurrency(ctx, snapshot, requested)
     groups = _groups(ctx, task_type, snapshot, remaining, concurrency)
     ctx.objects.put_json(items_key, [group.model_dump() for group in groups])
+    chunk_count = first + len(chunks)
     total = task.total if task.total is not None else sum(len(chunk.user_ids) for chunk in chunks)
-    ctx.tasks.start_progress(task.task_id, total=total, chunk_count=len(chunks), step=task_type.running_step)
+    ctx.tasks.start_progress(task.task_id, total=total, chunk_count=chunk_count, step=task_type.running_step)
     logger.info(
         "task resumed from its ledger",
-        extra={"task_id": task.task_id, "remaining": len(remaining), "chunks": len(chunks)},
+        extra={
+            "task_id": task.task_id,
+            "pass_from": first,
+            "remaining": len(remaining),
+            "chunks": chunk_count,
+        },
     )
     return PlanResult(
         bucket=ctx.objects.bucket,
         chunks_key=items_key,
-        chunk_count=len(chunks),
+        chunk_count=chunk_count,
         total=total,
         max_concurrency=concurrency,
     )
+
+
+def _failed_pass(ctx: registry.RunContext, task: Task) -> tuple[int, str]:
+    """(the first chunk index, the chunk list's key) of the last pass the task planned: the first
+    pass's, or a later one's (``chunks-from-<first>.json``) that the ledger's chunk count covers."""
+    prefix = ctx.work_key(task.task_id, "chunks-from-")
+    planned = task.chunk_count or 0
+    later = sorted(
+        first
+        for first in (int(info.key[len(prefix) :].split(".", 1)[0]) for info in ctx.objects.list(prefix))
+        if first < planned
+    )
+    if later:
+        return later[-1], ctx.work_key(task.task_id, f"chunks-from-{later[-1]}.json")
+    return 0, ctx.work_key(task.task_id, CHUNKS)
 
 
 class ShardSummary:

@@ -333,6 +333,11 @@ class TaskType(ABC):
         """The task failed (MarkFailed): give up what it holds (best effort; e.g. a load's lock)."""
         return None
 
+    def owned_load(self, snapshot: dict[str, Any]) -> str | None:
+        """The id of the bulk load this task itself holds pending (a data load failed while applying
+        its journal): its resume is not refused for that load, which it goes on to complete."""
+        return None
+
 
 class CsvReportTask(TaskType):
     """A report whose chunks write CSV rows; finalize streams them, in order, into one object."""

@@ -167,6 +167,7 @@ class Certificate(BaseModel):
     task_id: str | None = None  # the task that last decided it
     error_reason: str | None = None
     download_url: str | None = None  # where the source installation serves it (loaded records)
+    source_version: int | None = None  # the source's version of a loaded record (incremental loads)
 
 
 class Enrollment(BaseModel):
@@ -192,6 +193,7 @@ class Enrollment(BaseModel):
     # Groups of the course's partitions: partition id -> group id (both as text), loaded with the
     # ``groups`` data kind (experiments and content groups alike).
     experiment_groups: dict[str, str] = Field(default_factory=dict)
+    group_versions: dict[str, int] = Field(default_factory=dict)  # partition id -> source version
     allowlisted: bool = False
     certificate: Certificate | None = None
     # The source's version (e.g. its modification time in microseconds) of the last change applied.

@@ -95,6 +95,7 @@ def course(stack):
                 "Content groups": {"Night owls": 1},
                 "Hint experiment": {"Group A": 1, "Group B": 1},
             },
+            "stale": 0,  # lines without a source_version (a snapshot) are always applied
         },
     )
     return stack

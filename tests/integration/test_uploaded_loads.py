@@ -382,3 +382,42 @@ def test_a_repeated_finalize_between_the_passes_answers_the_same_plan(stack, sma
     assert task.state is TaskState.SUCCESS, task.task_output
     assert json.loads(task.task_output)["succeeded"] == 20
     assert stored_states(stack, range(first, first + 4)) == 20
+
+
+def test_a_load_failed_while_applying_resumes_its_applying_pass(stack, small_ranges, monkeypatch):
+    # Given a load of 8 learners' state (40 rows) in ranges of 700 bytes: a journal chunk per range,
+    # one journal chunk per applying item here
+    first = FIRST + 600
+    data = ("\n".join(awkward_lines(first, 8)) + "\n").encode()
+    ranges = len(range(0, len(data), 700))
+    monkeypatch.setattr("functions.logic.tasktypes.data_in.CHUNKS_PER_ITEM", 1)
+    upload_id = upload(stack, COURSE_ID, "data_load", data)
+    # whose second applying item fails (after the checking items and the first applying one)
+    stack.hooks.fail("process-chunk", ProcessDiedLike("died while applying"), times=1, skip=ranges + 1)
+    task = run_task(stack, COURSE_ID, "data_load", {"kind": "state", "upload_id": upload_id})
+    assert task.state is TaskState.FAILURE, task.task_output
+    assert task.chunk_count == 2 * ranges  # the checking pass's chunks, then the applying pass's
+    missing = set(range(task.chunk_count)) - task.done_chunks
+    assert missing == {ranges + 1}, missing
+    written_before = stored_states(stack, range(first, first + 8))
+    assert written_before < 40
+    # When it is resumed
+    offered: list[int] = []
+    stack.hooks.add(
+        lambda name, event: (
+            offered.extend(c["index"] for c in event["group"]["chunks"]) if name == "process-chunk" else None
+        )
+    )
+    status, body = stack.api("POST", f"/tasks/{task.task_id}/resume", "admin")
+    assert status == 202, body
+    task = stack.wait(task.task_id)
+    # Then only the failed applying chunk runs again, and the load completes: every row written and
+    # counted once, the course free and the journal gone
+    assert offered == [ranges + 1]
+    assert task.state is TaskState.SUCCESS, task.task_output
+    output = json.loads(task.task_output)
+    assert (output["total"], output["attempted"], output["succeeded"]) == (40, 40, 40), output
+    assert output["summary"]["rows"] == 40
+    assert stored_states(stack, range(first, first + 8)) == 40
+    assert LoadsRepository(stack.settings).get_pending(COURSE_ID) is None
+    assert ObjectStore(stack.settings).list(stack.settings.loads_prefix + "/") == []

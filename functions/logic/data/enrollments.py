@@ -23,6 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from functions.dal.cohort_repo import CohortRepository
 from functions.errors import BadRequest
 from functions.logic import load_journal, loaders
+from functions.logic.data.versions import (
+    SOURCE_VERSION_DESCRIPTION,
+    SourceVersion,
+    is_stale,
+    newest_per_learner,
+)
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, refuse_unstorable
 from functions.logic.registry import RunContext
@@ -33,7 +39,6 @@ from functions.models.people import Email, Username
 KIND = "enrollments"
 MAX_ROWS = 100_000
 GroupName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-SourceVersion = Annotated[int, Field(ge=0, le=2**63 - 1)]
 # The fields a line may set on the enrollment, by the line's field name.
 ENROLLMENT_FIELDS = (
     "username", "email", "mode", "is_active", "created", "user_is_active", "id_verified", "cohort", "team",
@@ -55,13 +60,7 @@ class EnrollmentRow(BaseModel):
     id_verified: bool | None = Field(default=None, description="ID verification approved (new: false)")
     cohort: GroupName | None = Field(default=None, description="the learner's cohort; null: none")
     team: GroupName | None = Field(default=None, description="the learner's team; null: none")
-    source_version: SourceVersion | None = Field(
-        default=None,
-        description=(
-            "the source's version of this change (e.g. its modification time in microseconds): a change "
-            "is applied only over an older one, so a repeated or late change never overwrites a newer"
-        ),
-    )
+    source_version: SourceVersion | None = Field(default=None, description=SOURCE_VERSION_DESCRIPTION)
     op: Literal["upsert", "delete"] = Field(
         default="upsert",
         description=(
@@ -83,7 +82,10 @@ class EnrollmentChange(BaseModel):
 def load_enrollments(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     if not ctx.courses.course_exists(course_id):
         raise BadRequest(f"Course not found: {course_id}")
-    rows = _newest_per_learner(loaders.parse_lines(EnrollmentRow, lines, MAX_ROWS))
+    rows = newest_per_learner(
+        loaders.parse_lines(EnrollmentRow, lines, MAX_ROWS),
+        lambda number, row, first: f"line {number}: user {row.user_id}'s enrollment is also on line {first}",
+    )
     first_line = {row.user_id: number for number, row in rows}
     cohorts = {cohort.name for cohort in CohortRepository(ctx.settings).list(course_id)}
     current = ctx.courses.get_enrollments(course_id, first_line)
@@ -97,10 +99,9 @@ def load_enrollments(ctx: RunContext, course_id: str, lines: list[str]) -> Prepa
     for number, row in rows:
         stored = current.get(row.user_id)
         stored_version = stored.source_version if stored is not None else None
-        newest = max((v for v in (stored_version, deleted.get(row.user_id)) if v is not None), default=None)
         if row.op == "delete":
             _check_delete(number, row)
-        if row.source_version is not None and newest is not None and newest >= row.source_version:
+        if is_stale(row.source_version, stored_version, deleted.get(row.user_id)):
             stale += 1  # repeated or late: the stored enrollment (or its deletion) is as new or newer
             continue
         if row.op == "delete":
@@ -154,21 +155,6 @@ def _check_delete(number: int, row: EnrollmentRow) -> None:
         raise BadRequest(
             f"line {number}: a delete takes only user_id and source_version, not {', '.join(extra)}"
         )
-
-
-def _newest_per_learner(rows: list[tuple[int, EnrollmentRow]]) -> list[tuple[int, EnrollmentRow]]:
-    """One line per learner: with source versions, the newest of a learner's lines (a batch of
-    changes may hold several); without, a second line for a learner is refused."""
-    kept: dict[int, tuple[int, EnrollmentRow]] = {}
-    for number, row in rows:
-        seen = kept.get(row.user_id)
-        if seen is None:
-            kept[row.user_id] = (number, row)
-        elif row.source_version is None or seen[1].source_version is None:
-            raise BadRequest(f"line {number}: user {row.user_id}'s enrollment is also on line {seen[0]}")
-        elif row.source_version > seen[1].source_version:
-            kept[row.user_id] = (number, row)
-    return sorted(kept.values(), key=lambda pair: pair[0])
 
 
 @load_journal.applier(KIND, EnrollmentChange, learner=lambda row: row.user_id)

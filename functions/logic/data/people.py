@@ -9,13 +9,20 @@ line and the field, and a load is all or nothing. Answers and attempts must belo
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
 from functions.dal.people_repo import PeopleRepository
 from functions.errors import BadRequest
 from functions.logic import enrollment_pending, load_journal, loaders
+from functions.logic.data.versions import (
+    SOURCE_VERSION_DESCRIPTION,
+    SourceVersion,
+    is_stale,
+    newest_per_key,
+    newest_per_learner,
+)
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, refuse_unstorable
 from functions.logic.registry import RunContext
@@ -62,35 +69,65 @@ def require_known_users(
             )
 
 
+class ProfileLine(UserProfile):
+    """A user account and its profile (stored once per user, read by every course's reports), with
+    the source's version of the change (incremental loads)."""
+
+    source_version: SourceVersion | None = Field(default=None, description=SOURCE_VERSION_DESCRIPTION)
+
+    @property
+    def user_id(self) -> int:
+        return self.id
+
+
 class ProfileLoadRow(BaseModel):
     """A profile as written, with the courses whose enrollment copies of its names must follow."""
 
     profile: UserProfile
     stale_copies: list[str] = Field(default_factory=list)  # course ids
+    source_version: int | None = None
 
 
-@loader(PROFILES, line=UserProfile)
+@loader(PROFILES, line=ProfileLine)
 def load_profiles(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     """User profiles (one per user, shared by every course); a load replaces each user's profile.
 
     Enrollments keep copies of username and email (reports read them with the enrollment): the
-    copies that differ, in every course, are brought in step with the loaded profiles.
+    copies that differ, in every course, are brought in step with the loaded profiles. A line with a
+    ``source_version`` is incremental (``versions``): applied only over an older version of the
+    user's profile; the newest of a user's lines in one load wins.
     """
-    rows = parse_lines(UserProfile, lines)
-    refuse_duplicates(rows, lambda row: row.id, "user id")
+    rows = newest_per_learner(
+        parse_lines(ProfileLine, lines),
+        lambda number, row, first: f"line {number}: user id {row.id} is also on line {first}",
+    )
     refuse_duplicates(rows, lambda row: row.username, "username")
     people = PeopleRepository(ctx.settings)
-    profiles = [row for _, row in rows]
-    refuse_unstorable(people.check_profiles(profiles), lambda index: rows[index][0], "profile")
+    stored = people.profile_versions(row.id for _, row in rows if row.source_version is not None)
+    fresh = [(number, row) for number, row in rows if not is_stale(row.source_version, stored.get(row.id))]
+    versions = {row.id: row.source_version for _, row in fresh}
+    stale_lines = len(rows) - len(fresh)  # repeated or late: the stored profile is as new or newer
+    written = [
+        (number, UserProfile.model_validate(row.model_dump(exclude={"source_version"})))
+        for number, row in fresh
+    ]
+    profiles = [row for _, row in written]
+    refuse_unstorable(people.check_profiles(profiles), lambda index: written[index][0], "profile")
     stale: dict[int, list[str]] = {}
     for stale_course, user_id in ctx.courses.stale_user_copies((p.id, p.username, p.email) for p in profiles):
         stale.setdefault(user_id, []).append(stale_course)
     enrolled = ctx.courses.get_enrollments(course_id, [profile.id for profile in profiles])
     return Prepared(
-        [ProfileLoadRow(profile=profile, stale_copies=stale.get(profile.id, [])) for profile in profiles],
+        [
+            ProfileLoadRow(
+                profile=profile, stale_copies=stale.get(profile.id, []), source_version=versions[profile.id]
+            )
+            for profile in profiles
+        ],
         {
             "course_id": course_id,
             "profiles": len(profiles),
+            "stale": stale_lines,
             "enrolled_in_course": len(enrolled),
             "enrollment_copies_updated": sum(len(courses) for courses in stale.values()),
             # Emails invited by a batch enrollment (auto-enroll) are enrolled when the rows apply.
@@ -101,7 +138,20 @@ def load_profiles(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared
 
 @load_journal.applier(PROFILES, ProfileLoadRow, learner=lambda row: row.profile.id)
 def _apply_profiles(ctx: RunContext, course_id: str, rows: Sequence[ProfileLoadRow]) -> None:
-    PeopleRepository(ctx.settings).put_profiles(row.profile for row in rows)
+    """Snapshot profiles written as they are; a versioned one only over an older version (with its
+    directory entries, in one transaction). The enrollment copies and invitations then follow every
+    profile whose stored version is the line's (written now, or by an earlier apply of this chunk that
+    stopped before them: a replay completes it)."""
+    people = PeopleRepository(ctx.settings)
+    people.put_profiles(row.profile for row in rows if row.source_version is None)
+    versioned = [row for row in rows if row.source_version is not None]
+    for row in versioned:
+        assert row.source_version is not None
+        people.put_profile_if_newer(row.profile, row.source_version)
+    current = people.profile_versions(row.profile.id for row in versioned)
+    rows = [
+        row for row in rows if row.source_version is None or current.get(row.profile.id) == row.source_version
+    ]
     ctx.courses.update_user_copies(
         (stale_course, row.profile.id, row.profile.username, row.profile.email)
         for row in rows
@@ -110,21 +160,93 @@ def _apply_profiles(ctx: RunContext, course_id: str, rows: Sequence[ProfileLoadR
     enrollment_pending.enroll_invited(ctx, [row.profile for row in rows])
 
 
-@loader(ENROLLMENT_ALLOWED, line=EnrollmentAllowed)
-def load_enrollment_allowed(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
-    """Emails allowed to enroll in the course (added to those already there)."""
-    rows = parse_lines(EnrollmentAllowed, lines)
-    refuse_duplicates(rows, lambda row: row.email.lower(), "email")
-    allowed = [row for _, row in rows]
-    refuse_unstorable(
-        PeopleRepository(ctx.settings).check_allowed(course_id, allowed), lambda i: rows[i][0], "entry"
+class AllowedLine(EnrollmentAllowed):
+    """An email allowed to enroll in the course (an invitation not yet taken up), with the source's
+    version of the change, or its deletion (incremental loads)."""
+
+    source_version: SourceVersion | None = Field(default=None, description=SOURCE_VERSION_DESCRIPTION)
+    op: Literal["upsert", "delete"] = Field(
+        default="upsert",
+        description=(
+            "upsert (default): add or replace the entry; delete: remove it (needs source_version and takes "
+            "only email with it; it leaves a tombstone, so an older upsert arriving later changes nothing)"
+        ),
     )
-    return Prepared(allowed, {"course_id": course_id, "enrollment_allowed": len(allowed)})
 
 
-@load_journal.applier(ENROLLMENT_ALLOWED, EnrollmentAllowed, learner=lambda row: row.email)
-def _apply_allowed(ctx: RunContext, course_id: str, rows: Sequence[EnrollmentAllowed]) -> None:
-    PeopleRepository(ctx.settings).put_allowed(course_id, rows)
+class AllowedWrite(BaseModel):
+    """A line as it is written: the entry (with its version, if any), or the version of its deletion."""
+
+    email: str
+    entry: EnrollmentAllowed | None = None
+    source_version: int | None = None
+
+
+@loader(ENROLLMENT_ALLOWED, line=AllowedLine)
+def load_enrollment_allowed(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
+    """Emails allowed to enroll in the course (added to those already there, or removed by a
+    versioned delete). A line with a ``source_version`` is applied only over an older version of the
+    entry and of its deletion (``versions``)."""
+    rows = newest_per_key(
+        parse_lines(AllowedLine, lines),
+        lambda row: row.email.lower(),
+        lambda number, row, first: f"line {number}: email {row.email.lower()} is also on line {first}",
+    )
+    people = PeopleRepository(ctx.settings)
+    versioned = [row.email for _, row in rows if row.source_version is not None]
+    stored = people.allowed_versions(course_id, versioned)
+    deleted = people.allowed_tombstones(course_id, versioned)
+    writes: list[AllowedWrite] = []
+    written: list[tuple[int, EnrollmentAllowed]] = []
+    stale = 0
+    for number, row in rows:
+        email = row.email.lower()
+        if row.op == "delete":
+            if row.source_version is None:
+                raise BadRequest(f"line {number}: a delete needs a source_version")
+            extra = sorted(set(row.model_fields_set) - {"email", "source_version", "op"})
+            if extra:
+                raise BadRequest(
+                    f"line {number}: a delete takes only email and source_version, not {', '.join(extra)}"
+                )
+        if is_stale(row.source_version, stored.get(email), deleted.get(email)):
+            stale += 1  # repeated or late: the stored entry (or its deletion) is as new or newer
+            continue
+        if row.op == "delete":
+            writes.append(AllowedWrite(email=row.email, source_version=row.source_version))
+            continue
+        entry = EnrollmentAllowed.model_validate(row.model_dump(exclude={"source_version", "op"}))
+        writes.append(AllowedWrite(email=row.email, entry=entry, source_version=row.source_version))
+        written.append((number, entry))
+    refuse_unstorable(
+        people.check_allowed(course_id, [entry for _, entry in written]), lambda i: written[i][0], "entry"
+    )
+    return Prepared(
+        writes,
+        {
+            "course_id": course_id,
+            "enrollment_allowed": len(written),
+            "deleted": len(writes) - len(written),
+            "stale": stale,
+        },
+    )
+
+
+@load_journal.applier(ENROLLMENT_ALLOWED, AllowedWrite, learner=lambda row: row.email)
+def _apply_allowed(ctx: RunContext, course_id: str, rows: Sequence[AllowedWrite]) -> None:
+    """Snapshot entries written as they are; versioned ones and deletions only over an older version
+    of the entry and of its deletion (a second apply of the same chunk changes nothing)."""
+    people = PeopleRepository(ctx.settings)
+    people.put_allowed(
+        course_id, [row.entry for row in rows if row.entry is not None and row.source_version is None]
+    )
+    for row in rows:
+        if row.source_version is None:
+            continue
+        if row.entry is None:
+            people.delete_allowed_if_newer(course_id, row.email, row.source_version)
+        else:
+            people.put_allowed_if_newer(course_id, row.entry, row.source_version)
 
 
 @loader(SURVEYS, line=SurveyResponse)

@@ -86,6 +86,9 @@ class _UploadedLoad(TaskType):
         rows = sum(snapshot["chunk_rows"][index] for index in chunk.user_ids)
         return ChunkWork(counters=Counters(attempted=rows, succeeded=rows))
 
+    def owned_load(self, snapshot: dict[str, Any]) -> str | None:
+        return cast(str | None, snapshot.get("load_id"))
+
     def finalize(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
     ) -> dict[str, Any]:
