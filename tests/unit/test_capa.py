@@ -658,3 +658,57 @@ def test_a_templated_answer_key_the_script_does_not_define_fails_the_learner():
         ),
     ):
         grade(problem(TEMPLATED), {"p_2_1": "5"}, SandboxResult(key="k", values={"y": "5"}))
+
+
+LISTED = '<responseparam partial_answers="20"/>'
+
+
+@pytest.mark.parametrize(
+    ("credit", "given", "earned"),
+    [
+        # "list": within the tolerance (1) of a listed answer is worth half
+        ("list", "21", 0.5),
+        ("list", "11.5", 0.0),  # near the answer but "close" is not on
+        ("list", "22", 0.0),
+        # "list,close": twice the tolerance around the answer is worth half, around a listed one a quarter
+        ("list,close", "10.5", 1.0),
+        ("list,close", "19.5", 0.5),
+        ("list,close", "11.5", 0.5),
+        ("list,close", "22", 0.25),
+        ("list,close", "17.9", 0.0),
+    ],
+)
+def test_numerical_partial_credit_for_listed_answers(credit, given, earned):
+    definition = numerical("10", "1", extra=f'partial_credit="{credit}"', body=LISTED)
+    result = grade(definition, {"p_2_1": given})
+    assert result.earned == earned
+    status = {1.0: "correct", 0.0: "incorrect"}.get(earned, "partially-correct")
+    assert result.correctness == {"p_2_1": status}
+
+
+def test_numerical_partial_range_widens_the_close_credit():
+    definition = numerical(
+        "10", "1", extra='partial_credit="close"', body='<responseparam partial_range="4"/>'
+    )
+    assert grade(definition, {"p_2_1": "13.9"}).earned == 0.5  # within 4 x 1
+    assert grade(definition, {"p_2_1": "14.1"}).earned == 0.0
+
+
+@pytest.mark.parametrize(
+    ("given", "earned"),
+    [("1.5", 1.0), ("3.9", 0.5), ("-0.9", 0.5), ("4.1", 0.0), ("-1.1", 0.0)],
+)
+def test_numerical_range_answers_with_close_credit(given, earned):
+    # [1, 2] with "close": widened on each side by partial_range (2) times its width, so (-1, 4)
+    definition = numerical("[1, 2]", extra='partial_credit="close"')
+    assert grade(definition, {"p_2_1": given}).earned == earned
+
+
+@pytest.mark.parametrize("given", [True, ["10"], {"value": "10"}, None, float("nan"), "ten"])
+def test_numerical_answers_that_are_not_numbers_are_incorrect(given):
+    assert grade(numerical("10", "1"), {"p_2_1": given}).correctness == {"p_2_1": "incorrect"}
+
+
+def test_a_numerical_answer_given_as_a_number_is_graded_as_one():
+    assert grade(numerical("10", "1"), {"p_2_1": 10.5}).correctness == {"p_2_1": "correct"}
+    assert grade(numerical("10", "1"), {"p_2_1": 12}).correctness == {"p_2_1": "incorrect"}

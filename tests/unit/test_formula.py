@@ -262,3 +262,21 @@ def test_a_formula_problem_without_samples_is_checked_at_one_point():
     assert grade(definition, {"f1_2_1": "6"}).earned == 1.0
     assert grade(definition, {"f1_2_1": "3+3"}).earned == 1.0
     assert grade(definition, {"f1_2_1": "7"}).earned == 0.0
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "given", "earned"),
+    [
+        # complex values are compared by their distance: |(1+i)x - (x + i*x + 0.05)| = 0.05
+        ("0.1", "x+i*x+0.05", 1.0),
+        ("0.01", "x+i*x+0.05", 0.0),
+        # a percentage is a share of the expected value's magnitude, |x(1+i)| = x*sqrt(2) >= 1.41
+        ("5%", "x+i*x+0.05", 1.0),
+        ("1%", "x+i*x+0.05", 0.0),
+        # the default (0.001 %) is relative to the larger of the two magnitudes
+        (None, "x*(1+i)", 1.0),
+        (None, "x+i*x+0.001", 0.0),
+    ],
+)
+def test_complex_answers_are_within_tolerance_by_their_distance(tolerance, given, earned):
+    assert score(formula_problem("x*(1+i)", "x@1:2#5", tolerance=tolerance), given) == earned
