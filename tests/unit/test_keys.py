@@ -145,3 +145,17 @@ def test_org_wide_grants_cover_old_style_courses_of_the_org():
 )
 def test_old_style_ids_in_paths_are_folded_into_one_segment(path, folded):
     assert keys.course_path(path) == folded
+
+
+def test_block_keys_of_a_branch_an_unknown_course_or_no_text_are_refused():
+    block = "block-v1:MITx+6.002x+2012_Fall+type@problem+block@p1"
+    assert keys.parse_usage_key(None) is None  # type: ignore[arg-type]  # a JSON null reaches here
+    assert keys.parse_usage_key(f" {block} ", NEW) == keys.parse_usage_key(block, NEW)  # trimmed
+    # a block of a branch or a version of the course is not a block of the course run
+    assert keys.parse_usage_key("block-v1:MITx+6.002x+2012_Fall+branch@draft+type@problem+block@p1") is None
+    # the course the key must belong to is itself no course key
+    assert keys.parse_usage_key(block, "not a course") is None
+    assert keys.block_id_in(NEW) is None  # a course key names no block
+    assert keys.block_id_in("i4x://MITx/6.002x/problem/p9") == "p9"
+    with pytest.raises(ValueError, match=r"^Invalid course key: 'MITx/6.002x'$"):
+        keys.usage_key("MITx/6.002x", "problem", "p1")
