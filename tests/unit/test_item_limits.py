@@ -6,10 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
-from functions.dal.item_limits import MAX_ITEM_BYTES, first_problem, item_problem
+from functions.dal.item_limits import (
+    MAX_ITEM_BYTES,
+    MAX_NESTING,
+    Unstorable,
+    first_problem,
+    item_problem,
+    serialized_size,
+)
 from functions.dal.tables import EnrollmentItem
 
 
@@ -93,3 +100,58 @@ def test_first_problem_names_the_position():
     things = [Thing("c", "a"), Thing("c", "b", number=float("nan")), Thing("c", "")]
     assert first_problem(things) == (1, "number is not a finite number (NaN)")
     assert first_problem(things[:1]) is None
+
+
+@pytest.mark.parametrize(
+    ("values", "size"),
+    [
+        ({"b": {"B": b"xyz"}}, 1 + 3),  # binary: its bytes
+        ({"flag": {"BOOL": True}}, 4 + 1),
+        ({"n": {"NULL": True}}, 1 + 1),
+        ({"ss": {"SS": ["ab", "é"]}}, 2 + 2 + 2),  # each string in UTF-8 bytes
+        ({"ns": {"NS": ["12", "0", "123"]}}, 2 + 2 + 2 + 3),  # (digits + 1) // 2 + 1; zero is 2
+        ({"bs": {"BS": [b"ab", b"c"]}}, 2 + 3),
+        # a list: 3 bytes, plus 1 and the size of each element
+        ({"l": {"L": [{"S": "ab"}, {"BOOL": False}]}}, 1 + 3 + (1 + 2) + (1 + 1)),
+        # a map: 3 bytes, plus 1, the key and the size of each value
+        ({"m": {"M": {"k": {"S": "v"}, "kk": {"N": "5"}}}}, 1 + 3 + (1 + 1 + 1) + (1 + 2 + 2)),
+    ],
+)
+def test_each_dynamodb_type_is_sized_as_documented(values, size):
+    assert serialized_size(values) == size
+
+
+def nested(depth: int) -> dict:
+    value: dict = {"S": "x"}
+    for _ in range(depth - 1):
+        value = {"L": [value]}
+    return value
+
+
+def test_values_dynamodb_cannot_hold_are_named():
+    assert serialized_size({"deep": nested(MAX_NESTING)}) > 0
+    with pytest.raises(Unstorable, match=r"^deep nests more than 32 levels deep$"):
+        serialized_size({"deep": nested(MAX_NESTING + 1)})
+    with pytest.raises(Unstorable, match=r"^odd has a type DynamoDB does not know \(Q\)$"):
+        serialized_size({"odd": {"Q": "1"}})
+    with pytest.raises(Unstorable, match=r"^m\.k is not a number DynamoDB can store \(abc\)$"):
+        serialized_size({"m": {"M": {"k": {"N": "abc"}}}})
+    with pytest.raises(Unstorable, match=r"^ss holds text that is not valid Unicode \(a lone surrogate\)$"):
+        serialized_size({"ss": {"SS": ["\ud800"]}})
+
+
+class Dated(Model):
+    class Meta:
+        table_name = "limits-dated"
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    when = UTCDateTimeAttribute(null=True)
+    score = NumberAttribute(null=True)
+
+
+def test_an_item_that_cannot_be_serialised_is_refused_before_it_is_written():
+    # a value of the wrong type fails pynamodb's serialisation: named, not raised
+    problem = item_problem(Dated("c", when="yesterday"))  # type: ignore[arg-type]
+    assert problem is not None and problem.startswith("it cannot be stored (")
+    assert item_problem(Dated("c", when=datetime(2026, 1, 1, tzinfo=UTC), score=1)) is None
