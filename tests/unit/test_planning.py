@@ -121,3 +121,14 @@ def test_shards_are_stable_across_processes_and_even():
     assert shard_of(12345, 1) == 0
     spread = Counter(shard_of(user_id, 8) for user_id in range(1, 80_001))
     assert set(spread) == set(range(8)) and max(spread.values()) < 1.1 * 10_000
+
+
+def test_large_sources_first_or_last_are_parts_of_their_own():
+    mib = 1024 * 1024
+    # a large source first is a part alone, and so is a large one last: nothing is left over
+    assert merge_groups(["a", "b"], {"a": 5 * mib, "b": 6 * mib}) == [["a"], ["b"]]
+    # a small source after a large one starts the next (last) part
+    assert merge_groups(["a", "b"], {"a": 6 * mib, "b": 1}) == [["a"], ["b"]]
+    # sources reaching the 16 MiB target close their part: nothing is left over
+    assert merge_groups(["a", "b"], {"a": 4 * mib, "b": 12 * mib}) == [["a", "b"]]
+    assert merge_groups([], {}) == []
