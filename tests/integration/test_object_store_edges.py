@@ -1,0 +1,62 @@
+"""The object store's edges against the bucket (moto): streamed uploads at a part's exact size,
+aborted uploads, conditional writes, absent objects, repeated completes and ranged reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.dal.object_store import MIN_PART_BYTES, ObjectStore, StreamingUpload
+
+
+@pytest.fixture
+def store(small_chunks_stack) -> ObjectStore:
+    return ObjectStore(small_chunks_stack.settings)
+
+
+def open_uploads(store: ObjectStore) -> list[str]:
+    answer = store._s3.list_multipart_uploads(Bucket=store.bucket)
+    return [upload["Key"] for upload in answer.get("Uploads", [])]
+
+
+def test_a_streamed_upload_of_exactly_one_part_and_an_aborted_one(store):
+    with pytest.raises(ValueError, match=r"^S3 parts must be at least 5 MiB$"):
+        StreamingUpload(store._s3, store.bucket, "edge/x", "text/plain", part_bytes=MIN_PART_BYTES - 1)
+    part = b"a" * MIN_PART_BYTES
+    # exactly one part: sent when written, nothing left over at close
+    with StreamingUpload(store._s3, store.bucket, "edge/one-part", "text/plain", MIN_PART_BYTES) as upload:
+        upload.write(part)
+    assert store.size_of("edge/one-part") == MIN_PART_BYTES
+    assert upload.size == MIN_PART_BYTES
+    # an error inside the block aborts the multipart upload: no object, no upload left open
+    aborted = StreamingUpload(store._s3, store.bucket, "edge/aborted", "text/plain", MIN_PART_BYTES)
+    with pytest.raises(RuntimeError, match="boom"), aborted as upload:
+        upload.write(part + b"b")
+        raise RuntimeError("boom")
+    assert store.exists("edge/aborted") is False
+    assert open_uploads(store) == []
+    # a small object aborted before any part was sent: nothing to abort, nothing written
+    with pytest.raises(RuntimeError, match="small"), store.open_upload("edge/small", "text/plain") as upload:
+        upload.write(b"abc")
+        raise RuntimeError("small")
+    assert store.size_of("edge/small") is None
+
+
+def test_conditional_writes_absent_objects_and_ranges(store):
+    assert store.put_if_absent("edge/once", b"first", "text/plain") is True
+    assert store.put_if_absent("edge/once", b"second", "text/plain") is False
+    assert store.get_bytes("edge/once") == b"first"
+    assert store.get_bytes("edge/once", max_bytes=2) == b"fir"  # the limit and one byte more
+    assert store.read_range("edge/once", 1, 3) == b"ir"
+    assert store.read_range("edge/once", 3, 3) == b""
+    assert store.size_of("edge/none") is None
+    assert store.exists("edge/none") is False
+
+
+def test_a_multipart_upload_completed_twice_is_done_once(store):
+    upload_id = store.create_multipart("edge/merged", "text/csv")
+    store.upload_part("edge/merged", upload_id, 1, b"x,y\n")
+    assert store.complete_multipart("edge/merged", upload_id) is True
+    assert store.complete_multipart("edge/merged", upload_id) is False  # a retried step
+    assert store.get_bytes("edge/merged") == b"x,y\n"
+    store.abort_multipart("edge/merged", upload_id)  # already completed: nothing to abort
+    assert store.get_bytes("edge/merged") == b"x,y\n"
