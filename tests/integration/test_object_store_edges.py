@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from functions.dal.object_store import MIN_PART_BYTES, ObjectStore, StreamingUpload
+from functions.logic import registry
+from functions.logic.registry import RunContext
 
 
 @pytest.fixture
@@ -60,3 +62,16 @@ def test_a_multipart_upload_completed_twice_is_done_once(store):
     assert store.get_bytes("edge/merged") == b"x,y\n"
     store.abort_multipart("edge/merged", upload_id)  # already completed: nothing to abort
     assert store.get_bytes("edge/merged") == b"x,y\n"
+
+
+def test_merge_csv_streams_the_header_then_each_part_as_stored(small_chunks_stack, store):
+    ctx = RunContext.create(small_chunks_stack.settings)
+    store.put_bytes("edge/part-0", b"1,a\r\n2,b\r\n", "text/csv")
+    store.put_bytes("edge/part-1", b"", "text/csv")  # a chunk with no rows
+    store.put_bytes("edge/part-2", b"3,c\r\n", "text/csv")
+    size = registry.merge_csv(
+        ctx, ["id", "name"], ["edge/part-0", "edge/part-1", "edge/part-2"], "edge/out.csv"
+    )
+    assert store.get_bytes("edge/out.csv") == b"id,name\r\n1,a\r\n2,b\r\n3,c\r\n"
+    assert size == len(b"id,name\r\n1,a\r\n2,b\r\n3,c\r\n")
+    assert registry.merge_csv(ctx, ["id"], [], "edge/empty.csv") == len(b"id\r\n")
