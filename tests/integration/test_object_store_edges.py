@@ -3,10 +3,13 @@ aborted uploads, conditional writes, absent objects, repeated completes and rang
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from functions.dal.object_store import MIN_PART_BYTES, ObjectStore, StreamingUpload
-from functions.logic import registry
+from functions.errors import BadRequest
+from functions.logic import registry, uploads
 from functions.logic.registry import RunContext
 
 
@@ -75,3 +78,29 @@ def test_merge_csv_streams_the_header_then_each_part_as_stored(small_chunks_stac
     assert store.get_bytes("edge/out.csv") == b"id,name\r\n1,a\r\n2,b\r\n3,c\r\n"
     assert size == len(b"id,name\r\n1,a\r\n2,b\r\n3,c\r\n")
     assert registry.merge_csv(ctx, ["id"], [], "edge/empty.csv") == len(b"id\r\n")
+
+
+def test_uploads_named_wrongly_missing_or_empty_are_refused_with_what_they_are(small_chunks_stack, store):
+    ctx = RunContext.create(small_chunks_stack.settings)
+    course, purpose = "course-v1:EdgeX+E1+2026", uploads.Purpose.COHORTS
+    not_an_id = "upload_id must be the id an upload answered (32 hexadecimal digits)"
+    for check in (uploads.read_upload, uploads.check_upload):
+        with pytest.raises(BadRequest, match=re.escape(not_an_id)):
+            check(ctx, course, purpose, "../../other-course/file")
+    missing = "0" * 32
+    with pytest.raises(BadRequest) as raised:
+        uploads.check_upload(ctx, course, purpose, missing)
+    assert str(raised.value) == (
+        f"No cohort CSV file was uploaded as {missing} for this course (or it has expired)"
+    )
+    empty = uploads.store_upload(ctx, course, purpose, b"")
+    with pytest.raises(BadRequest, match=r"^The cohort CSV file is empty$"):
+        uploads.check_upload(ctx, course, purpose, empty)
+    stored = uploads.store_upload(ctx, course, purpose, b"email,cohort\r\n")
+    assert uploads.check_upload(ctx, course, purpose, stored) == len(b"email,cohort\r\n")
+    assert b"".join(uploads.stream_upload(ctx, course, purpose, stored)) == b"email,cohort\r\n"
+    # a malformed id deletes nothing (it would name a key outside the course's uploads)
+    uploads.delete_upload(ctx, course, purpose, "not-an-id")
+    uploads.delete_upload(ctx, course, purpose, stored)
+    assert store.size_of(uploads.upload_key(ctx.settings, course, purpose, stored)) is None
+    assert store.size_of(uploads.upload_key(ctx.settings, course, purpose, empty)) == 0
