@@ -712,3 +712,15 @@ def test_numerical_answers_that_are_not_numbers_are_incorrect(given):
 def test_a_numerical_answer_given_as_a_number_is_graded_as_one():
     assert grade(numerical("10", "1"), {"p_2_1": 10.5}).correctness == {"p_2_1": "correct"}
     assert grade(numerical("10", "1"), {"p_2_1": 12}).correctness == {"p_2_1": "incorrect"}
+
+
+def test_the_tolerance_test_with_infinities_and_nan():
+    inf = float("inf")
+    assert numeric.compare_with_tolerance(inf, inf, "5%") is True
+    assert numeric.compare_with_tolerance(inf, 100.0, "5%") is False
+    assert numeric.compare_with_tolerance(float("nan"), 100.0, 1000.0) is False
+    assert numeric.compare_with_tolerance(100.0, float("nan"), 1000.0) is False
+    with pytest.raises(numeric.InvalidNumber, match="not a short string"):
+        numeric.evaluate(5)  # type: ignore[arg-type]
+    with pytest.raises(numeric.InvalidNumber, match="not a short string"):
+        numeric.evaluate("1+" * 1000 + "1")

@@ -84,3 +84,20 @@ def test_an_endless_line_is_refused_before_it_is_held(monkeypatch):
     with pytest.raises(BadRequest, match=r"^line 2: longer than 100 characters"):
         list(RangeLines(read_of(data, reads), 0, len(data), len(data), piece=10))
     assert len(reads) < 50  # stopped after about 400 bytes, not at the end of the file
+
+
+def test_a_range_past_the_end_or_empty_owns_no_line_and_a_final_newline_ends_the_last():
+    data = b"ab\ncd\nef\n"
+    read = read_of(data)
+    assert list(upload_ranges.owned_lines(read, 9, 20, len(data))) == []  # starts at the end
+    assert list(upload_ranges.owned_lines(read, 4, 4, len(data))) == []  # owns no byte
+    assert list(upload_ranges.owned_lines(read, 0, 9, len(data), piece=4)) == [b"ab", b"cd", b"ef"]
+    assert list(upload_ranges.owned_lines(read, 1, 9, len(data), piece=4)) == [b"cd", b"ef"]
+
+
+def test_a_line_that_is_not_utf8_is_refused_with_its_number():
+    data = b'{"a": 1}\n{"b": "\xff"}\n'
+    lines = RangeLines(read_of(data), 0, len(data), len(data))
+    with pytest.raises(BadRequest, match=r"^line 2: the data file must be UTF-8 text$"):
+        list(lines)
+    assert lines.count == 2
