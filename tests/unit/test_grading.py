@@ -114,3 +114,32 @@ def test_ungraded_problem_flag_excludes_it_from_graded_totals():
         4,
     )
     assert result.percent_graded == 0.5
+
+
+def test_negative_halves_round_away_from_zero():
+    assert [grading.round_half_away_from_zero(v) for v in (-2.5, -2.4, -0.5, 2.5, 0.49)] == [
+        -3.0,
+        -2.0,
+        -1.0,
+        3.0,
+        0.0,
+    ]
+
+
+def test_a_chapter_the_tree_names_but_does_not_hold_is_skipped_and_unknown_types_have_no_grader():
+    course = hand_course()
+    root = course.blocks[course.root]
+    broken = course.model_copy(
+        update={
+            "blocks": {
+                **course.blocks,
+                course.root: root.model_copy(update={"children": ["gone", *root.children]}),
+            }
+        }
+    )
+    context = grading.build_context(broken)
+    # the course's own chapters still count, as in the intact course
+    assert list(context.by_type) == ["Homework", "Lab", "Final Exam"]
+    assert [s.id for s in context.by_type["Homework"]] == ["hw1", "hw2", "hw3"]
+    assert context.grader_for("Homework") is not None
+    assert context.grader_for("Quiz") is None
