@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 import pytest
 
 from functions.catalog import EVENT_RULES
-from functions.logic.openedx_wire import MalformedEvent, decode_avro, decode_json_form
+from functions.logic.openedx_wire import (
+    MAX_VALUE_BYTES,
+    MalformedEvent,
+    decode_avro,
+    decode_json_form,
+    decode_kafka,
+)
 from functions.models.openedx_events import EVENT_TYPES, JSON_FORM_SOURCE, EventMeta
 from itask import openedx_avro
 
@@ -71,3 +77,21 @@ def test_the_readme_example_of_the_json_form_is_an_event_the_consumer_reads():
         "b1c1a3f0-ec91-11f1-9115-02fc00000001",
     )
     assert event.data["enrollment"]["mode"] == "verified"
+
+
+def test_a_value_past_the_size_limit_is_refused_before_it_is_decoded():
+    with pytest.raises(MalformedEvent, match=r"^the value is too large$"):
+        decode_avro(EVENT_TYPES[0], b"\x00" * (MAX_VALUE_BYTES + 1))
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"ce_type": EVENT_TYPES[0].encode(), "ce_id": b"\xff\xfe"}, "a header is not UTF-8"),
+        ({"ce_id": b"1"}, "no ce_type header"),
+        ({"ce_type": EVENT_TYPES[0].encode()}, "no ce_id header"),
+    ],
+)
+def test_kafka_records_without_readable_type_and_id_headers_are_refused(headers, message):
+    with pytest.raises(MalformedEvent, match=f"^{message}$"):
+        decode_kafka(headers, b"\x00\x00\x00\x00\x01\x02")
