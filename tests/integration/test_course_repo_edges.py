@@ -10,9 +10,13 @@ from pynamodb.exceptions import DoesNotExist
 
 from functions.dal.course_repo import CourseRepository, decode_scores, scores_sk
 from functions.dal.tables import ScoreSheetItem
+from functions.errors import BadRequest
+from functions.logic.data.course_settings import load_course_settings
+from functions.logic.registry import RunContext
 from functions.models.content import ProblemDefinition
 from functions.models.course import Enrollment, ProblemScore
 from functions.models.state import ProblemState
+from tests.helpers.course import COURSE_ID
 
 EDGE = "course-v1:EdgeX+E1+2026"
 OTHER = "course-v1:EdgeX+E2+2026"
@@ -86,3 +90,18 @@ def test_user_copies_are_updated_in_every_course_only_where_they_differ(courses)
     assert courses.get_enrollments(OTHER, [11])[11].email == "new@example.org"
     # a copy that changed meanwhile (or an enrollment deleted) is not written blindly
     assert courses.update_user_copies([(EDGE, 11, "new", "new@example.org"), (EDGE, 99, "x", "x@y")]) == 0
+
+
+def test_course_settings_lines_name_the_course_and_refuse_nulls_where_a_value_is_needed(small_chunks_stack):
+    ctx = RunContext.create(small_chunks_stack.settings)
+    with pytest.raises(BadRequest, match=r"^Course not found: course-v1:No\+Such\+Course$"):
+        load_course_settings(ctx, "course-v1:No+Such+Course", ['{"cohorted": true}'])
+    with pytest.raises(BadRequest, match=r"^line 2: cohorted cannot be null$"):
+        load_course_settings(ctx, COURSE_ID, ["", '{"cohorted": null}'])
+    # dates may be cleared; a field left out keeps its value; nothing is written before the load applies
+    prepared = load_course_settings(ctx, COURSE_ID, ['{"teams_enabled": true, "start": null}'])
+    assert prepared.summary == {"course_id": COURSE_ID, "settings": ["start", "teams_enabled"]}
+    (updated,) = prepared.rows
+    assert (updated.teams_enabled, updated.start, updated.cohorted) == (True, None, False)
+    stored = ctx.courses.get_course(COURSE_ID)
+    assert stored is not None and stored.teams_enabled is False
