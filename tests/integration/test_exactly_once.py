@@ -206,3 +206,21 @@ def test_a_chunk_of_a_task_that_is_no_longer_running_is_refused(repo, running):
 def test_a_chunk_of_a_task_that_does_not_exist_is_refused(repo):
     with pytest.raises(TaskNotRunnable):
         repo.record_chunk("no-such-task", 0, Counters(attempted=1, succeeded=1))
+
+
+def test_a_group_write_meeting_a_chunk_already_counted_writes_nothing(repo, running):
+    # Given chunks 0 and 1 counted in one group write
+    c = Counters(attempted=10, succeeded=9, failed=1)
+    assert repo.record_chunks(running, [(0, c), (1, c)]) is True
+    # When a redelivered group overlaps them, nothing of it is written (its chunks go one by one)
+    assert repo.record_chunks(running, [(1, c), (2, c)]) is False
+    task = repo.get(running)
+    assert task is not None
+    assert (task.done_chunks, task.counters.attempted, task.counters.failed) == (frozenset({0, 1}), 20, 2)
+    # and once the task was cancelled, a late group is refused, not counted
+    assert repo.finish(task, TaskState.REVOKED, json.dumps({"message": "Task revoked before running"}))
+    with pytest.raises(TaskNotRunnable, match=r"^Task ledger-task is not running; chunks not counted$"):
+        repo.record_chunks(running, [(2, c), (3, c)])
+    after = repo.get(running)
+    assert after is not None
+    assert (after.done_chunks, after.counters.attempted) == (frozenset({0, 1}), 20)
