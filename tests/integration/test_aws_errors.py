@@ -90,6 +90,29 @@ def test_a_throttled_chunk_record_is_an_error_not_a_duplicate(small_chunks_stack
     assert stored is not None and (stored.done_chunks, stored.counters.attempted) == (frozenset({0}), 5)
 
 
+def test_a_throttled_group_record_is_an_error_not_a_duplicate(small_chunks_stack, repo):
+    # Given a running task
+    repo.create(a_task("t1"))
+    repo.start_progress("t1", total=10, chunk_count=2, step=None)
+    # When the group write of chunks 0 and 1 is throttled, Then it raises (False would mean "counted")
+    small_chunks_stack.aws.fail("dynamodb", "UpdateItem", THROTTLED)
+    done = [(0, Counters(attempted=5, succeeded=5)), (1, Counters(attempted=5, succeeded=4, failed=1))]
+    with pytest.raises(UpdateError) as raised:
+        repo.record_chunks("t1", done)
+    assert is_transient(raised.value)
+    stored = repo.get("t1")
+    assert stored is not None and (stored.done_chunks, stored.counters.attempted) == (frozenset(), 0)
+    # and the retry counts both, once
+    assert repo.record_chunks("t1", done) is True
+    stored = repo.get("t1")
+    assert stored is not None
+    assert (stored.done_chunks, stored.counters.attempted, stored.counters.failed) == (
+        frozenset({0, 1}),
+        10,
+        1,
+    )
+
+
 def test_a_throttled_scheduled_note_is_an_error_not_a_task_that_moved_on(small_chunks_stack, repo):
     # Given a scheduled task (the task item alone, as the schedules repository writes it)
     task = a_task("later").model_copy(update={"state": TaskState.SCHEDULED})
