@@ -22,12 +22,13 @@ import coverage
 # follow: its 64 branches count as not taken; without it the total is about 3 points higher.)
 # Lowered once, on 2026-11-30, to the figures measured after email, schedules, certificates, the
 # dashboard and the Open edX API landed together (83.8 % total; tasks_repo 89.1 %). Raised the same day
-# after the guard tests of session 3 (measured: 84.4 % total, tasks_repo 97.8 %, sweeper, lifecycle
-# and permissions 100 %); the total's floor keeps 0.4 points for the modules main gained meanwhile,
-# not measured on that branch. Issue #9 asks for 85 total.
-TOTAL_FLOOR = 84.0
+# after the guard tests of session 3 (84.4 % total, tasks_repo 97.8 %, sweeper, lifecycle and
+# permissions 100 %), then after session 5's coverage tests (issue #9's 87 %): 87.4 % total
+# (3560/4074), tasks_repo 98.1 % (53/54), measured as TESTING.md says. The floors keep a few branches
+# of margin for the paths only thread timing decides.
+TOTAL_FLOOR = 87.0
 MODULE_FLOORS = {
-    "functions/dal/tasks_repo.py": 97.8,
+    "functions/dal/tasks_repo.py": 98.0,
     "functions/logic/sweeper.py": 100.0,
     "functions/logic/lifecycle.py": 100.0,
     "functions/logic/permissions.py": 100.0,
