@@ -13,7 +13,7 @@ from functions.dal.course_repo import CourseRepository
 from functions.dal.loads_repo import LoadsRepository
 from functions.dal.tasks_repo import TaskRepository
 from functions.logic import load_journal
-from functions.logic.data.groups import GROUPS
+from functions.logic.data.groups import GROUPS, GroupWrite
 from functions.logic.registry import RunContext
 from functions.models.loads import LoadState
 from functions.models.tasks import Task, TaskState
@@ -51,7 +51,9 @@ def _sealed_load(settings: Settings) -> str:
     ctx = RunContext.create(settings)
     enrollment = CourseRepository(settings).get_enrollments(COURSE_ID, [1001])[1001]
     load = load_journal.Load.begin(ctx, COURSE_ID, GROUPS, "admin")
-    load.write_chunk(0, [enrollment.model_copy(update={"experiment_groups": {"50": "1"}})])
+    grouped = enrollment.model_copy(update={"experiment_groups": {"50": "1"}})
+    row = GroupWrite(user_id=1001, enrollment=grouped)
+    load.write_chunk(0, [row])
     load.seal(1, 1, {"learners": 1})
     return load.record.load_id
 
