@@ -130,6 +130,7 @@ def run(
         "chunk_size": chunk_size,
         "concurrency": concurrency,
         "rescore_learners": rescore_learners,
+        "switch_interval_s": sys.getswitchinterval(),
         "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "runs": [],
     }
@@ -324,6 +325,8 @@ def command_of(found: dict[str, Any]) -> str:
         f"python bench/local_load.py --courses {found['courses']} --learners {found['learners_per_course']}"
         f" --shards {found['shards']} --chunk-size {found['chunk_size']} --concurrency {found['concurrency']}"
     )
+    if found.get("switch_interval_s") not in (None, 0.005):
+        command += f" --switch-interval {found['switch_interval_s']}"
     if found.get("rescore_learners") not in (None, found["learners_per_course"]):
         command += f" --rescore-learners {found['rescore_learners']}"
     return command
@@ -426,7 +429,15 @@ def main() -> int:
         metavar="LABEL=FILE",
         help="results to render instead of running (each: a heading, '=', a JSON file this benchmark wrote)",
     )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="the interpreter's thread switch interval in seconds (sys.setswitchinterval; default 0.005)",
+    )
     args = parser.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     if args.from_json:
         runs = []
         for entry in args.from_json:

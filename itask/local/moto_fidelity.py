@@ -14,9 +14,11 @@
   page costs time in proportion to the whole table (the 20-courses local load spent minutes per
   report in it, and held the lock meanwhile, so status reads waited). DynamoDB reads only the key
   range. ``fast_query`` reads the partition's dict directly and bisects to the range and to the
-  exclusive start key; index queries use a per-index map of the table, rebuilt after a write to
-  that table. Same items, same order, same pages, same LastEvaluatedKey (a test compares both).
-  Anything else (filters on the legacy API, tables without a sort key) takes moto's own path.
+  exclusive start key; index queries use a per-index map of the table. Both follow writes key by
+  key: a write makes only its own partition's sorted copy stale, and the index maps take the keys
+  written since their last query (a table written from empty never has its index walked whole).
+  Same items, same order, same pages, same LastEvaluatedKey (a test compares both). Anything else
+  (filters on the legacy API, tables without a sort key) takes moto's own path.
 """
 
 from __future__ import annotations
