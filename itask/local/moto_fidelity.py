@@ -48,7 +48,9 @@ _generations: dict[str, int] = defaultdict(int)
 # Bumped on every write to a partition (table, hash key value): its cached sort is stale.
 _partition_versions: dict[tuple[str, Any], int] = defaultdict(int)
 # Keys written per table since the index maps of that table were last brought up to date.
-_key_logs: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
+# Each entry: (plain key, hash value, range value); plain keys hash cheaply (moto's DynamoType
+# hashes by casting its value, a third of a bulk load's time when every key went through it).
+_key_logs: dict[str, list[tuple[tuple[Any, Any], Any, Any]]] = defaultdict(list)
 # Beyond this many keys the log is applied to the maps at the next write (a bulk load, say),
 # instead of waiting for a query: the log stays small, and no query pays for a whole load.
 _KEY_LOG_APPLY = 20_000
@@ -145,9 +147,12 @@ def note_writes(table: Any, keys: list[dict[str, Any]] | None) -> None:
             return
         hash_value = DynamoType(key[table.hash_key_attr])
         range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-        _partition_versions[(name, hash_value)] += 1
+        plain = _plain(hash_value)
+        _partition_versions[(name, plain)] += 1
         if logged:
-            log.append((hash_value, range_value))
+            log.append(
+                ((plain, None if range_value is None else _plain(range_value)), hash_value, range_value)
+            )
 
 
 def _note_request(backend: Any, action: str, body: dict[str, Any]) -> None:
@@ -526,6 +531,11 @@ def _bounds(firsts: list[Any], comparison: str | None, values: list[Any]) -> tup
     return 0, count
 
 
+def _plain(value: Any) -> tuple[str, Any]:
+    """A key value as a cheap dict key (type and sort value), equal where DynamoDB's are."""
+    return value.type, _sort_value(value)
+
+
 def _sort_value(value: Any) -> Any:
     # cast_value is a costly property; strings (every key of ours) are their own sort value.
     return value.value if value.type == "S" else value.cast_value
@@ -537,7 +547,7 @@ _partitions: dict[tuple[str, Any], tuple[tuple[int, int, int], Partition]] = {}
 
 def _table_partition(table: Any, hash_key: Any) -> Partition:
     """(items, sort keys, sizes) of one partition, kept until the next write to the table."""
-    key = (table.name, hash_key)
+    key = (table.name, _plain(hash_key))
     generation = (id(table), _generations[table.name], _partition_versions[key])
     found = _partitions.get(key)
     if found is None or found[0] != generation:
@@ -580,7 +590,7 @@ def _index_partition(
         _index_maps[key] = found
     elif found.position < len(log):
         _catch_up(table)
-    return found.partitions.get(hash_value, ([], [], []))
+    return found.partitions.get(_plain(hash_value), ([], [], []))
 
 
 def _index_schema(index: Any) -> tuple[str, str] | None:
@@ -612,7 +622,7 @@ def _catch_up(table: Any) -> None:
     for index in maps:
         if index.generation != generation or index.position > len(log) or index.table is not table:
             continue  # stale: rebuilt when it is next queried
-        for written in dict.fromkeys(log[index.position :]):
+        for written in {entry[0]: entry for entry in log[index.position :]}.values():
             stats["index_keys_updated"] += 1
             _index_update(table, index, written)
         index.position = len(log)
@@ -635,24 +645,25 @@ def _index_insert(index: _IndexMap, item: Any) -> None:
     if value is None or item.attrs.get(index.range_attr) is None:
         return
     sort_key = _index_sort_key(item, index.range_attr)
-    members, sort_keys, sizes = index.partitions.setdefault(value, ([], [], []))
+    plain = _plain(value)
+    members, sort_keys, sizes = index.partitions.setdefault(plain, ([], [], []))
     position = bisect.bisect_left(sort_keys, sort_key)
     members.insert(position, item)
     sort_keys.insert(position, sort_key)
     sizes.insert(position, None)
-    index.where[(item.hash_key, item.range_key)] = (value, sort_key)
+    index.where[(sort_key[1], sort_key[2])] = (plain, sort_key)
 
 
-def _index_update(table: Any, index: _IndexMap, key: tuple[Any, Any]) -> None:
+def _index_update(table: Any, index: _IndexMap, written: tuple[tuple[Any, Any], Any, Any]) -> None:
     """Put one written key where it now belongs in the index (or take it out)."""
-    old = index.where.pop(key, None)
+    (plain_hash, plain_range), hash_value, range_value = written
+    old = index.where.pop((plain_hash[1], None if plain_range is None else plain_range[1]), None)
     if old is not None:
         value, sort_key = old
         members, sort_keys, sizes = index.partitions[value]
         position = bisect.bisect_left(sort_keys, sort_key)
         if position < len(sort_keys) and sort_keys[position] == sort_key:
             del members[position], sort_keys[position], sizes[position]
-    hash_value, range_value = key
     if table.range_key_attr:
         item = (table.items.get(hash_value) or {}).get(range_value)
     else:
