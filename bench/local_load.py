@@ -343,6 +343,19 @@ def render(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
         "(latency of each read, no retries). Peak RSS is the whole process (moto's tables live in it).",
         "`moto fast paths` count the local Query caches' work (`itask/local/moto_fidelity.py`).",
         "",
+        "What broke at this size, and the fix: the local stack's Query caches (each partition's sorted",
+        "items, a map per index) were to be dropped when their table was written, but the hook read",
+        "the request before moto had parsed it, failed, and counted every write as a write to every",
+        "table. Each progress update of a running task thus made the next index query walk the whole",
+        "courses table (a million items at 20 x 5,000) under moto's request lock, and every status",
+        "read queued behind it (the 2 x 500 run before the fix: a 16 s Query, status reads up to",
+        "18.7 s). Now a write makes only its own partition's sorted copy stale, and the index maps",
+        "take the keys written since their last query, from a table's first write on, so no query",
+        "walks a table whole (`index_rebuilds` absent: 0). `tests/integration/test_moto_fidelity.py`",
+        "counts both (partitions re-sorted, index keys updated, no rebuild) and compares the answers",
+        "with moto's own walk. What status reads still wait for is the interpreter lock: moto, the",
+        "Step Functions interpreter and every function share the stack's one process.",
+        "",
     ]
     for label, found in runs:
         reads = found.get("status_reads") or {}
