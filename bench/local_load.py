@@ -13,6 +13,7 @@ report runs. Prints one JSON line.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -121,6 +122,7 @@ def run(
     )
     info = stack.start()
     assert stack.settings is not None
+    pauses = CollectionPauses()
     memory = PeakRss()
     memory.start()
     record: dict[str, Any] = {
@@ -191,6 +193,7 @@ def run(
         record["status_reads"] = percentiles(reader.latencies)
         record["moto_fast_paths"] = dict(moto_fidelity.stats)
         record["longest_dynamodb_request"] = dict(moto_fidelity.lock_held)
+        record["full_collections"] = pauses.summary()
         note(f"{record['runs'][-1]} reads={record['status_reads']} moto={record['moto_fast_paths']}")
     if courses:
         resumed = course_id((middle + 1) % courses)
@@ -208,6 +211,8 @@ def run(
             "load": "{:.1f} / {:.1f} / {:.1f} (1 / 5 / 15 min, at the end)".format(*os.getloadavg()),
             "moto_fast_paths": dict(moto_fidelity.stats),
             "longest_dynamodb_request": dict(moto_fidelity.lock_held),
+            "full_collections": pauses.summary(),
+            "gc_freezes": stack.freezer.freezes if stack.freezer else None,
         }
     )
     note("done")
@@ -217,6 +222,33 @@ def run(
 DEMOX = "course-v1:OpenedX+DemoX+DemoCourse"
 DEMOX_PROBLEM = "870b16e640d541af94a308caac834d2e"  # "Basic Multiple Choice"
 DEMO_EXPORT = ROOT / "tests" / "fixtures" / "openedx-demo-course.tar.gz"
+
+
+class CollectionPauses:
+    """The interpreter's full (generation 2) garbage collections: how many, the longest, in all.
+
+    Every thread waits while one runs; in a process holding moto's million items they are what
+    status reads wait for when nothing else holds them (itask/local/gc_freeze.py)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._started = time.monotonic()
+        else:
+            self.pauses.append(time.monotonic() - self._started)
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "count": len(self.pauses),
+            "max_s": round(max(self.pauses, default=0.0), 2),
+            "total_s": round(sum(self.pauses), 1),
+        }
 
 
 class PeakRss(threading.Thread):
@@ -376,6 +408,9 @@ def render(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
             "* Longest DynamoDB request (holding moto's request lock):"
             f" {found.get('longest_dynamodb_request')}.",
             f"* moto fast paths: {found.get('moto_fast_paths')}.",
+            "* Full garbage collections (every thread waits):"
+            f" {found.get('full_collections', 'not recorded')};"
+            f" the stack froze its live objects {found.get('gc_freezes', 'never (no freezer then)')} times.",
             "",
             "| task | course | final state | attempted / total | wall |",
             "|---|---|---|---:|---:|",
