@@ -212,7 +212,6 @@ def run(
             "moto_fast_paths": dict(moto_fidelity.stats),
             "longest_dynamodb_request": dict(moto_fidelity.lock_held),
             "full_collections": pauses.summary(),
-            "gc_freezes": stack.freezer.freezes if stack.freezer else None,
         }
     )
     note("done")
@@ -228,7 +227,7 @@ class CollectionPauses:
     """The interpreter's full (generation 2) garbage collections: how many, the longest, in all.
 
     Every thread waits while one runs; in a process holding moto's million items they are what
-    status reads wait for when nothing else holds them (itask/local/gc_freeze.py)."""
+    status reads wait for when nothing else holds them."""
 
     def __init__(self) -> None:
         self.pauses: list[float] = []
@@ -388,8 +387,11 @@ def render(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
         "with moto's own walk. What status reads still wait for is the interpreter lock: moto, the",
         "Step Functions interpreter and every function share the stack's one process, and a full",
         "garbage collection walks every object moto holds (~17 million at this size) with the lock",
-        "held: run 2's 13 s read. The stack now freezes its live objects whenever it has grown by",
-        "256 MiB (`itask/local/gc_freeze.py`), so full collections skip the stored data (run 3).",
+        "held (most likely run 2's one 13 s read: no DynamoDB request then held moto's lock over 1.03 s,",
+        "and at 4 courses one full collection took 2 s; not recorded in that run). Freezing the",
+        "live objects every 256 MiB of growth was tried (run 3,",
+        "stopped after six reports, the freezer since removed): full collections came far more often",
+        "(196, 292 s in all, longest 13.25 s) and status reads were slower; not a fix.",
         "",
     ]
     for label, found in runs:
@@ -412,8 +414,8 @@ def render(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
             f" {found.get('longest_dynamodb_request')}.",
             f"* moto fast paths: {found.get('moto_fast_paths')}.",
             "* Full garbage collections (every thread waits):"
-            f" {found.get('full_collections', 'not recorded')};"
-            f" the stack froze its live objects {found.get('gc_freezes', 'never (no freezer then)')} times.",
+            f" {found.get('full_collections', 'not recorded')}"
+            ".",
             "",
             "| task | course | final state | attempted / total | wall |",
             "|---|---|---|---:|---:|",

@@ -25,7 +25,6 @@ from itask.local.clock import ROUTE as CLOCK_ROUTE
 from itask.local.clock import ClockRoute, LocalClock
 from itask.local.email_resources import DEFAULT_MAX_SEND_RATE, ses_quota
 from itask.local.event_delivery import EventDelivery
-from itask.local.gc_freeze import Freezer
 from itask.local.http_adapter import LOCAL_JWKS_PATH, ApiGatewayAdapter
 from itask.local.jwt_local import LocalIssuer
 from itask.local.lms_issuer import JWKS_PATH, LocalLms
@@ -137,8 +136,6 @@ class LocalStack:
         self.restored: SnapshotInfo | None = None
         self.clock = LocalClock()  # the scheduling clock (`itask clock advance`)
         self.lms = LocalLms(home)
-        # Keeps moto's data out of full garbage collections as it grows (itask/local/gc_freeze.py).
-        self.freezer: Freezer | None = None
 
     def start(self) -> StackInfo:
         from moto.server import ThreadedMotoServer
@@ -211,9 +208,6 @@ class LocalStack:
                 f"{admin.subject})",
                 flush=True,
             )
-        self.freezer = Freezer()
-        self.freezer.check()  # a restored state is frozen before the API opens
-        self.freezer.start()
         self.firer = RuleFirer(self.router, self.rule_interval_s)
         if self.restored is not None:
             # Executions do not survive a stop: tasks left running are failed now by the sweeper
@@ -271,8 +265,6 @@ class LocalStack:
             self.adapter.stop()  # no new requests while the last snapshot is taken
         if self.events:
             self.events.stop()
-        if self.freezer:
-            self.freezer.stop()
         if self.firer:
             self.firer.stop()
         if self.snapshots:
