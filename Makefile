@@ -14,7 +14,7 @@ PYTEST_COV := $(PYTEST) --cov --cov-report=
 LAYER_DIR ?= build/layer
 CDK ?= npx --yes aws-cdk@2.1148.2
 
-.PHONY: help venv demo serve test suites coverage lint unit integration e2e browser chromium infra contract openapi schemas mutation bench bench-email bench-load mfe-check layer synth deploy deploy-check clean
+.PHONY: help venv demo serve test suites coverage lint unit integration e2e browser chromium infra contract openapi schemas mutation bench bench-email bench-load bench-local mfe-check layer synth deploy deploy-check clean
 
 help:
 	@echo "make demo     start the local stack, seed 2,000 learners, run a grade report over HTTP, show it"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench    grade report benchmark (1,000 and 10,000 learners), then bench-email -> BENCHMARKS.md"
 	@echo "make bench-email  one course email to 10,000 learners: requests per 1,000 by service -> BENCHMARKS.md"
 	@echo "make bench-load  a 1,000,000-row data load through S3 (rows/s, requests, memory) -> BENCHMARKS.md"
+	@echo "make bench-local the local stack under 20 courses x 5,000 learners: reports, rescore, cancel/resume, status reads -> BENCHMARKS.md"
 	@echo "make openapi  regenerate docs/openapi.json from the API's routes (commit it)"
 	@echo "make schemas  regenerate docs/events/*.schema.json from the event models (and functions/openedx_avro/)"
 	@echo "make synth    synthesise the CloudFormation template (offline) into cdk.out/"
@@ -143,6 +144,11 @@ bench-email: $(BASE_STAMP)
 mfe-check: $(BASE_STAMP) chromium
 	@test -n "$(MFE_DIST)" || { echo "make mfe-check MFE_DIST=/path/to/frontend-app-instruct/dist"; exit 2; }
 	$(PY) scripts/openedx_mfe_check.py "$(MFE_DIST)"
+
+# The local stack (`itask serve`'s) holding 20 courses x 5,000 learners: reports on the first, middle and
+# last course, a rescore, a cancel and resume, status-read latency meanwhile (issue #8 item 13).
+bench-local: $(BASE_STAMP)
+	nice -n 10 $(PY) bench/local_load.py --courses 20 --learners 5000 --json-out bench/results/local-load-20x5000.json --write BENCHMARKS.md
 
 bench-load: $(BASE_STAMP)
 	$(PY) bench/data_load.py --rows 1000000 --memory-rows 100000 1000000 --write BENCHMARKS.md

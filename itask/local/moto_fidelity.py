@@ -14,9 +14,11 @@
   page costs time in proportion to the whole table (the 20-courses local load spent minutes per
   report in it, and held the lock meanwhile, so status reads waited). DynamoDB reads only the key
   range. ``fast_query`` reads the partition's dict directly and bisects to the range and to the
-  exclusive start key; index queries use a per-index map of the table, rebuilt after a write to
-  that table. Same items, same order, same pages, same LastEvaluatedKey (a test compares both).
-  Anything else (filters on the legacy API, tables without a sort key) takes moto's own path.
+  exclusive start key; index queries use a per-index map of the table. Both follow writes key by
+  key: a write makes only its own partition's sorted copy stale, and the index maps take the keys
+  written since their last query (a table written from empty never has its index walked whole).
+  Same items, same order, same pages, same LastEvaluatedKey (a test compares both). Anything else
+  (filters on the legacy API, tables without a sort key) takes moto's own path.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import json
 import re
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,26 +39,137 @@ _lock = threading.RLock()
 _s3_lock = threading.RLock()
 _applied = False
 _moto_queries = False  # True: moto's own Query path (to compare the two)
-# Bumped on every write to a table: index maps older than this are stale.
+# Cached partitions and index maps follow writes key by key (issue #8 item 13): a write to one
+# course's learner partition leaves every other partition's cache, and the index maps but for the
+# keys it wrote, as they were. Before, any write to a table dropped them all, so the next index query
+# walked the whole table (every course) under the request lock while status reads waited.
+# Bumped on a write whose keys are not known: every cache of the table is stale.
 _generations: dict[str, int] = defaultdict(int)
-_index_maps: dict[tuple[str, str], tuple[int, dict[Any, Any]]] = {}
+# Bumped on every write to a partition (table, hash key value): its cached sort is stale.
+_partition_versions: dict[tuple[str, Any], int] = defaultdict(int)
+# Keys written per table since the index maps of that table were last brought up to date.
+# Each entry: (plain key, hash value, range value); plain keys hash cheaply (moto's DynamoType
+# hashes by casting its value, a third of a bulk load's time when every key went through it).
+_key_logs: dict[str, list[tuple[tuple[Any, Any], Any, Any]]] = defaultdict(list)
+# Beyond this many keys the log is applied to the maps at the next write (a bulk load, say),
+# instead of waiting for a query: the log stays small, and no query pays for a whole load.
+_KEY_LOG_APPLY = 20_000
+
+
+class _IndexMap:
+    """One index of one table: its partitions by index hash value, and where each item sits."""
+
+    def __init__(self, table: Any, generation: int, position: int, hash_attr: str, range_attr: str) -> None:
+        # The table object itself: a test fixture may swap a backend's tables without a request.
+        self.table = table
+        self.generation, self.position = generation, position
+        self.hash_attr, self.range_attr = hash_attr, range_attr
+        self.partitions: dict[Any, Partition] = {}
+        self.where: dict[tuple[Any, Any], tuple[Any, tuple[Any, ...]]] = {}
+
+
+_index_maps: dict[tuple[str, str], _IndexMap] = {}
+# What the fast paths did, for tests and benchmarks to count: cached partitions and index maps
+# rebuilt, the items each rebuild walked (its cost grows with them, not with the request), and the
+# keys brought up to date one by one instead.
+stats: Counter[str] = Counter()
+# The longest time one DynamoDB request held the request lock (every other request waits meanwhile).
+lock_held: dict[str, Any] = {"max_s": 0.0, "action": None}
 _READ_ACTIONS = frozenset(
     {"GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable", "ListTables", "DescribeTimeToLive"}
 )
+_ALL = "*"  # a write to every table
 
 
-def _written_tables(action: str, body: dict[str, Any]) -> set[str]:
+def _written(action: str, body: dict[str, Any]) -> dict[str, list[dict[str, Any]] | None]:
+    """What a request writes: table -> the keys (DynamoDB JSON, with other attributes), or None
+    when the keys are not known (the whole table then counts as written)."""
     if action in _READ_ACTIONS:
-        return set()
-    tables = set()
-    if "TableName" in body:
-        tables.add(str(body["TableName"]))
-    tables.update(str(name) for name in body.get("RequestItems", {}))
-    for entry in body.get("TransactItems", []):
-        for operation in entry.values():
-            if isinstance(operation, dict) and "TableName" in operation:
-                tables.add(str(operation["TableName"]))
-    return tables
+        return {}
+    if action in ("PutItem", "UpdateItem", "DeleteItem"):
+        key = body.get("Item") if action == "PutItem" else body.get("Key")
+        if isinstance(key, dict) and "TableName" in body:
+            return {str(body["TableName"]): [key]}
+    if action == "BatchWriteItem":
+        written: dict[str, list[dict[str, Any]] | None] = {}
+        for name, requests in body.get("RequestItems", {}).items():
+            keys: list[dict[str, Any]] | None = []
+            for request in requests:
+                key = (request.get("PutRequest") or {}).get("Item") or (
+                    request.get("DeleteRequest") or {}
+                ).get("Key")
+                if not isinstance(key, dict) or keys is None:
+                    keys = None
+                else:
+                    keys.append(key)
+            written[str(name)] = keys
+        return written
+    if action == "TransactWriteItems":
+        written = {}
+        for entry in body.get("TransactItems", []):
+            for kind, operation in entry.items():
+                if not isinstance(operation, dict) or "TableName" not in operation:
+                    return {_ALL: None}
+                name = str(operation["TableName"])
+                if kind == "ConditionCheck":
+                    continue
+                key = operation.get("Item") if kind == "Put" else operation.get("Key")
+                found = written.setdefault(name, [])
+                if not isinstance(key, dict) or found is None:
+                    written[name] = None
+                else:
+                    found.append(key)
+        return written
+    # Anything else (tables created or deleted, PartiQL, ...): every table it names, else all.
+    tables = {str(body["TableName"])} if "TableName" in body else set()
+    return {name: None for name in tables} if tables else {_ALL: None}
+
+
+def note_writes(table: Any, keys: list[dict[str, Any]] | None) -> None:
+    """Mark what a write to ``table`` (a moto Table) makes stale; ``None``: all of it. Under ``_lock``."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    name = table.name
+    if keys is None:
+        _generations[name] += 1
+        _key_logs.pop(name, None)
+        return
+    if not table.items:
+        _empty_index_maps(table)  # from now on its maps follow each write: never a whole walk
+    log = _key_logs[name]
+    if len(log) > _KEY_LOG_APPLY:
+        _catch_up(table)  # the writes logged so far are done (this runs before the next one)
+    logged = any(found_table == name for found_table, _ in _index_maps)  # else nothing reads the log
+    for key in keys:
+        if table.hash_key_attr not in key or (table.range_key_attr and table.range_key_attr not in key):
+            _generations[name] += 1
+            _key_logs.pop(name, None)
+            return
+        hash_value = DynamoType(key[table.hash_key_attr])
+        range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        plain = _plain(hash_value)
+        _partition_versions[(name, plain)] += 1
+        if logged:
+            log.append(
+                ((plain, None if range_value is None else _plain(range_value)), hash_value, range_value)
+            )
+
+
+def _note_request(backend: Any, action: str, body: dict[str, Any]) -> None:
+    written = _written(action, body)
+    if _ALL in written:
+        for name in list(_generations) + [name for name, _ in _index_maps]:
+            _generations[name] += 1
+            _key_logs.pop(name, None)
+        _partition_versions.clear()
+        return
+    for name, keys in written.items():
+        try:
+            table = backend.get_table(name)
+        except Exception:  # no such table: moto answers the request with its own error
+            _generations[name] += 1
+            continue
+        note_writes(table, keys)
 
 
 def apply() -> None:
@@ -71,13 +184,28 @@ def apply() -> None:
     @functools.wraps(original_call)
     def call_action(self: Any) -> Any:
         with _lock:
+            # The parsed request (``self.body`` is still the raw text here: moto sets it to these
+            # parameters only in its own call_action; reading it made every write look unreadable,
+            # so any write, to any table, made every cache stale).
+            params = getattr(self, "params", None)
             try:
-                written = _written_tables(self._get_action(), self.body or {})
+                if not isinstance(params, dict):
+                    raise TypeError("unparsed request")
+                _note_request(self.dynamodb_backend, self._get_action(), params)
             except Exception:  # unreadable request: moto answers it; treat it as a write to all
-                written = set(_generations)
-            for table in written:
-                _generations[table] += 1
-            return original_call(self)
+                _note_request(None, "?", {})
+            began = time.monotonic()
+            try:
+                return original_call(self)
+            finally:
+                held = time.monotonic() - began
+                if held > lock_held["max_s"]:
+                    lock_held.update(
+                        max_s=round(held, 3),
+                        action=self._get_action(),
+                        table=(params or {}).get("TableName") if isinstance(params, dict) else None,
+                        index=(params or {}).get("IndexName") if isinstance(params, dict) else None,
+                    )
 
     original_query = Table.query
 
@@ -222,7 +350,7 @@ def direct_batch_writes(region: str) -> Iterator[None]:
             return original(self, table_name, put_items=put_items, delete_items=delete_items)
         table = dynamodb_backends[DEFAULT_ACCOUNT_ID][region].get_table(table_name)
         with _lock:
-            _generations[table_name] += 1
+            note_writes(table, list(put_items or []))
             for item in put_items or []:
                 table.put_item(item)
         return {"UnprocessedItems": {}}
@@ -255,6 +383,7 @@ def fast_query(
     **filter_kwargs: Any,
 ) -> Any:
     def fallback() -> Any:
+        stats["query_fallbacks"] += 1
         return original(
             table,
             hash_key,
@@ -402,24 +531,31 @@ def _bounds(firsts: list[Any], comparison: str | None, values: list[Any]) -> tup
     return 0, count
 
 
+def _plain(value: Any) -> tuple[str, Any]:
+    """A key value as a cheap dict key (type and sort value), equal where DynamoDB's are."""
+    return value.type, _sort_value(value)
+
+
 def _sort_value(value: Any) -> Any:
     # cast_value is a costly property; strings (every key of ours) are their own sort value.
     return value.value if value.type == "S" else value.cast_value
 
 
 Partition = tuple[list[Any], list[tuple[Any, ...]], list[int | None]]
-_partitions: dict[tuple[str, Any], tuple[int, Partition]] = {}
+_partitions: dict[tuple[str, Any], tuple[tuple[int, int, int], Partition]] = {}
 
 
 def _table_partition(table: Any, hash_key: Any) -> Partition:
     """(items, sort keys, sizes) of one partition, kept until the next write to the table."""
-    key = (table.name, hash_key)
-    generation = _generations[table.name]
+    key = (table.name, _plain(hash_key))
+    generation = (id(table), _generations[table.name], _partition_versions[key])
     found = _partitions.get(key)
     if found is None or found[0] != generation:
         members = sorted(
             (table.items.get(hash_key) or {}).values(), key=lambda item: _sort_value(item.range_key)
         )
+        stats["partition_rebuilds"] += 1
+        stats["partition_items"] += len(members)
         partition: Partition = (
             members,
             [(_sort_value(item.range_key),) for item in members],
@@ -433,37 +569,107 @@ def _table_partition(table: Any, hash_key: Any) -> Partition:
 def _index_partition(
     table: Any, index_name: str, hash_attr: str, range_attr: str, hash_value: Any
 ) -> Partition:
-    """(items, sort keys, sizes) of one partition of an index, from a map rebuilt after a write."""
+    """(items, sort keys, sizes) of one partition of an index, from a map of the whole index that
+    is built once (or from the table's first write on) and then kept up to date with the keys
+    written since (see ``_key_logs``)."""
     key = (table.name, index_name)
     generation = _generations[table.name]
+    log = _key_logs[table.name]
     found = _index_maps.get(key)
-    if found is None or found[0] != generation:
-        groups: dict[Any, list[Any]] = defaultdict(list)
+    if (
+        found is None
+        or found.generation != generation
+        or found.position > len(log)
+        or found.table is not table
+    ):
+        found = _IndexMap(table, generation, len(log), hash_attr, range_attr)
+        stats["index_rebuilds"] += 1
         for item in table.all_items():
-            value = item.attrs.get(hash_attr)
-            if value is not None and item.attrs.get(range_attr) is not None:
-                groups[value].append(item)
-        partitions: dict[Any, Partition] = {}
-        for value, members in groups.items():
-            keyed = sorted(
-                (
-                    (
-                        _sort_value(member.attrs[range_attr]),
-                        _sort_value(member.hash_key),
-                        None if member.range_key is None else _sort_value(member.range_key),
-                    ),
-                    member,
-                )
-                for member in members
-            )
-            partitions[value] = (
-                [member for _, member in keyed],
-                [sort_key for sort_key, _ in keyed],
-                [None] * len(keyed),
-            )
-        found = (generation, partitions)
+            stats["index_items"] += 1
+            _index_insert(found, item)
         _index_maps[key] = found
-    return found[1].get(hash_value, ([], [], []))
+    elif found.position < len(log):
+        _catch_up(table)
+    return found.partitions.get(_plain(hash_value), ([], [], []))
+
+
+def _index_schema(index: Any) -> tuple[str, str] | None:
+    hash_attrs = [key["AttributeName"] for key in index.schema if key["KeyType"] == "HASH"]
+    range_attrs = [key["AttributeName"] for key in index.schema if key["KeyType"] == "RANGE"]
+    if len(hash_attrs) != 1 or len(range_attrs) != 1:
+        return None
+    return hash_attrs[0], range_attrs[0]
+
+
+def _empty_index_maps(table: Any) -> None:
+    """Maps of an empty table's indexes (empty too), unless it has them already."""
+    generation = _generations[table.name]
+    log = _key_logs[table.name]
+    for index in table.all_indexes():
+        schema = _index_schema(index)
+        found = _index_maps.get((table.name, index.name))
+        if schema is not None and (
+            found is None or found.generation != generation or found.table is not table
+        ):
+            _index_maps[(table.name, index.name)] = _IndexMap(table, generation, len(log), *schema)
+
+
+def _catch_up(table: Any) -> None:
+    """Bring every map of the table up to date with the keys written since it last was."""
+    generation = _generations[table.name]
+    log = _key_logs[table.name]
+    maps = [index for (name, _), index in _index_maps.items() if name == table.name]
+    for index in maps:
+        if index.generation != generation or index.position > len(log) or index.table is not table:
+            continue  # stale: rebuilt when it is next queried
+        for written in {entry[0]: entry for entry in log[index.position :]}.values():
+            stats["index_keys_updated"] += 1
+            _index_update(table, index, written)
+        index.position = len(log)
+    if all(index.position == len(log) for index in maps if index.generation == generation):
+        log.clear()  # every current map of the table has read it
+        for index in maps:
+            index.position = 0
+
+
+def _index_sort_key(item: Any, range_attr: str) -> tuple[Any, ...]:
+    return (
+        _sort_value(item.attrs[range_attr]),
+        _sort_value(item.hash_key),
+        None if item.range_key is None else _sort_value(item.range_key),
+    )
+
+
+def _index_insert(index: _IndexMap, item: Any) -> None:
+    value = item.attrs.get(index.hash_attr)
+    if value is None or item.attrs.get(index.range_attr) is None:
+        return
+    sort_key = _index_sort_key(item, index.range_attr)
+    plain = _plain(value)
+    members, sort_keys, sizes = index.partitions.setdefault(plain, ([], [], []))
+    position = bisect.bisect_left(sort_keys, sort_key)
+    members.insert(position, item)
+    sort_keys.insert(position, sort_key)
+    sizes.insert(position, None)
+    index.where[(sort_key[1], sort_key[2])] = (plain, sort_key)
+
+
+def _index_update(table: Any, index: _IndexMap, written: tuple[tuple[Any, Any], Any, Any]) -> None:
+    """Put one written key where it now belongs in the index (or take it out)."""
+    (plain_hash, plain_range), hash_value, range_value = written
+    old = index.where.pop((plain_hash[1], None if plain_range is None else plain_range[1]), None)
+    if old is not None:
+        value, sort_key = old
+        members, sort_keys, sizes = index.partitions[value]
+        position = bisect.bisect_left(sort_keys, sort_key)
+        if position < len(sort_keys) and sort_keys[position] == sort_key:
+            del members[position], sort_keys[position], sizes[position]
+    if table.range_key_attr:
+        item = (table.items.get(hash_value) or {}).get(range_value)
+    else:
+        item = table.items.get(hash_value)
+    if item is not None:
+        _index_insert(index, item)
 
 
 # DynamoDB answers in milliseconds; the local server shares one process (and its GIL) with every
