@@ -25,6 +25,7 @@ from pynamodb.transactions import TransactWrite
 
 from functions.dal import tables
 from functions.dal.access_repo import IDENTITY_SK, ROLE_PREFIX, subject_pk
+from functions.dal.faults import cancelled_by_condition
 from functions.dal.tables import AccessItem, bind, bind_models
 from functions.models.access import Principal, RoleGrant
 from functions.models.access_admin import AccessAction, AccessChange
@@ -224,10 +225,7 @@ class AccessAdminRepository:
                     )
                 transaction.save(audit)
         except TransactWriteError as error:
-            if not any(
-                reason is not None and reason.code == "ConditionalCheckFailed"
-                for reason in error.cancellation_reasons or []
-            ):
+            if not cancelled_by_condition(error):
                 raise
             # Which condition failed: the caller's authority first (a removed caller changes nothing).
             if not self._holds(authority):

@@ -22,6 +22,7 @@ from pynamodb.transactions import TransactWrite
 
 from functions.dal import tables
 from functions.dal.course_repo import CourseRepository
+from functions.dal.faults import cancelled_by_condition
 from functions.dal.tables import PAY_PER_REQUEST, EnrollmentItem
 from functions.models.certificates import AllowlistEntry, GenerationHistory
 from functions.settings import Settings
@@ -109,9 +110,7 @@ class CertificateRepository:
                 transaction.save(item)
         except TransactWriteError as error:
             # Only the enrollment update has a condition (pynamodb orders the items its own way).
-            if any(
-                r is not None and r.code == "ConditionalCheckFailed" for r in error.cancellation_reasons or []
-            ):
+            if cancelled_by_condition(error):
                 raise NotEnrolled(str(entry.user_id)) from error
             raise
 
@@ -128,10 +127,7 @@ class CertificateRepository:
                     AllowlistItem(course_id, allowlist_sk(user_id)), condition=AllowlistItem.pk.exists()
                 )
         except TransactWriteError as error:
-            reasons = error.cancellation_reasons
-            if any(
-                reason is not None and reason.code == "ConditionalCheckFailed" for reason in reasons or []
-            ):
+            if cancelled_by_condition(error):
                 return False
             raise
         return True

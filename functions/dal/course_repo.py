@@ -24,7 +24,7 @@ from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from functions.dal.faults import response_code
+from functions.dal.faults import cancelled_by_condition, response_code
 from functions.dal.item_limits import first_problem, item_problem
 from functions.dal.state_limits import surely_storable
 from functions.dal.tables import (
@@ -92,14 +92,6 @@ def enrollment_sk(user_id: int) -> str:
 
 def tombstone_sk(user_id: int) -> str:
     return f"{TOMBSTONE_PREFIX}{user_id:012d}"
-
-
-def _condition_failed(error: TransactWriteError) -> bool:
-    """The transaction was cancelled by one of its conditions (a stale change), not by a conflict."""
-    return any(
-        reason is not None and reason.code == "ConditionalCheckFailed"
-        for reason in error.cancellation_reasons or []
-    )
 
 
 def scores_sk(user_id: int) -> str:
@@ -446,7 +438,7 @@ class CourseRepository:
                         | (EnrollmentItem.source_version < version),
                     )
             except TransactWriteError as error:
-                if not _condition_failed(error):
+                if not cancelled_by_condition(error):
                     raise
                 continue
             written.append(enrollment)
@@ -476,7 +468,7 @@ class CourseRepository:
                         | (EnrollmentTombstoneItem.source_version < version),
                     )
             except TransactWriteError as error:
-                if not _condition_failed(error):
+                if not cancelled_by_condition(error):
                     raise
                 continue
             applied += 1

@@ -62,6 +62,15 @@ def response_code(error: PynamoDBException) -> str | None:
     return code if isinstance(code, str) else None
 
 
+def cancelled_by_condition(error: TransactWriteError) -> bool:
+    """The transaction was cancelled by one of its own conditions (a stale or refused change), not by
+    a conflict with another transaction or a throttle."""
+    return any(
+        reason is not None and reason.code == "ConditionalCheckFailed"
+        for reason in error.cancellation_reasons or []
+    )
+
+
 def is_transient(error: BaseException) -> bool:
     """True for throttling, 5xx-style service errors and network failures (after botocore's own retries).
 

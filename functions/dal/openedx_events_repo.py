@@ -30,7 +30,7 @@ from functions.dal import tables
 from functions.dal.access_admin_repo import AccessAuditItem, audit_item, grant_sk
 from functions.dal.access_repo import IDENTITY_SK, subject_pk
 from functions.dal.course_repo import GROUPS_SK, CourseRepository, tombstone_sk
-from functions.dal.faults import response_code
+from functions.dal.faults import cancelled_by_condition, response_code
 from functions.dal.retirement_repo import RetirementRepository, check_not_retired
 from functions.dal.tables import (
     PAY_PER_REQUEST,
@@ -104,10 +104,7 @@ def version_pk(course_id: str, user_id: int) -> str:
 
 def _conditional(error: Exception) -> bool:
     if isinstance(error, TransactWriteError):
-        return any(
-            reason is not None and reason.code == "ConditionalCheckFailed"
-            for reason in error.cancellation_reasons or []
-        )
+        return cancelled_by_condition(error)
     return response_code(error) == _CONDITIONAL_FAILED  # type: ignore[arg-type]
 
 

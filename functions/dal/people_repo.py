@@ -35,6 +35,7 @@ from pynamodb.transactions import TransactWrite
 
 from functions.dal import tables
 from functions.dal.course_repo import CourseRepository, EnrollmentKey
+from functions.dal.faults import cancelled_by_condition
 from functions.dal.item_limits import first_problem
 from functions.dal.tables import PAY_PER_REQUEST, EnrollmentTombstoneItem
 from functions.models.people import EnrollmentAllowed, ProctoredAttempt, SurveyResponse, UserProfile
@@ -219,14 +220,6 @@ def _attempt_item(course_id: str, attempt: ProctoredAttempt) -> AttemptItem:
     )
 
 
-def _condition_failed(error: TransactWriteError) -> bool:
-    """The transaction was cancelled by one of its conditions (a stale change), not by a conflict."""
-    return any(
-        reason is not None and reason.code == "ConditionalCheckFailed"
-        for reason in error.cancellation_reasons or []
-    )
-
-
 class PeopleRepository:
     def __init__(self, settings: Settings):
         self._courses = CourseRepository(settings)  # enrollments, read here through the roster
@@ -277,7 +270,7 @@ class PeopleRepository:
                 for pk in stale:
                     transaction.delete(UserPointerItem(pk, DIRECTORY_SK))
         except TransactWriteError as error:
-            if _condition_failed(error):
+            if cancelled_by_condition(error):
                 return False
             raise
         return True
@@ -390,7 +383,7 @@ class PeopleRepository:
                     | (AllowedItem.source_version < version),
                 )
         except TransactWriteError as error:
-            if _condition_failed(error):
+            if cancelled_by_condition(error):
                 return False
             raise
         PendingCoursesItem(email_pk(entry.email.lower()), INVITED_SK).update(
@@ -417,7 +410,7 @@ class PeopleRepository:
                     | (EnrollmentTombstoneItem.source_version < version),
                 )
         except TransactWriteError as error:
-            if _condition_failed(error):
+            if cancelled_by_condition(error):
                 return False
             raise
         return True

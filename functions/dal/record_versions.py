@@ -24,6 +24,7 @@ from pynamodb.transactions import TransactWrite
 from functions.dal import tables
 from functions.dal.certificates_repo import AllowlistItem, allowlist_sk
 from functions.dal.course_repo import CourseRepository, certificate_map, enrollment_sk
+from functions.dal.faults import cancelled_by_condition
 from functions.dal.tables import EnrollmentItem, EnrollmentTombstoneItem
 from functions.models.certificates import AllowlistEntry
 from functions.models.course import Certificate
@@ -47,13 +48,6 @@ def _older_certificate(version: int) -> Condition:
     # The map's attribute as a path (certificate.source_version); typed as its value by pynamodb's stubs.
     stored = cast(NumberAttribute, EnrollmentItem.certificate.source_version)
     return EnrollmentItem.pk.exists() & (stored.does_not_exist() | (stored < version))
-
-
-def _cancelled_by_condition(error: TransactWriteError) -> bool:
-    return any(
-        reason is not None and reason.code == "ConditionalCheckFailed"
-        for reason in error.cancellation_reasons or []
-    )
 
 
 class RecordVersions:
@@ -99,7 +93,7 @@ class RecordVersions:
                     condition=_older_certificate(version),
                 )
         except TransactWriteError as error:
-            if not _cancelled_by_condition(error):
+            if not cancelled_by_condition(error):
                 raise
             return False
         return True
@@ -127,7 +121,7 @@ class RecordVersions:
                         )
                     transaction.save(tombstone, condition=_older_tombstone(version))
             except TransactWriteError as error:
-                if not _cancelled_by_condition(error):
+                if not cancelled_by_condition(error):
                     raise
                 # Stale, or the enrollment is gone: then the tombstone alone (its own check).
                 if not enrolled or self._enrolled(pk, user_id):
@@ -170,7 +164,7 @@ class RecordVersions:
                     | (AllowlistItem.source_version < version),
                 )
         except TransactWriteError as error:
-            if not _cancelled_by_condition(error):
+            if not cancelled_by_condition(error):
                 raise
             return False
         return True
@@ -202,7 +196,7 @@ class RecordVersions:
                     )
                     transaction.save(tombstone, condition=_older_tombstone(version))
             except TransactWriteError as error:
-                if not _cancelled_by_condition(error):
+                if not cancelled_by_condition(error):
                     raise
                 if not enrolled or self._enrolled(pk, user_id):
                     return False
