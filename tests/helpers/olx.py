@@ -23,3 +23,15 @@ def export_of(name: str, extra: dict[str, bytes] | None = None) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def tar_gz(files: dict[str, str]) -> bytes:
+    """A written-out export (path inside it -> text) as a .tar.gz under ``course/``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"course/{path}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from functions.logic.olx import OlxError, import_course
+from tests.helpers.olx import tar_gz
 
 
 def archive_with_course_policy(course_policy: dict[str, Any]) -> bytes:
@@ -24,14 +25,7 @@ def archive_with_course_policy(course_policy: dict[str, Any]) -> bytes:
         "chapter/ch1.xml": '<chapter display_name="Week 1"/>',
         "policies/run/policy.json": json.dumps({"course/run": course_policy}),
     }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"course/{path}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return tar_gz(files)
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,13 @@ to find what will not count, so their wording and what was kept are checked exac
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from typing import Any
 
 import pytest
 
 from functions.logic.olx import OlxError, import_course
+from tests.helpers.olx import tar_gz
 
 COURSE_POINTER = '<course url_name="run" org="TestX" course="C1"/>'
 ONE_CHAPTER = '<course display_name="Policy test"><chapter url_name="ch1"/></course>'
@@ -24,14 +23,7 @@ GRADING = {"GRADER": [{"type": "Homework", "min_count": 1, "weight": 1.0}], "GRA
 
 
 def archive(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"course/{path}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return tar_gz(files)
 
 
 def course_files(
