@@ -121,6 +121,7 @@ class Redelivery:
 
     def __init__(self, stack: Any, monkeypatch: pytest.MonkeyPatch):
         self.met: list[int] = []
+        self.arrived: list[int] = []  # every ledger write of one chunk, held or not
         self.counted: list[tuple[int, bool]] = []
         self._barriers: dict[tuple[str, int], threading.Barrier] = {}
         self._lock = threading.Lock()
@@ -129,6 +130,9 @@ class Redelivery:
 
         def record_chunk(repo: TaskRepository, task_id: str, index: int, counters: Counters) -> bool:
             with redelivery._lock:
+                redelivery.arrived.append(index)
+                if redelivery.arrived.count(index) > 2:  # a delivery asked the ledger twice: no partner
+                    return original_record(repo, task_id, index, counters)
                 barrier = redelivery._barriers.setdefault((task_id, index), threading.Barrier(2))
             barrier.wait(BARRIER_TIMEOUT_S)
             counted = original_record(repo, task_id, index, counters)
@@ -159,6 +163,8 @@ class Redelivery:
         monkeypatch.setattr(type(router), "_run", run_twice)
 
     def assert_each_chunk_counted_once(self, chunks: int) -> None:
+        # one ledger write per delivery: a refused delivery does not ask again
+        assert sorted(self.arrived) == sorted(list(range(chunks)) * 2)
         assert sorted(self.met) == sorted(list(range(chunks)) * 2)
         assert sorted(self.counted) == sorted(
             [(index, False) for index in range(chunks)] + [(index, True) for index in range(chunks)]
