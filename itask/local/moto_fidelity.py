@@ -303,6 +303,10 @@ def apply() -> None:
     from itask.local import moto_transactions
 
     moto_transactions.apply()
+    # What every stack repeats (ASL parses, botocore's models), done once per process.
+    from itask.local import moto_speed
+
+    moto_speed.apply()
     _applied = True
 
 
