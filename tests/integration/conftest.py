@@ -27,12 +27,13 @@ from functions.models.tasks import Task  # noqa: E402
 from functions.settings import Settings  # noqa: E402
 from itask.local import lambda_router, moto_fidelity  # noqa: E402
 from itask.local.resources import export_settings, provision  # noqa: E402
-from tests.helpers import aws_faults, counting, network_faults  # noqa: E402
+from tests.helpers import aws_faults, counting, network_faults, untraced_aws  # noqa: E402
 from tests.helpers.api import api_event, response_json  # noqa: E402
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID, hand_course, learners  # noqa: E402
 from tests.helpers.gates import Hooks  # noqa: E402
 
 moto_fidelity.apply()
+untraced_aws.install()
 # How long a test waits for a task or an execution to end before it fails: generous, because this
 # machine is often loaded and a passing test returns as soon as the state is reached. `make mutation`
 # lowers it: a mutant that stops a task from finishing then fails its test in minutes, not ten.
