@@ -69,6 +69,15 @@ def test_resume_invokes_only_the_chunks_missing_from_the_ledger(stack):
     assert resumed.done_chunks == frozenset({0, 1, 2})
     assert (resumed.counters.attempted, resumed.counters.succeeded, resumed.resumes) == (300, 300, 1)
     assert [int(row[0]) for row in report_rows(stack, resumed)[1:]] == list(range(1001, 1301))
+    # and the first run started as a first run, the resume as a resume (Plan keeps the first run's
+    # chunk list only when its execution says it resumes)
+    sfn = client("stepfunctions", stack.settings.region)
+    executions = stack.settings.state_machine_arn.replace(":stateMachine:", ":execution:")
+    started_as = [
+        json.loads(sfn.describe_execution(executionArn=f"{executions}:{name}")["input"])["resume"]
+        for name in (failed.task_id, f"{failed.task_id}-resume-1")
+    ]
+    assert started_as == [False, True]
 
 
 @pytest.mark.parametrize("expired", ["context.json", "chunks.json"])
