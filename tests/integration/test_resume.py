@@ -68,6 +68,7 @@ def test_resume_invokes_only_the_chunks_missing_from_the_ledger(stack):
     assert resumed.state is TaskState.SUCCESS, resumed.task_output
     assert resumed.done_chunks == frozenset({0, 1, 2})
     assert (resumed.counters.attempted, resumed.counters.succeeded, resumed.resumes) == (300, 300, 1)
+    assert resumed.step == "Completed grades"  # the grade report's last step, stored as it finished
     assert [int(row[0]) for row in report_rows(stack, resumed)[1:]] == list(range(1001, 1301))
     # and the first run started as a first run, the resume as a resume (Plan keeps the first run's
     # chunk list only when its execution says it resumes)
