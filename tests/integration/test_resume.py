@@ -7,6 +7,7 @@ resume that re-sends finished chunks shows even when the ledger then refuses the
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -67,7 +68,17 @@ def test_resume_invokes_only_the_chunks_missing_from_the_ledger(stack):
     assert resumed.state is TaskState.SUCCESS, resumed.task_output
     assert resumed.done_chunks == frozenset({0, 1, 2})
     assert (resumed.counters.attempted, resumed.counters.succeeded, resumed.resumes) == (300, 300, 1)
+    assert resumed.step == "Completed grades"  # the grade report's last step, stored as it finished
     assert [int(row[0]) for row in report_rows(stack, resumed)[1:]] == list(range(1001, 1301))
+    # and the first run started as a first run, the resume as a resume (Plan keeps the first run's
+    # chunk list only when its execution says it resumes)
+    sfn = client("stepfunctions", stack.settings.region)
+    executions = stack.settings.state_machine_arn.replace(":stateMachine:", ":execution:")
+    started_as = [
+        json.loads(sfn.describe_execution(executionArn=f"{executions}:{name}")["input"])["resume"]
+        for name in (failed.task_id, f"{failed.task_id}-resume-1")
+    ]
+    assert started_as == [False, True]
 
 
 @pytest.mark.parametrize("expired", ["context.json", "chunks.json"])
@@ -201,3 +212,31 @@ def test_each_resume_is_a_new_execution_named_after_its_count_and_recorded(small
             "code": "conflict",
         },
     )
+
+
+def test_cancel_and_resume_record_the_true_instant_on_a_host_east_of_utc(small_chunks_stack, monkeypatch):
+    # Lambda's clock is UTC, a developer's running the local stack may not be: the times recorded
+    # for who cancelled and resumed must be the same instant whatever the host's time zone.
+    stack = small_chunks_stack  # no learners: the resumed run plans an empty course and ends at once
+    repo = TaskRepository(stack.settings)
+    repo.create(a_task("tz-east"))
+    try:
+        with monkeypatch.context() as zone:
+            # Given a host nine hours east of UTC (a POSIX zone: no time zone database needed)
+            zone.setenv("TZ", "XST-09")
+            time.tzset()
+            # When the task is cancelled and then resumed
+            before = datetime.now(UTC)
+            assert stack.api("POST", "/tasks/tz-east/cancel", "instructor")[0] == 200
+            assert stack.api("POST", "/tasks/tz-east/resume", "admin")[0] == 202
+            after = datetime.now(UTC)
+    finally:
+        time.tzset()  # the host's own zone again
+    # Then both actions are recorded at an instant between the two readings of the clock
+    done = stack.wait("tz-east")
+    assert done.state is TaskState.SUCCESS, done.task_output
+    assert [(action.action, action.by) for action in done.actions] == [
+        ("cancel", "instructor"),
+        ("resume", "admin"),
+    ]
+    assert all(before <= action.at <= after for action in done.actions), (before, done.actions, after)
