@@ -400,7 +400,8 @@ class TaskRepository:
     def record_chunks(self, task_id: str, done: list[tuple[int, Counters]]) -> bool:
         """Add several chunks' counters in one write, exactly once.
 
-        False (nothing written) when any of them was already counted: count those one by one.
+        False (nothing written) when any of them was already counted: count those one by one (a
+        group of one: that chunk was counted already, there is nothing left to count).
         """
         if len(done) == 1:
             index, counters = done[0]

@@ -442,7 +442,7 @@ def _record(ctx: registry.RunContext, task_id: str, done: list[tuple[int, Counte
     """Count chunks in the ledger: all in one write, or one by one if some were counted already."""
     if ctx.tasks.record_chunks(task_id, done):
         return len(done)
-    if len(done) == 1:  # the ledger refused exactly this chunk: asking again would only cost a write
+    if len(done) == 1:  # the ledger refused exactly this chunk (record_chunks): nothing left to count
         return 0
     return sum(1 for index, counters in done if ctx.tasks.record_chunk(task_id, index, counters))
 

@@ -1,6 +1,6 @@
 """Work the local stack and the tests repeat for every stack, done once per process.
 
-Neither changes what moto answers; both are in-memory caches of immutable inputs.
+None of these changes what moto answers: each keeps, in memory, what an immutable input gives.
 
 * The state machine's definition is parsed by moto's ASL parser (ANTLR, pure Python) when the state
   machine is created and again at the start of every execution: a sixth of a typical integration
@@ -23,20 +23,19 @@ import threading
 from typing import Any
 
 _applied = False
-_lock = threading.Lock()
-_loader_lock = threading.Lock()
+_key_lock = threading.Lock()
 
 
 def apply() -> None:
+    """Once per process, from ``moto_fidelity.apply`` (before any stack or client exists)."""
     global _applied
-    with _lock:
-        if _applied:
-            return
-        _cache_asl_parses()
-        _cache_json_paths()
-        _share_botocore_loader()
-        _lazy_unused_kms_keys()
-        _applied = True
+    if _applied:
+        return
+    _cache_asl_parses()
+    _cache_json_paths()
+    _share_botocore_loader()
+    _lazy_unused_kms_keys()
+    _applied = True
 
 
 def _cache_asl_parses() -> None:
@@ -54,17 +53,12 @@ def _cache_asl_parses() -> None:
 def _share_botocore_loader() -> None:
     from botocore import loaders, session
 
-    shared: dict[tuple[Any, ...], Any] = {}
+    shared_loader = functools.cache(loaders.create_loader)  # one per data path (there is one)
 
     def register_data_loader(self: Any) -> None:
-        def create_loader() -> Any:
-            key = (self.get_config_variable("data_path"),)
-            with _loader_lock:
-                if key not in shared:
-                    shared[key] = loaders.create_loader(*key)
-                return shared[key]
-
-        self._components.lazy_register_component("data_loader", create_loader)
+        self._components.lazy_register_component(
+            "data_loader", lambda: shared_loader(self.get_config_variable("data_path"))
+        )
 
     session.Session._register_data_loader = register_data_loader  # type: ignore[method-assign]
 
@@ -84,7 +78,7 @@ class _KeyPairOnFirstUse:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # pickling and copying look up dunders: not the key's
             raise AttributeError(name)
-        with _loader_lock:
+        with _key_lock:
             if self._key is None:
                 self._key = self._generate(self._key_spec)
         return getattr(self._key, name)

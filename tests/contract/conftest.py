@@ -7,8 +7,6 @@ the end-to-end suite, and must not share a process with the in-process (mock_aws
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from functions.settings import Settings  # noqa: E402
 from itask.client import ApiClient  # noqa: E402
 from itask.seed import DEMO_COURSE, seed_course  # noqa: E402
 from tests.helpers.lms_standin import StandInLms  # noqa: E402
+from tests.helpers.olx import tar_gz  # noqa: E402
 
 OTHER_COURSE = "course-v1:OtherX+Elsewhere+2026_T1"
 LEARNERS = 40
@@ -90,14 +89,7 @@ def olx_archive() -> bytes:
         "course/2026.xml": '<course display_name="Matrix course"><chapter url_name="ch"/></course>',
         "chapter/ch.xml": '<chapter display_name="Week 1"/>',
     }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"course/{path}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return tar_gz(files)
 
 
 @dataclass

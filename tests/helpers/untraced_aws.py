@@ -23,8 +23,8 @@ _suspended = threading.local()
 
 
 def install() -> None:
-    if sys.gettrace() is None:  # no coverage in this run: nothing to suspend
-        return
+    """Wrap botocore's calls and the router's runs; each does nothing unless its thread is traced
+    (so it does not matter whether coverage started before this conftest was imported)."""
     from botocore.client import BaseClient
 
     from itask.local.lambda_router import LambdaRouter

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +23,7 @@ from itask.local.event_delivery import EventDelivery
 from itask.local.http_adapter import build_event
 from tests.helpers.api import course_path
 from tests.helpers.lti_standins import tls_files
+from tests.helpers.olx import tar_gz
 from tests.integration.conftest import Stack
 
 COURSE = "course-v1:LtiX+L101+2026"
@@ -61,14 +60,7 @@ def key(category: str, block: str) -> str:
 
 
 def archive() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in FILES.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"course/{path}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return tar_gz(FILES)
 
 
 def lti_settings(**overrides: Any) -> Settings:

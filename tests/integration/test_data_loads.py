@@ -3,7 +3,6 @@ numbers, JSON lines with line-separator characters inside strings, numeric bound
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ import pytest
 from functions.dal.course_repo import CourseRepository
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
+from tests.helpers.olx import tar_gz
 
 NEW_LEARNER = 880_001
 
@@ -103,16 +103,7 @@ def _import(stack, archive: bytes) -> tuple[int, Any]:
 
 
 def _olx(files: dict[str, str], extra: Sequence[tarfile.TarInfo] = ()) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"course/{path}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for info in extra:
-            tar.addfile(info)
-    return buffer.getvalue()
+    return tar_gz(files, extra)
 
 
 OLX_COURSE = {

@@ -7,10 +7,8 @@ None of these loads writes anything (that is what they check), so they share one
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import tarfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +18,7 @@ from functions.dal.course_repo import CourseRepository
 from functions.dal.loads_repo import LoadsRepository
 from functions.dal.people_repo import PeopleRepository
 from tests.helpers.course import COURSE_ID
+from tests.helpers.olx import tar_gz
 from tests.integration.conftest import Stack, _start
 from tests.integration.test_data_atomicity import (
     FIRST_NEW,
@@ -168,14 +167,7 @@ def olx_archive(problem_text: str) -> bytes:
         "problem/small.xml": "<problem><p>Hi</p></problem>",
         "problem/huge.xml": f"<problem><p>{problem_text}</p></problem>",
     }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"course/{path}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return tar_gz(files)
 
 
 def test_a_course_import_with_a_problem_too_large_to_store_is_a_400_and_writes_nothing(shared):

@@ -6,9 +6,7 @@ policy's ``cohort_config`` must be read, in both the forms Studio writes.
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from typing import Any
 
 import pytest
@@ -103,26 +101,12 @@ def test_a_policy_file_that_is_not_an_object_is_ignored_with_a_warning():
         "chapter/ch1.xml": '<chapter display_name="Week 1"/>',
         "policies/run/policy.json": json.dumps([{"course/run": {"display_name": "never read"}}]),
     }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"course/{path}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    imported = import_course(buffer.getvalue())
+    imported = import_course(tar_gz(files))
     assert imported.course.display_name == "Listed policy"
     assert "policies/run/policy.json: expected a JSON object; ignored" in imported.warnings
 
 
 def test_course_xml_parts_that_make_no_course_key_are_refused():
     files = {"course.xml": '<course url_name="run" org="Test X" course="C1"/>'}
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"course/{path}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
     with pytest.raises(OlxError, match="make no course key: 'Test X', 'C1', 'run'"):
-        import_course(buffer.getvalue())
+        import_course(tar_gz(files))
