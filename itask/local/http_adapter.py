@@ -44,7 +44,6 @@ CONNECTION_LIMIT = 1000
 REQUEST_TIMEOUT_S = 30  # a connection idle this long (e.g. waiting for a body it was promised) is closed
 _UNAUTHORIZED = {"message": "Unauthorized"}  # API Gateway's own body for a refused token
 _JSON = "application/json"
-LOCAL_JWKS_PATH = "/local-jwks.json"
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -230,9 +229,6 @@ class ApiGatewayAdapter:
             return self._download(target, start_response)
         if method == "GET" and self.lms is not None and urlsplit(target).path == JWKS_PATH:
             return self._reply(start_response, 200, self.lms.jwks())  # the stand-in LMS's key set
-        if method == "GET" and urlsplit(target).path == LOCAL_JWKS_PATH:
-            # The local issuer's public keys, for the dashboard's own token check (on AWS: the IdP's).
-            return self._reply(start_response, 200, self.issuer.jwks())
         source_ip = str(environ.get("REMOTE_ADDR") or "127.0.0.1")
         public = public_route(method, urlsplit(target).path)
         if public is not None:  # API Gateway routes these without the JWT authorizer

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +97,47 @@ class LocalIssuer:
         except jwt.PyJWTError as error:
             raise InvalidToken(str(error)) from error
         return claims
+
+
+class KeySetServer:
+    """The local issuer's published key set on a server of its own, as an identity provider's is.
+
+    The dashboard's function fetches it while it handles a request, and the local stack's functions
+    that hold a Powertools resolver take turns (``itask.local.lambda_router``): served by the API's
+    own worker threads, a burst of page and API requests would leave no thread free to answer that
+    fetch until it timed out."""
+
+    PATH = "/.well-known/jwks.json"
+
+    def __init__(self, issuer: LocalIssuer, host: str = "127.0.0.1"):
+        body = json.dumps(issuer.jwks()).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                found = self.path == KeySetServer.PATH
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body) if found else 0))
+                self.end_headers()
+                if found:
+                    self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:  # quiet, as the API server is
+                pass
+
+        self._host = host
+        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-jwks", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self._server.server_port}{self.PATH}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)

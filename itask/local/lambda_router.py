@@ -97,11 +97,15 @@ class LambdaRouter:
         self.trace_memory = False
         self._lock = threading.Lock()
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
-        # Functions whose module holds a Powertools HTTP resolver: it keeps the request being handled
-        # on itself (event, context, matched route), so two requests at once in one process read each
-        # other's (seen as KeyError '_route' -> 500 under a burst). Lambda runs one request per
-        # execution environment; here each such function is one environment and its invocations take
-        # turns. Test gates (before_invoke) run before the turn is taken.
+        # Functions whose module holds a Powertools HTTP resolver: the request being handled is kept
+        # on the resolver (matched route) and on a class attribute every resolver in the process
+        # shares (``BaseRouter.current_event``, ``lambda_context``), so two requests at once read each
+        # other's: KeyError '_route' -> 500 within one function, and across functions an api request
+        # that read a page request's event (401 to a valid token) or a page that read an API
+        # request's (a signed-in user sent to sign in). Lambda runs one request per execution
+        # environment, each in its own process; here all these functions take turns with one
+        # another. Test gates (before_invoke) run before the turn is taken.
+        self._resolver_turn = threading.Lock()
         self._one_at_a_time: dict[str, threading.Lock] = {}
         # Test hook, never set by the stack: called with (function name, event) before each invoke,
         # inside the invoke, so a test can hold a function at a gate it controls (instead of guessing
@@ -129,7 +133,7 @@ class LambdaRouter:
             module = importlib.import_module(module_name)
             found = getattr(module, attribute)
             if any(isinstance(value, ApiGatewayResolver) for value in vars(module).values()):
-                self._one_at_a_time.setdefault(spec.name, threading.Lock())
+                self._one_at_a_time[spec.name] = self._resolver_turn
             self._handlers[spec.name] = found
         return found
 

@@ -25,8 +25,8 @@ from itask.local.clock import ROUTE as CLOCK_ROUTE
 from itask.local.clock import ClockRoute, LocalClock
 from itask.local.email_resources import DEFAULT_MAX_SEND_RATE, ses_quota
 from itask.local.event_delivery import EventDelivery
-from itask.local.http_adapter import LOCAL_JWKS_PATH, ApiGatewayAdapter
-from itask.local.jwt_local import LocalIssuer
+from itask.local.http_adapter import ApiGatewayAdapter
+from itask.local.jwt_local import KeySetServer, LocalIssuer
 from itask.local.lms_issuer import JWKS_PATH, LocalLms
 from itask.local.persistence import PeriodicSnapshots, SnapshotInfo, StateStore, install_watcher
 from itask.local.resources import export_settings, local_secret, provision, provision_local_downloads
@@ -126,6 +126,7 @@ class LocalStack:
         self.info: StackInfo | None = None
         self._server: Any = None
         self.adapter: ApiGatewayAdapter | None = None
+        self.key_set: KeySetServer | None = None
         self.firer: RuleFirer | None = None
         self.events: EventDelivery | None = None
         self.router: lambda_router.LambdaRouter | None = None
@@ -191,11 +192,13 @@ class LocalStack:
                 }
             )
         # The dashboard checks tokens as the adapter does, with the issuer's published keys.
+        self.key_set = KeySetServer(self.issuer)
+        self.key_set.start()
         self.settings = self.settings.model_copy(
             update={
                 "web_jwt_issuer": self.issuer.issuer,
                 "web_jwt_audience": self.issuer.audience,
-                "web_jwks_url": f"{self.adapter.url}{LOCAL_JWKS_PATH}",
+                "web_jwks_url": self.key_set.url,
             }
         )
         export_settings(self.settings)
@@ -275,6 +278,8 @@ class LocalStack:
                     print(f"itask: state saved to {self.store.path} ({info.objects} objects)", flush=True)
             except Exception as error:  # the previous snapshot stays; stopping goes on
                 print(f"itask: state NOT saved ({error}); the previous snapshot is kept", flush=True)
+        if self.key_set:
+            self.key_set.stop()
         if self._server:
             self._server.stop()
         state = self.home / STATE_FILE

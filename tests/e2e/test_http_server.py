@@ -7,9 +7,12 @@ import http.client
 import socket
 import threading
 import time
-from urllib.parse import urlsplit
+from collections import Counter
+from urllib.parse import quote, urlsplit
 
+from functions.web.session import COOKIE
 from itask.client import ApiClient
+from itask.seed import DEMO_COURSE
 
 CLIENTS = 50
 
@@ -65,6 +68,45 @@ def test_a_burst_of_fifty_clients_is_answered_in_full(local_stack):
         thread.join()
     # Then every one got its answer
     assert statuses == [200] * CLIENTS
+
+
+def test_api_and_page_requests_at_once_each_read_their_own_request(local_stack):
+    # Powertools keeps the request being handled on a class attribute shared by every resolver in
+    # the process (BaseRouter.current_event), so the api and web functions, run in one process by
+    # the local stack, must take turns with each other, not only each with itself (on AWS each has
+    # its own execution environment). Seen before the fix: the api read a page request's event and
+    # answered 401 "Missing or invalid bearer token" to a valid token, a page read an API request's
+    # and sent a signed-in user to the sign-in page.
+    token = local_stack.issuer.mint("instructor")
+    host, port = address(local_stack)
+    course = quote(DEMO_COURSE, safe="")
+    requests = [
+        ("GET", "/task-types", {"Authorization": f"Bearer {token}"}),
+        ("GET", f"/web/courses/{course}", {"Cookie": f"{COOKIE}={token}"}),
+    ] * (CLIENTS // 2)
+    answers: list[tuple[str, int | str]] = []
+    lock = threading.Lock()
+
+    def client(method: str, path: str, headers: dict[str, str], barrier: threading.Barrier) -> None:
+        barrier.wait()
+        try:
+            conn = http.client.HTTPConnection(host, port, timeout=120)
+            conn.request(method, path, headers=headers)
+            status: int | str = conn.getresponse().status
+            conn.close()
+        except OSError as error:
+            status = type(error).__name__
+        with lock:
+            answers.append((path.split("/")[1], status))
+
+    for _ in range(3):  # rounds: the interleaving that shows it is a matter of chance
+        barrier = threading.Barrier(len(requests))
+        threads = [threading.Thread(target=client, args=(*one, barrier)) for one in requests]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert Counter(answers) == {("task-types", 200): 3 * CLIENTS // 2, ("web", 200): 3 * CLIENTS // 2}
 
 
 def test_a_malformed_content_length_is_400(local_stack):
