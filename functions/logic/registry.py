@@ -360,7 +360,13 @@ class CsvReportTask(TaskType):
     def merge_targets(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
     ) -> list[MergeTarget]:
-        when = self.report_time(task)
+        when = reports.unused_time(
+            ctx.objects,
+            ctx.settings,
+            task.course_id,
+            [self.csv_name, f"{self.csv_name}_err"],
+            self.report_time(task),
+        )
         filename = reports.report_filename(task.course_id, self.csv_name, when)
         targets = [
             MergeTarget(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from functions.dal.object_store import ObjectStore
@@ -29,6 +29,25 @@ def course_prefix(course_id: str) -> str:
 
 def report_filename(course_id: str, csv_name: str, when: datetime, extension: str = "csv") -> str:
     return f"{course_prefix(course_id)}_{csv_name}_{when:%Y-%m-%d-%H%M%S}.{extension}"
+
+
+def unused_time(
+    store: ObjectStore,
+    settings: Settings,
+    course_id: str,
+    csv_names: list[str],
+    when: datetime,
+    extension: str = "csv",
+) -> datetime:
+    """``when``, or the first later second at which none of ``csv_names`` names a report the course
+    has already: names carry seconds, and a report made within the same second as an earlier one of
+    its type must not overwrite it (upstream's reports of one minute do, spec §5.1)."""
+    while any(
+        store.exists(report_key(settings, course_id, report_filename(course_id, name, when, extension)))
+        for name in csv_names
+    ):
+        when += timedelta(seconds=1)
+    return when
 
 
 def reports_dir(settings: Settings, course_id: str) -> str:

@@ -329,7 +329,10 @@ class GradeReportDiff(CsvReportTask):
     def merge_targets(
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
     ) -> list[MergeTarget]:
-        filename = reports.report_filename(task.course_id, self.csv_name, self.report_time(task))
+        when = reports.unused_time(
+            ctx.objects, ctx.settings, task.course_id, [self.csv_name], self.report_time(task)
+        )
+        filename = reports.report_filename(task.course_id, self.csv_name, when)
         return [
             MergeTarget(
                 key=reports.report_key(ctx.settings, task.course_id, filename),

@@ -539,13 +539,21 @@ class ProblemStateTask(TaskType):
         self, ctx: RunContext, task: Task, task_input: BaseModel, snapshot: dict[str, Any], chunk_count: int
     ) -> list[MergeTarget]:
         assert isinstance(task_input, ProblemTaskInput)
-        when = task.started or datetime.now(UTC)
+        errors_csv = f"{self.csv_name or self.name}_errors"
+        changes_csv = f"{self.csv_name}_preview" if task_input.dry_run else f"{self.csv_name}_changes"
+        when = reports.unused_time(
+            ctx.objects,
+            ctx.settings,
+            task.course_id,
+            [errors_csv, changes_csv],
+            task.started or datetime.now(UTC),
+        )
         targets = []
         error_keys = sorted(info.key for info in ctx.objects.list(ctx.work_key(task.task_id, "errors/")))
         if error_keys:
             # Which learner failed on which problem, and why (a script that looped, an answer key
             # without value, ...): the counters say how many, this file says who.
-            error_name = reports.report_filename(task.course_id, f"{self.csv_name or self.name}_errors", when)
+            error_name = reports.report_filename(task.course_id, errors_csv, when)
             targets.append(
                 MergeTarget(
                     key=reports.report_key(ctx.settings, task.course_id, error_name),
@@ -555,8 +563,7 @@ class ProblemStateTask(TaskType):
                 )
             )
         if self.changes_scores:
-            name = f"{self.csv_name}_preview" if task_input.dry_run else f"{self.csv_name}_changes"
-            filename = reports.report_filename(task.course_id, name, when)
+            filename = reports.report_filename(task.course_id, changes_csv, when)
             targets.append(
                 MergeTarget(
                     key=reports.report_key(ctx.settings, task.course_id, filename),

@@ -385,8 +385,9 @@ class ProblemResponses(CsvReportTask):
     ) -> list[MergeTarget]:
         assert isinstance(task_input, ProblemResponsesInput)
         block_keys = ctx.objects.get_json(ctx.work_key(task.task_id, BLOCK_KEYS_OBJECT))
-        when = self.report_time(task)
-        filename = reports.report_filename(task.course_id, upload_csv_name(task_input), when)
+        name = upload_csv_name(task_input)
+        when = reports.unused_time(ctx.objects, ctx.settings, task.course_id, [name], self.report_time(task))
+        filename = reports.report_filename(task.course_id, name, when)
         return [
             MergeTarget(
                 key=reports.report_key(ctx.settings, task.course_id, filename),
