@@ -39,6 +39,7 @@ from functions.dal.tables import (
     StateItem,
     bind,
     connection,
+    tombstone_user_key,
 )
 from functions.models.content import ProblemDefinition
 from functions.models.course import Certificate, Course, Enrollment, Learner, Score, StoredScore
@@ -84,6 +85,12 @@ def shard_of(user_id: int, shards: int) -> int:
 
 def learner_pk(course_id: str, shard: int) -> str:
     return f"{course_id}#L{shard}"
+
+
+def course_of_partition(pk: str) -> str:
+    """The course a partition of the courses table belongs to: a learner shard's or the course's own."""
+    course_id, marker, shard = pk.rpartition("#L")
+    return course_id if marker and shard.isdigit() else pk
 
 
 def enrollment_sk(user_id: int) -> str:
@@ -462,7 +469,11 @@ class CourseRepository:
                     )
                     transaction.save(
                         EnrollmentTombstoneItem(
-                            pk, tombstone_sk(user_id), source_version=version, deleted=now
+                            pk,
+                            tombstone_sk(user_id),
+                            source_version=version,
+                            deleted=now,
+                            user_key=tombstone_user_key(user_id),
                         ),
                         condition=EnrollmentTombstoneItem.pk.does_not_exist()
                         | (EnrollmentTombstoneItem.source_version < version),

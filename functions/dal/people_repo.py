@@ -395,7 +395,11 @@ class PeopleRepository:
         """Delete the entry unless it or its tombstone is as new, leaving a tombstone with ``version``
         (also when there was no entry): one transaction. False when stale."""
         tombstone = EnrollmentTombstoneItem(
-            course_id, allowed_tombstone_sk(email), source_version=version, deleted=datetime.now(UTC)
+            course_id,
+            allowed_tombstone_sk(email),
+            source_version=version,
+            deleted=datetime.now(UTC),
+            user_key=tables.tombstone_address_key(email),
         )
         try:
             with TransactWrite(connection=tables.connection(self._region)) as transaction:

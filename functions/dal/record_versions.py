@@ -108,6 +108,7 @@ class RecordVersions:
             record_tombstone_sk(CERTIFICATE_TOMBSTONE, user_id),
             source_version=version,
             deleted=datetime.now(UTC),
+            user_key=tables.tombstone_user_key(user_id),
         )
         enrolled = True
         for _ in range(2):
@@ -178,6 +179,7 @@ class RecordVersions:
             record_tombstone_sk(ALLOWLIST_TOMBSTONE, user_id),
             source_version=version,
             deleted=datetime.now(UTC),
+            user_key=tables.tombstone_user_key(user_id),
         )
         enrolled = True
         for _ in range(2):

@@ -18,6 +18,10 @@ layout (the layouts are the other repositories'; their key functions are reused)
   assignment-id guards;
 * bucket: the rendered certificate page and ORA attachments.
 
+The versions deletes left (``EDEL#``, ``CDEL#``, ``ADEL#`` in the learner's shards, ``EADEL#`` per
+address in a course's partition) are found through their index key (``TU#<uid>``, ``TE#<sha256>``)
+and erased too.
+
 Tombstones (courses table): ``RETIRED#U#<uid 12 digits>`` / ``RETIRED`` with who and when (no name,
 no email), and ``RETIRED#E#<sha256(lower-case email)>`` for each address the learner had, so an
 email-only row (an enrollment-allowed line) of a retired learner is recognised without keeping the
@@ -69,7 +73,14 @@ from functions.dal.people_repo import (
     survey_sk,
     username_pk,
 )
-from functions.dal.tables import PAY_PER_REQUEST, EnrollmentItem, ProblemItem, ScoreSheetItem, StateItem
+from functions.dal.tables import (
+    PAY_PER_REQUEST,
+    EnrollmentItem,
+    EnrollmentTombstoneItem,
+    ProblemItem,
+    ScoreSheetItem,
+    StateItem,
+)
 from functions.models.course import Enrollment
 from functions.models.people import UserProfile
 from functions.models.retirement import RetirementRecord
@@ -369,6 +380,22 @@ class RetirementRepository:
         _delete_items(email_repo.PrefItem, prefs)
         removed["email_preferences"] = len(prefs)
         return removed
+
+    def delete_tombstones(self, user_id: int, emails: Iterable[str]) -> list[tuple[str, str]]:
+        """Keys of the versions deletes of the learner's records left (enrollment, certificate,
+        allowlist entry, in any course) and of its addresses' invitations: found through the index key
+        each carries, as the records they stand for are gone."""
+        index_keys = [tables.tombstone_user_key(user_id)] + [tables.tombstone_address_key(e) for e in emails]
+        return [
+            (key.pk, key.sk)
+            for index_key in dict.fromkeys(index_keys)
+            for key in EnrollmentItem.user_enrollments.query(index_key)
+        ]
+
+    def erase_tombstones(self, keys: Iterable[tuple[str, str]]) -> int:
+        """Delete these delete tombstones (the retirement's own blocks the learner's later changes
+        instead); how many existed (a second call: 0)."""
+        return _delete_found(EnrollmentTombstoneItem, keys)
 
     def erase_email_sends(self, task_ids: Iterable[str], user_id: int, emails: set[str]) -> dict[str, int]:
         """The learner in these bulk email tasks' ledgers: claim, bounce/complaint events, chunk sets."""

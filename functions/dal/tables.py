@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 from pynamodb.attributes import (
@@ -342,6 +343,20 @@ class EnrollmentTombstoneItem(Model):
     sk = UnicodeAttribute(range_key=True)
     source_version = NumberAttribute()
     deleted = UTCDateTimeAttribute()
+    # Its key in the sparse user-enrollments index, under a prefix no reader of enrollments asks for
+    # (``tombstone_user_key``, ``tombstone_address_key``): a retirement finds every tombstone of the
+    # learner, in any course, though the record it stands for is gone.
+    user_key = UnicodeAttribute(null=True)
+
+
+def tombstone_user_key(user_id: int) -> str:
+    """The index key of a learner's tombstones (``EDEL#``, ``CDEL#``, ``ADEL#``)."""
+    return f"TU#{user_id}"
+
+
+def tombstone_address_key(email: str) -> str:
+    """The index key of an address's enrollment-allowed tombstones (``EADEL#``)."""
+    return f"TE#{hashlib.sha256(email.strip().lower().encode()).hexdigest()}"
 
 
 class CourseGroupsItem(Model):

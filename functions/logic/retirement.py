@@ -13,7 +13,9 @@ it. In order:
    cohort, team and group memberships, score sheets, problem states, allowlist, surveys, exam
    attempts, ORA submissions and attachments, invitations, pending cohorts, enrollment audit records,
    LTI assignments and pass-backs, email claims / events / preferences, profile and directory, the
-   certificate's public page), then mark the retirement complete.
+   certificate's public page) and the versions its deleted records left behind (delete
+   tombstones: the retirement's own blocks the learner's later changes instead), then mark the
+   retirement complete.
 
 Idempotent: a second run finds nothing to remove (all counts 0) and keeps the first run's requester
 and time. Reports already written before the retirement are files in the bucket and are not rewritten
@@ -34,6 +36,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from functions.dal.course_repo import course_of_partition
 from functions.dal.loads_repo import LoadsRepository
 from functions.dal.retirement_repo import RetirementRepository
 from functions.errors import BadRequest, Forbidden, LoadInProgress, NotFound
@@ -74,7 +77,11 @@ def retire_learner(
     # Read again behind the tombstone: an enrollment written before it (in a course not seen above)
     # is found now, and none can be written after it.
     enrollments = repo.enrollments(user_id)
+    # Courses whose enrollment of the learner was deleted may still hold its scores and states: the
+    # delete's tombstone names them.
+    tombstones = repo.delete_tombstones(user_id, emails)
     courses = {enrollment.course_id for enrollment in enrollments} | repo.invited_courses(emails)
+    courses |= {course_of_partition(pk) for pk, _ in tombstones}
     _refuse_while_loading(ctx, courses)
     verify_ids = {
         enrollment.certificate.verify_uuid
@@ -93,6 +100,7 @@ def retire_learner(
         _add(removed, repo.erase_email_sends(email_tasks, user_id, emails))
     removed["certificate_pages"] = repo.erase_certificate_pages(verify_ids)
     _add(removed, repo.erase_user(user_id, usernames, emails))
+    removed["delete_tombstones"] = repo.erase_tombstones(tombstones)
     repo.mark_complete(user_id, datetime.now(UTC))
     metrics.add_metric(name="LearnersRetired", unit="Count", value=1 if first_time else 0)
     logger.info(

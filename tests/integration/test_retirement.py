@@ -8,6 +8,7 @@ stays in all of them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -15,6 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from functions.dal.certificates_repo import CertificateRepository
+from functions.dal.clients import client
 from functions.dal.course_repo import CourseRepository
 from functions.dal.email_repo import EmailRepository
 from functions.dal.lti_repo import LtiRepository
@@ -156,6 +158,58 @@ def test_a_retirement_removes_the_learner_from_every_later_report(course):
     assert RetirementRepository(stack.settings).retired([801, 802], ["ada@example.org"]) == (
         {801}, {"ada@example.org"},
     )  # fmt: skip
+
+
+def ada_in_the_courses_table(stack) -> set[tuple[str, str]]:
+    """(partition, sort key) of every item of the courses table keyed by ada's id or address, read
+    with a plain scan (not through the repositories)."""
+    uid = "000000000801"
+    address = "EADEL#" + hashlib.sha256(b"ada@example.org").hexdigest()
+    found = set()
+    pages = client("dynamodb", stack.settings.region).get_paginator("scan")
+    for page in pages.paginate(TableName=stack.settings.courses_table, ProjectionExpression="pk, sk"):
+        for item in page["Items"]:
+            pk, sk = item["pk"]["S"], item["sk"]["S"]
+            if uid in pk or uid in sk or sk == address:
+                found.add((pk.split("#L")[0].replace(uid, "<ada>"), sk.replace(uid, "<ada>")))
+    return found
+
+
+def test_a_retirement_erases_what_deletes_left_and_the_courses_they_name(course):
+    stack = course
+    # Given ada's certificate, allowlist entry, invitation and then enrollment deleted by incremental loads
+    load(stack, PATH, "certificates", {"user_id": 801, "op": "delete", "source_version": 400})
+    load(stack, PATH, "allowlist", {"user_id": 801, "op": "delete", "source_version": 300})
+    load(
+        stack,
+        OTHER_PATH,
+        "enrollment_allowed",
+        {"email": "ada@example.org", "op": "delete", "source_version": 300},
+    )
+    load(stack, PATH, "enrollments", {"user_id": 801, "op": "delete", "source_version": 20})
+    address = "EADEL#" + hashlib.sha256(b"ada@example.org").hexdigest()
+    # Then each delete left its version (a tombstone), and ada's scores and state are still in the
+    # course, though no enrollment of ada names it any more
+    assert ada_in_the_courses_table(stack) == {
+        (COURSE, "EDEL#<ada>"), (COURSE, "CDEL#<ada>"), (COURSE, "ADEL#<ada>"), (COURSE_ID, address),
+        (COURSE, "L#<ada>#S"), (COURSE, "M#mc#<ada>"), (COURSE, "SURVEY#<ada>"), ("USER#<ada>", "PROFILE"),
+    }  # fmt: skip
+    # When ada is retired
+    status, summary = stack.api("POST", "/admin/retirements", "admin", {"user_id": 801})
+    assert status == 200, summary
+    removed = summary["removed"]
+    counts = {
+        k: removed[k] for k in ("delete_tombstones", "score_sheets", "states", "surveys", "enrollments")
+    }
+    assert counts == {"delete_tombstones": 4, "score_sheets": 1, "states": 1, "surveys": 1, "enrollments": 0}
+    # Then nothing keyed by ada is left but the retirement's own record
+    assert ada_in_the_courses_table(stack) == {("RETIRED#U#<ada>", "RETIRED")}
+    # and old changes arriving late (older than the erased deletes) bring nothing back
+    load(stack, PATH, "enrollments", {**ADA, "mode": "honor", "source_version": 5})
+    load(stack, OTHER_PATH, "enrollment_allowed", {"email": "ada@example.org", "source_version": 100})
+    assert ada_in_the_courses_table(stack) == {("RETIRED#U#<ada>", "RETIRED")}
+    again = stack.api("POST", "/admin/retirements", "admin", {"user_id": 801})[1]
+    assert again["removed"]["delete_tombstones"] == 0
 
 
 def test_retirement_refusals(course):
