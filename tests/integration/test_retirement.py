@@ -207,6 +207,13 @@ def test_a_retirement_erases_what_deletes_left_and_the_courses_they_name(course)
     # and old changes arriving late (older than the erased deletes) bring nothing back
     load(stack, PATH, "enrollments", {**ADA, "mode": "honor", "source_version": 5})
     load(stack, OTHER_PATH, "enrollment_allowed", {"email": "ada@example.org", "source_version": 100})
+    # lines of ada that need an enrollment are dropped beside bob's, not refused as unenrolled
+    late = {"status": "downloadable", "source_version": 100}
+    answer = load(stack, PATH, "certificates", {"user_id": 801, **late}, {"user_id": 802, **late})
+    assert (answer["certificates"], answer["retired"]) == (1, 1), answer
+    scored = {"block": "lti1", "earned": 1.0, "possible": 1.0, "first_attempted": ATTEMPTED}
+    answer = load(stack, PATH, "block_scores", {"user_id": 801, **scored}, {"user_id": 802, **scored})
+    assert (answer["scores"], answer["retired"]) == (1, 1), answer
     assert ada_in_the_courses_table(stack) == {("RETIRED#U#<ada>", "RETIRED")}
     again = stack.api("POST", "/admin/retirements", "admin", {"user_id": 801})[1]
     assert again["removed"]["delete_tombstones"] == 0

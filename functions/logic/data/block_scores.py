@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from functions.dal.retirement_repo import RetirementRepository
 from functions.errors import BadRequest
 from functions.logic import load_journal
 from functions.logic.keys import parse_usage_key
@@ -86,6 +87,10 @@ def load_block_scores(ctx: RunContext, course_id: str, lines: list[str]) -> Prep
             )
         numbered.append((number, block_id, row))
     enrolled = ctx.courses.get_enrollments(course_id, {row.user_id for _, _, row in numbered})
+    unknown = {row.user_id for _, _, row in numbered if row.user_id not in enrolled}
+    # A retired learner's lines are dropped (as every load drops them), not refused as unenrolled.
+    retired = RetirementRepository(ctx.settings).retired(unknown)[0] if unknown else set()
+    numbered = [(number, block_id, row) for number, block_id, row in numbered if row.user_id not in retired]
     now = datetime.now(UTC)
     writes: list[BlockScoreWrite] = []
     new_learners: set[int] = set()
@@ -133,6 +138,7 @@ def load_block_scores(ctx: RunContext, course_id: str, lines: list[str]) -> Prep
             "learners": len({write.user_id for write in writes}),
             "blocks": len({write.block_id for write in writes}),
             "enrolled": len(new_learners),
+            "retired": len(retired),
         },
     )
 

@@ -21,7 +21,7 @@ record, it publishes nothing).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from functions.dal.certificates_repo import CertificateRepository, NotEnrolled
 from functions.dal.learner_records import LearnerRecords
 from functions.dal.record_versions import ALLOWLIST_TOMBSTONE, CERTIFICATE_TOMBSTONE, RecordVersions
+from functions.dal.retirement_repo import RetirementRepository
 from functions.errors import BadRequest
 from functions.logic import load_journal, loaders
 from functions.logic.data.versions import (
@@ -119,6 +120,13 @@ def _enrolled(
     return ctx.courses.get_enrollments(course_id, user_ids)
 
 
+def _retired(ctx: RunContext, user_ids: Iterable[int]) -> set[int]:
+    """Which of these learners (not enrolled) were retired: their lines are dropped, not refused, as
+    every load drops a retired learner's rows (a nightly export made before a retirement)."""
+    wanted = set(user_ids)
+    return RetirementRepository(ctx.settings).retired(wanted)[0] if wanted else set()
+
+
 def _only_user_id(number: int, row: BaseModel) -> None:
     extra = sorted(set(row.model_fields_set) - {"user_id", "op", "source_version"})
     if extra:
@@ -148,8 +156,11 @@ def load_certificates(ctx: RunContext, course_id: str, lines: list[str]) -> Prep
     changed: list[Enrollment] = []
     changed_lines: list[int] = []
     stale = 0
+    retired = _retired(ctx, [row.user_id for _, row in rows if row.user_id not in enrolled])
     for number, row in rows:
         enrollment = enrolled.get(row.user_id)
+        if enrollment is None and row.user_id in retired:
+            continue
         if enrollment is None:
             raise BadRequest(f"line {number}: user {row.user_id} is not enrolled in {course_id}")
         if row.op == "delete":
@@ -185,7 +196,13 @@ def load_certificates(ctx: RunContext, course_id: str, lines: list[str]) -> Prep
         by_status[status] = by_status.get(status, 0) + 1
     return Prepared(
         writes,
-        {"course_id": course_id, "certificates": len(writes), "by_status": by_status, "stale": stale},
+        {
+            "course_id": course_id,
+            "certificates": len(writes),
+            "by_status": by_status,
+            "stale": stale,
+            "retired": len(retired),
+        },
     )
 
 
@@ -218,7 +235,10 @@ def load_allowlist(ctx: RunContext, course_id: str, lines: list[str]) -> Prepare
     now = datetime.now(UTC)
     writes: list[AllowlistWrite] = []
     stale = 0
+    retired = _retired(ctx, [row.user_id for _, row in rows if row.user_id not in enrolled])
     for number, row in rows:
+        if row.user_id in retired:
+            continue
         if row.op == "delete":
             _only_user_id(number, row)
         else:
@@ -238,7 +258,13 @@ def load_allowlist(ctx: RunContext, course_id: str, lines: list[str]) -> Prepare
     added = sum(1 for write in writes if write.entry is not None)
     return Prepared(
         writes,
-        {"course_id": course_id, "allowlist": added, "removed": len(writes) - added, "stale": stale},
+        {
+            "course_id": course_id,
+            "allowlist": added,
+            "removed": len(writes) - added,
+            "stale": stale,
+            "retired": len(retired),
+        },
     )
 
 
