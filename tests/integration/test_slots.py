@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from functions.dal.loads_repo import LoadsRepository
 from functions.dal.tables import SlotItem
 from functions.dal.tasks_repo import SLOT_SK, SlotTaken, TaskRepository, slot_pk, task_item
-from functions.errors import TaskNotRunnable
+from functions.errors import LoadInProgress, TaskNotRunnable
+from functions.models.loads import LoadRecord, LoadState
 from functions.models.tasks import (
     Task,
     TaskAction,
@@ -255,6 +257,61 @@ def test_a_due_scheduled_task_is_activated_taking_its_slot(repo):
     assert repo.get("due").step is None  # type: ignore[union-attr]
     with pytest.raises(SlotTaken):
         repo.activate_scheduled(activated(task), DUE)
+    # and once it has run (its slot free, its due time unchanged), a late activation is refused too:
+    # the run would otherwise start a second time
+    assert repo.finish(stored, TaskState.SUCCESS, "{}")
+    with pytest.raises(TaskNotRunnable, match=r"^Task due is no longer scheduled at that time$"):
+        repo.activate_scheduled(activated(task), DUE)
+    finished = repo.get("due")
+    assert finished is not None and (finished.state, finished.due) == (TaskState.SUCCESS, DUE)
+    assert repo.slot_holder(COURSE_ID, "grade_course", "") is None
+
+
+def test_a_pending_load_of_the_course_holds_activations_and_resumes(repo, small_chunks_stack):
+    # Given a failed task of the course (written before the load: the load refuses new tasks)
+    repo.create(a_task("failed", task_key="other"))
+    failed = repo.get("failed")
+    assert failed is not None and repo.finish(failed, TaskState.FAILURE, "{}")
+    # and a state load of the course being applied since 09:15:42 (the course lock of bulk loads)
+    since = datetime(2026, 11, 30, 9, 15, 42, tzinfo=UTC)
+    LoadsRepository(small_chunks_stack.settings).begin(
+        LoadRecord(
+            load_id="held-load",
+            course_id=COURSE_ID,
+            kind="state",
+            state=LoadState.APPLYING,
+            owner="the-test",
+            requester="admin",
+            created=since,
+            updated=since,
+        )
+    )
+    refusal = (
+        "A state load of course-v1:TestX+G101+2026 is being applied (since 2026-11-30 09:15:42 UTC); "
+        "tasks of this course can be submitted or resumed once it is complete, so that no task reads "
+        "a half-loaded course."
+    )
+    # When a scheduled run of the course comes due, Then it is refused, naming the load, and waits
+    scheduled = a_scheduled_task("due")
+    with pytest.raises(LoadInProgress) as refused:
+        repo.activate_scheduled(activated(scheduled), DUE)
+    assert str(refused.value) == refusal
+    assert repo.get("due").state is TaskState.SCHEDULED  # type: ignore[union-attr]
+    assert repo.slot_holder(COURSE_ID, "grade_course", "") is None
+    # and the failed task cannot be resumed either
+    failed = repo.get("failed")
+    assert failed is not None
+    arn = "arn:aws:states:us-east-1:123456789012:execution:x:failed-resume-1"
+    with pytest.raises(LoadInProgress) as refused:
+        repo.reopen(failed, arn, RESUMED)
+    assert str(refused.value) == refusal
+    assert repo.get("failed").state is TaskState.FAILURE  # type: ignore[union-attr]
+    assert repo.slot_holder(COURSE_ID, "grade_course", "other") is None
+    # but the task that holds the load (its own resume completes it) is reopened, running again
+    reopened = repo.reopen(failed, arn, RESUMED, own_load="held-load")
+    assert (reopened.state, reopened.resumes) == (TaskState.QUEUING, 1)
+    # (listed with the course's running tasks, beside the scheduled run, which counts as not finished)
+    assert sorted(running.task_id for running in repo.list_running(COURSE_ID)) == ["due", "failed"]
 
 
 def test_a_scheduled_task_whose_slot_is_held_stays_scheduled(repo):
