@@ -206,6 +206,9 @@ def test_a_retirement_erases_what_deletes_left_and_the_courses_they_name(course)
     assert ada_in_the_courses_table(stack) == {("RETIRED#U#<ada>", "RETIRED")}
     # and old changes arriving late (older than the erased deletes) bring nothing back
     load(stack, PATH, "enrollments", {**ADA, "mode": "honor", "source_version": 5})
+    update = {"mode": "verified", "source_version": 30}  # an update names neither username nor email
+    answer = load(stack, PATH, "enrollments", {"user_id": 801, **update}, {"user_id": 802, **update})
+    assert (answer["enrollments"], answer["retired"]) == (1, 1), answer
     load(stack, OTHER_PATH, "enrollment_allowed", {"email": "ada@example.org", "source_version": 100})
     # lines of ada that need an enrollment are dropped beside bob's, not refused as unenrolled
     late = {"status": "downloadable", "source_version": 100}

@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.dal.cohort_repo import CohortRepository
+from functions.dal.retirement_repo import RetirementRepository
 from functions.errors import BadRequest
 from functions.logic import load_journal, loaders
 from functions.logic.data.versions import (
@@ -92,11 +93,16 @@ def load_enrollments(ctx: RunContext, course_id: str, lines: list[str]) -> Prepa
     deleted = ctx.courses.enrollment_tombstones(
         course_id, [row.user_id for _, row in rows if row.source_version is not None]
     )
+    unknown = [user_id for user_id in first_line if user_id not in current]
+    # A retired learner's lines are dropped (as every load drops them), not refused as unenrolled.
+    retired = RetirementRepository(ctx.settings).retired(unknown)[0] if unknown else set()
     now = datetime.now(UTC)
     written: list[Enrollment] = []
     deletes: list[EnrollmentChange] = []
     created = stale = 0
     for number, row in rows:
+        if row.user_id in retired:
+            continue
         stored = current.get(row.user_id)
         stored_version = stored.source_version if stored is not None else None
         if row.op == "delete":
@@ -142,6 +148,7 @@ def load_enrollments(ctx: RunContext, course_id: str, lines: list[str]) -> Prepa
             "updated": len(written) - created,
             "deleted": len(deletes),
             "stale": stale,
+            "retired": len(retired),
             "inactive_accounts": sum(1 for enrollment in written if not enrollment.user_is_active),
         },
     )
