@@ -130,6 +130,14 @@ def is_retired(ctx: RunContext, user_id: int) -> bool:
     return RetirementRepository(ctx.settings).get(user_id) is not None
 
 
+def retired_among(ctx: RunContext, user_ids: Iterable[int]) -> set[int]:
+    """Which of these learners were retired (one batch read; none asked, none read). A loader drops
+    their lines rather than refusing them as not enrolled: every load drops a retired learner's rows
+    (a nightly export made before a retirement), and the retirement erased the enrollment."""
+    wanted = set(user_ids)
+    return RetirementRepository(ctx.settings).retired(wanted)[0] if wanted else set()
+
+
 def get_retirement(ctx: RunContext, principal: Principal, user_id: int) -> dict[str, Any]:
     """The retirement record of a learner (global staff; 404 when the learner was never retired)."""
     _require_global_staff(principal)

@@ -106,7 +106,7 @@ class LambdaRouter:
         # environment, each in its own process; here all these functions take turns with one
         # another. Test gates (before_invoke) run before the turn is taken.
         self._resolver_turn = threading.Lock()
-        self._one_at_a_time: dict[str, threading.Lock] = {}
+        self._take_turns: set[str] = set()
         # Test hook, never set by the stack: called with (function name, event) before each invoke,
         # inside the invoke, so a test can hold a function at a gate it controls (instead of guessing
         # with sleeps how long this machine takes) or make it fail (an exception it raises becomes the
@@ -133,7 +133,7 @@ class LambdaRouter:
             module = importlib.import_module(module_name)
             found = getattr(module, attribute)
             if any(isinstance(value, ApiGatewayResolver) for value in vars(module).values()):
-                self._one_at_a_time[spec.name] = self._resolver_turn
+                self._take_turns.add(spec.name)
             self._handlers[spec.name] = found
         return found
 
@@ -159,12 +159,11 @@ class LambdaRouter:
             if self.before_invoke is not None:
                 self.before_invoke(spec.name, event)
             handler = self._handler(spec)
-            turn = self._one_at_a_time.get(spec.name)
-            if turn is None:
-                result = handler(event, context)
-            else:
-                with turn:
+            if spec.name in self._take_turns:
+                with self._resolver_turn:
                     result = handler(event, context)
+            else:
+                result = handler(event, context)
             ok = True
         except Exception as error:  # the Lambda runtime turns any escape into an error envelope
             ok = False

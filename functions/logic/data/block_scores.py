@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from functions.dal.retirement_repo import RetirementRepository
 from functions.errors import BadRequest
 from functions.logic import load_journal
 from functions.logic.keys import parse_usage_key
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, parse_lines, refuse_unstorable
 from functions.logic.registry import RunContext
+from functions.logic.retirement import retired_among
 from functions.models.bounds import Moment, Score, UserId
 from functions.models.course import Enrollment, EnrollmentMode, ProblemScore
 from functions.models.people import Email, Username
@@ -88,8 +88,7 @@ def load_block_scores(ctx: RunContext, course_id: str, lines: list[str]) -> Prep
         numbered.append((number, block_id, row))
     enrolled = ctx.courses.get_enrollments(course_id, {row.user_id for _, _, row in numbered})
     unknown = {row.user_id for _, _, row in numbered if row.user_id not in enrolled}
-    # A retired learner's lines are dropped (as every load drops them), not refused as unenrolled.
-    retired = RetirementRepository(ctx.settings).retired(unknown)[0] if unknown else set()
+    retired = retired_among(ctx, unknown)
     numbered = [(number, block_id, row) for number, block_id, row in numbered if row.user_id not in retired]
     now = datetime.now(UTC)
     writes: list[BlockScoreWrite] = []

@@ -21,7 +21,7 @@ record, it publishes nothing).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
@@ -30,7 +30,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from functions.dal.certificates_repo import CertificateRepository, NotEnrolled
 from functions.dal.learner_records import LearnerRecords
 from functions.dal.record_versions import ALLOWLIST_TOMBSTONE, CERTIFICATE_TOMBSTONE, RecordVersions
-from functions.dal.retirement_repo import RetirementRepository
 from functions.errors import BadRequest
 from functions.logic import load_journal, loaders
 from functions.logic.data.versions import (
@@ -42,6 +41,7 @@ from functions.logic.data.versions import (
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, refuse_unstorable
 from functions.logic.registry import RunContext
+from functions.logic.retirement import retired_among
 from functions.models.bounds import Moment, UserId
 from functions.models.certificates import AllowlistEntry
 from functions.models.course import Certificate, Enrollment, EnrollmentMode
@@ -120,13 +120,6 @@ def _enrolled(
     return ctx.courses.get_enrollments(course_id, user_ids)
 
 
-def _retired(ctx: RunContext, user_ids: Iterable[int]) -> set[int]:
-    """Which of these learners (not enrolled) were retired: their lines are dropped, not refused, as
-    every load drops a retired learner's rows (a nightly export made before a retirement)."""
-    wanted = set(user_ids)
-    return RetirementRepository(ctx.settings).retired(wanted)[0] if wanted else set()
-
-
 def _only_user_id(number: int, row: BaseModel) -> None:
     extra = sorted(set(row.model_fields_set) - {"user_id", "op", "source_version"})
     if extra:
@@ -156,7 +149,7 @@ def load_certificates(ctx: RunContext, course_id: str, lines: list[str]) -> Prep
     changed: list[Enrollment] = []
     changed_lines: list[int] = []
     stale = 0
-    retired = _retired(ctx, [row.user_id for _, row in rows if row.user_id not in enrolled])
+    retired = retired_among(ctx, [row.user_id for _, row in rows if row.user_id not in enrolled])
     for number, row in rows:
         enrollment = enrolled.get(row.user_id)
         if enrollment is None and row.user_id in retired:
@@ -235,7 +228,7 @@ def load_allowlist(ctx: RunContext, course_id: str, lines: list[str]) -> Prepare
     now = datetime.now(UTC)
     writes: list[AllowlistWrite] = []
     stale = 0
-    retired = _retired(ctx, [row.user_id for _, row in rows if row.user_id not in enrolled])
+    retired = retired_among(ctx, [row.user_id for _, row in rows if row.user_id not in enrolled])
     for number, row in rows:
         if row.user_id in retired:
             continue

@@ -21,7 +21,6 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.dal.cohort_repo import CohortRepository
-from functions.dal.retirement_repo import RetirementRepository
 from functions.errors import BadRequest
 from functions.logic import load_journal, loaders
 from functions.logic.data.versions import (
@@ -33,6 +32,7 @@ from functions.logic.data.versions import (
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, refuse_unstorable
 from functions.logic.registry import RunContext
+from functions.logic.retirement import retired_among
 from functions.models.bounds import Moment, UserId
 from functions.models.course import Enrollment, EnrollmentMode
 from functions.models.people import Email, Username
@@ -94,8 +94,7 @@ def load_enrollments(ctx: RunContext, course_id: str, lines: list[str]) -> Prepa
         course_id, [row.user_id for _, row in rows if row.source_version is not None]
     )
     unknown = [user_id for user_id in first_line if user_id not in current]
-    # A retired learner's lines are dropped (as every load drops them), not refused as unenrolled.
-    retired = RetirementRepository(ctx.settings).retired(unknown)[0] if unknown else set()
+    retired = retired_among(ctx, unknown)
     now = datetime.now(UTC)
     written: list[Enrollment] = []
     deletes: list[EnrollmentChange] = []
