@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -205,6 +207,25 @@ class Settings(BaseSettings):
     email_platform_name: str = "Your Platform Name Here"
 
 
+# Settings read per environment: a function's environment does not change between invocations, so
+# each invocation after the first gets the same (frozen) object instead of reading ~70 fields again.
+_ENVIRONMENT_NAMES = ("AWS_REGION", "AWS_DEFAULT_REGION")
+_read: dict[tuple[tuple[str, str], ...], Settings] = {}
+
+
 def get_settings() -> Settings:
-    """Read the settings now (cheap; called at the start of each invocation)."""
-    return Settings()
+    """The settings the environment holds now (called at the start of each invocation)."""
+    key = tuple(
+        sorted(
+            (name, value)
+            for name, value in os.environ.items()
+            if name.upper().startswith("ITASK_") or name.upper() in _ENVIRONMENT_NAMES
+        )
+    )
+    found = _read.get(key)
+    if found is None:
+        found = Settings()
+        if len(_read) >= 32:  # tests change the environment between stacks; a function never does
+            _read.clear()
+        _read[key] = found
+    return found
