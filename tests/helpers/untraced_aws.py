@@ -5,11 +5,15 @@ under ``make test``'s coverage the in-process AWS (botocore's request building a
 answers: most of an integration test's time) cost twice what they do untraced, while coverage
 records nothing there (``[tool.coverage.run] source``). Each AWS call suspends the tracer of its
 thread and restores it after; the one path by which an AWS call runs our code in the same thread,
-the local Lambda router's invoke of a handler, restores the tracer for the handler. Threads that
-moto starts get coverage's tracer as every thread does (suspending it there too made runs slower:
-each handler the router runs then restores it through ``sys.settrace``). What is measured stays
-the same: every line of ``functions/`` still runs traced (test_api.py and test_problem_reports.py
-record the same lines and branches, file by file, with and without this; 103 -> 91 CPU-s).
+the local Lambda router's invoke of a handler, restores the tracer for the handler.
+
+Threads that moto starts (its Step Functions interpreter starts one per execution, per state and per
+Map iteration) run untraced from their start: coverage would make a tracer for each (Python code in
+coverage's collector) and trace the interpreter's every line. When such a thread runs one of our
+handlers through the router, coverage installs a tracer for that run, as it would for a new thread.
+What is measured stays the same: every line of ``functions/`` still runs traced (test_api.py and
+test_problem_reports.py record the same lines and branches, file by file, with and without this;
+103 -> 91 CPU-s; with moto's threads untraced too, see TESTING.md).
 """
 
 from __future__ import annotations
@@ -20,6 +24,15 @@ import threading
 from typing import Any
 
 _suspended = threading.local()
+# A moto thread's mark: no tracer yet; coverage installs one when the router runs a handler there.
+_INSTALL = object()
+
+
+def _started_by_moto(frame: Any) -> bool:
+    """The first frame a new thread runs is its ``run``; moto's threads run a target of moto's."""
+    thread = frame.f_locals.get("self")
+    target = getattr(thread, "_target", None) if isinstance(thread, threading.Thread) else None
+    return str(getattr(target, "__module__", "") or "").startswith("moto.")
 
 
 def install() -> None:
@@ -28,6 +41,20 @@ def install() -> None:
     from botocore.client import BaseClient
 
     from itask.local.lambda_router import LambdaRouter
+
+    coverage_hook = threading.gettrace()  # coverage's "install a tracer in this new thread"
+
+    def new_thread(frame: Any, event: str, arg: Any) -> Any:
+        if coverage_hook is None:
+            return None
+        if _started_by_moto(frame):
+            sys.settrace(None)
+            _suspended.tracer = _INSTALL
+            return None
+        return coverage_hook(frame, event, arg)
+
+    if coverage_hook is not None:
+        threading.settrace(new_thread)
 
     original_call = BaseClient._make_api_call
 
@@ -52,7 +79,8 @@ def install() -> None:
         tracer = getattr(_suspended, "tracer", None)
         if tracer is None or sys.gettrace() is not None:
             return original_run(self, spec, event)
-        sys.settrace(tracer)
+        # In a moto thread coverage makes this run's tracer at its first call, as for a new thread.
+        sys.settrace(coverage_hook if tracer is _INSTALL else tracer)
         try:
             return original_run(self, spec, event)
         finally:
