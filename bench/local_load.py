@@ -162,6 +162,7 @@ def run(
 
     api = ApiClient(info.api_url, stack.issuer.mint("admin"), timeout_s=600)
     reader = StatusReader(ApiClient(info.api_url, stack.issuer.mint("admin"), timeout_s=600, retries=0))
+    pauses.mark()  # from here on, a full collection is one the status reads may wait for
     reader.start()
     first, middle, last = 0, courses // 2, courses - 1
     plan: list[tuple[str, str, dict[str, Any]]] = [
@@ -194,6 +195,7 @@ def run(
         record["moto_fast_paths"] = dict(moto_fidelity.stats)
         record["longest_dynamodb_request"] = dict(moto_fidelity.lock_held)
         record["full_collections"] = pauses.summary()
+        record["full_collections_while_tasks_ran"] = pauses.summary(since_mark=True)
         note(f"{record['runs'][-1]} reads={record['status_reads']} moto={record['moto_fast_paths']}")
     if courses:
         resumed = course_id((middle + 1) % courses)
@@ -212,6 +214,8 @@ def run(
             "moto_fast_paths": dict(moto_fidelity.stats),
             "longest_dynamodb_request": dict(moto_fidelity.lock_held),
             "full_collections": pauses.summary(),
+            "full_collections_while_tasks_ran": pauses.summary(since_mark=True),
+            "quiet_collections": stack.collector.collections if stack.collector else "off",
         }
     )
     note("done")
@@ -231,6 +235,7 @@ class CollectionPauses:
 
     def __init__(self) -> None:
         self.pauses: list[float] = []
+        self._mark = 0
         self._started = 0.0
         gc.callbacks.append(self._callback)
 
@@ -242,11 +247,15 @@ class CollectionPauses:
         else:
             self.pauses.append(time.monotonic() - self._started)
 
-    def summary(self) -> dict[str, float]:
+    def mark(self) -> None:
+        self._mark = len(self.pauses)
+
+    def summary(self, since_mark: bool = False) -> dict[str, float]:
+        pauses = self.pauses[self._mark :] if since_mark else self.pauses
         return {
-            "count": len(self.pauses),
-            "max_s": round(max(self.pauses, default=0.0), 2),
-            "total_s": round(sum(self.pauses), 1),
+            "count": len(pauses),
+            "max_s": round(max(pauses, default=0.0), 2),
+            "total_s": round(sum(pauses), 1),
         }
 
 
@@ -415,6 +424,8 @@ def render(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
             f"* moto fast paths: {found.get('moto_fast_paths')}.",
             "* Full garbage collections (every thread waits):"
             f" {found.get('full_collections', 'not recorded')}"
+            f"; while tasks ran: {found.get('full_collections_while_tasks_ran', 'not recorded')}"
+            f"; run by the quiet collector: {found.get('quiet_collections', 'not recorded')}"
             ".",
             "",
             "| task | course | final state | attempted / total | wall |",

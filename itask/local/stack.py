@@ -29,6 +29,7 @@ from itask.local.http_adapter import ApiGatewayAdapter
 from itask.local.jwt_local import KeySetServer, LocalIssuer
 from itask.local.lms_issuer import JWKS_PATH, LocalLms
 from itask.local.persistence import PeriodicSnapshots, SnapshotInfo, StateStore, install_watcher
+from itask.local.quiet_gc import QuietCollector, install_activity
 from itask.local.resources import export_settings, local_secret, provision, provision_local_downloads
 from itask.local.rule_firer import RuleFirer
 
@@ -112,9 +113,11 @@ class LocalStack:
         fresh: bool = False,
         snapshot_interval_s: float = DEFAULT_SNAPSHOT_INTERVAL_S,
         ses_max_send_rate: float = DEFAULT_MAX_SEND_RATE,
+        quiet_collections: bool = True,
     ):
         """``persist``: restore the last snapshot of ``home`` at start, save one periodically and at
-        stop; ``fresh``: forget the saved state first (start empty)."""
+        stop; ``fresh``: forget the saved state first (start empty); ``quiet_collections``: full
+        garbage collections only when the stack is quiet (``itask.local.quiet_gc``)."""
         self.home = home
         self.request_timeout_s = request_timeout_s
         self.api_port, self.moto_port, self.rule_interval_s = api_port, moto_port, rule_interval_s
@@ -137,6 +140,8 @@ class LocalStack:
         self.restored: SnapshotInfo | None = None
         self.clock = LocalClock()  # the scheduling clock (`itask clock advance`)
         self.lms = LocalLms(home)
+        self.quiet_collections = quiet_collections
+        self.collector: QuietCollector | None = None
 
     def start(self) -> StackInfo:
         from moto.server import ThreadedMotoServer
@@ -147,6 +152,10 @@ class LocalStack:
         moto_fidelity.patient_pynamodb()
         self.router = lambda_router.install(region)  # before any botocore client is created
         watcher = install_watcher()
+        activity = install_activity()
+        if self.quiet_collections:
+            self.collector = QuietCollector(activity)
+            self.collector.start()
         ses_quota(self.ses_max_send_rate)  # what moto's SES tells sends about the account's rate
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._server.start()
@@ -282,6 +291,8 @@ class LocalStack:
             self.key_set.stop()
         if self._server:
             self._server.stop()
+        if self.collector:
+            self.collector.stop()
         state = self.home / STATE_FILE
         if state.exists() and self.info and json.loads(state.read_text()).get("pid") == self.info.pid:
             state.unlink()
