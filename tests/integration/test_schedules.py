@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.dal.access_repo import AccessRepository, subject_pk
-from functions.dal.loads_repo import PENDING_PK, LoadsRepository, PendingLoadItem, pending_sk
+from functions.dal.loads_repo import PENDING_PK, PendingLoadItem, pending_sk
 from functions.dal.tables import AccessItem
 from functions.dal.tasks_repo import TaskRepository
 from functions.logic.usage_keys import usage_key
 from functions.models.access import Principal, Role, RoleGrant
-from functions.models.loads import LoadRecord, LoadState
 from functions.models.tasks import Task, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID
+from tests.helpers.loads import begin_load
 from tests.integration.conftest import Stack, _start
 from tests.integration.schedule_support import (
     CLOCK,
@@ -302,20 +302,7 @@ def test_a_due_run_waits_while_a_load_of_its_course_is_applied(shared):
     due = CLOCK.now() + timedelta(minutes=5)
     report = {"task_type": "profile_info_csv", "input": {}, "schedule": iso(due)}
     created = create(shared, report, subject="admin", course=OTHER_COURSE_ID)
-    loads = LoadsRepository(shared.settings)
-    now = datetime.now(UTC)
-    loads.begin(
-        LoadRecord(
-            load_id="held-load",
-            course_id=OTHER_COURSE_ID,
-            kind="profiles",
-            state=LoadState.APPLYING,
-            owner="the-test",
-            requester="admin",
-            created=now,
-            updated=now,
-        )
-    )
+    begin_load(shared.settings, OTHER_COURSE_ID, "profiles", at=datetime.now(UTC))
     advance_to(due)
     try:
         # Then the run waits, saying why, and takes no slot

@@ -11,11 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from functions.dal.loads_repo import LoadsRepository
 from functions.dal.tables import SlotItem
 from functions.dal.tasks_repo import SLOT_SK, SlotTaken, TaskRepository, slot_pk, task_item
 from functions.errors import LoadInProgress, TaskNotRunnable
-from functions.models.loads import LoadRecord, LoadState
 from functions.models.tasks import (
     Task,
     TaskAction,
@@ -23,6 +21,7 @@ from functions.models.tasks import (
 )
 from tests.helpers.api import course_path
 from tests.helpers.course import COURSE_ID
+from tests.helpers.loads import begin_load
 from tests.helpers.tasks import a_task
 
 RESUMED = TaskAction(action="resume", by="instructor", at=datetime(2026, 1, 2, tzinfo=UTC))
@@ -274,18 +273,7 @@ def test_a_pending_load_of_the_course_holds_activations_and_resumes(repo, small_
     assert failed is not None and repo.finish(failed, TaskState.FAILURE, "{}")
     # and a state load of the course being applied since 09:15:42 (the course lock of bulk loads)
     since = datetime(2026, 11, 30, 9, 15, 42, tzinfo=UTC)
-    LoadsRepository(small_chunks_stack.settings).begin(
-        LoadRecord(
-            load_id="held-load",
-            course_id=COURSE_ID,
-            kind="state",
-            state=LoadState.APPLYING,
-            owner="the-test",
-            requester="admin",
-            created=since,
-            updated=since,
-        )
-    )
+    begin_load(small_chunks_stack.settings, COURSE_ID, "state", at=since)
     refusal = (
         "A state load of course-v1:TestX+G101+2026 is being applied (since 2026-11-30 09:15:42 UTC); "
         "tasks of this course can be submitted or resumed once it is complete, so that no task reads "

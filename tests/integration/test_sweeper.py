@@ -14,11 +14,12 @@ from functions.dal.loads_repo import LoadsRepository
 from functions.dal.tasks_repo import TaskRepository
 from functions.logic import sweeper
 from functions.logic.registry import RunContext
-from functions.models.loads import LoadRecord, LoadState
+from functions.models.loads import LoadState
 from functions.models.tasks import Task, TaskState
 from tests.helpers.api import course_path
 from tests.helpers.aws_faults import body_has
 from tests.helpers.course import COURSE_ID, OTHER_COURSE_ID
+from tests.helpers.loads import begin_load
 
 # A course whose id sorts after COURSE_ID (the running-tasks index is ordered by course).
 LATER_COURSE_ID = "course-v1:ZuluX+Z1+2026"
@@ -180,18 +181,17 @@ def test_a_bulk_load_is_recovered_once_its_lease_has_run_out_by_the_sweeps_time(
     stack = small_chunks_stack
     settings = stack.settings.model_copy(update={"load_lease_seconds": 120})
     now = datetime.now(UTC)
-    record = LoadRecord(
-        load_id="died-while-preparing",
-        course_id=COURSE_ID,
-        kind="state",
+    record = begin_load(
+        settings,
+        COURSE_ID,
+        "state",
+        at=now,
         state=LoadState.PREPARING,
+        load_id="died-while-preparing",
         owner="a-process-that-died",
         requester="instructor",
-        created=now,
-        updated=now,
     )
     loads = LoadsRepository(settings)
-    loads.begin(record)
     ctx = RunContext.create(settings)
     # When a sweep runs at a time before the lease has run out, Then the load is left to its owner
     lease_end = record.updated + timedelta(seconds=120)
