@@ -464,7 +464,12 @@ def test_survey_report_has_a_column_per_field_answered(stack):
         {"user_id": OUTSIDER_USER, "answers": {"age": "60+"}},
     ]
     summary = load(stack, "surveys", [*chosen, *many])
-    assert summary == {"course_id": COURSE_ID, "responses": 153, "fields": ["Hours", "age", "goal", "zeta"]}
+    assert summary == {
+        "course_id": COURSE_ID,
+        "responses": 153,
+        "fields": ["Hours", "age", "goal", "zeta"],
+        "retired": 0,
+    }
 
     # When course staff run the survey report
     output, rows = run_report(stack, "course_survey_report", subject="staff")

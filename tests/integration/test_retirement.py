@@ -217,6 +217,23 @@ def test_a_retirement_erases_what_deletes_left_and_the_courses_they_name(course)
     scored = {"block": "lti1", "earned": 1.0, "possible": 1.0, "first_attempted": ATTEMPTED}
     answer = load(stack, PATH, "block_scores", {"user_id": 801, **scored}, {"user_id": 802, **scored})
     assert (answer["scores"], answer["retired"]) == (1, 1), answer
+    # and so are ada's survey, proctored attempt and experiment group lines (the retirement erased
+    # her enrollment and profile; they were refused as "neither enrolled nor has a profile")
+    answer = load(stack, PATH, "surveys", {"user_id": 801, "answers": {"q1": "no"}},
+                  {"user_id": 802, "answers": {"q1": "yes"}})  # fmt: skip
+    assert (answer["responses"], answer["retired"]) == (1, 1), answer
+    attempt = {"exam_name": "Final", "provider": "proctortrack", "status": "verified"}
+    answer = load(stack, PATH, "proctored_attempts", {"user_id": 801, "attempt_code": "a1", **attempt},
+                  {"user_id": 802, "attempt_code": "b1", **attempt})  # fmt: skip
+    assert (answer["attempts"], answer["retired"]) == (1, 1), answer
+    experiment = "/courses/" + quote("course-v1:TestX+EXP101+2026", safe="")  # partition 50: groups 0, 1
+    status, _ = stack.api("POST", "/admin/courses/import", "admin", raw_body=export_of("experiment_course"))
+    assert status == 201
+    load(stack, experiment, "enrollments", {**BOB, "mode": "audit"})
+    answer = load(stack, experiment, "groups", {"user_id": 801, "partition": 50, "group": 1},
+                  {"user_id": 802, "partition": 50, "group": 1})  # fmt: skip
+    assert (answer["assignments"], answer["learners"], answer["retired"]) == (1, 1, 1), answer
+    assert PeopleRepository(stack.settings).read_surveys(COURSE, [801]) == {}
     assert ada_in_the_courses_table(stack) == {("RETIRED#U#<ada>", "RETIRED")}
     again = stack.api("POST", "/admin/retirements", "admin", {"user_id": 801})[1]
     assert again["removed"]["delete_tombstones"] == 0

@@ -26,6 +26,7 @@ from functions.logic.data.versions import SOURCE_VERSION_DESCRIPTION, SourceVers
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader
 from functions.logic.registry import RunContext
+from functions.logic.retirement import retired_among
 from functions.models.bounds import UserId, ZeroBasedId
 from functions.models.course import Enrollment
 
@@ -63,6 +64,11 @@ def load_groups(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     if course is None:
         raise BadRequest(f"Course not found: {course_id}")
     rows = loaders.parse_lines(GroupRow, lines, MAX_ROWS)
+    # A retired learner's lines are dropped (the retirement erased the enrollment), anyone else's
+    # without an enrollment is refused once every line's groups are checked.
+    user_ids = {row.user_id for _, row in rows}
+    enrollments = ctx.courses.get_enrollments(course_id, user_ids)
+    retired = retired_among(ctx, user_ids - set(enrollments))
     changes: dict[int, dict[str, str | None]] = {}
     versioned: dict[tuple[int, str], tuple[int, str | None]] = {}  # (user, partition) -> (version, group)
     counts: Counter[tuple[str, str]] = Counter()
@@ -72,6 +78,7 @@ def load_groups(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
             known = ", ".join(f"{p.id} ({p.name})" for p in course.user_partitions) or "none"
             raise BadRequest(f"line {number}: no group configuration {row.partition!r} (known: {known})")
         group_id: str | None = None
+        group_name = ""
         if row.group is not None:
             group = partition.group(row.group)
             if group is None:
@@ -79,17 +86,18 @@ def load_groups(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
                 raise BadRequest(
                     f"line {number}: {partition.name!r} has no group {row.group!r} (known: {known})"
                 )
-            group_id = str(group.id)
-            counts[(partition.name, group.name)] += 1
+            group_id, group_name = str(group.id), group.name
+        if row.user_id in retired:
+            continue
+        if group_id is not None:
+            counts[(partition.name, group_name)] += 1
         if row.source_version is not None:
             seen = versioned.get((row.user_id, str(partition.id)))
             if seen is None or row.source_version > seen[0]:  # the newest line of a partition wins
                 versioned[(row.user_id, str(partition.id))] = (row.source_version, group_id)
             continue
         changes.setdefault(row.user_id, {})[str(partition.id)] = group_id
-    learners = set(changes) | {user_id for user_id, _ in versioned}
-    enrollments = ctx.courses.get_enrollments(course_id, learners)
-    missing = sorted(learners - set(enrollments))
+    missing = sorted(user_ids - set(enrollments) - retired)
     if missing:
         raise BadRequest(f"users not enrolled in {course_id}: {', '.join(map(str, missing[:20]))}")
     updated = []
@@ -135,9 +143,10 @@ def load_groups(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     summary = {
         "course_id": course_id,
         "learners": len({write.user_id for write in writes}),
-        "assignments": len(rows),
+        "assignments": sum(1 for _, row in rows if row.user_id not in retired),
         "by_group": by_group,
         "stale": stale,
+        "retired": sum(1 for _, row in rows if row.user_id in retired),
     }
     return Prepared(writes, summary)
 

@@ -26,6 +26,7 @@ from functions.logic.data.versions import (
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, refuse_unstorable
 from functions.logic.registry import RunContext
+from functions.logic.retirement import retired_among
 from functions.models.people import EnrollmentAllowed, ProctoredAttempt, SurveyResponse, UserProfile
 
 MAX_ROWS = 100_000
@@ -50,23 +51,28 @@ def refuse_duplicates(rows: list[tuple[int, Row]], key: Callable[[Row], Hashable
         seen[value] = number
 
 
-def require_known_users(
+def known_users_only(
     ctx: RunContext,
     people: PeopleRepository,
     course_id: str,
     rows: list[tuple[int, Row]],
     user_of: Callable[[Row], int],
-) -> None:
-    """400 for the first row whose user is neither enrolled in the course nor has a profile."""
+) -> tuple[list[tuple[int, Row]], int]:
+    """The rows without a retired learner's (dropped: the retirement erased the enrollment and the
+    profile) and how many were dropped; 400 for the first row whose user is neither enrolled in the
+    course nor has a profile."""
     user_ids = {user_of(row) for _, row in rows}
     known = set(ctx.courses.get_enrollments(course_id, user_ids))
     if len(known) < len(user_ids):
         known |= set(people.get_profiles(user_ids - known))
+    retired = retired_among(ctx, user_ids - known)
     for number, row in rows:
-        if user_of(row) not in known:
+        if user_of(row) not in known and user_of(row) not in retired:
             raise BadRequest(
                 f"line {number}: user {user_of(row)} is neither enrolled in {course_id} nor has a profile"
             )
+    kept = [(number, row) for number, row in rows if user_of(row) not in retired]
+    return kept, len(rows) - len(kept)
 
 
 class ProfileLine(UserProfile):
@@ -255,12 +261,13 @@ def load_surveys(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     rows = parse_lines(SurveyResponse, lines)
     refuse_duplicates(rows, lambda row: row.user_id, "user")
     people = PeopleRepository(ctx.settings)
-    require_known_users(ctx, people, course_id, rows, lambda row: row.user_id)
+    rows, retired = known_users_only(ctx, people, course_id, rows, lambda row: row.user_id)
     responses = [row for _, row in rows]
     refuse_unstorable(people.check_surveys(course_id, responses), lambda i: rows[i][0], "survey answer")
     fields = {name for row in responses for name in row.answers}
     return Prepared(
-        responses, {"course_id": course_id, "responses": len(responses), "fields": sorted(fields)}
+        responses,
+        {"course_id": course_id, "responses": len(responses), "fields": sorted(fields), "retired": retired},
     )
 
 
@@ -275,7 +282,7 @@ def load_proctored_attempts(ctx: RunContext, course_id: str, lines: list[str]) -
     rows = parse_lines(ProctoredAttempt, lines)
     refuse_duplicates(rows, lambda row: row.attempt_code, "attempt code")
     people = PeopleRepository(ctx.settings)
-    require_known_users(ctx, people, course_id, rows, lambda row: row.user_id)
+    rows, retired = known_users_only(ctx, people, course_id, rows, lambda row: row.user_id)
     attempts = [row for _, row in rows]
     refuse_unstorable(people.check_attempts(course_id, attempts), lambda i: rows[i][0], "attempt")
     return Prepared(
@@ -285,6 +292,7 @@ def load_proctored_attempts(ctx: RunContext, course_id: str, lines: list[str]) -
             "attempts": len(attempts),
             "learners": len({row.user_id for row in attempts}),
             "exams": sorted({row.exam_name for row in attempts}),
+            "retired": retired,
         },
     )
 
