@@ -97,7 +97,7 @@ def _wait_execution(sfn: Any, arn: str, api: Any, task_id: str, timeout_s: float
     raise TimeoutError(arn)
 
 
-def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
+def whole_path(rows: int, workdir: Path, automatic_gc: bool = False) -> dict[str, Any]:
     from tests.helpers import counting  # before any client exists
 
     counter = counting.install()
@@ -111,7 +111,14 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
 
     # No snapshots of the stack's state: saving a million items every few minutes stalls moto (read
     # timeouts in the load's requests), and what is measured here is the load.
-    stack = LocalStack(workdir / "home", settings=Settings(), rule_interval_s=3600, persist=False)
+    # ``automatic_gc``: CPython's own full collections, as before the stack ran them when quiet.
+    stack = LocalStack(
+        workdir / "home",
+        settings=Settings(),
+        rule_interval_s=3600,
+        persist=False,
+        quiet_collections=not automatic_gc,
+    )
     info = stack.start()
     assert stack.settings is not None
     seed_course(stack.settings, COURSE, learners=10, seed=5)
@@ -162,6 +169,7 @@ def whole_path(rows: int, workdir: Path) -> dict[str, Any]:
         "s3_by_operation": dict(sorted(s3.items())),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "summary": final["task_progress"].get("summary"),
+        "full_collections": "automatic (CPython)" if automatic_gc else "when quiet (itask.local.quiet_gc)",
     }
 
 
@@ -438,11 +446,19 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="update this markdown file's section")
     parser.add_argument("--one", choices=["whole", "steps", "import"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--automatic-gc",
+        action="store_true",
+        help="whole path only: the local stack with CPython's automatic full collections (for comparison)",
+    )
     args = parser.parse_args()
     if args.one:  # a child process: one measurement, printed as JSON
         with tempfile.TemporaryDirectory(prefix="itask-bench-load-") as tmp:
-            run = {"whole": whole_path, "steps": step_memory, "import": import_memory}[args.one]
-            print("RESULT " + json.dumps(run(args.size, Path(tmp))), flush=True)
+            if args.one == "whole":
+                result = whole_path(args.size, Path(tmp), automatic_gc=args.automatic_gc)
+            else:
+                result = {"steps": step_memory, "import": import_memory}[args.one](args.size, Path(tmp))
+            print("RESULT " + json.dumps(result), flush=True)
         return
 
     def child(kind: str, size: int) -> dict[str, Any]:
