@@ -215,7 +215,7 @@ def run(
             "longest_dynamodb_request": dict(moto_fidelity.lock_held),
             "full_collections": pauses.summary(),
             "full_collections_while_tasks_ran": pauses.summary(since_mark=True),
-            "quiet_collections": stack.collector.collections if stack.collector else "off",
+            "quiet_collections": list(stack.collector.collections) if stack.collector else "off",
         }
     )
     note("done")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import botocore.handlers
@@ -68,7 +69,8 @@ class QuietCollector(threading.Thread):
         self.activity = activity
         self.quiet_s, self.max_busy_s, self.check_s = quiet_s, max_busy_s, check_s
         self.min_promotions = min_promotions
-        self.collections: list[dict[str, Any]] = []  # what ran: why, how long, what it freed
+        # The last collections run (why, how long, what they freed): a stack may run for days.
+        self.collections: deque[dict[str, Any]] = deque(maxlen=256)
         self._stop_event = threading.Event()
         self._thresholds: tuple[int, int, int] | None = None
         self._last_full = time.monotonic()

@@ -96,6 +96,7 @@ def course(stack):
                 "Hint experiment": {"Group A": 1, "Group B": 1},
             },
             "stale": 0,  # lines without a source_version (a snapshot) are always applied
+            "retired": 0,  # no line of a retired learner
         },
     )
     return stack
