@@ -141,10 +141,20 @@ def _roster_entry(raw: dict[str, Any]) -> EnrollmentKey:
     )
 
 
-# ---- score sheets: zlib-compressed JSON {block: [earned, possible, epoch or null]} ----
+# ---- score sheets: zlib-compressed JSON {block: [earned, possible, epoch or null(, version)]} ----
 def encode_score(score: Score) -> list[Any]:
     epoch = None if score.first_attempted is None else round(score.first_attempted.timestamp(), 3)
-    return [score.earned, score.possible, epoch]
+    version = getattr(score, "source_version", None)  # a loaded score's source version, if any
+    return (
+        [score.earned, score.possible, epoch]
+        if version is None
+        else [score.earned, score.possible, epoch, version]
+    )
+
+
+def entry_version(entry: list[Any] | None) -> int | None:
+    """The source version a sheet entry was loaded with (None: none, or no entry)."""
+    return entry[3] if entry is not None and len(entry) > 3 else None
 
 
 def encode_sheet(entries: dict[str, list[Any]]) -> bytes:
@@ -164,11 +174,13 @@ def decode_scores(data: bytes | None) -> dict[str, StoredScore]:
     """A sheet's scores as plain tuples (no model object, no validation: we wrote them)."""
     make = tuple.__new__  # StoredScore(...) goes through a generated wrapper: twice the cost
     from_epoch = datetime.fromtimestamp
+    # An entry is [earned, possible, epoch] or, loaded with a source version, [..., version].
     return {
         block: make(
-            StoredScore, (float(earned), float(possible), None if epoch is None else from_epoch(epoch, UTC))
+            StoredScore,
+            (float(entry[0]), float(entry[1]), None if entry[2] is None else from_epoch(entry[2], UTC)),
         )
-        for block, (earned, possible, epoch) in decode_sheet(data).items()
+        for block, entry in decode_sheet(data).items()
     }
 
 
@@ -705,6 +717,18 @@ class CourseRepository:
             time.sleep(random.uniform(0, _SHEET_RETRY_PAUSE_S))
         raise RuntimeError(f"score sheet of {user_id} in {course_id} kept changing; gave up")
 
+    def score_versions(self, course_id: str, user_ids: Iterable[int]) -> dict[tuple[int, str], int]:
+        """(learner, block) -> the source version of the learner's loaded score on the block (only
+        scores loaded with one), read with one BatchGetItem per 100 learners."""
+        keys = [(self.learner_pk(course_id, user_id), scores_sk(user_id)) for user_id in set(user_ids)]
+        found: dict[tuple[int, str], int] = {}
+        for item in ScoreSheetItem.batch_get(keys, consistent_read=True):
+            for block, entry in decode_sheet(item.scores).items():
+                version = entry_version(entry)
+                if version is not None:
+                    found[(int(item.user_id), block)] = version
+        return found
+
     def update_many_scores(self, course_id: str, changes: Mapping[int, Mapping[str, Score | None]]) -> None:
         """``update_scores`` for many learners in a few round trips, with the same version checks.
 
@@ -1039,8 +1063,12 @@ def _apply(item: ScoreSheetItem, changes: Mapping[str, Score | None]) -> bool:
     for problem_id, score in changes.items():
         if score is None:
             scores.pop(problem_id, None)
-        else:
-            scores[problem_id] = encode_score(score)
+            continue
+        version = getattr(score, "source_version", None)
+        stored = entry_version(scores.get(problem_id))
+        if version is not None and stored is not None and stored >= version:
+            continue  # a late or repeated loaded score: the sheet holds one as new or newer
+        scores[problem_id] = encode_score(score)
     if not scores and item.version is None:
         return False  # nothing to remove from a sheet that does not exist
     item.scores = encode_sheet(scores)

@@ -136,6 +136,9 @@ class ProblemScore(BaseModel):
     earned: float
     possible: float
     first_attempted: datetime | None = None
+    # The source's version of a loaded score (``block_scores`` lines with ``source_version``): a
+    # score is not replaced by one of an older or equal version. None: always applied (snapshots).
+    source_version: int | None = None
 
 
 class StoredScore(NamedTuple):

@@ -30,6 +30,7 @@ from functions.dal.course_repo import CourseRepository
 from functions.dal.object_store import ObjectStore
 from functions.logic import reports
 from functions.logic.csvfile import decode_rows
+from functions.models.course import ProblemScore
 from functions.models.tasks import TaskState
 from tests.helpers.olx import export_of
 
@@ -149,3 +150,61 @@ def test_a_bad_block_scores_line_anywhere_leaves_nothing_written(course):
     # Only global staff load data
     status, _ = stack.api("POST", f"{PATH}/data/block_scores", "instructor", raw_body=good.encode())
     assert status == 403
+
+
+def test_a_repeated_or_late_block_score_never_overwrites_a_newer_one(course):
+    stack = course
+    courses = CourseRepository(stack.settings)
+
+    def send(*lines: str) -> dict:
+        status, summary = stack.api(
+            "POST", f"{PATH}/data/block_scores", "admin", raw_body="\n".join(lines).encode()
+        )
+        assert status == 200, summary
+        return summary
+
+    def stored() -> tuple[float, float]:
+        score = courses.read_learners(COURSE, [404])[0].scores["lti1"]
+        return score.earned, score.possible
+
+    # Given learner 404's LTI score at the source's version 200
+    assert send(line(404, block="lti1", earned=1.0, possible=2.0, source_version=200))["stale"] == 0
+    assert stored() == (1.0, 2.0)
+    # When the same change comes again, and an older one late, Then neither changes the score
+    for version, earned in ((200, 1.0), (100, 0.0)):
+        summary = send(
+            line(404, block=key("lti_consumer", "lti1"), earned=earned, possible=2.0, source_version=version)
+        )
+        assert (summary["scores"], summary["stale"]) == (0, 1), summary
+        assert stored() == (1.0, 2.0)
+    # When one file holds two changes of the score out of order, Then the newer wins
+    summary = send(
+        line(404, block="lti1", earned=2.0, possible=2.0, source_version=300),
+        line(404, block="lti1", earned=0.5, possible=2.0, source_version=250),
+        line(402, block="lti1", earned=0.5, possible=2.0, source_version=250, **person(402)),
+    )
+    assert (summary["scores"], summary["stale"], summary["learners"]) == (2, 0, 2), summary
+    assert stored() == (2.0, 2.0)
+    # and a change that reaches the sheet after a newer one (a journal applied late, or another
+    # writer first) is refused by the sheet's own check too
+    courses.update_many_scores(
+        COURSE, {404: {"lti1": ProblemScore(earned=0.0, possible=2.0, source_version=299)}}
+    )
+    courses.update_scores(COURSE, 404, {"lti1": ProblemScore(earned=0.0, possible=2.0, source_version=300)})
+    assert stored() == (2.0, 2.0)
+    # When a snapshot line (no version) comes, Then it is applied, as snapshots always are
+    assert send(line(404, block="lti1", earned=0.0, possible=2.0))["stale"] == 0
+    assert stored() == (0.0, 2.0)
+    # and a versioned line without a version among its lines is refused (which one is newer?)
+    status, answer = stack.api(
+        "POST",
+        f"{PATH}/data/block_scores",
+        "admin",
+        raw_body="\n".join(
+            [
+                line(404, block="lti1", earned=1.0, possible=2.0, source_version=400),
+                line(404, block="lti1", earned=1.0, possible=2.0),
+            ]
+        ).encode(),
+    )
+    assert (status, answer["error"]) == (400, "line 2: user 404's score on lti1 is also on line 1")

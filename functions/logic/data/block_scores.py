@@ -18,6 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.errors import BadRequest
 from functions.logic import load_journal
+from functions.logic.data.versions import (
+    SOURCE_VERSION_DESCRIPTION,
+    SourceVersion,
+    is_stale,
+    newest_per_key,
+)
 from functions.logic.keys import parse_usage_key
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, parse_lines, refuse_unstorable
@@ -46,6 +52,7 @@ class BlockScoreRow(BaseModel):
     username: Username | None = Field(default=None, description="with email: enrolls the learner if needed")
     email: Email | None = None
     mode: EnrollmentMode = "audit"
+    source_version: SourceVersion | None = Field(default=None, description=SOURCE_VERSION_DESCRIPTION)
 
     @model_validator(mode="after")
     def _earned_within_possible(self) -> BlockScoreRow:
@@ -68,9 +75,9 @@ def load_block_scores(ctx: RunContext, course_id: str, lines: list[str]) -> Prep
     course = ctx.courses.get_course(course_id)
     if course is None:
         raise BadRequest(f"Course not found: {course_id}")
-    numbered: list[tuple[int, str, BlockScoreRow]] = []
-    first_line: dict[tuple[int, str], int] = {}
-    for number, row in parse_lines(BlockScoreRow, lines, MAX_ROWS):
+    block_ids: dict[str, str] = {}  # as a line names the block -> the block's id
+    rows = parse_lines(BlockScoreRow, lines, MAX_ROWS)
+    for number, row in rows:
         key = parse_usage_key(row.block, course_id)
         block_id = key.block_id if key else row.block
         block = course.blocks.get(block_id)
@@ -80,12 +87,26 @@ def load_block_scores(ctx: RunContext, course_id: str, lines: list[str]) -> Prep
             raise BadRequest(f"line {number}: {row.block} is a problem: load its state (kind state)")
         if block.max_score is None:
             raise BadRequest(f"line {number}: {row.block} is not a scored block of {course_id}")
-        seen = first_line.setdefault((row.user_id, block_id), number)
-        if seen != number:
-            raise BadRequest(
-                f"line {number}: user {row.user_id}'s score on {block_id} is also on line {seen}"
-            )
-        numbered.append((number, block_id, row))
+        block_ids[row.block] = block_id
+    # One line per learner and block: with source versions the newest, without a second is refused.
+    kept = newest_per_key(
+        rows,
+        lambda row: (row.user_id, block_ids[row.block]),
+        lambda number, row, seen: (
+            f"line {number}: user {row.user_id}'s score on {block_ids[row.block]} is also on line {seen}"
+        ),
+    )
+    # A late or repeated versioned line (the sheet holds a score of that version or newer): stale.
+    versions = ctx.courses.score_versions(
+        course_id, {row.user_id for _, row in kept if row.source_version is not None}
+    )
+    numbered: list[tuple[int, str, BlockScoreRow]] = []
+    stale = 0
+    for number, row in kept:
+        if is_stale(row.source_version, versions.get((row.user_id, block_ids[row.block]))):
+            stale += 1
+            continue
+        numbered.append((number, block_ids[row.block], row))
     enrolled = ctx.courses.get_enrollments(course_id, {row.user_id for _, _, row in numbered})
     unknown = {row.user_id for _, _, row in numbered if row.user_id not in enrolled}
     retired = retired_among(ctx, unknown)
@@ -110,7 +131,12 @@ def load_block_scores(ctx: RunContext, course_id: str, lines: list[str]) -> Prep
                 mode=row.mode,
                 created=now,
             )
-        score = ProblemScore(earned=row.earned, possible=row.possible, first_attempted=row.first_attempted)
+        score = ProblemScore(
+            earned=row.earned,
+            possible=row.possible,
+            first_attempted=row.first_attempted,
+            source_version=row.source_version,
+        )
         writes.append(
             BlockScoreWrite(user_id=row.user_id, block_id=block_id, score=score, enrollment=enrollment)
         )
@@ -138,6 +164,7 @@ def load_block_scores(ctx: RunContext, course_id: str, lines: list[str]) -> Prep
             "blocks": len({write.block_id for write in writes}),
             "enrolled": len(new_learners),
             "retired": len(retired),
+            "stale": stale,
         },
     )
 
@@ -151,6 +178,7 @@ def _changes(writes: Sequence[BlockScoreWrite]) -> dict[int, dict[str, ProblemSc
 
 @load_journal.applier(KIND, BlockScoreWrite, learner=lambda row: row.user_id)
 def _apply(ctx: RunContext, course_id: str, rows: Sequence[BlockScoreWrite]) -> None:
-    """Idempotent: enrollments put whole, score sheet entries set to the loaded values."""
+    """Idempotent: enrollments put whole, score sheet entries set to the loaded values (a versioned
+    one only over an older version: checked again in the sheet's own versioned write)."""
     ctx.courses.put_enrollments(row.enrollment for row in rows if row.enrollment is not None)
     ctx.courses.update_many_scores(course_id, _changes(rows))
