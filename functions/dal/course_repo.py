@@ -144,12 +144,11 @@ def _roster_entry(raw: dict[str, Any]) -> EnrollmentKey:
 # ---- score sheets: zlib-compressed JSON {block: [earned, possible, epoch or null(, version)]} ----
 def encode_score(score: Score) -> list[Any]:
     epoch = None if score.first_attempted is None else round(score.first_attempted.timestamp(), 3)
+    entry = [score.earned, score.possible, epoch]
     version = getattr(score, "source_version", None)  # a loaded score's source version, if any
-    return (
-        [score.earned, score.possible, epoch]
-        if version is None
-        else [score.earned, score.possible, epoch, version]
-    )
+    if version is not None:
+        entry.append(version)
+    return entry
 
 
 def entry_version(entry: list[Any] | None) -> int | None:

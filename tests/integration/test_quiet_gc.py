@@ -8,6 +8,9 @@ from __future__ import annotations
 import gc
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import boto3
 from moto import mock_aws
@@ -41,46 +44,49 @@ def _wait_for(condition, what: str) -> None:
         time.sleep(0.02)
 
 
-def test_full_collections_wait_for_a_quiet_stack_and_thresholds_come_back() -> None:
-    before = gc.get_threshold()
+@contextmanager
+def running(quiet_s: float, max_busy_s: float) -> Iterator[tuple[QuietCollector, Any]]:
+    """A started collector (checking every 20 ms, any promotion worth a collection) and an S3 client
+    of moto's whose calls are the activity; stopped at the end."""
     activity = install_activity()
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
-        collector = QuietCollector(activity, quiet_s=1.0, max_busy_s=600.0, check_s=0.02, min_promotions=1)
+        collector = QuietCollector(
+            activity, quiet_s=quiet_s, max_busy_s=max_busy_s, check_s=0.02, min_promotions=1
+        )
         collector.start()
         try:
-            # CPython's own trigger for full collections is out of reach; the younger ones are kept.
-            assert gc.get_threshold() == (before[0], before[1], OUT_OF_REACH)
-            freed = _cycle_in_the_oldest_generation()
-            asked = time.monotonic()
-            s3.list_buckets()  # a real AWS call (moto) is activity
-            called = activity.last_call
-            assert called >= asked
-            # Busy: a call half a quiet period ago holds the collection; a whole period frees it.
-            assert collector.due(now=called + 0.5) is None
-            assert collector.due(now=called + 1.0) == "quiet"
-            _wait_for(lambda: freed[0], "the cycle freed once the stack was quiet")
-            assert collector.collections and collector.collections[-1]["reason"] == "quiet"
-            assert collector.collections[-1]["freed"] >= 2
+            yield collector, s3
         finally:
             collector.stop()
+
+
+def test_full_collections_wait_for_a_quiet_stack_and_thresholds_come_back() -> None:
+    before = gc.get_threshold()
+    with running(quiet_s=1.0, max_busy_s=600.0) as (collector, s3):
+        # CPython's own trigger for full collections is out of reach; the younger ones are kept.
+        assert gc.get_threshold() == (before[0], before[1], OUT_OF_REACH)
+        freed = _cycle_in_the_oldest_generation()
+        asked = time.monotonic()
+        s3.list_buckets()  # a real AWS call (moto) is activity
+        called = collector.activity.last_call
+        assert called >= asked
+        # Busy: a call half a quiet period ago holds the collection; a whole period frees it.
+        assert collector.due(now=called + 0.5) is None
+        assert collector.due(now=called + 1.0) == "quiet"
+        _wait_for(lambda: freed[0], "the cycle freed once the stack was quiet")
+        assert collector.collections and collector.collections[-1]["reason"] == "quiet"
+        assert collector.collections[-1]["freed"] >= 2
     assert gc.get_threshold() == before
 
 
 def test_a_stack_that_is_never_quiet_still_collects_after_its_longest_busy_period() -> None:
-    activity = install_activity()
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        collector = QuietCollector(activity, quiet_s=3600.0, max_busy_s=0.5, check_s=0.02, min_promotions=1)
-        collector.start()
-        try:
-            freed = _cycle_in_the_oldest_generation()
-            s3.list_buckets()
-            # Calls keep coming (never quiet for an hour): the longest busy period ends it anyway.
-            _wait_for(lambda: s3.list_buckets() is not None and freed[0], "a collection after 0.5 s busy")
-            assert collector.collections[-1]["reason"] == "busy too long"
-        finally:
-            collector.stop()
+    with running(quiet_s=3600.0, max_busy_s=0.5) as (collector, s3):
+        freed = _cycle_in_the_oldest_generation()
+        s3.list_buckets()
+        # Calls keep coming (never quiet for an hour): the longest busy period ends it anyway.
+        _wait_for(lambda: s3.list_buckets() is not None and freed[0], "a collection after 0.5 s busy")
+        assert collector.collections[-1]["reason"] == "busy too long"
 
 
 def test_no_full_collection_is_due_when_nothing_reached_the_oldest_generation() -> None:

@@ -140,13 +140,14 @@ def load_groups(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     by_group: dict[str, dict[str, int]] = {}
     for (partition_name, group_name), count in sorted(counts.items()):
         by_group.setdefault(partition_name, {})[group_name] = count
+    dropped = sum(1 for _, row in rows if row.user_id in retired)
     summary = {
         "course_id": course_id,
         "learners": len({write.user_id for write in writes}),
-        "assignments": sum(1 for _, row in rows if row.user_id not in retired),
+        "assignments": len(rows) - dropped,
         "by_group": by_group,
         "stale": stale,
-        "retired": sum(1 for _, row in rows if row.user_id in retired),
+        "retired": dropped,
     }
     return Prepared(writes, summary)
 
