@@ -9,6 +9,7 @@ line model the kind's loader registers (``functions.logic.loaders.loader(kind, l
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,7 +33,7 @@ def line_schema(kind: str) -> dict[str, Any]:
         "title": kind,
         "description": (
             f"One JSON line of a `{kind}` load (POST /courses/{{course_id}}/data/{kind}). "
-            + ((model.__doc__ or "").strip().splitlines() or [""])[0]
+            + " ".join(inspect.cleandoc(model.__doc__ or "").split("\n\n")[0].split())
         ),
     }
 

@@ -23,6 +23,7 @@ from functions.dal.clients import client
 from functions.dal.item_limits import item_problem
 from functions.dal.object_store import READ_BYTES
 from functions.dal.tables import PAY_PER_REQUEST, bind_models
+from functions.dal.versioned_items import put_group_if_newer, stored_versions
 from functions.models.ora import OraSubmission
 from functions.settings import Settings
 
@@ -44,6 +45,7 @@ class OraHeadItem(Model):
     block_id = UnicodeAttribute()
     archive_entries = NumberAttribute(default=0)
     has_workflow = BooleanAttribute(default=False)
+    source_version = NumberAttribute(null=True)  # of the last versioned load line (versioned_items)
 
 
 class OraDataItem(Model):
@@ -115,6 +117,18 @@ class OraRepository:
                 records.save(_data_item(submission))
                 count += 1
         return count
+
+    def put_submission_if_newer(self, submission: OraSubmission, version: int) -> bool:
+        """Head and record in one transaction, unless the stored head's ``source_version`` is as new;
+        False then."""
+        return put_group_if_newer([_head_item(submission), _data_item(submission)], version)
+
+    def submission_versions(
+        self, course_id: str, keys: Iterable[tuple[int, str]]
+    ) -> dict[tuple[int, str], int]:
+        """(user id, uuid) -> the ``source_version`` of the stored submission, for versioned ones."""
+        wanted = {(course_id, _sk(HEAD_PREFIX, user_id, uuid)): (user_id, uuid) for user_id, uuid in keys}
+        return {wanted[key]: version for key, version in stored_versions(OraHeadItem, wanted).items()}
 
     def check_submissions(self, submissions: Iterable[OraSubmission]) -> tuple[int, str] | None:
         """(position, reason) of the first submission whose head or record DynamoDB would refuse."""

@@ -38,6 +38,7 @@ from functions.dal.course_repo import CourseRepository, EnrollmentKey
 from functions.dal.faults import cancelled_by_condition
 from functions.dal.item_limits import first_problem
 from functions.dal.tables import PAY_PER_REQUEST, EnrollmentTombstoneItem
+from functions.dal.versioned_items import put_all_if_newer, stored_versions
 from functions.models.people import EnrollmentAllowed, ProctoredAttempt, SurveyResponse, UserProfile
 from functions.settings import Settings
 
@@ -158,6 +159,7 @@ class SurveyItem(Model):
     user_id = NumberAttribute()
     answers = UnicodeAttribute()  # JSON object: field -> value
     submitted = UTCDateTimeAttribute(null=True)
+    source_version = NumberAttribute(null=True)  # of the last versioned load line (versioned_items)
 
 
 class AttemptItem(Model):
@@ -169,6 +171,7 @@ class AttemptItem(Model):
     sk = UnicodeAttribute(range_key=True)
     user_id = NumberAttribute()
     data = UnicodeAttribute()  # JSON of ProctoredAttempt
+    source_version = NumberAttribute(null=True)  # of the last versioned load line (versioned_items)
 
 
 _MODELS: tuple[type[Model], ...] = (
@@ -216,7 +219,8 @@ def _attempt_item(course_id: str, attempt: ProctoredAttempt) -> AttemptItem:
         course_id,
         attempt_sk(attempt.user_id, attempt.attempt_code),
         user_id=attempt.user_id,
-        data=attempt.model_dump_json(exclude_defaults=True),
+        # A load line's version is the item's, not the attempt's: never in data (read back strictly).
+        data=attempt.model_dump_json(exclude_defaults=True, exclude={"source_version"}),
     )
 
 
@@ -473,6 +477,18 @@ class PeopleRepository:
                 count += 1
         return count
 
+    def put_surveys_if_newer(self, course_id: str, responses: Iterable[tuple[SurveyResponse, int]]) -> int:
+        """Each learner's answers with the line's ``source_version``, unless the stored answers' is as
+        new (a conditional put each); how many were stored."""
+        return put_all_if_newer(
+            (_survey_item(course_id, response), version) for response, version in responses
+        )
+
+    def survey_versions(self, course_id: str, user_ids: Iterable[int]) -> dict[int, int]:
+        """user id -> the ``source_version`` of its stored answers, for versioned ones."""
+        keys = {(course_id, survey_sk(user_id)): user_id for user_id in user_ids}
+        return {keys[key]: version for key, version in stored_versions(SurveyItem, keys).items()}
+
     def check_surveys(self, course_id: str, responses: Iterable[SurveyResponse]) -> tuple[int, str] | None:
         return first_problem(_survey_item(course_id, response) for response in responses)
 
@@ -504,6 +520,18 @@ class PeopleRepository:
                 batch.save(_attempt_item(course_id, attempt))
                 count += 1
         return count
+
+    def put_attempts_if_newer(self, course_id: str, attempts: Iterable[tuple[ProctoredAttempt, int]]) -> int:
+        """Each attempt with the line's ``source_version``, unless the stored attempt's is as new (a
+        conditional put each); how many were stored."""
+        return put_all_if_newer((_attempt_item(course_id, attempt), version) for attempt, version in attempts)
+
+    def attempt_versions(
+        self, course_id: str, attempts: Iterable[tuple[int, str]]
+    ) -> dict[tuple[int, str], int]:
+        """(user id, attempt code) -> the ``source_version`` of the stored attempt, for versioned ones."""
+        keys = {(course_id, attempt_sk(user_id, code)): (user_id, code) for user_id, code in attempts}
+        return {keys[key]: version for key, version in stored_versions(AttemptItem, keys).items()}
 
     def check_attempts(self, course_id: str, attempts: Iterable[ProctoredAttempt]) -> tuple[int, str] | None:
         return first_problem(_attempt_item(course_id, attempt) for attempt in attempts)

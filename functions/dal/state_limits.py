@@ -12,11 +12,11 @@ main cost of checking a million-row load. A state decoded from a line of at most
   one byte, becomes ``\\u007f``; a 2-byte character 6 bytes; a 4-byte one 12), an escape no more than
   it was, punctuation, literals and integers as they were, a float at most 24 characters (``repr``)
   for at least 3 in the line (``1e5``); whitespace is dropped. So at most 8 L bytes.
-* **The rest**: five numbers of at most 21 bytes each (38 digits), two times of 31 bytes
-  (``UTCDateTimeAttribute``), attribute names of 77 bytes, the framing of ``sk`` (``M#``, ``#``, up
+* **The rest**: six numbers of at most 21 bytes each (38 digits), two times of 31 bytes
+  (``UTCDateTimeAttribute``), attribute names of 91 bytes, the framing of ``sk`` (``M#``, ``#``, up
   to 20 digits) 23 bytes, and ``pk``, the learner's shard of the course, at most 2,048 bytes (checked below).
 
-So the item takes at most 10 L + 2,315 bytes: with L <= 32 KiB, 330,000 < 409,600 (400 KB). The other
+So the item takes at most 10 L + 2,350 bytes: with L <= 32 KiB, 330,030 < 409,600 (400 KB). The other
 refusals are checked here, cheaply: numbers (integers under 38 digits; a float, whose ``repr`` has at
 most 17 significant digits, within 1E-120 to 1E+120 or zero), text that is
 not valid Unicode (only ``problem_id`` and ``pk`` could hold a lone surrogate: ``answers`` is escaped
@@ -33,7 +33,7 @@ from functions.models.state import ProblemState
 
 SAFE_SOURCE_BYTES = 32 * 1024
 ITEM_BYTES_PER_SOURCE_BYTE = 10
-OTHER_BYTES = MAX_PARTITION_KEY_BYTES + 5 * 21 + 2 * 31 + 77 + 23
+OTHER_BYTES = MAX_PARTITION_KEY_BYTES + 6 * 21 + 2 * 31 + 91 + 23
 # The smallest positive number DynamoDB stores is 1E-130; below this a score is checked in full.
 _TINY, _HUGE = 1e-120, 1e120
 _HUGE_INT = 10**37  # fewer than 38 digits
@@ -49,7 +49,7 @@ def surely_storable(state: ProblemState, source_bytes: int, state_sk: str, pk: s
     for score in (state.earned, state.possible):
         if score is not None and (score != score or not (score == 0 or _TINY < abs(score) < _HUGE)):
             return False  # NaN, infinite, or beyond the magnitudes DynamoDB holds
-    for count in (state.user_id, state.attempts, state.seed):
+    for count in (state.user_id, state.attempts, state.seed, state.source_version):
         if count is not None and not -_HUGE_INT < count < _HUGE_INT:
             return False
     for moment in (state.first_attempted, state.modified):

@@ -425,6 +425,7 @@ class StateItem(Model):
     first_attempted = UTCDateTimeAttribute(null=True)
     modified = UTCDateTimeAttribute(null=True)
     seed = NumberAttribute(null=True)  # the problem's random seed for this learner (scripts use it)
+    source_version = NumberAttribute(null=True)  # of the last versioned load line (versioned_items)
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.errors import BadRequest
 from functions.logic import load_journal, olx
+from functions.logic.data.versions import (
+    SOURCE_VERSION_DESCRIPTION,
+    SourceVersion,
+    is_stale,
+    newest_per_key,
+)
 from functions.logic.keys import canonical_course_id, parse_usage_key
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, parse_lines, refuse_unstorable
@@ -123,6 +129,7 @@ class StateRow(BaseModel):
     possible: Score | None = None
     first_attempted: Moment | None = None
     seed: Seed | None = None  # the learner's random seed of the problem (scripts that use random)
+    source_version: SourceVersion | None = Field(default=None, description=SOURCE_VERSION_DESCRIPTION)
 
     @model_validator(mode="after")
     def _earned_within_possible(self) -> StateRow:
@@ -148,24 +155,39 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
 
     A line with ``username`` and ``email`` also enrolls a learner who is not enrolled yet; an existing
     enrollment is left as it is (its cohort, groups and certificate are not the state load's to change).
+    A line with ``source_version`` replaces only an older version of the learner's state and score on
+    the problem (a repeated or late change is counted ``stale``); without, it always replaces them.
     """
     course = ctx.courses.get_course(course_id)
     if course is None:
         raise BadRequest(f"Course not found: {course_id}")
     now = datetime.now(UTC)
-    numbered = []
-    first_line: dict[tuple[int, str], int] = {}
-    for number, row in parse_lines(StateRow, lines, MAX_STATE_ROWS):
-        key = parse_usage_key(row.problem, course_id)
-        problem_id = key.block_id if key else row.problem
+    problem_ids: dict[str, str] = {}  # as a line names the problem -> the problem's id
+    parsed = parse_lines(StateRow, lines, MAX_STATE_ROWS)
+    for number, row in parsed:
+        if row.problem not in problem_ids:
+            key = parse_usage_key(row.problem, course_id)
+            problem_ids[row.problem] = key.block_id if key else row.problem
+        problem_id = problem_ids[row.problem]
         if problem_id not in course.blocks or course.blocks[problem_id].category != "problem":
             raise BadRequest(f"line {number}: {row.problem} is not a problem of {course_id}")
-        seen = first_line.setdefault((row.user_id, problem_id), number)
-        if seen != number:
-            raise BadRequest(
-                f"line {number}: user {row.user_id}'s state on {problem_id} is also on line {seen}"
-            )
-        numbered.append((number, problem_id, row))
+    # One line per learner and problem: with source versions the newest, without a second is refused.
+    kept = newest_per_key(
+        parsed,
+        lambda row: (row.user_id, problem_ids[row.problem]),
+        lambda number, row, seen: (
+            f"line {number}: user {row.user_id}'s state on {problem_ids[row.problem]} is also on line {seen}"
+        ),
+    )
+    versions = ctx.courses.state_versions(
+        course_id,
+        ((row.user_id, problem_ids[row.problem]) for _, row in kept if row.source_version is not None),
+    )
+    numbered = [
+        (number, problem_ids[row.problem], row)
+        for number, row in kept
+        if not is_stale(row.source_version, versions.get((row.user_id, problem_ids[row.problem])))
+    ]
     enrolled = ctx.courses.get_enrollments(course_id, {row.user_id for _, _, row in numbered})
     rows: list[StateLoadRow] = []
     new_learners: set[int] = set()
@@ -173,7 +195,10 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
         score = None
         if row.earned is not None and row.possible is not None:
             score = ProblemScore(
-                earned=row.earned, possible=row.possible, first_attempted=row.first_attempted
+                earned=row.earned,
+                possible=row.possible,
+                first_attempted=row.first_attempted,
+                source_version=row.source_version,
             )
         enrollment = None
         if row.username and row.email and row.user_id not in enrolled and row.user_id not in new_learners:
@@ -197,6 +222,7 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
             first_attempted=row.first_attempted,
             modified=now,
             seed=row.seed,
+            source_version=row.source_version,
         )
         rows.append(StateLoadRow(state=state, score=score, enrollment=enrollment))
     _refuse_unstorable_states(ctx, course_id, lines, numbered, rows)
@@ -207,6 +233,7 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
             "states": len(rows),
             "learners": len({row.state.user_id for row in rows}),
             "enrolled": len(new_learners),
+            "stale": len(kept) - len(numbered),
         },
     )
 
@@ -248,7 +275,11 @@ def _score_changes(rows: Sequence[StateLoadRow]) -> dict[int, dict[str, ProblemS
 
 @load_journal.applier(STATE, StateLoadRow, learner=lambda row: row.state.user_id)
 def _apply_states(ctx: RunContext, course_id: str, rows: Sequence[StateLoadRow]) -> None:
-    """Idempotent: whole-item puts, and score sheet entries set to the loaded values."""
+    """Idempotent: whole-item puts, and score sheet entries set to the loaded values. A versioned
+    state is put only over an older version (a conditional put each) and its score entry only over
+    an older one (the sheet's own versioned write): each checked again here, so a change stored
+    since the load was checked, or this chunk applied before, is not overwritten."""
     ctx.courses.put_enrollments(row.enrollment for row in rows if row.enrollment is not None)
-    ctx.courses.put_states(row.state for row in rows)
+    ctx.courses.put_states(row.state for row in rows if row.state.source_version is None)
+    ctx.courses.put_states_if_newer(row.state for row in rows if row.state.source_version is not None)
     ctx.courses.update_many_scores(course_id, _score_changes(rows))

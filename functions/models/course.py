@@ -114,6 +114,9 @@ class Course(BaseModel):
     certificate_available_date: datetime | None = None
     entrance_exam_id: str | None = None  # the chapter learners must pass first, when enabled
     version: int = 1
+    # The source version of the ``course_settings`` line the settings above were last loaded from
+    # (None: a line without one, or none loaded since the import): an older or equal one is stale.
+    settings_version: int | None = None
 
     @property
     def experiment_partitions(self) -> list[UserPartition]:

@@ -21,6 +21,9 @@ class ProblemState(BaseModel):
     first_attempted: datetime | None = None
     modified: datetime | None = None
     seed: int | None = None  # the problem's random seed for this learner (None: 1, CAPA's default)
+    # The source's version of a loaded state (``state`` lines with ``source_version``): a state is
+    # not replaced by a load line of an older or equal version. None: always replaced (snapshots).
+    source_version: int | None = None
 
     @property
     def submitted(self) -> bool:

@@ -100,7 +100,7 @@ def test_course_settings_lines_name_the_course_and_refuse_nulls_where_a_value_is
         load_course_settings(ctx, COURSE_ID, ["", '{"cohorted": null}'])
     # dates may be cleared; a field left out keeps its value; nothing is written before the load applies
     prepared = load_course_settings(ctx, COURSE_ID, ['{"teams_enabled": true, "start": null}'])
-    assert prepared.summary == {"course_id": COURSE_ID, "settings": ["start", "teams_enabled"]}
+    assert prepared.summary == {"course_id": COURSE_ID, "settings": ["start", "teams_enabled"], "stale": 0}
     (updated,) = prepared.rows
     assert (updated.teams_enabled, updated.start, updated.cohorted) == (True, None, False)
     stored = ctx.courses.get_course(COURSE_ID)

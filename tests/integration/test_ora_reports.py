@@ -278,6 +278,7 @@ def ora(course):
         "attachments_stored": 1,
         "attachments_referenced": 2,
         "attachments_missing": 1,
+        "stale": 0,
     }
     return course
 

@@ -107,7 +107,7 @@ def demo(stack):
         "POST", course_path(DEMO, "data/state"), "admin", raw_body=state_lines("choice_1").encode()
     )
     assert status == 200, loaded
-    assert loaded == {"course_id": DEMO, "states": 150, "learners": 150, "enrolled": 150}
+    assert loaded == {"course_id": DEMO, "states": 150, "learners": 150, "enrolled": 150, "stale": 0}
     return stack
 
 

@@ -48,6 +48,7 @@ def state_of(line: str, course_id: str = LONG_COURSE) -> ProblemState:
         first_attempted=row.first_attempted,
         modified=datetime(8999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
         seed=row.seed,
+        source_version=row.source_version,
     )
 
 
@@ -56,7 +57,8 @@ def line_of(answers_text: str, problem: str = "p") -> str:
     head = (
         '{"user_id":999999999999,"problem":"' + problem + '","attempts":1000000000,'
         '"earned":1.2345678901234567e-100,"possible":9.876543210987654e+08,'
-        '"first_attempted":"8999-12-31T23:59:59.999999+00:00","seed":9223372036854775807,"answers":'
+        '"first_attempted":"8999-12-31T23:59:59.999999+00:00","seed":9223372036854775807,'
+        '"source_version":9223372036854775807,"answers":'
     )
     return head + answers_text + "}"
 

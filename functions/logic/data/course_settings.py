@@ -2,7 +2,10 @@
 (``POST /courses/{id}/data/course_settings``, one JSON line).
 
 A field left out keeps its value. The OLX import sets them from the export's policy too; a later
-import sets them again from its export.
+import sets them again from its export. A line with ``source_version`` is applied only over settings
+loaded from an older version (the course's ``settings_version``, checked when the load is prepared,
+under the course's load lock: imports and loads of the course wait for it); a line without one, or
+an import, always applies and leaves no version.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.errors import BadRequest
 from functions.logic import load_journal, loaders
+from functions.logic.data.versions import SOURCE_VERSION_DESCRIPTION, SourceVersion, is_stale
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader
 from functions.logic.registry import RunContext
@@ -48,6 +52,7 @@ class CourseSettingsRow(BaseModel):
     certificate_available_date: Moment | None = None
     start: Moment | None = None
     end: Moment | None = None
+    source_version: SourceVersion | None = Field(default=None, description=SOURCE_VERSION_DESCRIPTION)
 
 
 @loader(KIND, line=CourseSettingsRow)
@@ -57,15 +62,17 @@ def load_course_settings(ctx: RunContext, course_id: str, lines: list[str]) -> P
         raise BadRequest(f"Course not found: {course_id}")
     rows = loaders.parse_lines(CourseSettingsRow, lines, 1, what="lines (one line of settings)")
     (number, row), *_ = rows
+    if is_stale(row.source_version, course.settings_version):
+        return Prepared([], {"course_id": course_id, "settings": [], "stale": 1})
     given = {name: getattr(row, name) for name in SETTINGS if name in row.model_fields_set}
     for name in SETTINGS[:5]:
         if name in given and given[name] is None:
             raise BadRequest(f"line {number}: {name} cannot be null")
-    updated = course.model_copy(update=given)
+    updated = course.model_copy(update={**given, "settings_version": row.source_version})
     refused = ctx.courses.check_course(updated)
     if refused is not None:
         raise BadRequest(f"line {number}: the course cannot be stored: {refused}")
-    return Prepared([updated], {"course_id": course_id, "settings": sorted(given)})
+    return Prepared([updated], {"course_id": course_id, "settings": sorted(given), "stale": 0})
 
 
 @load_journal.applier(KIND, Course, learner=None)

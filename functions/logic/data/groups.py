@@ -39,6 +39,9 @@ IdOrName = ZeroBasedId | Annotated[str, StringConstraints(min_length=1, max_leng
 
 
 class GroupRow(BaseModel):
+    """A learner's group in one group configuration (partition and group by id or name; a null
+    group takes the learner out of the partition)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     user_id: UserId

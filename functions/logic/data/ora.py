@@ -23,6 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from functions.dal.ora_repo import OraFileStore, OraRepository, record_too_large
 from functions.errors import BadRequest
 from functions.logic import load_journal, loaders
+from functions.logic.data.versions import SOURCE_VERSION_DESCRIPTION, SourceVersion, is_stale, newest_per_key
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, refuse_unstorable
 from functions.logic.registry import RunContext
@@ -95,6 +96,7 @@ class SubmissionLine(BaseModel):
     workflow: OraWorkflow | None = None
     score: OraScore | None = None
     peer_feedback: PeerFeedback | None = None
+    source_version: SourceVersion | None = Field(default=None, description=SOURCE_VERSION_DESCRIPTION)
 
 
 @dataclass
@@ -105,6 +107,7 @@ class LoadSummary:
     attachments_stored: int = 0
     attachments_referenced: int = 0
     attachments_missing: int = 0
+    stale: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +117,7 @@ class LoadSummary:
             "attachments_stored": self.attachments_stored,
             "attachments_referenced": self.attachments_referenced,
             "attachments_missing": self.attachments_missing,
+            "stale": self.stale,
         }
 
 
@@ -121,9 +125,14 @@ def attachments_prefix(course_id: str) -> str:
     return f"{ATTACHMENTS_ROOT}/{course_dir(course_id)}/"
 
 
-def attachment_key(course_id: str, block_id: str, submission_uuid: str, index: int) -> str:
-    # No learner id in the key: keys are printed in reports that only show anonymized ids.
-    return f"{attachments_prefix(course_id)}{block_id}/{submission_uuid}/{index}"
+def attachment_key(
+    course_id: str, block_id: str, submission_uuid: str, index: int, version: int | None = None
+) -> str:
+    # No learner id in the key: keys are printed in reports that only show anonymized ids. A
+    # versioned line's attachments are kept under its version, so a late line whose submission is
+    # refused when it is written never replaces the files of the newer one stored.
+    at = submission_uuid if version is None else f"{submission_uuid}/v{version}"
+    return f"{attachments_prefix(course_id)}{block_id}/{at}/{index}"
 
 
 def parse_lines(lines: list[str]) -> list[tuple[int, SubmissionLine]]:
@@ -154,7 +163,7 @@ def _files(
     uploads: list[PendingUpload] = []
     for index, file in enumerate(line.files):
         if file.content_base64 is not None:
-            key = attachment_key(course_id, block_id, str(line.uuid), index)
+            key = attachment_key(course_id, block_id, str(line.uuid), index, line.source_version)
             uploads.append(PendingUpload(key, file.content_base64, file.content_type))
             size = len(file.content_base64)
         else:
@@ -208,6 +217,7 @@ class Upload(BaseModel):
 class OraLoadRow(BaseModel):
     submission: OraSubmission
     uploads: list[Upload] = Field(default_factory=list)
+    source_version: int | None = None
 
 
 @loader(KIND, line=SubmissionLine)
@@ -220,10 +230,22 @@ def load_submissions(ctx: RunContext, course_id: str, lines: list[str]) -> Prepa
     summary = LoadSummary(course_id)
     rows: list[OraLoadRow] = []
     numbers: list[int] = []
-    seen: set[str] = set()
-    for number, line in parse_lines(lines):
+    # One line per submission: with source versions the newest, without a second is refused.
+    kept = newest_per_key(
+        parse_lines(lines),
+        lambda line: line.uuid,
+        lambda number, line, seen: f"line {number}: submission {line.uuid} appears twice in this load",
+    )
+    repo = OraRepository(ctx.settings)
+    versions = repo.submission_versions(
+        course_id, ((line.user_id, str(line.uuid)) for _, line in kept if line.source_version is not None)
+    )
+    for number, line in kept:
+        if is_stale(line.source_version, versions.get((line.user_id, str(line.uuid)))):
+            summary.stale += 1
+            continue
         try:
-            submission, pending = _check_line(course, files, line, seen, summary)
+            submission, pending = _check_line(course, files, line, summary)
         except ValueError as error:
             raise BadRequest(f"line {number}: {error}") from error
         uploads = [
@@ -234,10 +256,10 @@ def load_submissions(ctx: RunContext, course_id: str, lines: list[str]) -> Prepa
             )
             for upload in pending
         ]
-        rows.append(OraLoadRow(submission=submission, uploads=uploads))
+        rows.append(OraLoadRow(submission=submission, uploads=uploads, source_version=line.source_version))
         numbers.append(number)
     refuse_unstorable(
-        OraRepository(ctx.settings).check_submissions(row.submission for row in rows),
+        repo.check_submissions(row.submission for row in rows),
         lambda index: numbers[index],
         "submission",
     )
@@ -249,23 +271,25 @@ def load_submissions(ctx: RunContext, course_id: str, lines: list[str]) -> Prepa
 
 @load_journal.applier(KIND, OraLoadRow, learner=lambda row: row.submission.user_id)
 def _apply_submissions(ctx: RunContext, course_id: str, rows: Sequence[OraLoadRow]) -> None:
-    """Attachments first (a submission never points at a file not yet stored), then the items."""
+    """Attachments first (a submission never points at a file not yet stored), then the items; a
+    versioned submission only over an older version (its own transaction's condition)."""
     files = OraFileStore(ctx.settings)
     for row in rows:
         for upload in row.uploads:
             files.put_attachment(upload.key, base64.b64decode(upload.content_base64), upload.content_type)
-    OraRepository(ctx.settings).put_submissions(row.submission for row in rows)
+    repo = OraRepository(ctx.settings)
+    repo.put_submissions(row.submission for row in rows if row.source_version is None)
+    for row in rows:
+        if row.source_version is not None:
+            repo.put_submission_if_newer(row.submission, row.source_version)
 
 
 def _check_line(
-    course: Course, files: OraFileStore, line: SubmissionLine, seen: set[str], summary: LoadSummary
+    course: Course, files: OraFileStore, line: SubmissionLine, summary: LoadSummary
 ) -> tuple[OraSubmission, list[PendingUpload]]:
     block_id = resolve_block(course, line.block)
     if block_id is None:
         raise ValueError(f"{line.block} is not an openassessment block of {course.course_id}")
-    if str(line.uuid) in seen:
-        raise ValueError(f"submission {line.uuid} appears twice in this load")
-    seen.add(str(line.uuid))
     described, pending = _files(files, course.course_id, block_id, line, summary)
     submission = _submission(course.course_id, block_id, line, described)
     if record_too_large(submission):

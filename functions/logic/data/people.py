@@ -8,8 +8,8 @@ line and the field, and a load is all or nothing. Answers and attempts must belo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from typing import Literal, TypeVar
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -19,6 +19,7 @@ from functions.logic import enrollment_pending, load_journal, loaders
 from functions.logic.data.versions import (
     SOURCE_VERSION_DESCRIPTION,
     SourceVersion,
+    Versioned,
     is_stale,
     newest_per_key,
     newest_per_learner,
@@ -36,6 +37,7 @@ SURVEYS, PROCTORED_ATTEMPTS = "surveys", "proctored_attempts"
 LISTED_IDS = 20
 
 Row = TypeVar("Row", bound=BaseModel)
+VersionedRow = TypeVar("VersionedRow", bound=Versioned)
 
 
 def parse_lines(model: type[Row], lines: Sequence[str]) -> list[tuple[int, Row]]:
@@ -255,34 +257,93 @@ def _apply_allowed(ctx: RunContext, course_id: str, rows: Sequence[AllowedWrite]
             people.put_allowed_if_newer(course_id, row.entry, row.source_version)
 
 
-@loader(SURVEYS, line=SurveyResponse)
+class SurveyLine(SurveyResponse):
+    """One learner's answers to the course survey (field name -> value); with ``source_version``
+    they replace only answers loaded from an older version."""
+
+    source_version: SourceVersion | None = Field(default=None, description=SOURCE_VERSION_DESCRIPTION)
+
+
+class AttemptLine(ProctoredAttempt):
+    """One attempt of a learner at a proctored exam of the course, with the provider's review; with
+    ``source_version`` it replaces only an older version of the attempt."""
+
+    source_version: SourceVersion | None = Field(default=None, description=SOURCE_VERSION_DESCRIPTION)
+
+
+def without_stale(
+    rows: list[tuple[int, VersionedRow]],
+    stored: Mapping[Any, int],
+    key: Callable[[VersionedRow], Hashable],
+) -> tuple[list[tuple[int, VersionedRow]], int]:
+    """The rows without the versioned ones no newer than what is stored, and how many those were."""
+    fresh = [(number, row) for number, row in rows if not is_stale(row.source_version, stored.get(key(row)))]
+    return fresh, len(rows) - len(fresh)
+
+
+def apply_versioned(
+    rows: Sequence[VersionedRow],
+    put: Callable[[list[VersionedRow]], object],
+    put_if_newer: Callable[[list[tuple[VersionedRow, int]]], object],
+) -> None:
+    """Snapshot rows put as they are; versioned ones only over an older version (checked again by
+    the write's own condition: a change stored since the load was checked is not overwritten)."""
+    put([row for row in rows if row.source_version is None])
+    put_if_newer([(row, row.source_version) for row in rows if row.source_version is not None])
+
+
+@loader(SURVEYS, line=SurveyLine)
 def load_surveys(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
-    """Survey answers, one line per learner; a learner's line replaces the learner's earlier answers."""
-    rows = parse_lines(SurveyResponse, lines)
-    refuse_duplicates(rows, lambda row: row.user_id, "user")
+    """Survey answers, one line per learner; a learner's line replaces the learner's earlier answers
+    (with ``source_version``, only older answers: a repeated or late line is counted ``stale``)."""
+    rows = newest_per_learner(
+        parse_lines(SurveyLine, lines),
+        lambda number, row, seen: f"line {number}: user {row.user_id} is also on line {seen}",
+    )
     people = PeopleRepository(ctx.settings)
     rows, retired = known_users_only(ctx, people, course_id, rows, lambda row: row.user_id)
+    versions = people.survey_versions(course_id, (row.user_id for _, row in rows if row.source_version))
+    rows, stale = without_stale(rows, versions, lambda row: row.user_id)
     responses = [row for _, row in rows]
     refuse_unstorable(people.check_surveys(course_id, responses), lambda i: rows[i][0], "survey answer")
     fields = {name for row in responses for name in row.answers}
     return Prepared(
         responses,
-        {"course_id": course_id, "responses": len(responses), "fields": sorted(fields), "retired": retired},
+        {
+            "course_id": course_id,
+            "responses": len(responses),
+            "fields": sorted(fields),
+            "retired": retired,
+            "stale": stale,
+        },
     )
 
 
-@load_journal.applier(SURVEYS, SurveyResponse, learner=lambda row: row.user_id)
-def _apply_surveys(ctx: RunContext, course_id: str, rows: Sequence[SurveyResponse]) -> None:
-    PeopleRepository(ctx.settings).put_surveys(course_id, rows)
+@load_journal.applier(SURVEYS, SurveyLine, learner=lambda row: row.user_id)
+def _apply_surveys(ctx: RunContext, course_id: str, rows: Sequence[SurveyLine]) -> None:
+    people = PeopleRepository(ctx.settings)
+    apply_versioned(
+        rows,
+        lambda plain: people.put_surveys(course_id, plain),
+        lambda versioned: people.put_surveys_if_newer(course_id, versioned),
+    )
 
 
-@loader(PROCTORED_ATTEMPTS, line=ProctoredAttempt)
+@loader(PROCTORED_ATTEMPTS, line=AttemptLine)
 def load_proctored_attempts(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
-    """Proctored exam attempts with their reviews; an attempt is identified by user and attempt code."""
-    rows = parse_lines(ProctoredAttempt, lines)
-    refuse_duplicates(rows, lambda row: row.attempt_code, "attempt code")
+    """Proctored exam attempts with their reviews; an attempt is identified by user and attempt code
+    (with ``source_version``, a line replaces only an older version of the attempt)."""
+    rows = newest_per_key(
+        parse_lines(AttemptLine, lines),
+        lambda row: row.attempt_code,
+        lambda number, row, seen: f"line {number}: attempt code {row.attempt_code} is also on line {seen}",
+    )
     people = PeopleRepository(ctx.settings)
     rows, retired = known_users_only(ctx, people, course_id, rows, lambda row: row.user_id)
+    versions = people.attempt_versions(
+        course_id, ((row.user_id, row.attempt_code) for _, row in rows if row.source_version)
+    )
+    rows, stale = without_stale(rows, versions, lambda row: (row.user_id, row.attempt_code))
     attempts = [row for _, row in rows]
     refuse_unstorable(people.check_attempts(course_id, attempts), lambda i: rows[i][0], "attempt")
     return Prepared(
@@ -293,10 +354,16 @@ def load_proctored_attempts(ctx: RunContext, course_id: str, lines: list[str]) -
             "learners": len({row.user_id for row in attempts}),
             "exams": sorted({row.exam_name for row in attempts}),
             "retired": retired,
+            "stale": stale,
         },
     )
 
 
-@load_journal.applier(PROCTORED_ATTEMPTS, ProctoredAttempt, learner=lambda row: row.user_id)
-def _apply_attempts(ctx: RunContext, course_id: str, rows: Sequence[ProctoredAttempt]) -> None:
-    PeopleRepository(ctx.settings).put_attempts(course_id, rows)
+@load_journal.applier(PROCTORED_ATTEMPTS, AttemptLine, learner=lambda row: row.user_id)
+def _apply_attempts(ctx: RunContext, course_id: str, rows: Sequence[AttemptLine]) -> None:
+    people = PeopleRepository(ctx.settings)
+    apply_versioned(
+        rows,
+        lambda plain: people.put_attempts(course_id, plain),
+        lambda versioned: people.put_attempts_if_newer(course_id, versioned),
+    )
