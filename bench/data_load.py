@@ -39,11 +39,13 @@ from bench.moto_server import start_moto_server  # noqa: E402
 COURSE = "course-v1:BenchX+Loads+2026"
 PROBLEMS_PER_LEARNER = 10
 FIRST_USER = 5_000_000
+SOURCE_VERSION_BASE = 1_700_000_000_000_000  # microseconds, as a modification time would be
 SECTION = "## Data load through S3"
 
 
-def write_state_file(path: Path, rows: int, problems: list[str]) -> int:
-    """``rows`` JSON lines of learner state (10 problems a learner), written as they are made."""
+def write_state_file(path: Path, rows: int, problems: list[str], versioned: bool = False) -> int:
+    """``rows`` JSON lines of learner state (10 problems a learner), written as they are made;
+    ``versioned``: each with a ``source_version`` (an incremental load: a conditional put per row)."""
     with path.open("w", encoding="utf-8") as out:
         for n in range(rows):
             user_id = FIRST_USER + n // PROBLEMS_PER_LEARNER
@@ -59,6 +61,7 @@ def write_state_file(path: Path, rows: int, problems: list[str]) -> int:
                         "attempts": 1,
                         "earned": 1.0,
                         "possible": 1.0,
+                        **({"source_version": SOURCE_VERSION_BASE + n} if versioned else {}),
                     },
                     separators=(",", ":"),
                 )
@@ -97,7 +100,9 @@ def _wait_execution(sfn: Any, arn: str, api: Any, task_id: str, timeout_s: float
     raise TimeoutError(arn)
 
 
-def whole_path(rows: int, workdir: Path, automatic_gc: bool = False) -> dict[str, Any]:
+def whole_path(
+    rows: int, workdir: Path, automatic_gc: bool = False, versioned: bool = False
+) -> dict[str, Any]:
     from tests.helpers import counting  # before any client exists
 
     counter = counting.install()
@@ -123,7 +128,7 @@ def whole_path(rows: int, workdir: Path, automatic_gc: bool = False) -> dict[str
     assert stack.settings is not None
     seed_course(stack.settings, COURSE, learners=10, seed=5)
     data = workdir / "states.jsonl"
-    size = write_state_file(data, rows, _problems(stack.settings))
+    size = write_state_file(data, rows, _problems(stack.settings), versioned)
     api = ApiClient(info.api_url, stack.issuer.mint("admin"), timeout_s=600)
     sfn = client("stepfunctions", stack.settings.region)
     prefix = stack.settings.state_machine_arn.replace(":stateMachine:", ":execution:")
@@ -170,6 +175,7 @@ def whole_path(rows: int, workdir: Path, automatic_gc: bool = False) -> dict[str
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "summary": final["task_progress"].get("summary"),
         "full_collections": "automatic (CPython)" if automatic_gc else "when quiet (itask.local.quiet_gc)",
+        "lines": "versioned (source_version)" if versioned else "snapshot",
     }
 
 
@@ -451,11 +457,18 @@ def main() -> None:
         action="store_true",
         help="whole path only: the local stack with CPython's automatic full collections (for comparison)",
     )
+    parser.add_argument(
+        "--versioned",
+        action="store_true",
+        help="whole path only: every line with a source_version (an incremental load)",
+    )
     args = parser.parse_args()
     if args.one:  # a child process: one measurement, printed as JSON
         with tempfile.TemporaryDirectory(prefix="itask-bench-load-") as tmp:
             if args.one == "whole":
-                result = whole_path(args.size, Path(tmp), automatic_gc=args.automatic_gc)
+                result = whole_path(
+                    args.size, Path(tmp), automatic_gc=args.automatic_gc, versioned=args.versioned
+                )
             else:
                 result = {"steps": step_memory, "import": import_memory}[args.one](args.size, Path(tmp))
             print("RESULT " + json.dumps(result), flush=True)

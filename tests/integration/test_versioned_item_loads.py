@@ -249,3 +249,33 @@ def test_repeated_or_late_course_settings_never_overwrite_newer_ones(stack):
     assert loaded(stack, "course_settings", {"cohorted": True, "source_version": 5})["stale"] == 0
     import_course(stack)
     assert settings()[2] is None
+
+
+def test_versioned_states_are_written_a_hundred_to_a_request_and_a_stale_one_drops_out_alone(stack):
+    """``put_all_if_newer`` puts versioned rows in transactions of up to 100 conditional puts; the
+    rows whose condition fails are left out and the others still written; one row twice goes in two
+    transactions (DynamoDB refuses an item twice in one)."""
+    import_course(stack)
+    courses = CourseRepository(stack.settings)
+
+    def state(user_id: int, version: int, answer: str = "choice_1") -> ProblemState:
+        return ProblemState(course_id=COURSE, user_id=user_id, problem_id="mc", answers={"mc_2_1": answer},
+                            attempts=1, source_version=version)  # fmt: skip
+
+    stack.counter.reset()
+    assert courses.put_states_if_newer(state(7000 + n, 10) for n in range(250)) == 250
+    assert stack.counter.calls[("dynamodb", "TransactWriteItems")] == 3  # 100 + 100 + 50
+    assert stack.counter.calls[("dynamodb", "PutItem")] == 0
+    # Among 100 rows, 40 no newer than what is stored: the 60 newer are written, the 40 are not
+    stack.counter.reset()
+    mixed = [state(7000 + n, 10 if n % 5 < 2 else 11, answer="choice_0") for n in range(100)]
+    assert courses.put_states_if_newer(mixed) == 60
+    assert stack.counter.calls[("dynamodb", "TransactWriteItems")] == 2  # cancelled once, then the 60
+    stored = {n: courses.get_state(COURSE, "mc", 7000 + n) for n in (0, 1, 2, 3, 4)}
+    assert {n: (s.answers["mc_2_1"], s.source_version) for n, s in stored.items() if s} == {
+        0: ("choice_1", 10), 1: ("choice_1", 10),
+        2: ("choice_0", 11), 3: ("choice_0", 11), 4: ("choice_0", 11),
+    }  # fmt: skip
+    # The same state twice in one call: two transactions, the newer last and kept
+    assert courses.put_states_if_newer([state(7001, 20, "choice_0"), state(7001, 21, "choice_1")]) == 2
+    assert courses.get_state(COURSE, "mc", 7001).source_version == 21
