@@ -209,6 +209,14 @@ def _restore_environment(before: dict[str, str]) -> None:
     os.environ.update(before)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheaper_coverage() -> None:
+    """Once coverage runs in this process (a pytest-xdist worker starts it after importing the
+    conftests): moto's threads untraced, the data lock taken without Python frames (untraced_aws)."""
+    untraced_aws.untrace_moto_threads()
+    untraced_aws.lock_coverage_data_in_c()
+
+
 @pytest.fixture(autouse=True)
 def _environment_of_the_test() -> Iterator[None]:
     """Whatever a test exports without a stack fixture (export_settings mid-test) ends with it."""
