@@ -58,14 +58,16 @@ serve: $(BASE_STAMP)
 # Each suite is its own pytest run: integration tests mock AWS in-process, end-to-end tests run a
 # real local server, and the two must not share a process. pytest exits 5 when it collects nothing,
 # and tests/conftest.py fails a run in which anything was skipped: both fail the target, as they
-# should. The suites run side by side (the integration suite on two workers) to fit the 2-core
-# machine's ten minutes; their output is shown suite by suite as each ends. Then the coverage floor.
-test: lint $(INFRA_STAMP)
+# should. The suites and lint run side by side (the integration suite on two workers) to fit the
+# 2-core machine's ten minutes; their output is shown suite by suite as each ends. Then the coverage
+# floor.
+test: $(INFRA_STAMP)
 	@rm -rf $(COVERAGE_DIR)
 	@$(MAKE) --no-print-directory -j 3 --output-sync=target suites
 	@$(MAKE) --no-print-directory coverage
 
-suites: unit integration e2e contract browser infra
+# The longest first; lint runs beside them (a failure still fails the target).
+suites: integration e2e lint unit contract browser infra
 
 coverage: $(BASE_STAMP)
 	$(PY) -m coverage combine --keep --data-file=$(COVERAGE_DIR)/all.coverage \

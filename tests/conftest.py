@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import event_contract
+from tests.helpers import event_contract, untraced_aws
 
 _EXCLUSIVE = ("integration", "e2e", "contract", "browser")
 # Before any botocore client exists: every PutEvents entry of every suite is checked (docs/events/).
@@ -23,6 +23,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "tests/integration, tests/e2e, tests/contract and tests/browser must run in separate pytest "
             "processes: use `make test` (or `make integration`, `make e2e`, `make contract`, `make browser`)."
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _coverage_lock_without_python_frames() -> None:
+    """Where coverage measures (the unit and integration suites), its tracers take the data lock
+    through the lock's own C methods (``untraced_aws.lock_coverage_data_in_c``); once coverage runs."""
+    untraced_aws.lock_coverage_data_in_c()
 
 
 @pytest.fixture(autouse=True)

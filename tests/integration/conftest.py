@@ -210,11 +210,10 @@ def _restore_environment(before: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _cheaper_coverage() -> None:
+def _moto_threads_untraced() -> None:
     """Once coverage runs in this process (a pytest-xdist worker starts it after importing the
-    conftests): moto's threads untraced, the data lock taken without Python frames (untraced_aws)."""
+    conftests): the threads moto starts run untraced (untraced_aws)."""
     untraced_aws.untrace_moto_threads()
-    untraced_aws.lock_coverage_data_in_c()
 
 
 @pytest.fixture(autouse=True)

@@ -103,3 +103,16 @@ def test_kms_keys_still_encrypt_sign_and_pickle(stack):
     # the symmetric key's unused pair was never made, and is made when something reads it
     assert keys[symmetric].private_key._key is None
     assert len(keys[symmetric].private_key.public_key()) > 256  # an RSA-2048 public key, DER
+
+
+def test_a_response_class_is_listed_once_and_every_action_still_answers(stack):
+    from moto.core import responses, utils
+    from moto.dynamodb.responses import DynamoHandler
+
+    first = responses.method_names_from_class(DynamoHandler)
+    assert first is responses.method_names_from_class(DynamoHandler)  # kept, not listed again
+    assert first == frozenset(utils.method_names_from_class(DynamoHandler))  # moto's own listing
+    dynamodb = client("dynamodb", stack.settings.region)
+    assert stack.settings.tasks_table in dynamodb.list_tables()["TableNames"]
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        dynamodb.describe_table(TableName="no-such-table")
