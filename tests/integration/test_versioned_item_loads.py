@@ -11,8 +11,6 @@ import base64
 import json
 from urllib.parse import quote
 
-import requests
-
 from functions.dal.course_repo import CourseRepository
 from functions.dal.object_store import ObjectStore
 from functions.dal.ora_repo import OraRepository
@@ -21,6 +19,7 @@ from functions.logic import bulk_in
 from functions.models.people import SurveyResponse
 from functions.models.state import ProblemState
 from functions.models.tasks import TaskState
+from tests.helpers.loads import upload_and_load
 from tests.helpers.olx import export_of
 
 COURSE = "course-v1:ScoreX+Blocks101+2026"
@@ -50,21 +49,6 @@ def enroll(stack, *user_ids: int) -> None:
     import_course(stack)
     people = [{"user_id": u, "username": f"u{u}", "email": f"u{u}@example.org"} for u in user_ids]
     assert load(stack, "enrollments", *people)[0] == 200
-
-
-def upload_and_load(stack, kind: str, *lines: dict):
-    """A ``data_load`` task of the lines, uploaded through the pre-signed form; the finished task."""
-    status, form = stack.api("POST", f"{PATH}/uploads", "admin", {"purpose": "data_load"})
-    assert status == 201, form
-    data = "\n".join(json.dumps(line) for line in lines).encode()
-    sent = requests.post(form["url"], data=form["fields"], files={"file": ("upload", data)}, timeout=60)
-    assert sent.status_code in (200, 201, 204), sent.text
-    status, body = stack.api(
-        "POST", f"{PATH}/tasks", "admin",
-        {"task_type": "data_load", "input": {"kind": kind, "upload_id": form["upload_id"]}},
-    )  # fmt: skip
-    assert status == 202, body
-    return stack.wait(body["task_id"])
 
 
 def state_line(user_id: int, earned: float, version: int | None, **fields) -> dict:
@@ -215,7 +199,7 @@ def test_a_repeated_or_late_ora_submission_never_overwrites_a_newer_one_nor_its_
     # under its own version, so the newer submission's file is untouched
     monkeypatch.setattr(bulk_in, "BATCH_LINES", 1)
     task = upload_and_load(
-        stack, "ora_submissions", submission("final", 30, b"final"), submission("x", 25, b"x")
+        stack, PATH, "ora_submissions", submission("final", 30, b"final"), submission("x", 25, b"x")
     )
     assert task.state is TaskState.SUCCESS, task.task_output
     assert stored() == (["final"], [b"final"])

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-import requests
-
 from functions.dal.course_repo import CourseRepository
 from functions.dal.people_repo import PeopleRepository
 from functions.dal.record_versions import ALLOWLIST_TOMBSTONE, CERTIFICATE_TOMBSTONE, RecordVersions
@@ -18,6 +16,7 @@ from functions.models.certificates import AllowlistEntry
 from functions.models.course import Certificate
 from functions.models.people import EnrollmentAllowed, UserProfile
 from functions.models.tasks import TaskState
+from tests.helpers.loads import upload_and_load
 from tests.helpers.olx import export_of
 
 COURSE = "course-v1:ScoreX+Blocks101+2026"
@@ -305,18 +304,9 @@ def test_changes_out_of_order_in_two_batches_of_an_uploaded_file_end_in_the_newe
         {"user_id": 996, "notes": "kept", "source_version": 10},
         {"user_id": 995, "notes": "late", "source_version": 200},  # the next batch
     ]
-    status, form = stack.api("POST", f"{PATH}/uploads", "admin", {"purpose": "data_load"})
-    assert status == 201, form
-    data = "\n".join(json.dumps(line) for line in lines).encode()
-    sent = requests.post(form["url"], data=form["fields"], files={"file": ("upload", data)}, timeout=60)
-    assert sent.status_code in (200, 201, 204), sent.text
-    status, body = stack.api(
-        "POST", f"{PATH}/tasks", "admin",
-        {"task_type": "data_load", "input": {"kind": "allowlist", "upload_id": form["upload_id"]}},
-    )  # fmt: skip
-    assert status == 202, body
-    task = stack.wait(body["task_id"])
+    task = upload_and_load(stack, PATH, "allowlist", *lines)
     assert task.state is TaskState.SUCCESS, task.task_output
     status, listed = stack.api("GET", f"{PATH}/certificates/allowlist", "admin")
+    assert status == 200, listed
     assert [(entry["user_id"], entry["notes"]) for entry in listed["allowlist"]] == [(996, "kept")], listed
     assert RecordVersions(stack.settings).tombstones(ALLOWLIST_TOMBSTONE, COURSE, [995]) == {995: 300}
