@@ -935,8 +935,8 @@ class CourseRepository:
         return count
 
     def put_states_if_newer(self, states: Iterable[ProblemState]) -> int:
-        """Versioned loaded states, one conditional put each: a state is written only over none or
-        one of an older ``source_version``. How many were written."""
+        """Versioned loaded states, in transactions of conditional puts (``versioned_items``): a state
+        is written only over none or one of an older ``source_version``. How many were written."""
         items = []
         for state in states:
             if state.source_version is None:

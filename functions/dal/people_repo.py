@@ -479,7 +479,7 @@ class PeopleRepository:
 
     def put_surveys_if_newer(self, course_id: str, responses: Iterable[tuple[SurveyResponse, int]]) -> int:
         """Each learner's answers with the line's ``source_version``, unless the stored answers' is as
-        new (a conditional put each); how many were stored."""
+        new (transactions of conditional puts); how many were stored."""
         return put_all_if_newer(
             (_survey_item(course_id, response), version) for response, version in responses
         )
@@ -522,8 +522,8 @@ class PeopleRepository:
         return count
 
     def put_attempts_if_newer(self, course_id: str, attempts: Iterable[tuple[ProctoredAttempt, int]]) -> int:
-        """Each attempt with the line's ``source_version``, unless the stored attempt's is as new (a
-        conditional put each); how many were stored."""
+        """Each attempt with the line's ``source_version``, unless the stored attempt's is as new
+        (transactions of conditional puts); how many were stored."""
         return put_all_if_newer((_attempt_item(course_id, attempt), version) for attempt, version in attempts)
 
     def attempt_versions(

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -27,12 +28,17 @@ TRANSACTION_BYTES = 3 * 1024 * 1024  # of items, under the request's 4 MB with r
 _CONFLICT_ATTEMPTS = 8
 
 
-def put_if_newer(item: Model, version: int) -> bool:
-    """Store ``item`` with ``version`` unless the stored item's version is as new; False then."""
+def _newer(item: Model, version: int) -> Condition:
+    """Give ``item`` the ``version``; the condition that the stored item has none or an older one."""
     stored = type(item).source_version  # type: ignore[attr-defined]
     item.source_version = version  # type: ignore[attr-defined]
+    return stored.does_not_exist() | (stored < version)  # type: ignore[no-any-return]
+
+
+def put_if_newer(item: Model, version: int) -> bool:
+    """Store ``item`` with ``version`` unless the stored item's version is as new; False then."""
     try:
-        item.save(condition=stored.does_not_exist() | (stored < version))
+        item.save(condition=_newer(item, version))
     except PutError as error:
         if response_code(error) != _CONDITIONAL_FAILED:
             raise
@@ -77,9 +83,7 @@ def _put_together(group: list[tuple[Model, int]]) -> int:
         try:
             with TransactWrite(connection=model._get_connection().connection) as transaction:
                 for item, version in pending:
-                    stored = type(item).source_version  # type: ignore[attr-defined]
-                    item.source_version = version  # type: ignore[attr-defined]
-                    transaction.save(item, condition=stored.does_not_exist() | (stored < version))
+                    transaction.save(item, condition=_newer(item, version))
             return len(pending)
         except TransactWriteError as error:
             reasons = error.cancellation_reasons or []
@@ -101,11 +105,9 @@ def put_group_if_newer(items: list[Model], version: int) -> bool:
     """The items in one transaction, unless the first one's stored version is as new; False then.
     The first item holds the version (a record kept as a head and its data, say)."""
     head, *rest = items
-    stored = type(head).source_version  # type: ignore[attr-defined]
-    head.source_version = version  # type: ignore[attr-defined]
     try:
         with TransactWrite(connection=type(head)._get_connection().connection) as transaction:
-            transaction.save(head, condition=stored.does_not_exist() | (stored < version))
+            transaction.save(head, condition=_newer(head, version))
             for item in rest:
                 transaction.save(item)
     except TransactWriteError as error:

@@ -14,8 +14,8 @@ from functions.logic import load_journal, olx
 from functions.logic.data.versions import (
     SOURCE_VERSION_DESCRIPTION,
     SourceVersion,
-    is_stale,
     newest_per_key,
+    without_stale,
 )
 from functions.logic.keys import canonical_course_id, parse_usage_key
 from functions.logic.load_journal import Prepared
@@ -183,11 +183,8 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
         course_id,
         ((row.user_id, problem_ids[row.problem]) for _, row in kept if row.source_version is not None),
     )
-    numbered = [
-        (number, problem_ids[row.problem], row)
-        for number, row in kept
-        if not is_stale(row.source_version, versions.get((row.user_id, problem_ids[row.problem])))
-    ]
+    fresh, stale = without_stale(kept, versions, lambda row: (row.user_id, problem_ids[row.problem]))
+    numbered = [(number, problem_ids[row.problem], row) for number, row in fresh]
     enrolled = ctx.courses.get_enrollments(course_id, {row.user_id for _, _, row in numbered})
     rows: list[StateLoadRow] = []
     new_learners: set[int] = set()
@@ -233,7 +230,7 @@ def load_states(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
             "states": len(rows),
             "learners": len({row.state.user_id for row in rows}),
             "enrolled": len(new_learners),
-            "stale": len(kept) - len(numbered),
+            "stale": stale,
         },
     )
 
@@ -276,7 +273,8 @@ def _score_changes(rows: Sequence[StateLoadRow]) -> dict[int, dict[str, ProblemS
 @load_journal.applier(STATE, StateLoadRow, learner=lambda row: row.state.user_id)
 def _apply_states(ctx: RunContext, course_id: str, rows: Sequence[StateLoadRow]) -> None:
     """Idempotent: whole-item puts, and score sheet entries set to the loaded values. A versioned
-    state is put only over an older version (a conditional put each) and its score entry only over
+    state is put only over an older version (conditional puts, a hundred a transaction) and its score
+    entry only over
     an older one (the sheet's own versioned write): each checked again here, so a change stored
     since the load was checked, or this chunk applied before, is not overwritten."""
     ctx.courses.put_enrollments(row.enrollment for row in rows if row.enrollment is not None)

@@ -113,7 +113,7 @@ def test_a_repeated_or_late_problem_state_never_overwrites_a_newer_one(stack):
 
 
 def test_repeated_or_late_survey_answers_and_exam_attempts_never_overwrite_newer_ones(stack):
-    enroll(stack, 971)
+    enroll(stack, 971, 972)
     people = PeopleRepository(stack.settings)
 
     def answers() -> dict[str, str] | None:
@@ -163,6 +163,11 @@ def test_repeated_or_late_survey_answers_and_exam_attempts_never_overwrite_newer
     stored = people.read_attempts(COURSE, [971])[971][0]
     assert people.put_attempts_if_newer(COURSE, [(stored.model_copy(update={"status": "error"}), 700)]) == 0
     assert sorted(statuses()) == [("a1", "rejected"), ("a2", "started")]
+    # Version 0 is a version like any other: the same change again is stale, for answers and attempts
+    for _ in range(2):
+        first = loaded(stack, "surveys", {"user_id": 972, "answers": {"goal": "zero"}, "source_version": 0})
+        again = loaded(stack, "proctored_attempts", attempt("started", 0, code="a0"))
+    assert (first["responses"], first["stale"], again["attempts"], again["stale"]) == (0, 1, 0, 1)
     status, answer = load(stack, "proctored_attempts", attempt("started", 800), attempt("verified", None))
     assert (status, answer["error"]) == (400, "line 2: attempt code a1 is also on line 1")
 

@@ -21,8 +21,8 @@ from functions.logic import load_journal
 from functions.logic.data.versions import (
     SOURCE_VERSION_DESCRIPTION,
     SourceVersion,
-    is_stale,
     newest_per_key,
+    without_stale,
 )
 from functions.logic.keys import parse_usage_key
 from functions.logic.load_journal import Prepared
@@ -100,13 +100,8 @@ def load_block_scores(ctx: RunContext, course_id: str, lines: list[str]) -> Prep
     versions = ctx.courses.score_versions(
         course_id, {row.user_id for _, row in kept if row.source_version is not None}
     )
-    numbered: list[tuple[int, str, BlockScoreRow]] = []
-    stale = 0
-    for number, row in kept:
-        if is_stale(row.source_version, versions.get((row.user_id, block_ids[row.block]))):
-            stale += 1
-            continue
-        numbered.append((number, block_ids[row.block], row))
+    fresh, stale = without_stale(kept, versions, lambda row: (row.user_id, block_ids[row.block]))
+    numbered = [(number, block_ids[row.block], row) for number, row in fresh]
     enrolled = ctx.courses.get_enrollments(course_id, {row.user_id for _, _, row in numbered})
     unknown = {row.user_id for _, _, row in numbered if row.user_id not in enrolled}
     retired = retired_among(ctx, unknown)

@@ -8,8 +8,8 @@ line and the field, and a load is all or nothing. Answers and attempts must belo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Hashable, Sequence
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +23,7 @@ from functions.logic.data.versions import (
     is_stale,
     newest_per_key,
     newest_per_learner,
+    without_stale,
 )
 from functions.logic.load_journal import Prepared
 from functions.logic.loaders import loader, refuse_unstorable
@@ -112,9 +113,9 @@ def load_profiles(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared
     refuse_duplicates(rows, lambda row: row.username, "username")
     people = PeopleRepository(ctx.settings)
     stored = people.profile_versions(row.id for _, row in rows if row.source_version is not None)
-    fresh = [(number, row) for number, row in rows if not is_stale(row.source_version, stored.get(row.id))]
+    # Repeated or late lines: the stored profile is as new or newer.
+    fresh, stale_lines = without_stale(rows, stored, lambda row: row.id)
     versions = {row.id: row.source_version for _, row in fresh}
-    stale_lines = len(rows) - len(fresh)  # repeated or late: the stored profile is as new or newer
     written = [
         (number, UserProfile.model_validate(row.model_dump(exclude={"source_version"})))
         for number, row in fresh
@@ -271,16 +272,6 @@ class AttemptLine(ProctoredAttempt):
     source_version: SourceVersion | None = Field(default=None, description=SOURCE_VERSION_DESCRIPTION)
 
 
-def without_stale(
-    rows: list[tuple[int, VersionedRow]],
-    stored: Mapping[Any, int],
-    key: Callable[[VersionedRow], Hashable],
-) -> tuple[list[tuple[int, VersionedRow]], int]:
-    """The rows without the versioned ones no newer than what is stored, and how many those were."""
-    fresh = [(number, row) for number, row in rows if not is_stale(row.source_version, stored.get(key(row)))]
-    return fresh, len(rows) - len(fresh)
-
-
 def apply_versioned(
     rows: Sequence[VersionedRow],
     put: Callable[[list[VersionedRow]], object],
@@ -302,7 +293,9 @@ def load_surveys(ctx: RunContext, course_id: str, lines: list[str]) -> Prepared:
     )
     people = PeopleRepository(ctx.settings)
     rows, retired = known_users_only(ctx, people, course_id, rows, lambda row: row.user_id)
-    versions = people.survey_versions(course_id, (row.user_id for _, row in rows if row.source_version))
+    versions = people.survey_versions(
+        course_id, (row.user_id for _, row in rows if row.source_version is not None)
+    )
     rows, stale = without_stale(rows, versions, lambda row: row.user_id)
     responses = [row for _, row in rows]
     refuse_unstorable(people.check_surveys(course_id, responses), lambda i: rows[i][0], "survey answer")
@@ -341,7 +334,7 @@ def load_proctored_attempts(ctx: RunContext, course_id: str, lines: list[str]) -
     people = PeopleRepository(ctx.settings)
     rows, retired = known_users_only(ctx, people, course_id, rows, lambda row: row.user_id)
     versions = people.attempt_versions(
-        course_id, ((row.user_id, row.attempt_code) for _, row in rows if row.source_version)
+        course_id, ((row.user_id, row.attempt_code) for _, row in rows if row.source_version is not None)
     )
     rows, stale = without_stale(rows, versions, lambda row: (row.user_id, row.attempt_code))
     attempts = [row for _, row in rows]

@@ -8,8 +8,8 @@ counted as ``stale``. A line without one (a snapshot) is always applied.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from typing import Annotated, Protocol, TypeVar
+from collections.abc import Callable, Hashable, Mapping
+from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import Field
 
@@ -59,6 +59,15 @@ def newest_per_key(
         elif row.source_version > seen[1].source_version:
             kept[key(row)] = (number, row)
     return sorted(kept.values(), key=lambda pair: pair[0])
+
+
+def without_stale(
+    rows: list[tuple[int, Row]], stored: Mapping[Any, int], key: Callable[[Row], Hashable]
+) -> tuple[list[tuple[int, Row]], int]:
+    """The (line, row) pairs without the versioned rows no newer than what is stored for their key
+    (``stored``: key -> version), and how many those were (the load's ``stale``)."""
+    fresh = [(number, row) for number, row in rows if not is_stale(row.source_version, stored.get(key(row)))]
+    return fresh, len(rows) - len(fresh)
 
 
 def is_stale(version: int | None, *stored: int | None) -> bool:
